@@ -1,0 +1,241 @@
+//! Did every acknowledged write survive?
+//!
+//! After the cluster recovers, the writes table on the (possibly new) primary
+//! is compared with the writer's recording. A write the server acknowledged
+//! (`Ok` outcome) but that is missing now was lost by the failover — the one
+//! thing a synchronous-replication setup promises never happens. Writes that
+//! were not acknowledged (timeouts, broken sessions) may or may not be
+//! present; neither is a loss.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::ToSql;
+
+use crate::error_chain::describe;
+use crate::record::Recording;
+use crate::role::Role;
+use crate::session::{self, ConnectError, Needs};
+use crate::settings::ProbeSettings;
+use crate::target::Target;
+
+/// Errors from checking acknowledged writes.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    /// Only a writer's recording has acknowledged writes.
+    #[error("recording of probe {probe} is from a reader, not a writer")]
+    NotAWriter {
+        /// Name of the probe whose recording was passed.
+        probe: String,
+    },
+    /// No read-write session could be opened.
+    #[error("checking acknowledged writes: {0}")]
+    Connect(#[from] ConnectError),
+    /// The query against `writes` failed.
+    #[error("reading writes of run {run_id} from {host}:{port} failed: {detail}")]
+    Query {
+        /// Run whose writes were read.
+        run_id: String,
+        /// Target host.
+        host: String,
+        /// Target port.
+        port: u16,
+        /// Flattened driver error.
+        detail: String,
+    },
+    /// The query against `writes` did not finish in time.
+    #[error("reading writes of run {run_id} from {host}:{port} timed out after {timeout:?}")]
+    QueryTimeout {
+        /// Run whose writes were read.
+        run_id: String,
+        /// Target host.
+        host: String,
+        /// Target port.
+        port: u16,
+        /// The query timeout that expired.
+        timeout: std::time::Duration,
+    },
+}
+
+/// Result of comparing acknowledged writes with what the database holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AckCheck {
+    /// Number of distinct acknowledged writes.
+    pub acknowledged: u64,
+    /// How many of the acknowledged writes were found
+    /// (`acknowledged == present + lost.len()`).
+    pub present: u64,
+    /// Acknowledged sequence numbers not found, ascending.
+    pub lost: Vec<u64>,
+}
+
+impl AckCheck {
+    /// True when no acknowledged write was lost.
+    pub fn is_intact(&self) -> bool {
+        self.lost.is_empty()
+    }
+}
+
+/// Compares acknowledged sequence numbers with those present in the
+/// database. Order and duplicates in either input do not matter; rows present
+/// but never acknowledged are ignored.
+pub fn compare(acknowledged: &[u64], present: &[u64]) -> AckCheck {
+    let acknowledged: BTreeSet<u64> = acknowledged.iter().copied().collect();
+    let present: BTreeSet<u64> = present.iter().copied().collect();
+    let lost: Vec<u64> = acknowledged.difference(&present).copied().collect();
+    let total = acknowledged.len() as u64;
+    AckCheck {
+        acknowledged: total,
+        present: total - lost.len() as u64,
+        lost,
+    }
+}
+
+/// Reads `writes` for the recording's run on a read-write server reached
+/// through `target` and compares it with the writer's acknowledged writes.
+pub async fn check_acknowledged(
+    target: &Target,
+    settings: &ProbeSettings,
+    recording: &Recording,
+) -> Result<AckCheck, AckError> {
+    if recording.role != Role::Writer {
+        return Err(AckError::NotAWriter {
+            probe: recording.probe.clone(),
+        });
+    }
+    let run_id = &recording.run_id;
+    let session = session::open(target, settings, Needs::ReadWrite, "heartbeat-ack-check").await?;
+    let params: [&(dyn ToSql + Sync); 1] = [run_id];
+    let reading = session
+        .client
+        .query("SELECT seq FROM writes WHERE run = $1", &params);
+    let rows = match tokio::time::timeout(settings.query_timeout, reading).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            return Err(AckError::Query {
+                run_id: run_id.clone(),
+                host: target.host.clone(),
+                port: target.port,
+                detail: describe(&e),
+            });
+        }
+        Err(_elapsed) => {
+            return Err(AckError::QueryTimeout {
+                run_id: run_id.clone(),
+                host: target.host.clone(),
+                port: target.port,
+                timeout: settings.query_timeout,
+            });
+        }
+    };
+    let mut present = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq: i64 = row.try_get(0).map_err(|e| AckError::Query {
+            run_id: run_id.clone(),
+            host: target.host.clone(),
+            port: target.port,
+            detail: describe(&e),
+        })?;
+        // Negative numbers are never written; skip rather than wrap them.
+        present.extend(u64::try_from(seq).ok());
+    }
+    let check = compare(&recording.acknowledged_writes(), &present);
+    tracing::info!(
+        run_id = %run_id,
+        acknowledged = check.acknowledged,
+        present = check.present,
+        lost = check.lost.len(),
+        "acknowledged writes checked"
+    );
+    Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_acknowledged_nothing_lost() {
+        assert_eq!(
+            compare(&[], &[1, 2]),
+            AckCheck {
+                acknowledged: 0,
+                present: 0,
+                lost: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn all_present() {
+        let check = compare(&[1, 2, 3], &[3, 2, 1]);
+        assert_eq!((check.acknowledged, check.present), (3, 3));
+        assert!(check.is_intact());
+    }
+
+    #[test]
+    fn missing_acknowledged_writes_are_lost_in_order() {
+        let check = compare(&[9, 1, 2, 3, 4], &[1, 3]);
+        assert_eq!(
+            check,
+            AckCheck {
+                acknowledged: 5,
+                present: 2,
+                lost: vec![2, 4, 9],
+            }
+        );
+        assert!(!check.is_intact());
+    }
+
+    #[test]
+    fn unacknowledged_rows_do_not_count_as_present() {
+        // 5 timed out on the client but committed on the server.
+        let check = compare(&[1, 2], &[1, 2, 5]);
+        assert_eq!((check.acknowledged, check.present), (2, 2));
+        assert!(check.lost.is_empty());
+    }
+
+    #[test]
+    fn duplicates_are_counted_once() {
+        let check = compare(&[1, 1, 2], &[2, 2]);
+        assert_eq!(
+            check,
+            AckCheck {
+                acknowledged: 2,
+                present: 1,
+                lost: vec![1],
+            }
+        );
+    }
+
+    #[test]
+    fn everything_lost() {
+        let check = compare(&[4, 5], &[]);
+        assert_eq!(check.lost, vec![4, 5]);
+        assert_eq!(check.present, 0);
+    }
+
+    #[tokio::test]
+    async fn reader_recordings_are_rejected() {
+        let recording = Recording {
+            probe: "reader".into(),
+            role: Role::Reader,
+            run_id: "r".into(),
+            attempts: vec![],
+        };
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: 1,
+            dbname: "d".into(),
+            user: "u".into(),
+            password: "p".into(),
+        };
+        let err = check_acknowledged(&target, &ProbeSettings::default(), &recording)
+            .await
+            .expect_err("a reader has no acknowledged writes");
+        assert_eq!(
+            err.to_string(),
+            "recording of probe reader is from a reader, not a writer"
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! Outage windows from a list of attempts: pure arithmetic, no I/O.
+//!
+//! # Definition
+//!
+//! An **outage** is a maximal run of consecutive failed attempts (anything
+//! but [`Outcome::Ok`](crate::Outcome::Ok)). It starts at the *start* of its
+//! first failed attempt — the earliest moment a client is known to have been
+//! let down — and ends at the *completion* (`started + latency`) of the first
+//! `Ok` attempt after it — the earliest moment a client is known to have been
+//! served again. An outage with no `Ok` attempt after it never recovered and
+//! has no end. Both bounds are conservative by at most one probe period.
+//!
+//! # Stalls are not outages
+//!
+//! Gaps between attempts are *not* counted as failures. Every attempt is
+//! bounded by the probe's timeouts, so a database that does not answer shows
+//! up as failed attempts, not as silence; silence only comes from the prober
+//! itself (starved runtime, suspended host). That is a measurement problem,
+//! not evidence about the database, so it is reported separately by
+//! [`stalls`], letting the caller flag a run whose time resolution was worse
+//! than its probe rate instead of inventing an outage.
+//!
+//! Attempts are taken in the order recorded (which is start order).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Attempt;
+
+/// One window during which a probe's attempts failed.
+///
+/// Serialized with integer microseconds: `start_us`, `end_us` (`null` if
+/// never recovered).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outage {
+    /// Start of the first failed attempt, since the clock origin.
+    #[serde(rename = "start_us", with = "crate::duration_serde::micros")]
+    pub start: Duration,
+    /// Completion of the first `Ok` attempt after the failures; `None` if the
+    /// probe never succeeded again.
+    #[serde(rename = "end_us", with = "crate::duration_serde::option_micros")]
+    pub end: Option<Duration>,
+    /// Number of consecutive failed attempts in the window.
+    pub failed_attempts: u32,
+}
+
+impl Outage {
+    /// Length of the window, or `None` if it never ended.
+    pub fn duration(&self) -> Option<Duration> {
+        self.end.map(|end| end.saturating_sub(self.start))
+    }
+}
+
+/// All outage windows, in order.
+pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
+    let mut windows = Vec::new();
+    let mut open: Option<Outage> = None;
+    for attempt in attempts {
+        match (attempt.outcome.is_ok(), open.as_mut()) {
+            (false, Some(window)) => {
+                window.failed_attempts = window.failed_attempts.saturating_add(1);
+            }
+            (false, None) => {
+                open = Some(Outage {
+                    start: attempt.started,
+                    end: None,
+                    failed_attempts: 1,
+                });
+            }
+            (true, Some(_)) => {
+                if let Some(mut window) = open.take() {
+                    window.end = Some(attempt.completed());
+                    windows.push(window);
+                }
+            }
+            (true, None) => {}
+        }
+    }
+    windows.extend(open);
+    windows
+}
+
+/// Outage windows that end strictly after `t` (or never end), e.g. the ones
+/// that can be blamed on a fault injected at `t`. A window that started
+/// before `t` but was still open at `t` is included.
+pub fn outages_after(attempts: &[Attempt], t: Duration) -> Vec<Outage> {
+    outages(attempts)
+        .into_iter()
+        .filter(|o| o.end.is_none_or(|end| end > t))
+        .collect()
+}
+
+/// Completion time of the first `Ok` attempt that *started* at or after `t`.
+///
+/// Attempts already in flight at `t` are ignored: their success says nothing
+/// about the state after `t` (e.g. after a restart).
+pub fn first_ok_after(attempts: &[Attempt], t: Duration) -> Option<Duration> {
+    attempts
+        .iter()
+        .find(|a| a.started >= t && a.outcome.is_ok())
+        .map(Attempt::completed)
+}
+
+/// A stretch during which the probe had no attempt in flight for longer than
+/// expected: the prober, not the database, stalled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    /// The attempt after which the probe went quiet.
+    pub after_seq: u64,
+    /// Completion of that attempt.
+    #[serde(rename = "from_us", with = "crate::duration_serde::micros")]
+    pub from: Duration,
+    /// Start of the next attempt.
+    #[serde(rename = "to_us", with = "crate::duration_serde::micros")]
+    pub to: Duration,
+}
+
+impl Stall {
+    /// Time with no attempt in flight.
+    pub fn gap(&self) -> Duration {
+        self.to.saturating_sub(self.from)
+    }
+}
+
+/// Idle gaps longer than `threshold` between the completion of one attempt
+/// and the start of the next.
+///
+/// A slow attempt is not a stall (its time is accounted for by its latency
+/// and outcome); only time with nothing in flight is. With a healthy prober
+/// the idle time is below one period, so a threshold of a few periods flags
+/// runs whose measurements are coarser than the rate promises.
+pub fn stalls(attempts: &[Attempt], threshold: Duration) -> Vec<Stall> {
+    attempts
+        .windows(2)
+        .filter_map(|pair| {
+            let (before, after) = (&pair[0], &pair[1]);
+            let from = before.completed();
+            (after.started.saturating_sub(from) > threshold).then_some(Stall {
+                after_seq: before.seq,
+                from,
+                to: after.started,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Outcome;
+
+    const PERIOD_MS: u64 = 100;
+    const LATENCY_MS: u64 = 2;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    /// Attempts every 100 ms taking 2 ms each; `pattern` has one char per
+    /// attempt: `.` ok, `t` timeout, `c` connect failed, `q` query failed.
+    fn attempts(pattern: &str) -> Vec<Attempt> {
+        pattern
+            .chars()
+            .zip(0u64..)
+            .map(|(c, seq)| Attempt {
+                seq,
+                started: ms(seq * PERIOD_MS),
+                latency: ms(LATENCY_MS),
+                outcome: match c {
+                    '.' => Outcome::Ok,
+                    't' => Outcome::Timeout,
+                    'c' => Outcome::ConnectFailed {
+                        error: "refused".into(),
+                    },
+                    'q' => Outcome::QueryFailed {
+                        error: "reset".into(),
+                    },
+                    other => panic!("bad pattern char {other:?}"),
+                },
+                observed_seq: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_attempts_no_outages() {
+        assert!(outages(&[]).is_empty());
+    }
+
+    #[test]
+    fn all_ok_no_outages() {
+        assert!(outages(&attempts("..........")).is_empty());
+    }
+
+    #[test]
+    fn single_blip() {
+        assert_eq!(
+            outages(&attempts("...t..")),
+            vec![Outage {
+                start: ms(300),
+                end: Some(ms(400 + LATENCY_MS)),
+                failed_attempts: 1,
+            }]
+        );
+    }
+
+    #[test]
+    fn long_window_of_mixed_failures_is_one_outage() {
+        let found = outages(&attempts("..qccccccct.."));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].start, ms(200));
+        assert_eq!(found[0].end, Some(ms(1100 + LATENCY_MS)));
+        assert_eq!(found[0].failed_attempts, 9);
+        assert_eq!(found[0].duration(), Some(ms(900 + LATENCY_MS)));
+    }
+
+    #[test]
+    fn separate_windows_stay_separate() {
+        let found = outages(&attempts(".cc..t."));
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].start, found[0].failed_attempts), (ms(100), 2));
+        assert_eq!((found[1].start, found[1].failed_attempts), (ms(500), 1));
+    }
+
+    #[test]
+    fn failing_from_the_first_attempt() {
+        let found = outages(&attempts("cc."));
+        assert_eq!(found[0].start, Duration::ZERO);
+        assert_eq!(found[0].end, Some(ms(200 + LATENCY_MS)));
+    }
+
+    #[test]
+    fn never_recovered_has_no_end() {
+        let found = outages(&attempts("..ttt"));
+        assert_eq!(
+            found,
+            vec![Outage {
+                start: ms(200),
+                end: None,
+                failed_attempts: 3,
+            }]
+        );
+        assert_eq!(found[0].duration(), None);
+    }
+
+    #[test]
+    fn end_is_completion_of_the_recovering_attempt() {
+        let mut list = attempts(".c.");
+        list[2].latency = ms(40);
+        assert_eq!(outages(&list)[0].end, Some(ms(240)));
+    }
+
+    #[test]
+    fn outages_after_keeps_windows_ending_after_t() {
+        // windows: [100, 202), [500, 702) and [900, open)
+        let list = attempts(".c...cc..c");
+        let after = outages_after(&list, ms(400));
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[0].start, ms(500));
+        assert_eq!(after[1].end, None);
+    }
+
+    #[test]
+    fn outages_after_includes_a_window_open_at_t() {
+        let list = attempts(".ccc.");
+        let after = outages_after(&list, ms(250));
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].start, ms(100));
+    }
+
+    #[test]
+    fn outages_after_excludes_a_window_ending_exactly_at_t() {
+        let list = attempts(".c.");
+        assert!(outages_after(&list, ms(200 + LATENCY_MS)).is_empty());
+        assert_eq!(outages_after(&list, ms(200 + LATENCY_MS - 1)).len(), 1);
+    }
+
+    #[test]
+    fn first_ok_after_skips_failures_and_earlier_successes() {
+        let list = attempts("..ccc..");
+        assert_eq!(first_ok_after(&list, ms(150)), Some(ms(500 + LATENCY_MS)));
+        assert_eq!(first_ok_after(&list, Duration::ZERO), Some(ms(LATENCY_MS)));
+    }
+
+    #[test]
+    fn first_ok_after_ignores_attempts_in_flight_at_t() {
+        let mut list = attempts("...");
+        list[1].latency = ms(80); // runs 100..180, in flight at 150
+        assert_eq!(first_ok_after(&list, ms(150)), Some(ms(200 + LATENCY_MS)));
+    }
+
+    #[test]
+    fn first_ok_after_none_when_never_ok() {
+        assert_eq!(first_ok_after(&attempts(".ccc"), ms(50)), None);
+    }
+
+    #[test]
+    fn stall_is_reported_but_not_an_outage() {
+        let mut list = attempts("....");
+        // the prober went quiet for 2 s between attempt 1 and 2
+        list[2].started = ms(2100);
+        list[3].started = ms(2200);
+        assert!(outages(&list).is_empty());
+        let found = stalls(&list, ms(300));
+        assert_eq!(
+            found,
+            vec![Stall {
+                after_seq: 1,
+                from: ms(100 + LATENCY_MS),
+                to: ms(2100),
+            }]
+        );
+        assert_eq!(found[0].gap(), ms(2000 - LATENCY_MS));
+    }
+
+    #[test]
+    fn slow_attempt_is_not_a_stall() {
+        let mut list = attempts("...");
+        // attempt 1 takes 950 ms (e.g. up to a 1 s timeout); the next one
+        // starts right after it completes
+        list[1].latency = ms(950);
+        list[2].started = ms(1050);
+        assert!(stalls(&list, ms(300)).is_empty());
+    }
+
+    #[test]
+    fn regular_schedule_has_no_stalls() {
+        assert!(stalls(&attempts("..cc.."), ms(300)).is_empty());
+        assert_eq!(stalls(&attempts("..cc.."), ms(50)).len(), 5);
+    }
+
+    #[test]
+    fn outage_json_uses_microseconds() {
+        let o = Outage {
+            start: ms(1),
+            end: None,
+            failed_attempts: 3,
+        };
+        let json = serde_json::to_value(&o).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"start_us": 1000, "end_us": null, "failed_attempts": 3})
+        );
+        assert_eq!(serde_json::from_value::<Outage>(json).expect("back"), o);
+    }
+}

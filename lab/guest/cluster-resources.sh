@@ -1,0 +1,32 @@
+#!/bin/bash
+# Runs on the first node: fencing, the PAF-managed PostgreSQL and its two
+# floating IPs, as in Tuchanka's second cluster. Built in a CIB file and pushed
+# at once so the cluster never acts on half a configuration.
+set -euo pipefail
+cib=$(mktemp)
+pcs cluster cib "$cib"
+pcs -f "$cib" property set stonith-enabled=true
+pcs -f "$cib" resource defaults update resource-stickiness=10 migration-threshold=1
+for node in $NODE_NAMES; do
+    pcs -f "$cib" stonith create "fence-$node" fence_lab port="$node" pcmk_host_list="$node" op monitor interval=60s
+    pcs -f "$cib" constraint location "fence-$node" avoids "$node"
+done
+pcs -f "$cib" resource create pgsqld ocf:heartbeat:pgsqlms \
+    bindir=/usr/lib/postgresql/$PG_VERSION/bin pgdata=/etc/postgresql/$PG_VERSION/main \
+    datadir=/var/lib/postgresql/$PG_VERSION/main pghost=/var/run/postgresql pgport="$PG_PORT" \
+    op start timeout=60s op stop timeout=60s op promote timeout=30s op demote timeout=120s \
+    op monitor interval=5s timeout=10s role=Promoted \
+    op monitor interval=6s timeout=10s role=Unpromoted \
+    op notify timeout=60s \
+    promotable notify=true
+pcs -f "$cib" resource create pg-master-vip ocf:heartbeat:IPaddr2 ip="$MASTER_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
+pcs -f "$cib" constraint colocation add pg-master-vip with Promoted pgsqld-clone INFINITY
+pcs -f "$cib" constraint order promote pgsqld-clone then start pg-master-vip symmetrical=false kind=Mandatory
+pcs -f "$cib" constraint order demote pgsqld-clone then stop pg-master-vip symmetrical=false kind=Mandatory
+# The replica VIP prefers a replica but follows the master when none is left,
+# so readers keep working on a lone survivor.
+pcs -f "$cib" resource create pg-replica-vip ocf:heartbeat:IPaddr2 ip="$REPLICA_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
+pcs -f "$cib" constraint colocation add pg-replica-vip with Unpromoted pgsqld-clone 100
+pcs -f "$cib" constraint colocation add pg-replica-vip with pgsqld-clone INFINITY
+pcs cluster cib-push "$cib"
+rm -f "$cib"

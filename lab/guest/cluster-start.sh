@@ -1,0 +1,6 @@
+#!/bin/bash
+# Starts the cluster on every node (nothing starts at boot) and clears
+# failures recorded before the snapshot.
+set -euo pipefail
+pcs cluster start --all --wait=120 >/dev/null
+pcs resource cleanup >/dev/null 2>&1 || true

@@ -1,0 +1,10 @@
+#!/bin/bash
+# Runs on the first node: starts PostgreSQL by hand once to create the
+# replication role and the heartbeat database, then stops it for PAF.
+set -euo pipefail
+pg_ctlcluster "$PG_VERSION" main start
+psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
+psql -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATION_PASSWORD'"
+psql -c "CREATE ROLE heartbeat LOGIN PASSWORD '$HEARTBEAT_PASSWORD'"
+psql -c "CREATE DATABASE heartbeat OWNER heartbeat"
+printf '%s\n' "$HEARTBEAT_SCHEMA" | psql -d heartbeat -c "SET ROLE heartbeat" -f -

@@ -1,0 +1,363 @@
+//! The command line: parse, set up logging, dispatch, map errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::config::{Config, Override};
+use crate::exit::Failure;
+use crate::lifecycle::{self, Lab, MakeAllInput};
+use crate::paths::LabPaths;
+use crate::progress::Progress;
+use crate::scenario::Scenario;
+
+/// A chaos lab for Pacemaker/Corosync clusters: build nodes and a witness,
+/// set up the real HA stack, inject faults, measure outages and lost writes.
+#[derive(Debug, Parser)]
+#[command(name = "lab", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file layered over the defaults (default: ./lab.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Lab name (lab.name).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// State directory (lab.state_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Override any configuration key, e.g. --set heartbeat.rate_hz=100.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Machine-readable JSON on stdout instead of tables and progress.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug); the log file always has info.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the lab from nothing: image, hosts, snapshot `install`, cluster, snapshot `setup`.
+    MakeAll {
+        /// Optional: SSH public key(s) to authorize for root on every host
+        /// (lab always authorizes its own key). An installation ISO is not
+        /// accepted by the container backend.
+        #[arg(value_name = "KEY.pub")]
+        inputs: Vec<PathBuf>,
+    },
+    /// Show hosts, links, snapshots and the cluster.
+    Status,
+    /// Open a shell (or run a command) on a host.
+    Ssh {
+        host: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Watch the cluster (crm_mon) from a node.
+    Mon {
+        /// Node to watch from (default: the first node that runs).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Roll every host back to a snapshot and boot them.
+    Rollback {
+        #[arg(value_enum)]
+        snapshot: SnapshotName,
+        /// Also start the cluster and wait until it is healthy.
+        #[arg(long)]
+        start_cluster: bool,
+    },
+    /// Remove the lab: hosts, namespaces, mounts, processes, state (the image cache stays).
+    Destroy,
+    /// Run a heartbeat probe against a VIP and show every attempt live.
+    Heartbeat {
+        #[arg(value_enum)]
+        role: ProbeRole,
+        /// Attempts per second (default: heartbeat.rate_hz).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Run a fault scenario: rollback, start, probe, fault, observe, restore, report.
+    Scenario {
+        /// A builtin scenario name (e.g. kill-postgres-master) or a .toml file.
+        name: String,
+    },
+    /// The host-side fence daemon (started by lab itself).
+    #[command(hide = true)]
+    Fenced,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SnapshotName {
+    Install,
+    Setup,
+}
+
+impl SnapshotName {
+    fn name(self) -> &'static str {
+        match self {
+            SnapshotName::Install => lifecycle::INSTALL,
+            SnapshotName::Setup => lifecycle::SETUP,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProbeRole {
+    Writer,
+    Reader,
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("lab: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn load_config(global: &Global) -> Result<Config, Failure> {
+    let mut overrides = Override::from_env(std::env::vars());
+    if let Some(lab) = &global.lab {
+        overrides.push(Override::flag("--lab", &["lab", "name"], toml::Value::String(lab.clone())));
+    }
+    if let Some(dir) = &global.state_dir {
+        overrides.push(Override::flag("--state-dir", &["lab", "state_dir"], toml::Value::String(dir.display().to_string())));
+    }
+    for raw in &global.overrides {
+        overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);
+    }
+    let default_file = PathBuf::from("lab.toml");
+    let file = global.config.clone().or_else(|| default_file.exists().then_some(default_file));
+    Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let config = load_config(&cli.global)?;
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    init_logging(&paths, cli.global.verbose);
+    tracing::info!(command = ?cli.command, "lab");
+    match &cli.command {
+        // These replace the process with ssh inside the lab network.
+        Command::Ssh { host, command } => return exec_ssh(&config, &paths, host, command, false),
+        Command::Mon { node } => {
+            let node = node.clone().unwrap_or_default();
+            return exec_ssh(&config, &paths, &node, &[], true);
+        }
+        Command::Fenced => return crate::fenced_main::run(&config, &paths),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
+    runtime.block_on(async {
+        tokio::select! {
+            result = dispatch(cli, config.clone()) => result,
+            _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
+        }
+    })
+    .or_else(|failure| {
+        if matches!(failure, Failure::Interrupted) {
+            tracing::warn!("interrupted");
+        }
+        Err(failure)
+    })
+}
+
+fn init_logging(paths: &LabPaths, verbose: u8) {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::prelude::*;
+    let stderr_level = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        _ => LevelFilter::DEBUG,
+    };
+    let file_level = if verbose >= 2 { LevelFilter::DEBUG } else { LevelFilter::INFO };
+    let file = paths.log().parent().and_then(|dir| std::fs::create_dir_all(dir).ok()).and_then(|()| {
+        std::fs::OpenOptions::new().create(true).append(true).open(paths.log()).ok()
+    });
+    let file_layer = file.map(|f| {
+        tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false).with_filter(file_level)
+    });
+    let stderr_layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(stderr_level);
+    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+}
+
+async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
+    let json = cli.global.json;
+    let progress = Progress::new(!json);
+    match cli.command {
+        Command::MakeAll { inputs } => make_all(config, progress, inputs, json).await,
+        Command::Status => crate::status::show(config, json).await,
+        Command::Rollback { snapshot, start_cluster } => rollback(config, progress, snapshot, start_cluster, json).await,
+        Command::Destroy => destroy(&config, json).await,
+        Command::Heartbeat { role, rate, seconds } => crate::live::heartbeat(config, role, rate, seconds, json).await,
+        Command::Scenario { name } => scenario(config, progress, &name, json).await,
+        Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+async fn make_all(config: Config, progress: Progress, inputs: Vec<PathBuf>, json: bool) -> Result<ExitCode, Failure> {
+    if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
+        return Err(Failure::Usage(format!(
+            "{}: installing from an ISO needs a VM backend; the container backend builds its own Debian image (run `lab make-all` without the ISO)",
+            iso.display()
+        )));
+    }
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    let input = MakeAllInput { authorized_keys: inputs };
+    let work = lifecycle::make_all(config, progress, input);
+    // Ctrl-C during make-all must not leave half a lab behind.
+    let outcome = tokio::select! {
+        result = work => result.map_err(Failure::from),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("lab: interrupted; removing the half-made lab");
+            let _ = crate::teardown::destroy(&paths).await;
+            Err(Failure::Interrupted)
+        }
+    };
+    let (lab, timings) = outcome?;
+    if json {
+        print_json(&timings);
+    } else {
+        println!(
+            "lab `{}` is ready: snapshots install and setup; hosts are powered off.\n\
+             made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
+             next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
+            lab.topology.lab, timings.total_s, timings.image_s, timings.hosts_s, timings.boot_s, timings.install_s, timings.setup_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct RollbackReport {
+    snapshot: &'static str,
+    rollback_s: f64,
+    cluster_start_s: Option<f64>,
+}
+
+async fn rollback(config: Config, progress: Progress, snapshot: SnapshotName, start: bool, json: bool) -> Result<ExitCode, Failure> {
+    let lab = Lab::open(config, progress.clone())?;
+    let step = progress.step(format!("roll back to `{}` and boot", snapshot.name()));
+    let rollback_s = lab.rollback(snapshot.name()).await?.as_secs_f64();
+    step.done();
+    let mut cluster_start_s = None;
+    if start {
+        let step = progress.step("start the cluster and wait until healthy");
+        let started = std::time::Instant::now();
+        lab.stack().start().await.map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
+        let state = lab
+            .stack()
+            .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &step)
+            .await
+            .map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
+        cluster_start_s = Some(started.elapsed().as_secs_f64());
+        step.done();
+        if !json {
+            println!("cluster: {}", state.summary());
+        }
+    }
+    if json {
+        print_json(&RollbackReport { snapshot: snapshot.name(), rollback_s, cluster_start_s });
+    } else {
+        println!("rolled back to `{}` in {rollback_s:.1} s", snapshot.name());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    let removed = crate::teardown::destroy(&paths).await.map_err(Failure::infra)?;
+    if json {
+        print_json(&removed);
+    } else {
+        println!(
+            "lab `{}` destroyed: {} processes, {} mounts, {} network namespaces{}",
+            config.lab.name,
+            removed.processes,
+            removed.mounts,
+            removed.namespaces,
+            if removed.state { ", state directory" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn scenario(config: Config, progress: Progress, name: &str, json: bool) -> Result<ExitCode, Failure> {
+    let scenario = Scenario::find(name).map_err(Failure::usage)?;
+    let lab = Lab::open(config, progress)?;
+    let result = crate::runner::run(&lab, &scenario).await?;
+    if json {
+        print_json(&result);
+    } else {
+        print!("{}", result.render());
+        println!("results: {}", lab.paths.runs().join(&result.run_id).join("results.json").display());
+    }
+    if result.passed {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Failure::Expectations(format!("scenario {} missed its expectations", scenario.name)))
+    }
+}
+
+/// Replaces this process with `ssh` to `host`, inside the lab network.
+fn exec_ssh(config: &Config, paths: &LabPaths, host: &str, command: &[String], monitor: bool) -> Result<ExitCode, Failure> {
+    use std::os::unix::process::CommandExt;
+    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
+    let host = if host.is_empty() {
+        // `lab mon` without --node: the first node whose namespace has processes.
+        topology
+            .node_names()
+            .into_iter()
+            .find(|n| !crate::netns::pids_in(&paths.node_netns(n)).is_empty())
+            .ok_or_else(|| Failure::Usage("no node is running; try `lab rollback setup --start-cluster`".into()))?
+    } else {
+        host.to_owned()
+    };
+    if topology.host(&host).is_none() {
+        return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
+    }
+    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns()))
+        .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
+    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
+    let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();
+    let mut ssh = std::process::Command::new("ssh");
+    ssh.arg("-F").arg(config_file);
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if monitor {
+        if interactive {
+            ssh.arg("-t").arg(&host).arg("crm_mon -rfA");
+        } else {
+            ssh.arg(&host).arg("crm_mon -1 -rfA");
+        }
+    } else {
+        ssh.arg(&host).args(command);
+    }
+    let error = ssh.exec();
+    Err(Failure::Infrastructure(format!("cannot run ssh: {error}")))
+}

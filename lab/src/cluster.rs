@@ -1,0 +1,147 @@
+//! What the cluster looks like right now, read from `crm_mon --output-as=xml`.
+//!
+//! Scenarios pick their victim by role ("the current master"), wait for the
+//! cluster to be healthy, and report where the master ended up: all from
+//! this one parsed view.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Name of the PAF promotable clone and the floating IPs, as set up by
+/// `guest/cluster-resources.sh`.
+pub const PG_CLONE: &str = "pgsqld-clone";
+pub const MASTER_VIP: &str = "pg-master-vip";
+pub const REPLICA_VIP: &str = "pg-replica-vip";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterState {
+    pub quorate: bool,
+    pub online: Vec<String>,
+    pub offline: Vec<String>,
+    /// Node where PostgreSQL is promoted.
+    pub master: Option<String>,
+    /// Nodes where PostgreSQL runs as a replica.
+    pub replicas: Vec<String>,
+    /// Each primitive resource outside the clone (VIPs, fence devices) and
+    /// the node it runs on, if any.
+    pub resources: BTreeMap<String, Option<String>>,
+    /// Failed actions still recorded (cleared by `pcs resource cleanup`).
+    pub failed_actions: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read crm_mon output: {0}")]
+pub struct ParseError(String);
+
+impl ClusterState {
+    pub fn parse(xml: &str) -> Result<Self, ParseError> {
+        let doc = roxmltree::Document::parse(xml).map_err(|e| ParseError(e.to_string()))?;
+        let root = doc.root_element();
+        let mut state = ClusterState::default();
+        let find = |name: &str| root.descendants().find(|n| n.has_tag_name(name));
+        state.quorate = find("current_dc").and_then(|n| n.attribute("with_quorum")) == Some("true");
+        if let Some(nodes) = find("nodes") {
+            for node in nodes.children().filter(|n| n.has_tag_name("node")) {
+                let name = node.attribute("name").unwrap_or_default().to_owned();
+                let online = node.attribute("online") == Some("true") && node.attribute("standby") != Some("true");
+                if online { state.online.push(name) } else { state.offline.push(name) }
+            }
+        }
+        let Some(resources) = find("resources") else { return Err(ParseError("no <resources> element".into())) };
+        for element in resources.children().filter(|n| n.is_element()) {
+            let id = element.attribute("id").unwrap_or_default();
+            if element.has_tag_name("clone") && id == PG_CLONE {
+                for instance in element.children().filter(|n| n.has_tag_name("resource")) {
+                    let Some(node) = running_on(instance) else { continue };
+                    match instance.attribute("role") {
+                        Some("Promoted" | "Master") => state.master = Some(node),
+                        Some("Unpromoted" | "Slave") => state.replicas.push(node),
+                        _ => {}
+                    }
+                }
+            } else if element.has_tag_name("resource") {
+                let node = if element.attribute("active") == Some("true") { running_on(element) } else { None };
+                state.resources.insert(id.to_owned(), node);
+            }
+        }
+        state.replicas.sort();
+        state.failed_actions = find("failures").map_or(0, |f| f.children().filter(|n| n.has_tag_name("failure")).count());
+        Ok(state)
+    }
+
+    /// Where a resource runs, if it runs.
+    pub fn location(&self, resource: &str) -> Option<&str> {
+        self.resources.get(resource).and_then(|n| n.as_deref())
+    }
+
+    /// A master, a replica on every other node, the master VIP with the
+    /// master and the replica VIP up: the state every scenario starts from
+    /// and must return to.
+    pub fn is_healthy(&self, nodes: &[String]) -> bool {
+        let Some(master) = &self.master else { return false };
+        let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
+        expected.sort();
+        let replicas: Vec<&String> = self.replicas.iter().collect();
+        self.quorate
+            && self.online.len() == nodes.len()
+            && replicas == expected
+            && self.location(MASTER_VIP) == Some(master.as_str())
+            && self.location(REPLICA_VIP).is_some()
+    }
+
+    /// One line for progress and logs.
+    pub fn summary(&self) -> String {
+        format!(
+            "master {}, replicas [{}], online [{}]{}",
+            self.master.as_deref().unwrap_or("none"),
+            self.replicas.join(" "),
+            self.online.join(" "),
+            if self.quorate { "" } else { ", no quorum" }
+        )
+    }
+}
+
+fn running_on(resource: roxmltree::Node<'_, '_>) -> Option<String> {
+    resource.children().find(|n| n.has_tag_name("node")).and_then(|n| n.attribute("name")).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trimmed from real `crm_mon -1 --output-as=xml` of a lab cluster.
+    const HEALTHY: &str = include_str!("../tests/data/crm_mon_healthy.xml");
+    const FAILED_OVER: &str = include_str!("../tests/data/crm_mon_failed_over.xml");
+
+    fn nodes() -> Vec<String> {
+        vec!["tuchanka-a".into(), "tuchanka-b".into()]
+    }
+
+    #[test]
+    fn healthy_cluster_is_recognised() {
+        let state = ClusterState::parse(HEALTHY).expect("parse");
+        assert_eq!(state.master.as_deref(), Some("tuchanka-a"));
+        assert_eq!(state.replicas, ["tuchanka-b"]);
+        assert_eq!(state.location(MASTER_VIP), Some("tuchanka-a"));
+        assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
+        assert!(state.quorate);
+        assert!(state.is_healthy(&nodes()), "{state:?}");
+    }
+
+    #[test]
+    fn lone_survivor_is_not_healthy_but_serves_both_vips() {
+        let state = ClusterState::parse(FAILED_OVER).expect("parse");
+        assert_eq!(state.master.as_deref(), Some("tuchanka-b"));
+        assert!(state.replicas.is_empty());
+        assert_eq!(state.offline, ["tuchanka-a"]);
+        assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
+        assert!(!state.is_healthy(&nodes()));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(ClusterState::parse("not xml").is_err());
+        assert!(ClusterState::parse("<pacemaker-result/>").is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! The container backend: each node is a systemd-nspawn container booting
+//! the guest image (systemd, sshd, corosync, pacemaker, PostgreSQL, all real)
+//! in its own network namespace, with its own writable overlay layer.
+//!
+//! Boots take seconds, which makes it the backend for tests and nightly
+//! suites. Containers share the host kernel: kernel-level faults need a VM
+//! backend. Power-off kills every process of the node at once (SIGKILL of
+//! its PID namespace); a snapshot is a copy of the node's writable layer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::host::Host;
+use crate::netns::{self, LabNetwork};
+use crate::paths::LabPaths;
+use crate::topology::HostSpec;
+
+/// How long a killed node may take to disappear.
+const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Debug)]
+pub struct Containers {
+    paths: LabPaths,
+    network: LabNetwork,
+    image: PathBuf,
+    host: Host,
+}
+
+impl Containers {
+    pub fn new(paths: LabPaths, network: LabNetwork, image_rootfs: PathBuf) -> Self {
+        Containers { paths, network, image: image_rootfs, host: Host }
+    }
+
+    fn dir(&self, node: &str) -> PathBuf {
+        self.paths.node(node)
+    }
+
+    fn root(&self, node: &str) -> PathBuf {
+        self.dir(node).join("root")
+    }
+
+    async fn mount(&self, node: &str) -> Result<(), BackendError> {
+        let dir = self.dir(node);
+        for sub in ["upper", "work", "root"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).map_err(|source| BackendError::Io { what: "cannot create", path, source })?;
+        }
+        if is_mounted(&self.root(node)) {
+            return Ok(());
+        }
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.image.display(),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        let root = self.root(node);
+        self.host.run("mount", ["-t".as_ref(), "overlay".as_ref(), "overlay".as_ref(), "-o".as_ref(), options.as_ref(), root.as_os_str()]).await?;
+        Ok(())
+    }
+
+    async fn unmount(&self, node: &str) -> Result<(), BackendError> {
+        let root = self.root(node);
+        unmount(&self.host, &root).await
+    }
+
+    fn write_files(&self, node: &str, files: &[GuestFile]) -> Result<(), BackendError> {
+        use std::os::unix::fs::PermissionsExt;
+        let root = self.root(node);
+        for file in files {
+            let relative = file.path.strip_prefix("/").unwrap_or(&file.path);
+            let path = root.join(relative);
+            let io = |source| BackendError::Io { what: "cannot write", path: path.clone(), source };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            // Replace rather than write through: the lower layer's file must stay intact.
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(&path, &file.contents).map_err(io)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+impl NodeBackend for Containers {
+    async fn create(&self, host: &HostSpec, files: &[GuestFile]) -> Result<(), BackendError> {
+        self.mount(&host.name).await?;
+        self.write_files(&host.name, files)
+    }
+
+    async fn start(&self, node: &str) -> Result<(), BackendError> {
+        if self.is_running(node).await? {
+            return Ok(());
+        }
+        self.mount(node).await?;
+        let dir = self.dir(node);
+        let console = dir.join("console.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&console)
+            .map_err(|source| BackendError::Io { what: "cannot open", path: console.clone(), source })?;
+        let log_err = log
+            .try_clone()
+            .map_err(|source| BackendError::Io { what: "cannot open", path: console.clone(), source })?;
+        let mut command = tokio::process::Command::new("systemd-nspawn");
+        command
+            .arg("--quiet")
+            .arg("--register=no")
+            .arg("--keep-unit")
+            .arg("--boot")
+            .arg("--capability=all")
+            .arg("--resolv-conf=off")
+            .arg("--link-journal=no")
+            .arg("--timezone=off")
+            .arg("--console=read-only")
+            .arg(format!("--machine={node}"))
+            .arg(format!("--network-namespace-path={}", netns::netns_path(&self.network.node_ns(node)).display()))
+            .arg("--directory")
+            .arg(self.root(node))
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group: a Ctrl-C meant for lab must not reach the node.
+            .process_group(0);
+        let line = crate::host::describe(&command);
+        tracing::info!(command = %line, "host");
+        let child = command
+            .spawn()
+            .map_err(|source| crate::host::HostError::Spawn { command: line, source })?;
+        let pid = child.id().unwrap_or_default();
+        let pid_file = dir.join("nspawn.pid");
+        std::fs::write(&pid_file, format!("{pid}\n"))
+            .map_err(|source| BackendError::Io { what: "cannot write", path: pid_file, source })?;
+        // The node lives on after lab exits; tokio reaps it if it ends while we run.
+        drop(child);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if netns::is_zombie(pid as i32) {
+            let log = std::fs::read_to_string(&console).unwrap_or_default();
+            return Err(BackendError::Node {
+                node: node.to_owned(),
+                problem: format!("did not boot: {}", crate::host::tail(&log)),
+            });
+        }
+        Ok(())
+    }
+
+    async fn power_off(&self, node: &str) -> Result<(), BackendError> {
+        let ns = self.network.node_ns(node);
+        kill_namespace(&ns, POWER_OFF_TIMEOUT).await.map_err(|problem| BackendError::Node { node: node.to_owned(), problem })?;
+        if let Some(pid) = read_pid(&self.dir(node).join("nspawn.pid")) {
+            wait_gone(pid, POWER_OFF_TIMEOUT).await;
+        }
+        Ok(())
+    }
+
+    async fn is_running(&self, node: &str) -> Result<bool, BackendError> {
+        Ok(!netns::pids_in(&self.network.node_ns(node)).is_empty())
+    }
+
+    async fn set_link(&self, node: &str, up: bool) -> Result<(), BackendError> {
+        Ok(self.network.set_link(node, up).await?)
+    }
+
+    async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        for node in nodes {
+            if self.is_running(node).await? {
+                return Err(BackendError::Node { node: node.clone(), problem: "must be powered off for a snapshot".into() });
+            }
+        }
+        let target = self.paths.snapshot(name);
+        let partial = target.with_extension("partial");
+        remove_dir(&partial)?;
+        std::fs::create_dir_all(&partial).map_err(|source| BackendError::Io { what: "cannot create", path: partial.clone(), source })?;
+        for node in nodes {
+            let upper = self.dir(node).join("upper");
+            self.host.run("cp", ["-a".as_ref(), "--reflink=auto".as_ref(), upper.as_os_str(), partial.join(node).as_os_str()]).await?;
+        }
+        remove_dir(&target)?;
+        std::fs::rename(&partial, &target).map_err(|source| BackendError::Io { what: "cannot rename", path: target.clone(), source })?;
+        Ok(())
+    }
+
+    async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        let snapshot = self.paths.snapshot(name);
+        if !nodes.iter().all(|n| snapshot.join(n).is_dir()) {
+            return Err(BackendError::NoSnapshot { name: name.to_owned() });
+        }
+        for node in nodes {
+            self.power_off(node).await?;
+        }
+        for node in nodes {
+            self.unmount(node).await?;
+            let dir = self.dir(node);
+            remove_dir(&dir.join("upper"))?;
+            remove_dir(&dir.join("work"))?;
+            self.host.run("cp", ["-a".as_ref(), "--reflink=auto".as_ref(), snapshot.join(node).as_os_str(), dir.join("upper").as_os_str()]).await?;
+            self.mount(node).await?;
+        }
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { own_kernel: false }
+    }
+}
+
+fn remove_dir(path: &Path) -> Result<(), BackendError> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(BackendError::Io { what: "cannot remove", path: path.to_owned(), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// SIGKILLs every process in a network namespace until none is left.
+pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let pids = netns::pids_in(ns);
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("still has processes {pids:?} after SIGKILL"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until a process has exited (a zombie counts as exited).
+pub async fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !netns::is_zombie(pid) {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+pub fn is_mounted(path: &Path) -> bool {
+    mounts_under(path).iter().any(|m| m == path)
+}
+
+/// Mount points at or below `path`, deepest first (the order to unmount them).
+pub fn mounts_under(path: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mounts") else { return Vec::new() };
+    let mut found: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(path))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
+}
+
+pub async fn unmount(host: &Host, path: &Path) -> Result<(), BackendError> {
+    for attempt in 0..20 {
+        if !is_mounted(path) {
+            return Ok(());
+        }
+        match host.run("umount", [path]).await {
+            Ok(_) => {}
+            Err(e) if attempt == 19 => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! `lab`: a chaos lab for Pacemaker/Corosync clusters.
+//!
+//! It builds real hosts (two cluster nodes and a witness), installs and sets
+//! up the real HA stack, snapshots them, probes the floating IPs, injects
+//! faults and reports how long the service was down and whether any
+//! acknowledged write was lost.
+//!
+//! # Layout
+//!
+//! - Configuration and inputs: [`config`] (layered, schema = defaults),
+//!   [`scenario`] (fault files), [`topology`] (the lab's fixed shape).
+//! - Hosts: [`image`] (guest image), [`netns`] (lab network), [`backend`]
+//!   (the node trait) with [`container`] (systemd-nspawn), [`identity`]
+//!   (per-host keys and files), [`teardown`] (`lab destroy`).
+//! - Guests and the cluster: [`guest`] (ssh), [`stack`] (setup and
+//!   operations through `guest/*.sh`), [`cluster`] (crm_mon view),
+//!   [`fenced`] (host-side fence daemon).
+//! - Runs: [`lifecycle`] (make-all, rollback), [`runner`] (a scenario),
+//!   [`report`] (results, tables, JSON), [`live`] (`lab heartbeat`).
+//! - Plumbing: [`cli`], [`exit`] (exit codes), [`host`] (host commands),
+//!   [`labnet`] (runtime inside the lab network), [`paths`], [`secrets`],
+//!   [`progress`].
+
+pub mod backend;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod container;
+pub mod exit;
+pub mod fenced;
+mod fenced_main;
+pub mod guest;
+pub mod host;
+pub mod identity;
+pub mod image;
+pub mod labnet;
+pub mod lifecycle;
+pub mod live;
+pub mod netns;
+pub mod paths;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod secrets;
+pub mod stack;
+pub mod status;
+pub mod teardown;
+#[cfg(test)]
+mod testing;
+pub mod topology;

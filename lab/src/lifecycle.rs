@@ -1,0 +1,349 @@
+//! A lab's life: make it, boot it, snapshot it, roll it back.
+//!
+//! [`Lab`] bundles everything an existing lab needs (topology, backend,
+//! guest access inside the lab network, secrets); [`make_all`] creates a lab
+//! from nothing, as Tuchanka's `make_all` does: destroy what was there, build
+//! or reuse the image, create the hosts, prepare them, snapshot `install`,
+//! set up the cluster, snapshot `setup`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::backend::{BackendError, NodeBackend};
+use crate::config::Config;
+use crate::container::{Containers, read_pid};
+use crate::exit::Failure;
+use crate::guest::{Guest, GuestError, SshGuest};
+use crate::host::{self, HostError};
+use crate::identity::{self, SshMaterial};
+use crate::image::{self, ImageError, Recipe};
+use crate::labnet::{LabNet, LabNetError};
+use crate::netns::{self, LabNetwork};
+use crate::paths::LabPaths;
+use crate::progress::Progress;
+use crate::secrets::{Secret, SecretError, Secrets};
+use crate::stack::{Stack, StackError};
+use crate::teardown::{self, TeardownError};
+use crate::topology::{Topology, TopologyError};
+
+/// Snapshot names, as in Tuchanka.
+pub const INSTALL: &str = "install";
+pub const SETUP: &str = "setup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    LabNet(#[from] LabNetError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Teardown(#[from] TeardownError),
+    #[error("fence daemon: {0}")]
+    Fenced(String),
+    #[error("probe: {0}")]
+    Probe(String),
+    #[error("cannot write results: {0}")]
+    Results(String),
+    #[error("cannot create the lab directory {path}: {source}")]
+    Create { path: String, source: std::io::Error },
+    #[error("cannot read SSH public key {path}: {message}")]
+    Key { path: String, message: String },
+}
+
+impl From<LabError> for Failure {
+    fn from(error: LabError) -> Self {
+        match &error {
+            LabError::Topology(TopologyError::Missing { .. })
+            | LabError::Topology(TopologyError::OutsideSubnet { .. })
+            | LabError::Topology(TopologyError::Duplicate { .. })
+            | LabError::Host(HostError::Missing { .. })
+            | LabError::Backend(BackendError::NoSnapshot { .. })
+            | LabError::Key { .. } => Failure::usage(error),
+            _ => Failure::infra(error),
+        }
+    }
+}
+
+/// An existing lab, ready to act on.
+#[derive(Debug)]
+pub struct Lab {
+    pub config: Config,
+    pub paths: LabPaths,
+    pub topology: Topology,
+    pub backend: Containers,
+    pub guest: SshGuest,
+    pub secrets: Secrets,
+    pub progress: Progress,
+    labnet: LabNet,
+}
+
+impl Lab {
+    /// Opens the lab named in `config`, which must exist.
+    pub fn open(config: Config, progress: Progress) -> Result<Self, LabError> {
+        let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+        let topology = Topology::load(&paths.manifest(), &config.lab.name)?;
+        Self::assemble(config, paths, topology, progress)
+    }
+
+    fn assemble(config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
+        let network = LabNetwork::new(paths.netns());
+        let rootfs = paths.images().join(&topology.image).join("rootfs");
+        let backend = Containers::new(paths.clone(), network, rootfs);
+        let labnet = LabNet::enter(&netns::netns_path(&paths.netns()))?;
+        let guest = SshGuest::new(
+            SshMaterial::new(&paths.ssh()),
+            paths.ssh_control(),
+            labnet.handle().clone(),
+            Duration::from_secs(config.timeouts.command_s),
+            paths.root().join("nodes"),
+        );
+        let secrets = Secrets::new(&paths.secrets());
+        Ok(Lab { config, paths, topology, backend, guest, secrets, progress, labnet })
+    }
+
+    pub fn stack(&self) -> Stack<'_, SshGuest> {
+        Stack::new(&self.guest, &self.topology, &self.secrets)
+    }
+
+    pub fn labnet(&self) -> &LabNet {
+        &self.labnet
+    }
+
+    /// Powers on every host and waits until each answers ssh.
+    pub async fn boot(&self) -> Result<Duration, LabError> {
+        let started = Instant::now();
+        let hosts = self.topology.host_names();
+        for host in &hosts {
+            self.backend.start(host).await?;
+        }
+        let timeout = Duration::from_secs(self.config.timeouts.boot_s);
+        let waits = hosts.iter().map(|h| self.guest.wait_ready(h, timeout));
+        for result in futures_util::future::join_all(waits).await {
+            result?;
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Pulls the plug of every host.
+    pub async fn power_off_all(&self) -> Result<(), LabError> {
+        for host in self.topology.host_names() {
+            self.guest.forget(&host).await;
+            self.backend.power_off(&host).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves a snapshot of every host; they must be powered off.
+    pub async fn snapshot(&self, name: &str) -> Result<(), LabError> {
+        self.backend.save_snapshot(name, &self.topology.host_names()).await?;
+        Ok(())
+    }
+
+    /// Rolls every host back to `snapshot` and boots them (the cluster stays
+    /// stopped, as after any boot). Returns the time until all answer ssh.
+    pub async fn rollback(&self, snapshot: &str) -> Result<Duration, LabError> {
+        let started = Instant::now();
+        let hosts = self.topology.host_names();
+        for host in &hosts {
+            self.guest.forget(host).await;
+            self.backend.set_link(host, true).await?;
+        }
+        self.backend.restore_snapshot(snapshot, &hosts).await?;
+        self.ensure_fenced().await?;
+        self.boot().await?;
+        Ok(started.elapsed())
+    }
+
+    /// Starts the fence daemon unless it already runs, and checks it answers.
+    pub async fn ensure_fenced(&self) -> Result<(), LabError> {
+        let alive = read_pid(&self.paths.fenced_pid()).is_some_and(|pid| !netns::is_zombie(pid));
+        if !alive {
+            self.spawn_fenced()?;
+        }
+        let token = self.secrets.get(Secret::FenceToken)?;
+        let address = std::net::SocketAddr::from((self.topology.host_address, self.topology.fence_port));
+        let ping = self
+            .labnet
+            .run(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    match ping_fenced(address, &token).await {
+                        Ok(answer) if answer == "OK" => return Ok(()),
+                        Ok(answer) => return Err(format!("answered `{answer}` at {address}")),
+                        Err(e) if tokio::time::Instant::now() >= deadline => return Err(format!("{address}: {e}")),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            })
+            .await?;
+        ping.map_err(|e| LabError::Fenced(format!("{e}; see {}", self.paths.root().join("fenced.log").display())))
+    }
+
+    fn spawn_fenced(&self) -> Result<(), LabError> {
+        let exe = std::env::current_exe().map_err(|e| LabError::Fenced(format!("cannot find the lab binary: {e}")))?;
+        let log_path = self.paths.root().join("fenced.log");
+        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log_path);
+        let (out, err) = match (open(), open()) {
+            (Ok(out), Ok(err)) => (out, err),
+            (Err(e), _) | (_, Err(e)) => return Err(LabError::Fenced(format!("cannot open {}: {e}", log_path.display()))),
+        };
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(exe)
+            .arg("--state-dir")
+            .arg(&self.config.lab.state_dir)
+            .arg("--lab")
+            .arg(&self.config.lab.name)
+            .arg("fenced")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| LabError::Fenced(format!("cannot start: {e}")))?;
+        std::fs::write(self.paths.fenced_pid(), format!("{}\n", child.id()))
+            .map_err(|e| LabError::Fenced(format!("cannot write pid file: {e}")))?;
+        tracing::info!(pid = child.id(), "fence daemon started");
+        Ok(())
+    }
+}
+
+async fn ping_fenced(address: std::net::SocketAddr, token: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream.write_all(format!("{token} ping -\n").as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::io::BufReader::new(stream).read_line(&mut answer).await?;
+    Ok(answer.trim().to_owned())
+}
+
+/// How long each part of `make-all` took.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MakeAllTimings {
+    pub image_s: f64,
+    pub hosts_s: f64,
+    pub boot_s: f64,
+    pub install_s: f64,
+    pub setup_s: f64,
+    pub total_s: f64,
+}
+
+/// Inputs of `make-all` beyond the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct MakeAllInput {
+    /// Extra public keys to authorize for root on every host.
+    pub authorized_keys: Vec<PathBuf>,
+}
+
+/// Checks everything `make-all` needs before anything is created.
+pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, LabError> {
+    host::require(&["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"])?;
+    let recipe = Recipe::embedded()?;
+    let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
+    if !cached {
+        host::require(&["mmdebstrap"])?;
+    }
+    Topology::from_config(config, &recipe.key())?;
+    input
+        .authorized_keys
+        .iter()
+        .map(|path| {
+            let key_error = |message: String| LabError::Key { path: path.display().to_string(), message };
+            let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+            let line = text.trim();
+            let valid = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| line.starts_with(p)) && line.split_whitespace().count() >= 2;
+            if !valid || line.lines().count() != 1 {
+                return Err(key_error("not an OpenSSH public key (one line: TYPE BASE64 [comment])".into()));
+            }
+            Ok(line.to_owned())
+        })
+        .collect()
+}
+
+/// Creates the lab from nothing. On any failure the half-made lab is
+/// destroyed (the image cache stays).
+pub async fn make_all(config: Config, progress: Progress, input: MakeAllInput) -> Result<(Lab, MakeAllTimings), LabError> {
+    let keys = preflight(&config, &input)?;
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    if paths.root().exists() || !LabNetwork::new(paths.netns()).existing().is_empty() {
+        let step = progress.step(format!("destroy the previous lab `{}`", config.lab.name));
+        teardown::destroy(&paths).await?;
+        step.done();
+    }
+    let result = build(config, progress, &keys, &paths).await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "make-all failed; destroying the half-made lab");
+        if let Err(e) = teardown::destroy(&paths).await {
+            tracing::error!(error = %e, "cleanup after failure failed; run `lab destroy`");
+        }
+    }
+    result
+}
+
+async fn build(config: Config, progress: Progress, keys: &[String], paths: &LabPaths) -> Result<(Lab, MakeAllTimings), LabError> {
+    let started = Instant::now();
+    let mut timings = MakeAllTimings::default();
+    let recipe = Recipe::embedded()?;
+    let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
+    timings.image_s = started.elapsed().as_secs_f64();
+
+    let step = progress.step("create hosts: network namespaces, overlays, identities");
+    let topology = Topology::from_config(&config, &image.key)?;
+    std::fs::create_dir_all(paths.root())
+        .map_err(|source| LabError::Create { path: paths.root().display().to_string(), source })?;
+    topology.save(&paths.manifest())?;
+    let secrets = Secrets::new(&paths.secrets());
+    secrets.generate()?;
+    let ssh = SshMaterial::new(&paths.ssh());
+    ssh.generate(&topology).await?;
+    let network = LabNetwork::new(paths.netns());
+    network.create(&topology).await?;
+    let token = secrets.get(Secret::FenceToken)?;
+    let backend = Containers::new(paths.clone(), network.clone(), image.rootfs.clone());
+    for host in &topology.hosts {
+        network.add_host(&host.name, host.address, topology.prefix).await?;
+        let files = identity::guest_files(&topology, host, &ssh, keys, &token)?;
+        backend.create(host, &files).await?;
+    }
+    timings.hosts_s = step.done().as_secs_f64();
+
+    let lab = Lab::assemble(config, paths.clone(), topology, progress.clone())?;
+    lab.ensure_fenced().await?;
+    let step = progress.step("boot hosts");
+    timings.boot_s = lab.boot().await?.as_secs_f64();
+    step.done();
+
+    let step = progress.step("prepare hosts (own PostgreSQL system id, no cluster autostart)");
+    lab.stack().install().await?;
+    lab.power_off_all().await?;
+    lab.snapshot(INSTALL).await?;
+    timings.install_s = step.done().as_secs_f64();
+
+    let step = progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
+    let setup_started = Instant::now();
+    lab.boot().await?;
+    lab.stack().setup(&step).await?;
+    step.detail("waiting for master, replica, VIPs and streaming replication");
+    let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
+    lab.stack().wait_healthy(healthy, &step).await?;
+    lab.stack().stop().await?;
+    lab.power_off_all().await?;
+    lab.snapshot(SETUP).await?;
+    timings.setup_s = setup_started.elapsed().as_secs_f64();
+    step.done();
+    timings.total_s = started.elapsed().as_secs_f64();
+    Ok((lab, timings))
+}

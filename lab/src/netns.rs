@@ -1,0 +1,149 @@
+//! The lab network: one network namespace per lab holding a bridge and the
+//! host's lab address, and one namespace per node joined to the bridge by a
+//! veth pair.
+//!
+//! Nothing here has an uplink and forwarding stays off, so lab traffic can
+//! only reach lab hosts: the lab subnet does not exist outside these
+//! namespaces. A link fault is the bridge side of a node's veth going down,
+//! which the node sees as carrier loss, like a pulled cable.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::host::{Host, HostError};
+use crate::topology::Topology;
+
+/// Name of the bridge inside the lab namespace.
+const BRIDGE: &str = "br0";
+/// Where `ip netns` keeps named namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+pub fn netns_path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// Bridge-side name of a node's veth (inside the lab namespace, so it only
+/// has to be unique within one lab; interface names have 15 bytes at most).
+fn bridge_port(node: &str) -> String {
+    format!("v-{node}")
+}
+
+/// The lab network of one lab.
+#[derive(Clone, Debug)]
+pub struct LabNetwork {
+    host: Host,
+    lab_ns: String,
+    node_ns_prefix: String,
+}
+
+impl LabNetwork {
+    pub fn new(lab_ns: String) -> Self {
+        LabNetwork { host: Host, node_ns_prefix: format!("{lab_ns}-"), lab_ns }
+    }
+
+    pub fn lab_ns(&self) -> &str {
+        &self.lab_ns
+    }
+
+    pub fn node_ns(&self, node: &str) -> String {
+        format!("{}{node}", self.node_ns_prefix)
+    }
+
+    /// Creates the lab namespace, its bridge and the host's lab address.
+    pub async fn create(&self, topology: &Topology) -> Result<(), HostError> {
+        let ns = self.lab_ns.as_str();
+        let address = format!("{}/{}", topology.host_address, topology.prefix);
+        self.host.run("ip", ["netns", "add", ns]).await?;
+        self.host.run("ip", ["-n", ns, "link", "set", "lo", "up"]).await?;
+        self.host.run("ip", ["-n", ns, "link", "add", BRIDGE, "type", "bridge"]).await?;
+        self.host.run("ip", ["-n", ns, "addr", "add", &address, "dev", BRIDGE]).await?;
+        self.host.run("ip", ["-n", ns, "link", "set", BRIDGE, "up"]).await?;
+        Ok(())
+    }
+
+    /// Creates a node's namespace with `eth0` at its address, cabled to the bridge.
+    pub async fn add_host(&self, name: &str, address: std::net::Ipv4Addr, prefix: u8) -> Result<(), HostError> {
+        let lab = self.lab_ns.as_str();
+        let node_ns = self.node_ns(name);
+        let port = bridge_port(name);
+        let cidr = format!("{address}/{prefix}");
+        self.host.run("ip", ["netns", "add", &node_ns]).await?;
+        self.host
+            .run("ip", ["-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node_ns])
+            .await?;
+        self.host.run("ip", ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "link", "set", "lo", "up"]).await?;
+        Ok(())
+    }
+
+    /// Cuts or restores a node's cable.
+    pub async fn set_link(&self, node: &str, up: bool) -> Result<(), HostError> {
+        let state = if up { "up" } else { "down" };
+        self.host.run("ip", ["-n", &self.lab_ns, "link", "set", &bridge_port(node), state]).await?;
+        Ok(())
+    }
+
+    /// Whether a node's cable is connected.
+    pub async fn link_is_up(&self, node: &str) -> Result<bool, HostError> {
+        let out = self.host.run("ip", ["-n", &self.lab_ns, "-o", "link", "show", &bridge_port(node)]).await?;
+        Ok(out.contains("state UP") || out.contains(",UP"))
+    }
+
+    /// Every namespace of this lab that exists now (lab and nodes), found by
+    /// name so that leftovers of an interrupted run are found too.
+    pub fn existing(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(NETNS_DIR) else { return Vec::new() };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| *n == self.lab_ns || n.starts_with(&self.node_ns_prefix))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Removes the namespaces; processes still inside must be gone already.
+    pub async fn delete(&self, ns: &str) -> Result<(), HostError> {
+        self.host.run("ip", ["netns", "delete", ns]).await.map(drop)
+    }
+}
+
+/// Processes whose network namespace is `ns`: for a container node these
+/// are all of its processes, init included.
+pub fn pids_in(ns: &str) -> Vec<i32> {
+    let Ok(target) = std::fs::metadata(netns_path(ns)) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
+        })
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
+}
+
+/// A zombie has exited; only its parent's wait is missing.
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_ports_fit_interface_names() {
+        assert!(bridge_port("abcdefghijkl").len() <= 15);
+    }
+
+    #[test]
+    fn this_process_is_not_a_zombie() {
+        assert!(!is_zombie(std::process::id() as i32));
+        assert!(is_zombie(-1), "a pid that does not exist counts as gone");
+    }
+}

@@ -1,0 +1,92 @@
+//! Where a lab keeps its state on the host.
+//!
+//! Layout under `lab.state_dir`:
+//!
+//! ```text
+//! images/<recipe-hash>/rootfs     guest image, shared by all labs, rebuilt when the recipe changes
+//! labs/<lab>/lab.json             what this lab is (backend, image, nodes)
+//! labs/<lab>/secrets/             per-lab passwords and tokens, 0600 in a 0700 directory
+//! labs/<lab>/ssh/                 client key, known_hosts (node host keys known in advance), ssh config
+//! labs/<lab>/nodes/<node>/        writable layer (upper, work), mount point (root), console.log
+//! labs/<lab>/snapshots/<name>/    a copy of every node's writable layer
+//! labs/<lab>/runs/<stamp>-<what>/ results of scenario runs
+//! logs/<lab>.log                  everything lab ran for a lab, kept after destroy
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Paths of one lab.
+#[derive(Clone, Debug)]
+pub struct LabPaths {
+    state_dir: PathBuf,
+    lab: String,
+}
+
+impl LabPaths {
+    pub fn new(state_dir: &Path, lab: &str) -> Self {
+        LabPaths { state_dir: state_dir.to_owned(), lab: lab.to_owned() }
+    }
+
+    pub fn lab_name(&self) -> &str {
+        &self.lab
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.state_dir.join("images")
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.state_dir.join("labs").join(&self.lab)
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.root().join("lab.json")
+    }
+
+    pub fn secrets(&self) -> PathBuf {
+        self.root().join("secrets")
+    }
+
+    pub fn ssh(&self) -> PathBuf {
+        self.root().join("ssh")
+    }
+
+    pub fn node(&self, node: &str) -> PathBuf {
+        self.root().join("nodes").join(node)
+    }
+
+    pub fn snapshot(&self, name: &str) -> PathBuf {
+        self.root().join("snapshots").join(name)
+    }
+
+    pub fn runs(&self) -> PathBuf {
+        self.root().join("runs")
+    }
+
+    /// The log of everything lab ran for this lab. Outside the lab
+    /// directory so that it survives `lab destroy` (and tells what it did).
+    pub fn log(&self) -> PathBuf {
+        self.state_dir.join("logs").join(format!("{}.log", self.lab))
+    }
+
+    pub fn fenced_pid(&self) -> PathBuf {
+        self.root().join("fenced.pid")
+    }
+
+    /// ssh control sockets need a short path (unix socket paths are limited
+    /// to 108 bytes), so they live under /run rather than the state dir.
+    pub fn ssh_control(&self) -> PathBuf {
+        PathBuf::from("/run/lab").join(&self.lab)
+    }
+
+    /// The lab's network namespace: the bridge, the host's lab address, the
+    /// fence daemon and every probe live here.
+    pub fn netns(&self) -> String {
+        format!("lab-{}", self.lab)
+    }
+
+    /// A node's own network namespace, joined to the bridge by a veth pair.
+    pub fn node_netns(&self, node: &str) -> String {
+        format!("lab-{}-{}", self.lab, node)
+    }
+}

@@ -1,0 +1,337 @@
+//! Runs one scenario against a lab, for real: roll back to `setup`, start
+//! the cluster, wait until healthy, start the probes, inject the fault,
+//! observe until the service resumes, restore the victim as an operator
+//! would, check that no acknowledged write was lost, and judge.
+
+use std::time::{Duration, Instant};
+
+use heartbeat::{Attempt, Clock, PgReader, PgWriter, ProbeSettings, Recording, Role};
+use tokio::sync::{mpsc, watch};
+
+use crate::backend::NodeBackend;
+use crate::fenced::read_events;
+use crate::guest::{Guest, Script};
+use crate::lifecycle::{Lab, LabError, SETUP};
+use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
+use crate::scenario::{FaultAction, Scenario, Target};
+use crate::secrets::Secret;
+
+/// How often the cluster view is refreshed while observing.
+const CLUSTER_POLL: Duration = Duration::from_secs(1);
+
+/// Runs `scenario` and returns its judged result.
+pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
+    let started = Instant::now();
+    let started_unix_ms = unix_ms();
+    let run_id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), scenario.name);
+    let mut timings = RunTimings::default();
+    let progress = &lab.progress;
+
+    let step = progress.step(format!("roll back to `{SETUP}` and boot"));
+    timings.rollback_s = lab.rollback(SETUP).await?.as_secs_f64();
+    step.done();
+
+    let step = progress.step("start the cluster and wait until healthy");
+    let cluster_started = Instant::now();
+    lab.stack().start().await?;
+    let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
+    let before = lab.stack().wait_healthy(healthy, &step).await?;
+    timings.cluster_start_s = cluster_started.elapsed().as_secs_f64();
+    step.done();
+
+    let master_before = before.master.clone().unwrap_or_default();
+    let victim = match scenario.fault.target {
+        Target::Master => master_before.clone(),
+        Target::Replica => before.replicas.first().cloned().unwrap_or_default(),
+    };
+
+    let step = progress.step(format!("probe, then {:?} on {victim} ({:?})", scenario.fault.action, scenario.fault.target));
+    let observe_started = Instant::now();
+    let fence_events_before = read_events(&lab.paths.root().join("fence-events.jsonl")).len();
+    let clock = Clock::start();
+    let probes = Probes::start(lab, scenario, &run_id, clock)?;
+    tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s)).await;
+    let fault_at = clock.elapsed();
+    inject(lab, scenario.fault.action, &victim).await?;
+    let observation = observe(lab, scenario, &probes, &victim, &master_before, clock, fault_at, &step).await;
+    let recordings = probes.stop().await?;
+    timings.observe_s = observe_started.elapsed().as_secs_f64();
+    step.done();
+
+    let step = progress.step(format!("restore {victim} as a replica and wait until healthy"));
+    let restore_started = Instant::now();
+    restore(lab, scenario.fault.action, &victim).await?;
+    let after = lab.stack().wait_healthy(healthy, &step).await?;
+    timings.restore_s = restore_started.elapsed().as_secs_f64();
+    step.done();
+
+    let acks = match recordings.iter().find(|r| r.role == Role::Writer) {
+        Some(writer) => {
+            let target = pg_target(lab, Role::Writer)?;
+            let settings = probe_settings(lab);
+            let writer = writer.clone();
+            let check = lab
+                .labnet()
+                .run(async move { heartbeat::check_acknowledged(&target, &settings, &writer).await })
+                .await?;
+            Some(check.map_err(|e| LabError::Probe(format!("lost-write check: {e}")))?)
+        }
+        None => None,
+    };
+
+    let fence_events = read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
+    timings.total_s = started.elapsed().as_secs_f64();
+    let summaries = recordings.iter().map(|r| ProbeSummary::from_recording(r, fault_at)).collect();
+    let result = ScenarioResult::judge(
+        scenario,
+        crate::report::RunFacts {
+            run_id,
+            lab: lab.topology.lab.clone(),
+            backend: lab.topology.backend,
+            started_unix_ms,
+            victim,
+            master_before,
+            master_after: after.master.clone(),
+            new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
+            fault_at,
+            recovered: observation.recovered,
+            probes: summaries,
+            acks,
+            fence_events,
+            timings,
+        },
+    );
+    result.save(&lab.paths.runs().join(&result.run_id), &recordings).map_err(|e| LabError::Results(e.to_string()))?;
+    Ok(result)
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+pub fn probe_settings(lab: &Lab) -> ProbeSettings {
+    let h = &lab.config.heartbeat;
+    ProbeSettings {
+        rate_hz: h.rate_hz,
+        connect_timeout: Duration::from_millis(h.connect_timeout_ms),
+        query_timeout: Duration::from_millis(h.query_timeout_ms),
+    }
+}
+
+/// Where a probe of `role` connects: the writer to the master VIP, the
+/// reader to the replica VIP, both as the heartbeat user.
+pub fn pg_target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
+    let t = &lab.topology;
+    let vip = match role {
+        Role::Writer => t.master_vip,
+        Role::Reader => t.replica_vip,
+    };
+    Ok(heartbeat::Target {
+        host: vip.to_string(),
+        port: t.pg_port,
+        dbname: "heartbeat".into(),
+        user: "heartbeat".into(),
+        password: lab.secrets.get(Secret::Heartbeat)?,
+    })
+}
+
+/// Running probes, inside the lab network.
+struct Probes {
+    stop: watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<Recording>>,
+    live: tokio::sync::Mutex<Vec<(Role, mpsc::UnboundedReceiver<Attempt>, Vec<Attempt>)>>,
+}
+
+impl Probes {
+    fn start(lab: &Lab, scenario: &Scenario, run_id: &str, clock: Clock) -> Result<Self, LabError> {
+        let (stop, stop_rx) = watch::channel(false);
+        let settings = probe_settings(lab);
+        let mut handles = Vec::new();
+        let mut live = Vec::new();
+        let roles = [(Role::Writer, scenario.probes.writer), (Role::Reader, scenario.probes.reader)];
+        for (role, enabled) in roles {
+            if !enabled {
+                continue;
+            }
+            let target = pg_target(lab, role)?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (settings, stop_rx, run_id) = (settings.clone(), stop_rx.clone(), run_id.to_owned());
+            let rate = settings.rate_hz;
+            let handle = lab.labnet().handle().spawn(async move {
+                match role {
+                    Role::Writer => {
+                        let probe = PgWriter::new(target, settings, run_id.clone());
+                        heartbeat::run(probe, "pg-writer", role, &run_id, rate, clock, stop_rx, Some(tx)).await
+                    }
+                    Role::Reader => {
+                        let probe = PgReader::new(target, settings, run_id.clone());
+                        heartbeat::run(probe, "pg-reader", role, &run_id, rate, clock, stop_rx, Some(tx)).await
+                    }
+                }
+            });
+            handles.push(handle);
+            live.push((role, rx, Vec::new()));
+        }
+        Ok(Probes { stop, handles, live: tokio::sync::Mutex::new(live) })
+    }
+
+    /// Every attempt so far, per probe.
+    async fn snapshot(&self) -> Vec<(Role, Vec<Attempt>)> {
+        let mut live = self.live.lock().await;
+        live.iter_mut()
+            .map(|(role, rx, seen)| {
+                while let Ok(attempt) = rx.try_recv() {
+                    seen.push(attempt);
+                }
+                (*role, seen.clone())
+            })
+            .collect()
+    }
+
+    async fn stop(self) -> Result<Vec<Recording>, LabError> {
+        let _ = self.stop.send(true);
+        let mut recordings = Vec::new();
+        for handle in self.handles {
+            recordings.push(handle.await.map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?);
+        }
+        Ok(recordings)
+    }
+}
+
+async fn inject(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabError> {
+    tracing::warn!(?action, victim, "fault");
+    match action {
+        FaultAction::KillPostgres => {
+            let pid_file = format!("/var/lib/postgresql/{}/main/postmaster.pid", lab.topology.pg_version);
+            let kill = Script::command("kill-postgres", format!("kill -9 \"$(head -1 {pid_file})\""));
+            lab.guest.run(victim, &kill).await?;
+        }
+        FaultAction::PowerOff => {
+            lab.guest.forget(victim).await;
+            lab.backend.power_off(victim).await?;
+        }
+        FaultAction::LinkDown => {
+            lab.guest.forget(victim).await;
+            lab.backend.set_link(victim, false).await?;
+        }
+    }
+    Ok(())
+}
+
+struct Observation {
+    recovered: bool,
+    new_master_at: Option<Duration>,
+}
+
+/// Watches probes and cluster until every probe works again (and, when the
+/// scenario expects a failover, a new master is up), or the timeout.
+#[allow(clippy::too_many_arguments)]
+async fn observe(
+    lab: &Lab,
+    scenario: &Scenario,
+    probes: &Probes,
+    victim: &str,
+    master_before: &str,
+    clock: Clock,
+    fault_at: Duration,
+    step: &crate::progress::Step,
+) -> Observation {
+    let settle = Duration::from_secs_f64(scenario.observe.settle_s);
+    let deadline = fault_at + Duration::from_secs_f64(scenario.observe.timeout_s);
+    let wants_failover = scenario.expect.master == crate::scenario::MasterExpectation::Other;
+    let mut new_master_at = None;
+    loop {
+        if new_master_at.is_none() {
+            if let Ok(state) = lab.stack().state_avoiding(victim).await {
+                if state.master.as_deref().is_some_and(|m| m != master_before) {
+                    new_master_at = Some(clock.elapsed());
+                }
+            }
+        }
+        let now = clock.elapsed();
+        let attempts = probes.snapshot().await;
+        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
+        let status: Vec<String> = attempts
+            .iter()
+            .map(|(role, a)| {
+                let failed = a.iter().filter(|x| x.started >= fault_at && !x.outcome.is_ok()).count();
+                format!("{role:?}: {failed} failed")
+            })
+            .collect();
+        step.detail(format!(
+            "{:.0} s after fault; {}; new master: {}",
+            now.saturating_sub(fault_at).as_secs_f64(),
+            status.join(", "),
+            if new_master_at.is_some() { "yes" } else { "not yet" }
+        ));
+        if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
+            return Observation { recovered: true, new_master_at };
+        }
+        if now >= deadline {
+            return Observation { recovered: false, new_master_at };
+        }
+        tokio::time::sleep(CLUSTER_POLL).await;
+    }
+}
+
+/// A probe has recovered when it has attempts after the fault and none of
+/// the attempts in the last `settle` failed.
+pub fn probe_recovered(attempts: &[Attempt], fault_at: Duration, now: Duration, settle: Duration) -> bool {
+    let since = now.saturating_sub(settle).max(fault_at);
+    let recent: Vec<&Attempt> = attempts.iter().filter(|a| a.started >= since).collect();
+    !recent.is_empty() && recent.iter().all(|a| a.outcome.is_ok())
+}
+
+/// Brings the victim back as a replica, as an operator would.
+async fn restore(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabError> {
+    if action == FaultAction::LinkDown {
+        lab.backend.set_link(victim, true).await?;
+    }
+    if !lab.backend.is_running(victim).await? {
+        lab.backend.start(victim).await?;
+    }
+    lab.guest.forget(victim).await;
+    lab.guest.wait_ready(victim, Duration::from_secs(lab.config.timeouts.boot_s)).await?;
+    let state = lab.stack().state_avoiding(victim).await?;
+    let streaming = match &state.master {
+        Some(master) if master != victim => lab.stack().streaming_replicas(master).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if state.master.as_deref() == Some(victim) || streaming.iter().any(|r| r == victim) {
+        lab.stack().cleanup().await?;
+    } else {
+        lab.stack().rejoin_as_replica(victim).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heartbeat::Outcome;
+
+    fn attempt(started_ms: u64, ok: bool) -> Attempt {
+        Attempt {
+            seq: started_ms,
+            started: Duration::from_millis(started_ms),
+            latency: Duration::from_millis(2),
+            outcome: if ok { Outcome::Ok } else { Outcome::Timeout },
+            observed_seq: None,
+        }
+    }
+
+    #[test]
+    fn recovered_needs_a_clean_settle_window_after_the_fault() {
+        let ms = Duration::from_millis;
+        let fault = ms(1000);
+        let attempts: Vec<Attempt> =
+            (0..30).map(|i| attempt(i * 100, !(12..=20).contains(&i))).collect();
+        // At 2.5 s the last failure (2.0 s) is inside a 1 s settle window.
+        assert!(!probe_recovered(&attempts, fault, ms(2500), ms(1000)));
+        // At 3.0 s the window 2.0..3.0 holds only the failure at 2.0 s.
+        assert!(!probe_recovered(&attempts, fault, ms(3000), ms(1000)));
+        assert!(probe_recovered(&attempts, fault, ms(3050), ms(1000)));
+        // No attempts after the fault yet: not recovered.
+        assert!(!probe_recovered(&attempts[..5], fault, ms(3050), ms(1000)));
+    }
+}

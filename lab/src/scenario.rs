@@ -1,0 +1,217 @@
+//! Scenario files: what fault to inject, where, and what must hold after.
+//!
+//! One TOML file per scenario in `scenarios/`, compiled into lab (so a bare
+//! `lab scenario NAME` works anywhere) and also read from a path given by
+//! the user. Unknown keys are errors with file and line: a misspelt
+//! expectation must never pass silently.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The scenarios shipped with lab, by name.
+pub const BUILTIN: &[(&str, &str)] =
+    &[("kill-postgres-master", include_str!("../../scenarios/kill-postgres-master.toml"))];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    pub fault: Fault,
+    #[serde(default)]
+    pub probes: Probes,
+    #[serde(default)]
+    pub observe: Observe,
+    pub expect: Expect,
+}
+
+/// The fault: an action on a target chosen by role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub action: FaultAction,
+    pub target: Target,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// `kill -9` of the PostgreSQL postmaster.
+    KillPostgres,
+    /// Hard power-off of the node (no shutdown).
+    PowerOff,
+    /// The node's network cable is pulled; reconnected at restore.
+    LinkDown,
+}
+
+/// Which node a fault hits, resolved against the cluster just before the fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Master,
+    Replica,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Probes {
+    /// Writer on the master VIP.
+    pub writer: bool,
+    /// Reader on the replica VIP.
+    pub reader: bool,
+    /// Probing before the fault, for a baseline.
+    pub warmup_s: f64,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Probes { writer: true, reader: true, warmup_s: 5.0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Observe {
+    /// Give up waiting for the service to resume after this long.
+    pub timeout_s: f64,
+    /// Keep probing this long after every probe recovered.
+    pub settle_s: f64,
+}
+
+impl Default for Observe {
+    fn default() -> Self {
+        Observe { timeout_s: 300.0, settle_s: 3.0 }
+    }
+}
+
+/// Expectations checked by the report; a miss makes the run exit 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Longest tolerated write outage.
+    pub max_write_outage_ms: Option<u64>,
+    /// Longest tolerated read outage.
+    pub max_read_outage_ms: Option<u64>,
+    /// Acknowledged writes that may be missing afterwards (normally 0).
+    #[serde(default)]
+    pub lost_writes: u64,
+    /// Where the master must be once service resumed.
+    #[serde(default)]
+    pub master: MasterExpectation,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MasterExpectation {
+    /// On another node than the victim (a failover happened).
+    Other,
+    /// Still on the victim (recovered in place).
+    Same,
+    #[default]
+    Any,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("unknown scenario `{name}`; known: {known} (or give the path of a .toml file)")]
+    Unknown { name: String, known: String },
+    #[error("cannot read scenario {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid { path: String, line: usize, column: usize, message: String },
+}
+
+impl Scenario {
+    /// Parses a scenario; `origin` names the file in errors.
+    pub fn parse(name: &str, origin: &str, text: &str) -> Result<Self, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| crate::config::line_col(text, s.start));
+            ScenarioError::Invalid { path: origin.to_owned(), line, column, message: e.message().trim().to_owned() }
+        })?;
+        scenario.name = name.to_owned();
+        Ok(scenario)
+    }
+
+    /// A builtin scenario by name, or a scenario file by path.
+    pub fn find(name_or_path: &str) -> Result<Self, ScenarioError> {
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(name, &format!("scenarios/{name}.toml"), text);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ScenarioError::Read { path: name_or_path.to_owned(), source })?;
+            let name = path.file_stem().map_or_else(|| name_or_path.to_owned(), |s| s.to_string_lossy().into_owned());
+            return Self::parse(&name, name_or_path, &text);
+        }
+        Err(ScenarioError::Unknown {
+            name: name_or_path.to_owned(),
+            known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_parses() {
+        for (name, _) in BUILTIN {
+            let s = Scenario::find(name).expect(name);
+            assert_eq!(s.name, *name);
+            assert!(!s.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn kill_postgres_master_expects_a_failover_without_loss() {
+        let s = Scenario::find("kill-postgres-master").expect("builtin");
+        assert_eq!(s.fault, Fault { action: FaultAction::KillPostgres, target: Target::Master });
+        assert_eq!(s.expect.lost_writes, 0);
+        assert!(s.expect.max_write_outage_ms.is_some());
+    }
+
+    #[test]
+    fn unknown_scenario_lists_the_known_ones() {
+        let msg = Scenario::find("kill-everything").expect_err("unknown").to_string();
+        assert!(msg.contains("kill-everything") && msg.contains("kill-postgres-master"), "{msg}");
+    }
+
+    #[test]
+    fn misspelt_key_names_file_and_line() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\nlost_write = 0\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("typo").to_string();
+        assert!(msg.starts_with("my.toml:6:"), "{msg}");
+        assert!(msg.contains("lost_write"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_fault_action_is_rejected() {
+        let text = "description = \"x\"\n[fault]\naction = \"meteor\"\ntarget = \"master\"\n[expect]\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("action").to_string();
+        assert!(msg.contains("my.toml:3") && msg.contains("meteor"), "{msg}");
+    }
+
+    #[test]
+    fn defaults_fill_optional_sections() {
+        let text = "description = \"x\"\n[fault]\naction = \"link-down\"\ntarget = \"replica\"\n[expect]\n";
+        let s = Scenario::parse("x", "x.toml", text).expect("parse");
+        assert_eq!(s.probes, Probes::default());
+        assert_eq!(s.expect.master, MasterExpectation::Any);
+    }
+
+    #[test]
+    fn a_scenario_file_on_disk_is_found_by_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\n")
+            .expect("write");
+        let s = Scenario::find(&path.to_string_lossy()).expect("by path");
+        assert_eq!(s.name, "mine");
+        let err = Scenario::find("/nonexistent/x.toml").expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/x.toml"));
+    }
+}

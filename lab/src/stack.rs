@@ -1,0 +1,226 @@
+//! The HA stack under test, set up and operated through guest scripts:
+//! corosync + pacemaker with the witness's corosync-qnetd as quorum device,
+//! PostgreSQL streaming replication managed by PAF (pgsqlms), a master VIP
+//! and a replica VIP, fencing through the lab's fence daemon — the layout
+//! of Tuchanka's second cluster.
+
+use std::time::Duration;
+
+use crate::cluster::ClusterState;
+use crate::guest::{Guest, GuestError, Script};
+use crate::secrets::{Secret, SecretError, Secrets};
+use crate::topology::{HostRole, Topology};
+
+macro_rules! guest_script {
+    ($name:literal) => {
+        Script::new($name, include_str!(concat!("../guest/", $name)))
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cluster not healthy after {timeout:?}: {state}")]
+    NotHealthy { timeout: Duration, state: String },
+    #[error("no cluster node answers crm_mon: {0}")]
+    NoView(String),
+}
+
+/// Operations on the lab's cluster.
+#[derive(Debug)]
+pub struct Stack<'a, G> {
+    guest: &'a G,
+    topology: &'a Topology,
+    secrets: &'a Secrets,
+}
+
+impl<'a, G: Guest> Stack<'a, G> {
+    pub fn new(guest: &'a G, topology: &'a Topology, secrets: &'a Secrets) -> Self {
+        Stack { guest, topology, secrets }
+    }
+
+    fn first_node(&self) -> String {
+        self.topology.node_names().into_iter().next().unwrap_or_default()
+    }
+
+    /// Parameters every script may use.
+    fn script(&self, script: Script) -> Script {
+        let t = self.topology;
+        script
+            .env("PG_VERSION", t.pg_version)
+            .env("PG_PORT", t.pg_port)
+            .env("MASTER_VIP", t.master_vip)
+            .env("REPLICA_VIP", t.replica_vip)
+            .env("SUBNET", t.subnet())
+            .env("PREFIX", t.prefix)
+            .env("CLUSTER_NAME", &t.cluster_name)
+            .env("NODE_NAMES", t.node_names().join(" "))
+    }
+
+    async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
+        let runs = hosts.iter().map(|h| self.guest.run(h, script));
+        for result in futures_util::future::join_all(runs).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Per-host preparation before the `install` snapshot.
+    pub async fn install(&self) -> Result<(), StackError> {
+        let script = self.script(guest_script!("node-install.sh"));
+        self.on_all(&self.topology.host_names(), &script).await
+    }
+
+    /// Creates the cluster, PostgreSQL with replication, the heartbeat
+    /// database, the PAF resource, VIPs and fencing. Leaves it running.
+    pub async fn setup(&self, step: &crate::progress::Step) -> Result<(), StackError> {
+        let t = self.topology;
+        let first = self.first_node();
+        let hacluster = self.secrets.get(Secret::Hacluster)?;
+        let replication = self.secrets.get(Secret::Replication)?;
+        let heartbeat = self.secrets.get(Secret::Heartbeat)?;
+
+        step.detail("pcsd and quorum device");
+        let auth = self.script(guest_script!("pcsd-auth.sh")).env("HACLUSTER_PASSWORD", &hacluster);
+        self.on_all(&t.host_names(), &auth).await?;
+
+        step.detail("corosync cluster with qdevice");
+        let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster).env(
+            "NODE_ADDRS",
+            t.nodes().map(|n| format!("{} addr={}", n.name, n.address)).collect::<Vec<_>>().join(" "),
+        );
+        self.guest.run(&first, &create).await?;
+
+        step.detail("PostgreSQL configuration");
+        for node in t.nodes() {
+            let config = self
+                .script(guest_script!("postgres-config.sh"))
+                .env("NODE_ADDRESS", node.address)
+                .env("REPLICATION_PASSWORD", &replication);
+            self.guest.run(&node.name, &config).await?;
+        }
+        step.detail("PostgreSQL master, roles and heartbeat database");
+        let master = self
+            .script(guest_script!("postgres-master.sh"))
+            .env("REPLICATION_PASSWORD", &replication)
+            .env("HEARTBEAT_PASSWORD", &heartbeat)
+            .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL);
+        self.guest.run(&first, &master).await?;
+        let first_address = t.host(&first).map(|h| h.address.to_string()).unwrap_or_default();
+        for node in t.node_names().iter().filter(|n| **n != first) {
+            step.detail(format!("replica {node} (pg_basebackup)"));
+            let replica = self.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", &first_address);
+            self.guest.run(node, &replica).await?;
+        }
+        self.on_all(&t.node_names(), &self.script(guest_script!("postgres-stop.sh"))).await?;
+
+        step.detail("pacemaker resources: fencing, PAF, VIPs");
+        self.guest.run(&first, &self.script(guest_script!("cluster-resources.sh"))).await?;
+        Ok(())
+    }
+
+    /// Starts the cluster on all nodes (nothing starts at boot).
+    pub async fn start(&self) -> Result<(), StackError> {
+        self.guest.run(&self.first_node(), &self.script(guest_script!("cluster-start.sh"))).await?;
+        Ok(())
+    }
+
+    /// Stops the cluster on all nodes, cleanly.
+    pub async fn stop(&self) -> Result<(), StackError> {
+        let stop = Script::command("cluster-stop", "pcs cluster stop --all --wait=120 >/dev/null".into());
+        self.guest.run(&self.first_node(), &stop).await?;
+        Ok(())
+    }
+
+    /// The cluster as seen by the first node that answers.
+    pub async fn state(&self) -> Result<ClusterState, StackError> {
+        self.state_avoiding("").await
+    }
+
+    /// The cluster as seen by the first node that answers, asking `avoid`
+    /// (a fault's victim, maybe unreachable) last.
+    pub async fn state_avoiding(&self, avoid: &str) -> Result<ClusterState, StackError> {
+        let crm_mon = Script::command("crm_mon", "crm_mon -1 --output-as=xml".into());
+        let mut last = String::from("no nodes");
+        let mut nodes = self.topology.node_names();
+        nodes.sort_by_key(|n| n == avoid);
+        for node in nodes {
+            match self.guest.run(&node, &crm_mon).await {
+                Ok(xml) => match ClusterState::parse(&xml) {
+                    Ok(state) if !state.online.is_empty() => return Ok(state),
+                    Ok(_) => last = format!("{node}: not in the cluster"),
+                    Err(e) => last = format!("{node}: {e}"),
+                },
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(StackError::NoView(last))
+    }
+
+    /// Names of the replicas streaming from `master`.
+    pub async fn streaming_replicas(&self, master: &str) -> Result<Vec<String>, StackError> {
+        let out = self.guest.run(master, &self.script(guest_script!("replication-status.sh"))).await?;
+        Ok(out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
+    }
+
+    /// Waits until a master, streaming replicas on all other nodes and both
+    /// VIPs are up.
+    pub async fn wait_healthy(&self, timeout: Duration, step: &crate::progress::Step) -> Result<ClusterState, StackError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let nodes = self.topology.node_names();
+        loop {
+            let last = match self.state().await {
+                Ok(state) => {
+                    step.detail(state.summary());
+                    if state.is_healthy(&nodes) {
+                        let master = state.master.clone().unwrap_or_default();
+                        let streaming = self.streaming_replicas(&master).await.unwrap_or_default();
+                        if streaming.len() + 1 == nodes.len() {
+                            return Ok(state);
+                        }
+                        format!("{}; streaming: [{}]", state.summary(), streaming.join(" "))
+                    } else {
+                        state.summary()
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StackError::NotHealthy { timeout, state: last });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Brings a failed node back as a replica of the current master: what an
+    /// operator does after a fault, as in Tuchanka's `restore` scripts.
+    pub async fn rejoin_as_replica(&self, node: &str) -> Result<(), StackError> {
+        let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
+        self.guest.run(node, &stop).await?;
+        let replica = self
+            .script(guest_script!("postgres-replica.sh"))
+            .env("MASTER_ADDRESS", self.topology.master_vip);
+        self.guest.run(node, &replica).await?;
+        let join = Script::command(
+            "cluster-join",
+            "pcs cluster start --wait=120 >/dev/null && pcs resource cleanup >/dev/null".into(),
+        );
+        self.guest.run(node, &join).await?;
+        Ok(())
+    }
+
+    /// Clears failed actions so the cluster retries everywhere.
+    pub async fn cleanup(&self) -> Result<(), StackError> {
+        let cleanup = Script::command("resource-cleanup", "pcs resource cleanup >/dev/null".into());
+        self.guest.run(&self.first_node(), &cleanup).await?;
+        Ok(())
+    }
+
+    /// Hosts that take part in the cluster stack, for readiness waits.
+    pub fn witness(&self) -> Option<String> {
+        self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
+    }
+}

@@ -1,0 +1,88 @@
+//! `lab status`: what exists and what runs, from the host's point of view,
+//! plus the cluster's own view when a node answers.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::NodeBackend;
+use crate::cluster::ClusterState;
+use crate::config::Config;
+use crate::container::read_pid;
+use crate::exit::Failure;
+use crate::lifecycle::Lab;
+use crate::progress::Progress;
+use crate::topology::HostRole;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub lab: String,
+    pub backend: crate::config::BackendKind,
+    pub hosts: Vec<HostStatus>,
+    pub snapshots: Vec<String>,
+    pub fence_daemon: bool,
+    pub cluster: Option<ClusterState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub role: HostRole,
+    pub address: std::net::Ipv4Addr,
+    pub running: bool,
+    pub link_up: bool,
+}
+
+pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
+    let lab = Lab::open(config, Progress::hidden())?;
+    let mut hosts = Vec::new();
+    for host in &lab.topology.hosts {
+        hosts.push(HostStatus {
+            name: host.name.clone(),
+            role: host.role,
+            address: host.address,
+            running: lab.backend.is_running(&host.name).await.unwrap_or(false),
+            link_up: crate::netns::LabNetwork::new(lab.paths.netns()).link_is_up(&host.name).await.unwrap_or(false),
+        });
+    }
+    let mut snapshots: Vec<String> = std::fs::read_dir(lab.paths.root().join("snapshots"))
+        .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.contains('.')).collect())
+        .unwrap_or_default();
+    snapshots.sort();
+    let fence_daemon = read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::netns::is_zombie(pid));
+    let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
+    let cluster = if any_node_up {
+        tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.ok().and_then(Result::ok)
+    } else {
+        None
+    };
+    let status = Status { lab: lab.topology.lab.clone(), backend: lab.topology.backend, hosts, snapshots, fence_daemon, cluster };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+    } else {
+        print!("{}", render(&status));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(status: &Status) -> String {
+    let mut out = format!("lab {} ({:?})\n", status.lab, status.backend);
+    for h in &status.hosts {
+        out.push_str(&format!(
+            "  {:<14} {:<8} {:<15} {:<8} link {}\n",
+            h.name,
+            format!("{:?}", h.role).to_lowercase(),
+            h.address,
+            if h.running { "running" } else { "off" },
+            if h.link_up { "up" } else { "down" }
+        ));
+    }
+    out.push_str(&format!("snapshots: {}\n", if status.snapshots.is_empty() { "none".into() } else { status.snapshots.join(", ") }));
+    out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
+    match &status.cluster {
+        Some(c) => out.push_str(&format!("cluster: {}\n", c.summary())),
+        None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! `lab destroy`: remove everything a lab made, found by name and path, not
+//! by trusting a record, so that what an interrupted or crashed `lab` left
+//! behind is found too: processes in the lab's namespaces (nodes, fence
+//! daemon), stray systemd-nspawn processes, overlay mounts, the namespaces
+//! themselves (and with them every veth and the bridge), and the state.
+//! The guest image cache is kept: it belongs to no lab.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::container::{kill_namespace, mounts_under, read_pid, unmount, wait_gone};
+use crate::host::{Host, HostError};
+use crate::netns::LabNetwork;
+use crate::paths::LabPaths;
+
+/// What `destroy` found and removed.
+#[derive(Debug, Default, Serialize)]
+pub struct Removed {
+    pub processes: usize,
+    pub mounts: usize,
+    pub namespaces: usize,
+    pub state: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("{0}")]
+    Stuck(String),
+    #[error("cannot remove {path}: {source}")]
+    Remove { path: String, source: std::io::Error },
+}
+
+pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
+    let network = LabNetwork::new(paths.netns());
+    let host = Host;
+    let mut removed = Removed::default();
+    let root = paths.root();
+
+    for ns in network.existing() {
+        removed.processes += crate::netns::pids_in(&ns).len();
+        kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
+    }
+    let mut strays = nspawns_under(&root.to_string_lossy());
+    if let Some(pid) = read_pid(&paths.fenced_pid()) {
+        if command_line(pid).contains("fenced") {
+            strays.push(pid);
+        }
+    }
+    for pid in strays {
+        removed.processes += 1;
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        wait_gone(pid, Duration::from_secs(10)).await;
+    }
+    for mount in mounts_under(&root) {
+        unmount(&host, &mount).await.map_err(|e| TeardownError::Stuck(e.to_string()))?;
+        removed.mounts += 1;
+    }
+    for ns in network.existing() {
+        network.delete(&ns).await?;
+        removed.namespaces += 1;
+    }
+    for dir in [paths.ssh_control(), root.clone()] {
+        if dir.exists() {
+            if dir == root {
+                removed.state = true;
+            }
+            std::fs::remove_dir_all(&dir)
+                .map_err(|source| TeardownError::Remove { path: dir.display().to_string(), source })?;
+        }
+    }
+    Ok(removed)
+}
+
+fn command_line(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// systemd-nspawn processes whose node root lies under the lab directory
+/// (left running when their container's processes are already gone).
+fn nspawns_under(root: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && !crate::netns::is_zombie(*pid))
+        .filter(|pid| {
+            let line = command_line(*pid);
+            line.starts_with("systemd-nspawn") && line.contains(root)
+        })
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! Test doubles for the side-effect traits, for unit tests only.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::topology::HostSpec;
+
+/// A [`NodeBackend`] that records calls and keeps a power state per node.
+#[derive(Debug, Default)]
+pub struct FakeBackend {
+    running: Mutex<BTreeSet<String>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeBackend {
+    pub fn with_running(nodes: &[&str]) -> Self {
+        FakeBackend { running: Mutex::new(nodes.iter().map(|n| (*n).to_owned()).collect()), calls: Mutex::default() }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn call(&self, what: String) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(what);
+        }
+    }
+
+    fn set(&self, node: &str, on: bool) {
+        if let Ok(mut running) = self.running.lock() {
+            if on { running.insert(node.to_owned()) } else { running.remove(node) };
+        }
+    }
+}
+
+impl NodeBackend for FakeBackend {
+    async fn create(&self, host: &HostSpec, files: &[GuestFile]) -> Result<(), BackendError> {
+        self.call(format!("create {} ({} files)", host.name, files.len()));
+        Ok(())
+    }
+
+    async fn start(&self, node: &str) -> Result<(), BackendError> {
+        self.call(format!("start {node}"));
+        self.set(node, true);
+        Ok(())
+    }
+
+    async fn power_off(&self, node: &str) -> Result<(), BackendError> {
+        self.call(format!("power_off {node}"));
+        self.set(node, false);
+        Ok(())
+    }
+
+    async fn is_running(&self, node: &str) -> Result<bool, BackendError> {
+        Ok(self.running.lock().map(|r| r.contains(node)).unwrap_or(false))
+    }
+
+    async fn set_link(&self, node: &str, up: bool) -> Result<(), BackendError> {
+        self.call(format!("set_link {node} {}", if up { "up" } else { "down" }));
+        Ok(())
+    }
+
+    async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        self.call(format!("save_snapshot {name} {}", nodes.join(",")));
+        Ok(())
+    }
+
+    async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        self.call(format!("restore_snapshot {name} {}", nodes.join(",")));
+        for node in nodes {
+            self.set(node, false);
+        }
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { own_kernel: false }
+    }
+}
