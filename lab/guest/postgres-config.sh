@@ -3,6 +3,7 @@
 # replicas. Any node may become master or replica, so all get the same
 # settings; a standby follows the master VIP, so replication survives failover.
 set -euo pipefail
+cd /  # runuser keeps the cwd; postgres cannot read /root
 conf=/etc/postgresql/$PG_VERSION/main
 cat > "$conf/conf.d/lab.conf" <<CONF
 listen_addresses = '*'

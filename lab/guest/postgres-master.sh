@@ -2,6 +2,7 @@
 # Runs on the first node: starts PostgreSQL by hand once to create the
 # replication role and the heartbeat database, then stops it for PAF.
 set -euo pipefail
+cd /  # runuser keeps the cwd; postgres cannot read /root
 pg_ctlcluster "$PG_VERSION" main start
 psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
 psql -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATION_PASSWORD'"

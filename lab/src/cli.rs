@@ -138,16 +138,27 @@ pub fn main() -> ExitCode {
 fn load_config(global: &Global) -> Result<Config, Failure> {
     let mut overrides = Override::from_env(std::env::vars());
     if let Some(lab) = &global.lab {
-        overrides.push(Override::flag("--lab", &["lab", "name"], toml::Value::String(lab.clone())));
+        overrides.push(Override::flag(
+            "--lab",
+            &["lab", "name"],
+            toml::Value::String(lab.clone()),
+        ));
     }
     if let Some(dir) = &global.state_dir {
-        overrides.push(Override::flag("--state-dir", &["lab", "state_dir"], toml::Value::String(dir.display().to_string())));
+        overrides.push(Override::flag(
+            "--state-dir",
+            &["lab", "state_dir"],
+            toml::Value::String(dir.display().to_string()),
+        ));
     }
     for raw in &global.overrides {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);
     }
     let default_file = PathBuf::from("lab.toml");
-    let file = global.config.clone().or_else(|| default_file.exists().then_some(default_file));
+    let file = global
+        .config
+        .clone()
+        .or_else(|| default_file.exists().then_some(default_file));
     Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
 }
 
@@ -167,18 +178,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
-    runtime.block_on(async {
-        tokio::select! {
-            result = dispatch(cli, config.clone()) => result,
-            _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
-        }
-    })
-    .or_else(|failure| {
-        if matches!(failure, Failure::Interrupted) {
-            tracing::warn!("interrupted");
-        }
-        Err(failure)
-    })
+    runtime
+        .block_on(async {
+            tokio::select! {
+                result = dispatch(cli, config.clone()) => result,
+                _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
+            }
+        })
+        .or_else(|failure| {
+            if matches!(failure, Failure::Interrupted) {
+                tracing::warn!("interrupted");
+            }
+            Err(failure)
+        })
 }
 
 fn init_logging(paths: &LabPaths, verbose: u8) {
@@ -189,18 +201,36 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
         1 => LevelFilter::INFO,
         _ => LevelFilter::DEBUG,
     };
-    let file_level = if verbose >= 2 { LevelFilter::DEBUG } else { LevelFilter::INFO };
-    let file = paths.log().parent().and_then(|dir| std::fs::create_dir_all(dir).ok()).and_then(|()| {
-        std::fs::OpenOptions::new().create(true).append(true).open(paths.log()).ok()
-    });
+    let file_level = if verbose >= 2 {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    let file = paths
+        .log()
+        .parent()
+        .and_then(|dir| std::fs::create_dir_all(dir).ok())
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(paths.log())
+                .ok()
+        });
     let file_layer = file.map(|f| {
-        tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false).with_filter(file_level)
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_filter(file_level)
     });
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_filter(stderr_level);
-    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
 }
 
 async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
@@ -209,27 +239,47 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::MakeAll { inputs } => make_all(config, progress, inputs, json).await,
         Command::Status => crate::status::show(config, json).await,
-        Command::Rollback { snapshot, start_cluster } => rollback(config, progress, snapshot, start_cluster, json).await,
+        Command::Rollback {
+            snapshot,
+            start_cluster,
+        } => rollback(config, progress, snapshot, start_cluster, json).await,
         Command::Destroy => destroy(&config, json).await,
-        Command::Heartbeat { role, rate, seconds } => crate::live::heartbeat(config, role, rate, seconds, json).await,
+        Command::Heartbeat {
+            role,
+            rate,
+            seconds,
+        } => crate::live::heartbeat(config, role, rate, seconds, json).await,
         Command::Scenario { name } => scenario(config, progress, &name, json).await,
         Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
     }
 }
 
 fn print_json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
-async fn make_all(config: Config, progress: Progress, inputs: Vec<PathBuf>, json: bool) -> Result<ExitCode, Failure> {
-    if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
+async fn make_all(
+    config: Config,
+    progress: Progress,
+    inputs: Vec<PathBuf>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    if let Some(iso) = inputs
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")))
+    {
         return Err(Failure::Usage(format!(
             "{}: installing from an ISO needs a VM backend; the container backend builds its own Debian image (run `lab make-all` without the ISO)",
             iso.display()
         )));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput { authorized_keys: inputs };
+    let input = MakeAllInput {
+        authorized_keys: inputs,
+    };
     let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C during make-all must not leave half a lab behind.
     let outcome = tokio::select! {
@@ -248,7 +298,13 @@ async fn make_all(config: Config, progress: Progress, inputs: Vec<PathBuf>, json
             "lab `{}` is ready: snapshots install and setup; hosts are powered off.\n\
              made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
              next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
-            lab.topology.lab, timings.total_s, timings.image_s, timings.hosts_s, timings.boot_s, timings.install_s, timings.setup_s
+            lab.topology.lab,
+            timings.total_s,
+            timings.image_s,
+            timings.hosts_s,
+            timings.boot_s,
+            timings.install_s,
+            timings.setup_s
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -261,7 +317,13 @@ struct RollbackReport {
     cluster_start_s: Option<f64>,
 }
 
-async fn rollback(config: Config, progress: Progress, snapshot: SnapshotName, start: bool, json: bool) -> Result<ExitCode, Failure> {
+async fn rollback(
+    config: Config,
+    progress: Progress,
+    snapshot: SnapshotName,
+    start: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let lab = Lab::open(config, progress.clone())?;
     let step = progress.step(format!("roll back to `{}` and boot", snapshot.name()));
     let rollback_s = lab.rollback(snapshot.name()).await?.as_secs_f64();
@@ -270,7 +332,10 @@ async fn rollback(config: Config, progress: Progress, snapshot: SnapshotName, st
     if start {
         let step = progress.step("start the cluster and wait until healthy");
         let started = std::time::Instant::now();
-        lab.stack().start().await.map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
+        lab.stack()
+            .start()
+            .await
+            .map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
         let state = lab
             .stack()
             .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &step)
@@ -283,7 +348,11 @@ async fn rollback(config: Config, progress: Progress, snapshot: SnapshotName, st
         }
     }
     if json {
-        print_json(&RollbackReport { snapshot: snapshot.name(), rollback_s, cluster_start_s });
+        print_json(&RollbackReport {
+            snapshot: snapshot.name(),
+            rollback_s,
+            cluster_start_s,
+        });
     } else {
         println!("rolled back to `{}` in {rollback_s:.1} s", snapshot.name());
     }
@@ -292,7 +361,9 @@ async fn rollback(config: Config, progress: Progress, snapshot: SnapshotName, st
 
 async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let removed = crate::teardown::destroy(&paths).await.map_err(Failure::infra)?;
+    let removed = crate::teardown::destroy(&paths)
+        .await
+        .map_err(Failure::infra)?;
     if json {
         print_json(&removed);
     } else {
@@ -302,13 +373,22 @@ async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
             removed.processes,
             removed.mounts,
             removed.namespaces,
-            if removed.state { ", state directory" } else { "" }
+            if removed.state {
+                ", state directory"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn scenario(config: Config, progress: Progress, name: &str, json: bool) -> Result<ExitCode, Failure> {
+async fn scenario(
+    config: Config,
+    progress: Progress,
+    name: &str,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let scenario = Scenario::find(name).map_err(Failure::usage)?;
     let lab = Lab::open(config, progress)?;
     let result = crate::runner::run(&lab, &scenario).await?;
@@ -316,34 +396,65 @@ async fn scenario(config: Config, progress: Progress, name: &str, json: bool) ->
         print_json(&result);
     } else {
         print!("{}", result.render());
-        println!("results: {}", lab.paths.runs().join(&result.run_id).join("results.json").display());
+        println!(
+            "results: {}",
+            lab.paths
+                .runs()
+                .join(&result.run_id)
+                .join("results.json")
+                .display()
+        );
     }
     if result.passed {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(Failure::Expectations(format!("scenario {} missed its expectations", scenario.name)))
+        Err(Failure::Expectations(format!(
+            "scenario {} missed its expectations",
+            scenario.name
+        )))
     }
 }
 
 /// Replaces this process with `ssh` to `host`, inside the lab network.
-fn exec_ssh(config: &Config, paths: &LabPaths, host: &str, command: &[String], monitor: bool) -> Result<ExitCode, Failure> {
+fn exec_ssh(
+    config: &Config,
+    paths: &LabPaths,
+    host: &str,
+    command: &[String],
+    monitor: bool,
+) -> Result<ExitCode, Failure> {
     use std::os::unix::process::CommandExt;
-    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
+    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name)
+        .map_err(Failure::usage)?;
     let host = if host.is_empty() {
-        // `lab mon` without --node: the first node whose namespace has processes.
+        // `lab mon` without --node: the first node where Pacemaker runs.
         topology
             .node_names()
             .into_iter()
-            .find(|n| !crate::netns::pids_in(&paths.node_netns(n)).is_empty())
-            .ok_or_else(|| Failure::Usage("no node is running; try `lab rollback setup --start-cluster`".into()))?
+            .find(|n| {
+                crate::netns::pids_in(&paths.node_netns(n))
+                    .iter()
+                    .any(|pid| crate::netns::command_name(*pid) == "pacemakerd")
+            })
+            .ok_or_else(|| {
+                Failure::Usage(
+                    "Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into(),
+                )
+            })?
     } else {
         host.to_owned()
     };
     if topology.host(&host).is_none() {
-        return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
+        return Err(Failure::Usage(format!(
+            "unknown host `{host}`; hosts: {}",
+            topology.host_names().join(", ")
+        )));
     }
-    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns()))
-        .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
+    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns())).map_err(|e| {
+        Failure::Usage(format!(
+            "lab network is not up ({e}); try `lab rollback setup`"
+        ))
+    })?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();
     let mut ssh = std::process::Command::new("ssh");

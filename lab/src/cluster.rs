@@ -13,6 +13,8 @@ use serde::Serialize;
 pub const PG_CLONE: &str = "pgsqld-clone";
 pub const MASTER_VIP: &str = "pg-master-vip";
 pub const REPLICA_VIP: &str = "pg-replica-vip";
+/// Node attribute where PAF keeps each node's promotion score.
+pub const PROMOTION_SCORE: &str = "master-pgsqld";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterState {
@@ -26,6 +28,10 @@ pub struct ClusterState {
     /// Each primitive resource outside the clone (VIPs, fence devices) and
     /// the node it runs on, if any.
     pub resources: BTreeMap<String, Option<String>>,
+    /// PAF's promotion score per node (`master-pgsqld`). PAF gives a
+    /// replica a positive score only once the master has seen it streaming;
+    /// a replica at -1000 would not be promoted if the master failed.
+    pub promotion_scores: BTreeMap<String, i64>,
     /// Failed actions still recorded (cleared by `pcs resource cleanup`).
     pub failed_actions: usize,
 }
@@ -44,16 +50,25 @@ impl ClusterState {
         if let Some(nodes) = find("nodes") {
             for node in nodes.children().filter(|n| n.has_tag_name("node")) {
                 let name = node.attribute("name").unwrap_or_default().to_owned();
-                let online = node.attribute("online") == Some("true") && node.attribute("standby") != Some("true");
-                if online { state.online.push(name) } else { state.offline.push(name) }
+                let online = node.attribute("online") == Some("true")
+                    && node.attribute("standby") != Some("true");
+                if online {
+                    state.online.push(name)
+                } else {
+                    state.offline.push(name)
+                }
             }
         }
-        let Some(resources) = find("resources") else { return Err(ParseError("no <resources> element".into())) };
+        let Some(resources) = find("resources") else {
+            return Err(ParseError("no <resources> element".into()));
+        };
         for element in resources.children().filter(|n| n.is_element()) {
             let id = element.attribute("id").unwrap_or_default();
             if element.has_tag_name("clone") && id == PG_CLONE {
                 for instance in element.children().filter(|n| n.has_tag_name("resource")) {
-                    let Some(node) = running_on(instance) else { continue };
+                    let Some(node) = running_on(instance) else {
+                        continue;
+                    };
                     match instance.attribute("role") {
                         Some("Promoted" | "Master") => state.master = Some(node),
                         Some("Unpromoted" | "Slave") => state.replicas.push(node),
@@ -61,12 +76,31 @@ impl ClusterState {
                     }
                 }
             } else if element.has_tag_name("resource") {
-                let node = if element.attribute("active") == Some("true") { running_on(element) } else { None };
+                let node = if element.attribute("active") == Some("true") {
+                    running_on(element)
+                } else {
+                    None
+                };
                 state.resources.insert(id.to_owned(), node);
             }
         }
         state.replicas.sort();
-        state.failed_actions = find("failures").map_or(0, |f| f.children().filter(|n| n.has_tag_name("failure")).count());
+        if let Some(attributes) = find("node_attributes") {
+            for node in attributes.children().filter(|n| n.has_tag_name("node")) {
+                let name = node.attribute("name").unwrap_or_default();
+                let score = node
+                    .children()
+                    .find(|a| a.attribute("name") == Some(PROMOTION_SCORE))
+                    .and_then(|a| a.attribute("value"))
+                    .and_then(|v| v.parse().ok());
+                if let Some(score) = score {
+                    state.promotion_scores.insert(name.to_owned(), score);
+                }
+            }
+        }
+        state.failed_actions = find("failures").map_or(0, |f| {
+            f.children().filter(|n| n.has_tag_name("failure")).count()
+        });
         Ok(state)
     }
 
@@ -75,17 +109,23 @@ impl ClusterState {
         self.resources.get(resource).and_then(|n| n.as_deref())
     }
 
-    /// A master, a replica on every other node, the master VIP with the
-    /// master and the replica VIP up: the state every scenario starts from
-    /// and must return to.
+    /// A master, a replica on every other node that PAF would promote, the
+    /// master VIP with the master and the replica VIP up: the state every
+    /// scenario starts from and must return to.
     pub fn is_healthy(&self, nodes: &[String]) -> bool {
-        let Some(master) = &self.master else { return false };
+        let Some(master) = &self.master else {
+            return false;
+        };
         let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
         expected.sort();
         let replicas: Vec<&String> = self.replicas.iter().collect();
         self.quorate
             && self.online.len() == nodes.len()
             && replicas == expected
+            && self
+                .replicas
+                .iter()
+                .all(|r| self.promotion_scores.get(r).is_some_and(|s| *s > 0))
             && self.location(MASTER_VIP) == Some(master.as_str())
             && self.location(REPLICA_VIP).is_some()
     }
@@ -103,7 +143,11 @@ impl ClusterState {
 }
 
 fn running_on(resource: roxmltree::Node<'_, '_>) -> Option<String> {
-    resource.children().find(|n| n.has_tag_name("node")).and_then(|n| n.attribute("name")).map(str::to_owned)
+    resource
+        .children()
+        .find(|n| n.has_tag_name("node"))
+        .and_then(|n| n.attribute("name"))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -127,6 +171,20 @@ mod tests {
         assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
         assert!(state.quorate);
         assert!(state.is_healthy(&nodes()), "{state:?}");
+    }
+
+    #[test]
+    fn a_replica_paf_would_not_promote_is_not_healthy() {
+        // Right after promotion the master's first monitor may not see the
+        // replica streaming yet and scores it -1000: a fault then finds no
+        // replica to promote.
+        let xml = HEALTHY.replace(
+            r#"name="master-pgsqld" value="1000""#,
+            r#"name="master-pgsqld" value="-1000""#,
+        );
+        let state = ClusterState::parse(&xml).expect("parse");
+        assert_eq!(state.promotion_scores.get("tuchanka-b"), Some(&-1000));
+        assert!(!state.is_healthy(&nodes()));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
 use crate::host::Host;
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
-use crate::topology::HostSpec;
+use crate::topology::{HostSpec, Topology};
 
 /// How long a killed node may take to disappear.
 const POWER_OFF_TIMEOUT: Duration = Duration::from_secs(15);
@@ -24,12 +24,26 @@ pub struct Containers {
     paths: LabPaths,
     network: LabNetwork,
     image: PathBuf,
+    topology: Topology,
     host: Host,
 }
 
 impl Containers {
-    pub fn new(paths: LabPaths, network: LabNetwork, image_rootfs: PathBuf) -> Self {
-        Containers { paths, network, image: image_rootfs, host: Host }
+    /// Nodes of `topology`, on the image `paths.images()/<topology.image>`.
+    pub fn new(paths: LabPaths, topology: Topology) -> Self {
+        let image = paths.images().join(&topology.image).join("rootfs");
+        let network = LabNetwork::new(paths.netns());
+        Containers {
+            paths,
+            network,
+            image,
+            topology,
+            host: Host,
+        }
+    }
+
+    fn address(&self, node: &str) -> Option<std::net::Ipv4Addr> {
+        self.topology.host(node).map(|h| h.address)
     }
 
     fn dir(&self, node: &str) -> PathBuf {
@@ -44,7 +58,11 @@ impl Containers {
         let dir = self.dir(node);
         for sub in ["upper", "work", "root"] {
             let path = dir.join(sub);
-            std::fs::create_dir_all(&path).map_err(|source| BackendError::Io { what: "cannot create", path, source })?;
+            std::fs::create_dir_all(&path).map_err(|source| BackendError::Io {
+                what: "cannot create",
+                path,
+                source,
+            })?;
         }
         if is_mounted(&self.root(node)) {
             return Ok(());
@@ -56,7 +74,19 @@ impl Containers {
             dir.join("work").display()
         );
         let root = self.root(node);
-        self.host.run("mount", ["-t".as_ref(), "overlay".as_ref(), "overlay".as_ref(), "-o".as_ref(), options.as_ref(), root.as_os_str()]).await?;
+        self.host
+            .run(
+                "mount",
+                [
+                    "-t".as_ref(),
+                    "overlay".as_ref(),
+                    "overlay".as_ref(),
+                    "-o".as_ref(),
+                    options.as_ref(),
+                    root.as_os_str(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -71,14 +101,19 @@ impl Containers {
         for file in files {
             let relative = file.path.strip_prefix("/").unwrap_or(&file.path);
             let path = root.join(relative);
-            let io = |source| BackendError::Io { what: "cannot write", path: path.clone(), source };
+            let io = |source| BackendError::Io {
+                what: "cannot write",
+                path: path.clone(),
+                source,
+            };
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
             // Replace rather than write through: the lower layer's file must stay intact.
             let _ = std::fs::remove_file(&path);
             std::fs::write(&path, &file.contents).map_err(io)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)).map_err(io)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
+                .map_err(io)?;
         }
         Ok(())
     }
@@ -95,16 +130,25 @@ impl NodeBackend for Containers {
             return Ok(());
         }
         self.mount(node).await?;
+        self.network
+            .reset_addresses(node, self.address(node), self.topology.prefix)
+            .await?;
         let dir = self.dir(node);
         let console = dir.join("console.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&console)
-            .map_err(|source| BackendError::Io { what: "cannot open", path: console.clone(), source })?;
-        let log_err = log
-            .try_clone()
-            .map_err(|source| BackendError::Io { what: "cannot open", path: console.clone(), source })?;
+            .map_err(|source| BackendError::Io {
+                what: "cannot open",
+                path: console.clone(),
+                source,
+            })?;
+        let log_err = log.try_clone().map_err(|source| BackendError::Io {
+            what: "cannot open",
+            path: console.clone(),
+            source,
+        })?;
         let mut command = tokio::process::Command::new("systemd-nspawn");
         command
             .arg("--quiet")
@@ -117,7 +161,10 @@ impl NodeBackend for Containers {
             .arg("--timezone=off")
             .arg("--console=read-only")
             .arg(format!("--machine={node}"))
-            .arg(format!("--network-namespace-path={}", netns::netns_path(&self.network.node_ns(node)).display()))
+            .arg(format!(
+                "--network-namespace-path={}",
+                netns::netns_path(&self.network.node_ns(node)).display()
+            ))
             .arg("--directory")
             .arg(self.root(node))
             .stdin(std::process::Stdio::null())
@@ -129,11 +176,17 @@ impl NodeBackend for Containers {
         tracing::info!(command = %line, "host");
         let child = command
             .spawn()
-            .map_err(|source| crate::host::HostError::Spawn { command: line, source })?;
+            .map_err(|source| crate::host::HostError::Spawn {
+                command: line,
+                source,
+            })?;
         let pid = child.id().unwrap_or_default();
         let pid_file = dir.join("nspawn.pid");
-        std::fs::write(&pid_file, format!("{pid}\n"))
-            .map_err(|source| BackendError::Io { what: "cannot write", path: pid_file, source })?;
+        std::fs::write(&pid_file, format!("{pid}\n")).map_err(|source| BackendError::Io {
+            what: "cannot write",
+            path: pid_file,
+            source,
+        })?;
         // The node lives on after lab exits; tokio reaps it if it ends while we run.
         drop(child);
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -149,10 +202,19 @@ impl NodeBackend for Containers {
 
     async fn power_off(&self, node: &str) -> Result<(), BackendError> {
         let ns = self.network.node_ns(node);
-        kill_namespace(&ns, POWER_OFF_TIMEOUT).await.map_err(|problem| BackendError::Node { node: node.to_owned(), problem })?;
+        kill_namespace(&ns, POWER_OFF_TIMEOUT)
+            .await
+            .map_err(|problem| BackendError::Node {
+                node: node.to_owned(),
+                problem,
+            })?;
         if let Some(pid) = read_pid(&self.dir(node).join("nspawn.pid")) {
             wait_gone(pid, POWER_OFF_TIMEOUT).await;
         }
+        // A machine without power answers nothing, not even ARP for a VIP.
+        self.network
+            .reset_addresses(node, None, self.topology.prefix)
+            .await?;
         Ok(())
     }
 
@@ -167,26 +229,49 @@ impl NodeBackend for Containers {
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         for node in nodes {
             if self.is_running(node).await? {
-                return Err(BackendError::Node { node: node.clone(), problem: "must be powered off for a snapshot".into() });
+                return Err(BackendError::Node {
+                    node: node.clone(),
+                    problem: "must be powered off for a snapshot".into(),
+                });
             }
         }
         let target = self.paths.snapshot(name);
         let partial = target.with_extension("partial");
         remove_dir(&partial)?;
-        std::fs::create_dir_all(&partial).map_err(|source| BackendError::Io { what: "cannot create", path: partial.clone(), source })?;
+        std::fs::create_dir_all(&partial).map_err(|source| BackendError::Io {
+            what: "cannot create",
+            path: partial.clone(),
+            source,
+        })?;
         for node in nodes {
             let upper = self.dir(node).join("upper");
-            self.host.run("cp", ["-a".as_ref(), "--reflink=auto".as_ref(), upper.as_os_str(), partial.join(node).as_os_str()]).await?;
+            self.host
+                .run(
+                    "cp",
+                    [
+                        "-a".as_ref(),
+                        "--reflink=auto".as_ref(),
+                        upper.as_os_str(),
+                        partial.join(node).as_os_str(),
+                    ],
+                )
+                .await?;
         }
         remove_dir(&target)?;
-        std::fs::rename(&partial, &target).map_err(|source| BackendError::Io { what: "cannot rename", path: target.clone(), source })?;
+        std::fs::rename(&partial, &target).map_err(|source| BackendError::Io {
+            what: "cannot rename",
+            path: target.clone(),
+            source,
+        })?;
         Ok(())
     }
 
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         let snapshot = self.paths.snapshot(name);
         if !nodes.iter().all(|n| snapshot.join(n).is_dir()) {
-            return Err(BackendError::NoSnapshot { name: name.to_owned() });
+            return Err(BackendError::NoSnapshot {
+                name: name.to_owned(),
+            });
         }
         for node in nodes {
             self.power_off(node).await?;
@@ -196,7 +281,17 @@ impl NodeBackend for Containers {
             let dir = self.dir(node);
             remove_dir(&dir.join("upper"))?;
             remove_dir(&dir.join("work"))?;
-            self.host.run("cp", ["-a".as_ref(), "--reflink=auto".as_ref(), snapshot.join(node).as_os_str(), dir.join("upper").as_os_str()]).await?;
+            self.host
+                .run(
+                    "cp",
+                    [
+                        "-a".as_ref(),
+                        "--reflink=auto".as_ref(),
+                        snapshot.join(node).as_os_str(),
+                        dir.join("upper").as_os_str(),
+                    ],
+                )
+                .await?;
             self.mount(node).await?;
         }
         Ok(())
@@ -209,9 +304,11 @@ impl NodeBackend for Containers {
 
 fn remove_dir(path: &Path) -> Result<(), BackendError> {
     match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(BackendError::Io { what: "cannot remove", path: path.to_owned(), source: e })
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::Io {
+            what: "cannot remove",
+            path: path.to_owned(),
+            source: e,
+        }),
         _ => Ok(()),
     }
 }
@@ -229,7 +326,10 @@ pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
             return Ok(());
         }
         for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if tokio::time::Instant::now() > deadline {
             return Err(format!("still has processes {pids:?} after SIGKILL"));
@@ -256,7 +356,9 @@ pub fn is_mounted(path: &Path) -> bool {
 
 /// Mount points at or below `path`, deepest first (the order to unmount them).
 pub fn mounts_under(path: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mounts") else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string("/proc/self/mounts") else {
+        return Vec::new();
+    };
     let mut found: Vec<PathBuf> = text
         .lines()
         .filter_map(|line| line.split_whitespace().nth(1))

@@ -41,13 +41,20 @@ pub struct FenceDaemon<B> {
 
 impl<B: NodeBackend> FenceDaemon<B> {
     pub fn new(backend: B, token: String, nodes: Vec<String>, events: PathBuf) -> Self {
-        FenceDaemon { backend, token, nodes, events }
+        FenceDaemon {
+            backend,
+            token,
+            nodes,
+            events,
+        }
     }
 
     /// Answers one request line.
     pub async fn answer(&self, line: &str) -> String {
         let mut words = line.split_whitespace();
-        let (Some(token), Some(action), node) = (words.next(), words.next(), words.next().unwrap_or("-")) else {
+        let (Some(token), Some(action), node) =
+            (words.next(), words.next(), words.next().unwrap_or("-"))
+        else {
             return "ERR malformed request".into();
         };
         if token != self.token {
@@ -106,7 +113,10 @@ impl<B: NodeBackend> FenceDaemon<B> {
 }
 
 /// Serves requests until the process is killed.
-pub async fn serve<B: NodeBackend + 'static>(listener: TcpListener, daemon: Arc<FenceDaemon<B>>) -> std::io::Result<()> {
+pub async fn serve<B: NodeBackend + 'static>(
+    listener: TcpListener,
+    daemon: Arc<FenceDaemon<B>>,
+) -> std::io::Result<()> {
     loop {
         let (stream, peer) = listener.accept().await?;
         let daemon = daemon.clone();
@@ -138,7 +148,12 @@ mod tests {
 
     fn daemon(dir: &tempfile::TempDir) -> FenceDaemon<FakeBackend> {
         let backend = FakeBackend::with_running(&["a", "b"]);
-        FenceDaemon::new(backend, "secret".into(), vec!["a".into(), "b".into()], dir.path().join("events.jsonl"))
+        FenceDaemon::new(
+            backend,
+            "secret".into(),
+            vec!["a".into(), "b".into()],
+            dir.path().join("events.jsonl"),
+        )
     }
 
     #[tokio::test]
@@ -149,7 +164,10 @@ mod tests {
         assert_eq!(d.backend.calls(), ["power_off a", "start a"]);
         let events = read_events(&dir.path().join("events.jsonl"));
         assert_eq!(events.len(), 1);
-        assert_eq!((events[0].action.as_str(), events[0].node.as_str()), ("reboot", "a"));
+        assert_eq!(
+            (events[0].action.as_str(), events[0].node.as_str()),
+            ("reboot", "a")
+        );
     }
 
     #[tokio::test]
@@ -166,7 +184,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = daemon(&dir);
         assert_eq!(d.answer("guess off a").await, "ERR bad token");
-        assert_eq!(d.answer("secret off witness").await, "ERR unknown node witness");
+        assert_eq!(
+            d.answer("secret off witness").await,
+            "ERR unknown node witness"
+        );
         assert_eq!(d.answer("secret").await, "ERR malformed request");
         assert_eq!(d.answer("secret dance a").await, "ERR unknown action dance");
         assert!(d.backend.calls().is_empty());

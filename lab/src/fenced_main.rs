@@ -11,14 +11,16 @@ use crate::config::Config;
 use crate::container::Containers;
 use crate::exit::Failure;
 use crate::fenced::{FenceDaemon, serve};
-use crate::netns::{self, LabNetwork};
+use crate::netns;
 use crate::paths::LabPaths;
 use crate::secrets::{Secret, Secrets};
 use crate::topology::Topology;
 
 pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
     let topology = Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
-    let token = Secrets::new(&paths.secrets()).get(Secret::FenceToken).map_err(Failure::infra)?;
+    let token = Secrets::new(&paths.secrets())
+        .get(Secret::FenceToken)
+        .map_err(Failure::infra)?;
     let netns = std::fs::File::open(netns::netns_path(&paths.netns())).map_err(Failure::infra)?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -26,9 +28,7 @@ pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::infra)?;
-    let network = LabNetwork::new(paths.netns());
-    let rootfs = paths.images().join(&topology.image).join("rootfs");
-    let backend = Containers::new(paths.clone(), network, rootfs);
+    let backend = Containers::new(paths.clone(), topology.clone());
     let daemon = Arc::new(FenceDaemon::new(
         backend,
         token,
@@ -37,9 +37,9 @@ pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
     ));
     let address = std::net::SocketAddr::from((topology.host_address, topology.fence_port));
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| Failure::Infrastructure(format!("fence daemon cannot listen on {address}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            Failure::Infrastructure(format!("fence daemon cannot listen on {address}: {e}"))
+        })?;
         tracing::info!(%address, "fence daemon listening");
         serve(listener, daemon).await.map_err(Failure::infra)?;
         Ok(ExitCode::SUCCESS)

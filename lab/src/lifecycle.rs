@@ -59,7 +59,10 @@ pub enum LabError {
     #[error("cannot write results: {0}")]
     Results(String),
     #[error("cannot create the lab directory {path}: {source}")]
-    Create { path: String, source: std::io::Error },
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read SSH public key {path}: {message}")]
     Key { path: String, message: String },
 }
@@ -99,10 +102,13 @@ impl Lab {
         Self::assemble(config, paths, topology, progress)
     }
 
-    fn assemble(config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
-        let network = LabNetwork::new(paths.netns());
-        let rootfs = paths.images().join(&topology.image).join("rootfs");
-        let backend = Containers::new(paths.clone(), network, rootfs);
+    fn assemble(
+        config: Config,
+        paths: LabPaths,
+        topology: Topology,
+        progress: Progress,
+    ) -> Result<Self, LabError> {
+        let backend = Containers::new(paths.clone(), topology.clone());
         let labnet = LabNet::enter(&netns::netns_path(&paths.netns()))?;
         let guest = SshGuest::new(
             SshMaterial::new(&paths.ssh()),
@@ -112,7 +118,16 @@ impl Lab {
             paths.root().join("nodes"),
         );
         let secrets = Secrets::new(&paths.secrets());
-        Ok(Lab { config, paths, topology, backend, guest, secrets, progress, labnet })
+        Ok(Lab {
+            config,
+            paths,
+            topology,
+            backend,
+            guest,
+            secrets,
+            progress,
+            labnet,
+        })
     }
 
     pub fn stack(&self) -> Stack<'_, SshGuest> {
@@ -149,7 +164,9 @@ impl Lab {
 
     /// Saves a snapshot of every host; they must be powered off.
     pub async fn snapshot(&self, name: &str) -> Result<(), LabError> {
-        self.backend.save_snapshot(name, &self.topology.host_names()).await?;
+        self.backend
+            .save_snapshot(name, &self.topology.host_names())
+            .await?;
         Ok(())
     }
 
@@ -168,14 +185,29 @@ impl Lab {
         Ok(started.elapsed())
     }
 
-    /// Starts the fence daemon unless it already runs, and checks it answers.
+    /// Starts the fence daemon unless it already runs from this very lab
+    /// binary (an upgraded lab replaces a daemon left by the old one), and
+    /// checks that it answers.
     pub async fn ensure_fenced(&self) -> Result<(), LabError> {
-        let alive = read_pid(&self.paths.fenced_pid()).is_some_and(|pid| !netns::is_zombie(pid));
-        if !alive {
+        let running = read_pid(&self.paths.fenced_pid()).filter(|pid| !netns::is_zombie(*pid));
+        let current = running.is_some_and(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            exe.is_some() && exe == std::env::current_exe().ok()
+        });
+        if let (Some(pid), false) = (running, current) {
+            tracing::info!(pid, "replacing a fence daemon from another lab binary");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            crate::container::wait_gone(pid, Duration::from_secs(5)).await;
+        }
+        if !current {
             self.spawn_fenced()?;
         }
         let token = self.secrets.get(Secret::FenceToken)?;
-        let address = std::net::SocketAddr::from((self.topology.host_address, self.topology.fence_port));
+        let address =
+            std::net::SocketAddr::from((self.topology.host_address, self.topology.fence_port));
         let ping = self
             .labnet
             .run(async move {
@@ -184,22 +216,40 @@ impl Lab {
                     match ping_fenced(address, &token).await {
                         Ok(answer) if answer == "OK" => return Ok(()),
                         Ok(answer) => return Err(format!("answered `{answer}` at {address}")),
-                        Err(e) if tokio::time::Instant::now() >= deadline => return Err(format!("{address}: {e}")),
+                        Err(e) if tokio::time::Instant::now() >= deadline => {
+                            return Err(format!("{address}: {e}"));
+                        }
                         Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                     }
                 }
             })
             .await?;
-        ping.map_err(|e| LabError::Fenced(format!("{e}; see {}", self.paths.root().join("fenced.log").display())))
+        ping.map_err(|e| {
+            LabError::Fenced(format!(
+                "{e}; see {}",
+                self.paths.root().join("fenced.log").display()
+            ))
+        })
     }
 
     fn spawn_fenced(&self) -> Result<(), LabError> {
-        let exe = std::env::current_exe().map_err(|e| LabError::Fenced(format!("cannot find the lab binary: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| LabError::Fenced(format!("cannot find the lab binary: {e}")))?;
         let log_path = self.paths.root().join("fenced.log");
-        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log_path);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+        };
         let (out, err) = match (open(), open()) {
             (Ok(out), Ok(err)) => (out, err),
-            (Err(e), _) | (_, Err(e)) => return Err(LabError::Fenced(format!("cannot open {}: {e}", log_path.display()))),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(LabError::Fenced(format!(
+                    "cannot open {}: {e}",
+                    log_path.display()
+                )));
+            }
         };
         use std::os::unix::process::CommandExt;
         let child = std::process::Command::new(exe)
@@ -224,9 +274,13 @@ impl Lab {
 async fn ping_fenced(address: std::net::SocketAddr, token: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await?;
-    stream.write_all(format!("{token} ping -\n").as_bytes()).await?;
+    stream
+        .write_all(format!("{token} ping -\n").as_bytes())
+        .await?;
     let mut answer = String::new();
-    tokio::io::BufReader::new(stream).read_line(&mut answer).await?;
+    tokio::io::BufReader::new(stream)
+        .read_line(&mut answer)
+        .await?;
     Ok(answer.trim().to_owned())
 }
 
@@ -250,32 +304,54 @@ pub struct MakeAllInput {
 
 /// Checks everything `make-all` needs before anything is created.
 pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, LabError> {
-    host::require(&["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"])?;
+    let keys = input
+        .authorized_keys
+        .iter()
+        .map(|path| read_public_key(path))
+        .collect::<Result<Vec<_>, _>>()?;
     let recipe = Recipe::embedded()?;
-    let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
+    Topology::from_config(config, &recipe.key())?;
+    host::require(&["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"])?;
+    let cached = config
+        .lab
+        .state_dir
+        .join("images")
+        .join(recipe.key())
+        .join("complete")
+        .exists();
     if !cached {
         host::require(&["mmdebstrap"])?;
     }
-    Topology::from_config(config, &recipe.key())?;
-    input
-        .authorized_keys
+    Ok(keys)
+}
+
+/// Reads an OpenSSH public key file: one line, `TYPE BASE64 [comment]`.
+fn read_public_key(path: &std::path::Path) -> Result<String, LabError> {
+    let key_error = |message: String| LabError::Key {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+    let line = text.trim();
+    let valid = ["ssh-", "ecdsa-", "sk-"]
         .iter()
-        .map(|path| {
-            let key_error = |message: String| LabError::Key { path: path.display().to_string(), message };
-            let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
-            let line = text.trim();
-            let valid = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| line.starts_with(p)) && line.split_whitespace().count() >= 2;
-            if !valid || line.lines().count() != 1 {
-                return Err(key_error("not an OpenSSH public key (one line: TYPE BASE64 [comment])".into()));
-            }
-            Ok(line.to_owned())
-        })
-        .collect()
+        .any(|p| line.starts_with(p))
+        && line.split_whitespace().count() >= 2;
+    if !valid || line.lines().count() != 1 {
+        return Err(key_error(
+            "not an OpenSSH public key (one line: TYPE BASE64 [comment])".into(),
+        ));
+    }
+    Ok(line.to_owned())
 }
 
 /// Creates the lab from nothing. On any failure the half-made lab is
 /// destroyed (the image cache stays).
-pub async fn make_all(config: Config, progress: Progress, input: MakeAllInput) -> Result<(Lab, MakeAllTimings), LabError> {
+pub async fn make_all(
+    config: Config,
+    progress: Progress,
+    input: MakeAllInput,
+) -> Result<(Lab, MakeAllTimings), LabError> {
     let keys = preflight(&config, &input)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     if paths.root().exists() || !LabNetwork::new(paths.netns()).existing().is_empty() {
@@ -293,7 +369,12 @@ pub async fn make_all(config: Config, progress: Progress, input: MakeAllInput) -
     result
 }
 
-async fn build(config: Config, progress: Progress, keys: &[String], paths: &LabPaths) -> Result<(Lab, MakeAllTimings), LabError> {
+async fn build(
+    config: Config,
+    progress: Progress,
+    keys: &[String],
+    paths: &LabPaths,
+) -> Result<(Lab, MakeAllTimings), LabError> {
     let started = Instant::now();
     let mut timings = MakeAllTimings::default();
     let recipe = Recipe::embedded()?;
@@ -302,8 +383,10 @@ async fn build(config: Config, progress: Progress, keys: &[String], paths: &LabP
 
     let step = progress.step("create hosts: network namespaces, overlays, identities");
     let topology = Topology::from_config(&config, &image.key)?;
-    std::fs::create_dir_all(paths.root())
-        .map_err(|source| LabError::Create { path: paths.root().display().to_string(), source })?;
+    std::fs::create_dir_all(paths.root()).map_err(|source| LabError::Create {
+        path: paths.root().display().to_string(),
+        source,
+    })?;
     topology.save(&paths.manifest())?;
     let secrets = Secrets::new(&paths.secrets());
     secrets.generate()?;
@@ -312,9 +395,11 @@ async fn build(config: Config, progress: Progress, keys: &[String], paths: &LabP
     let network = LabNetwork::new(paths.netns());
     network.create(&topology).await?;
     let token = secrets.get(Secret::FenceToken)?;
-    let backend = Containers::new(paths.clone(), network.clone(), image.rootfs.clone());
+    let backend = Containers::new(paths.clone(), topology.clone());
     for host in &topology.hosts {
-        network.add_host(&host.name, host.address, topology.prefix).await?;
+        network
+            .add_host(&host.name, host.address, topology.prefix)
+            .await?;
         let files = identity::guest_files(&topology, host, &ssh, keys, &token)?;
         backend.create(host, &files).await?;
     }
@@ -332,7 +417,8 @@ async fn build(config: Config, progress: Progress, keys: &[String], paths: &LabP
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();
 
-    let step = progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
+    let step =
+        progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
     let setup_started = Instant::now();
     lab.boot().await?;
     lab.stack().setup(&step).await?;

@@ -15,7 +15,13 @@ use crate::lifecycle::Lab;
 use crate::progress::Progress;
 use crate::runner::{pg_target, probe_settings};
 
-pub async fn heartbeat(config: Config, role: ProbeRole, rate: Option<f64>, seconds: Option<f64>, json: bool) -> Result<ExitCode, Failure> {
+pub async fn heartbeat(
+    config: Config,
+    role: ProbeRole,
+    rate: Option<f64>,
+    seconds: Option<f64>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let lab = Lab::open(config, Progress::hidden())?;
     let role = match role {
         ProbeRole::Writer => Role::Writer,
@@ -27,7 +33,10 @@ pub async fn heartbeat(config: Config, role: ProbeRole, rate: Option<f64>, secon
     }
     settings.validate().map_err(Failure::usage)?;
     let target = pg_target(&lab, role)?;
-    eprintln!("{role:?} probe on {target} at {} Hz; Ctrl-C stops", settings.rate_hz);
+    eprintln!(
+        "{role:?} probe on {target} at {} Hz; Ctrl-C stops",
+        settings.rate_hz
+    );
     let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
     let clock = Clock::start();
     let (stop, stop_rx) = watch::channel(false);
@@ -38,11 +47,31 @@ pub async fn heartbeat(config: Config, role: ProbeRole, rate: Option<f64>, secon
         match role {
             Role::Writer => {
                 let probe = PgWriter::new(target, settings, probe_run_id.clone());
-                heartbeat::run(probe, "pg-writer", role, &probe_run_id, rate, clock, stop_rx, Some(tx)).await
+                heartbeat::run(
+                    probe,
+                    "pg-writer",
+                    role,
+                    &probe_run_id,
+                    rate,
+                    clock,
+                    stop_rx,
+                    Some(tx),
+                )
+                .await
             }
             Role::Reader => {
                 let probe = PgReader::new(target, settings, probe_run_id.clone());
-                heartbeat::run(probe, "pg-reader", role, &probe_run_id, rate, clock, stop_rx, Some(tx)).await
+                heartbeat::run(
+                    probe,
+                    "pg-reader",
+                    role,
+                    &probe_run_id,
+                    rate,
+                    clock,
+                    stop_rx,
+                    Some(tx),
+                )
+                .await
             }
         }
     });
@@ -73,12 +102,24 @@ pub async fn heartbeat(config: Config, role: ProbeRole, rate: Option<f64>, secon
     let _ = stop.send(true);
     let recording = task.await.map_err(Failure::infra)?;
     let outages = recording.outages();
-    eprintln!("{} attempts, {} failed, {} outage(s)", recording.attempts.len(), recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(), outages.len());
+    eprintln!(
+        "{} attempts, {} failed, {} outage(s)",
+        recording.attempts.len(),
+        recording
+            .attempts
+            .iter()
+            .filter(|a| !a.outcome.is_ok())
+            .count(),
+        outages.len()
+    );
     for o in outages {
         eprintln!(
             "  outage from {:.3} s, {}",
             o.start.as_secs_f64(),
-            o.duration().map_or("not ended".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
+            o.duration().map_or("not ended".into(), |d| format!(
+                "{:.0} ms",
+                d.as_secs_f64() * 1000.0
+            ))
         );
     }
     Ok(ExitCode::SUCCESS)

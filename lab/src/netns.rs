@@ -38,7 +38,11 @@ pub struct LabNetwork {
 
 impl LabNetwork {
     pub fn new(lab_ns: String) -> Self {
-        LabNetwork { host: Host, node_ns_prefix: format!("{lab_ns}-"), lab_ns }
+        LabNetwork {
+            host: Host,
+            node_ns_prefix: format!("{lab_ns}-"),
+            lab_ns,
+        }
     }
 
     pub fn lab_ns(&self) -> &str {
@@ -54,47 +58,116 @@ impl LabNetwork {
         let ns = self.lab_ns.as_str();
         let address = format!("{}/{}", topology.host_address, topology.prefix);
         self.host.run("ip", ["netns", "add", ns]).await?;
-        self.host.run("ip", ["-n", ns, "link", "set", "lo", "up"]).await?;
-        self.host.run("ip", ["-n", ns, "link", "add", BRIDGE, "type", "bridge"]).await?;
-        self.host.run("ip", ["-n", ns, "addr", "add", &address, "dev", BRIDGE]).await?;
-        self.host.run("ip", ["-n", ns, "link", "set", BRIDGE, "up"]).await?;
+        self.host
+            .run("ip", ["-n", ns, "link", "set", "lo", "up"])
+            .await?;
+        self.host
+            .run("ip", ["-n", ns, "link", "add", BRIDGE, "type", "bridge"])
+            .await?;
+        self.host
+            .run("ip", ["-n", ns, "addr", "add", &address, "dev", BRIDGE])
+            .await?;
+        self.host
+            .run("ip", ["-n", ns, "link", "set", BRIDGE, "up"])
+            .await?;
         Ok(())
     }
 
     /// Creates a node's namespace with `eth0` at its address, cabled to the bridge.
-    pub async fn add_host(&self, name: &str, address: std::net::Ipv4Addr, prefix: u8) -> Result<(), HostError> {
+    pub async fn add_host(
+        &self,
+        name: &str,
+        address: std::net::Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), HostError> {
         let lab = self.lab_ns.as_str();
         let node_ns = self.node_ns(name);
         let port = bridge_port(name);
         let cidr = format!("{address}/{prefix}");
         self.host.run("ip", ["netns", "add", &node_ns]).await?;
         self.host
-            .run("ip", ["-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node_ns])
+            .run(
+                "ip",
+                [
+                    "-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &node_ns,
+                ],
+            )
             .await?;
-        self.host.run("ip", ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "link", "set", "lo", "up"]).await?;
+        self.host
+            .run(
+                "ip",
+                ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"],
+            )
+            .await?;
+        self.host
+            .run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"])
+            .await?;
+        self.host
+            .run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"])
+            .await?;
+        self.host
+            .run("ip", ["-n", &node_ns, "link", "set", "lo", "up"])
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a host's interfaces back to their state at power-on: only its
+    /// own address. A container's namespace outlives its processes, so
+    /// addresses a resource agent added (a VIP) would otherwise keep
+    /// answering after a power-off, which no real machine does.
+    pub async fn reset_addresses(
+        &self,
+        name: &str,
+        address: Option<std::net::Ipv4Addr>,
+        prefix: u8,
+    ) -> Result<(), HostError> {
+        let ns = self.node_ns(name);
+        self.host
+            .run("ip", ["-n", &ns, "addr", "flush", "dev", "eth0"])
+            .await?;
+        self.host
+            .run("ip", ["-n", &ns, "neigh", "flush", "all"])
+            .await?;
+        if let Some(address) = address {
+            let cidr = format!("{address}/{prefix}");
+            self.host
+                .run("ip", ["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])
+                .await?;
+        }
         Ok(())
     }
 
     /// Cuts or restores a node's cable.
     pub async fn set_link(&self, node: &str, up: bool) -> Result<(), HostError> {
         let state = if up { "up" } else { "down" };
-        self.host.run("ip", ["-n", &self.lab_ns, "link", "set", &bridge_port(node), state]).await?;
+        self.host
+            .run(
+                "ip",
+                ["-n", &self.lab_ns, "link", "set", &bridge_port(node), state],
+            )
+            .await?;
         Ok(())
     }
 
     /// Whether a node's cable is connected.
     pub async fn link_is_up(&self, node: &str) -> Result<bool, HostError> {
-        let out = self.host.run("ip", ["-n", &self.lab_ns, "-o", "link", "show", &bridge_port(node)]).await?;
+        let out = self
+            .host
+            .run(
+                "ip",
+                ["-n", &self.lab_ns, "-o", "link", "show", &bridge_port(node)],
+            )
+            .await?;
         Ok(out.contains("state UP") || out.contains(",UP"))
     }
 
     /// Every namespace of this lab that exists now (lab and nodes), found by
     /// name so that leftovers of an interrupted run are found too.
     pub fn existing(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(NETNS_DIR) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
+            return Vec::new();
+        };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| *n == self.lab_ns || n.starts_with(&self.node_ns_prefix))
@@ -112,8 +185,12 @@ impl LabNetwork {
 /// Processes whose network namespace is `ns`: for a container node these
 /// are all of its processes, init included.
 pub fn pids_in(ns: &str) -> Vec<i32> {
-    let Ok(target) = std::fs::metadata(netns_path(ns)) else { return Vec::new() };
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(target) = std::fs::metadata(netns_path(ns)) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
         .filter(|pid| {
@@ -124,11 +201,21 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The program name of a process (`/proc/PID/comm`), empty if gone.
+pub fn command_name(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// A zombie has exited; only its parent's wait is missing.
 pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 

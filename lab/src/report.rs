@@ -46,7 +46,15 @@ impl ProbeSummary {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
         let longest_outage_ms = if recovered {
-            Some(outages.iter().filter_map(Outage::duration).max().unwrap_or_default().as_secs_f64() * 1000.0)
+            Some(
+                outages
+                    .iter()
+                    .filter_map(Outage::duration)
+                    .max()
+                    .unwrap_or_default()
+                    .as_secs_f64()
+                    * 1000.0,
+            )
         } else {
             None
         };
@@ -54,7 +62,11 @@ impl ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
             attempts: recording.attempts.len(),
-            failed: recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
+            failed: recording
+                .attempts
+                .iter()
+                .filter(|a| !a.outcome.is_ok())
+                .count(),
             outages,
             longest_outage_ms,
             recovered,
@@ -88,6 +100,8 @@ pub struct RunFacts {
     pub acks: Option<AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
+    /// Why the victim could not be brought back, if it could not.
+    pub restore_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -109,6 +123,7 @@ pub struct ScenarioResult {
     pub lost_writes: Option<AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
+    pub restore_error: Option<String>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -125,11 +140,21 @@ impl ScenarioResult {
         checks.push(Check {
             name: "service resumed".into(),
             expected: format!("within {} s", scenario.observe.timeout_s),
-            actual: if facts.recovered { "yes".into() } else { "no".into() },
+            actual: if facts.recovered {
+                "yes".into()
+            } else {
+                "no".into()
+            },
             passed: facts.recovered,
         });
-        for (role, limit) in [(Role::Writer, expect.max_write_outage_ms), (Role::Reader, expect.max_read_outage_ms)] {
-            let (Some(limit), Some(probe)) = (limit, facts.probes.iter().find(|p| p.role == role)) else { continue };
+        for (role, limit) in [
+            (Role::Writer, expect.max_write_outage_ms),
+            (Role::Reader, expect.max_read_outage_ms),
+        ] {
+            let (Some(limit), Some(probe)) = (limit, facts.probes.iter().find(|p| p.role == role))
+            else {
+                continue;
+            };
             let name = match role {
                 Role::Writer => "write outage",
                 Role::Reader => "read outage",
@@ -138,7 +163,12 @@ impl ScenarioResult {
                 Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
                 None => ("never recovered".into(), false),
             };
-            checks.push(Check { name: name.into(), expected: format!("≤ {limit} ms"), actual, passed });
+            checks.push(Check {
+                name: name.into(),
+                expected: format!("≤ {limit} ms"),
+                actual,
+                passed,
+            });
         }
         if let Some(acks) = &facts.acks {
             checks.push(Check {
@@ -148,10 +178,19 @@ impl ScenarioResult {
                 passed: acks.lost.len() as u64 <= expect.lost_writes,
             });
         }
-        let moved = facts.master_after.as_deref().is_some_and(|m| m != facts.victim);
+        let moved = facts
+            .master_after
+            .as_deref()
+            .is_some_and(|m| m != facts.victim);
         let (expected, passed) = match expect.master {
-            MasterExpectation::Other => (format!("not on {}", facts.victim), facts.new_master_after.is_some() && moved),
-            MasterExpectation::Same => (format!("on {}", facts.victim), facts.master_after.as_deref() == Some(facts.victim.as_str())),
+            MasterExpectation::Other => (
+                format!("not on {}", facts.victim),
+                facts.new_master_after.is_some() && moved,
+            ),
+            MasterExpectation::Same => (
+                format!("on {}", facts.victim),
+                facts.master_after.as_deref() == Some(facts.victim.as_str()),
+            ),
             MasterExpectation::Any => ("anywhere".into(), facts.master_after.is_some()),
         };
         checks.push(Check {
@@ -159,6 +198,15 @@ impl ScenarioResult {
             expected,
             actual: facts.master_after.clone().unwrap_or_else(|| "none".into()),
             passed,
+        });
+        checks.push(Check {
+            name: "restored and healthy".into(),
+            expected: "yes".into(),
+            actual: facts
+                .restore_error
+                .clone()
+                .map_or_else(|| "yes".into(), |e| format!("no: {e}")),
+            passed: facts.restore_error.is_none(),
         });
         let passed = checks.iter().all(|c| c.passed);
         ScenarioResult {
@@ -179,6 +227,7 @@ impl ScenarioResult {
             lost_writes: facts.acks,
             fence_events: facts.fence_events,
             timings: facts.timings,
+            restore_error: facts.restore_error,
             checks,
             passed,
         }
@@ -187,8 +236,14 @@ impl ScenarioResult {
     /// Writes `results.json` and `probes.json` into `dir`.
     pub fn save(&self, dir: &Path, recordings: &[Recording]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(self).unwrap_or_default() + "\n")?;
-        std::fs::write(dir.join("probes.json"), serde_json::to_string(recordings).unwrap_or_default() + "\n")?;
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_string_pretty(self).unwrap_or_default() + "\n",
+        )?;
+        std::fs::write(
+            dir.join("probes.json"),
+            serde_json::to_string(recordings).unwrap_or_default() + "\n",
+        )?;
         Ok(())
     }
 
@@ -212,21 +267,49 @@ impl ScenarioResult {
                 Role::Writer => "write outage (ms)",
                 Role::Reader => "read outage (ms)",
             };
-            out.push_str(&format!("{:<28} {:>12}\n", what, p.longest_outage_ms.map_or("never ended".into(), |v| format!("{v:.0}"))));
-            out.push_str(&format!("{:<28} {:>12}\n", format!("  {} attempts / failed", p.probe), format!("{} / {}", p.attempts, p.failed)));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                what,
+                p.longest_outage_ms
+                    .map_or("never ended".into(), |v| format!("{v:.0}"))
+            ));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                format!("  {} attempts / failed", p.probe),
+                format!("{} / {}", p.attempts, p.failed)
+            ));
         }
-        out.push_str(&format!("{:<28} {:>12}\n", "time to new master (ms)", opt_ms(self.new_master_after_ms)));
-        out.push_str(&format!("{:<28} {:>12}\n", "master after", self.master_after.as_deref().unwrap_or("none")));
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            "time to new master (ms)",
+            opt_ms(self.new_master_after_ms)
+        ));
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            "master after",
+            self.master_after.as_deref().unwrap_or("none")
+        ));
         if let Some(acks) = &self.lost_writes {
-            out.push_str(&format!("{:<28} {:>12}\n", "lost acknowledged writes", format!("{} of {}", acks.lost.len(), acks.acknowledged)));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                "lost acknowledged writes",
+                format!("{} of {}", acks.lost.len(), acks.acknowledged)
+            ));
         }
         for event in &self.fence_events {
-            out.push_str(&format!("{:<28} {:>12}\n", format!("fenced ({})", event.action), event.node));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                format!("fenced ({})", event.action),
+                event.node
+            ));
         }
         out.push_str(&format!(
             "{:<28} {:>12}\n\n",
             "rollback / start / total (s)",
-            format!("{:.1} / {:.1} / {:.0}", self.timings.rollback_s, self.timings.cluster_start_s, self.timings.total_s)
+            format!(
+                "{:.1} / {:.1} / {:.0}",
+                self.timings.rollback_s, self.timings.cluster_start_s, self.timings.total_s
+            )
         ));
         for c in &self.checks {
             out.push_str(&format!(
@@ -253,11 +336,20 @@ mod tests {
                 seq: i,
                 started: Duration::from_millis(i * 100),
                 latency: Duration::from_millis(5),
-                outcome: if fail.contains(&i) { Outcome::Timeout } else { Outcome::Ok },
+                outcome: if fail.contains(&i) {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Ok
+                },
                 observed_seq: None,
             })
             .collect();
-        Recording { probe: format!("{role:?}"), role, run_id: "r".into(), attempts }
+        Recording {
+            probe: format!("{role:?}"),
+            role,
+            run_id: "r".into(),
+            attempts,
+        }
     }
 
     fn facts(writer_fail: std::ops::Range<u64>, lost: Vec<u64>, master_after: &str) -> RunFacts {
@@ -277,9 +369,14 @@ mod tests {
                 ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), fault_at),
                 ProbeSummary::from_recording(&recording(Role::Reader, 12..20), fault_at),
             ],
-            acks: Some(AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost }),
+            acks: Some(AckCheck {
+                acknowledged: 90,
+                present: 90 - lost.len() as u64,
+                lost,
+            }),
             fence_events: Vec::new(),
             timings: RunTimings::default(),
+            restore_error: None,
         }
     }
 
@@ -295,7 +392,10 @@ mod tests {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
         assert!(result.passed, "{}", result.render());
         // Attempts 10..40 failed: from 1.0 s to the completion of attempt 40 at 4.005 s.
-        assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3005.0));
+        assert_eq!(
+            result.probes[0].longest_outage_ms.map(|v| v.round()),
+            Some(3005.0)
+        );
         assert!(result.render().contains("PASSED"));
     }
 
@@ -303,16 +403,30 @@ mod tests {
     fn a_lost_write_fails_the_run() {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![17], "b"));
         assert!(!result.passed);
-        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        let failed: Vec<&str> = result
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(failed, ["lost acknowledged writes"]);
     }
 
     #[test]
     fn too_long_an_outage_and_a_master_that_stayed_fail() {
         let result = ScenarioResult::judge(&scenario(), facts(10..99, vec![], "a"));
-        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        let failed: Vec<&str> = result
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(failed, ["write outage", "master"]);
-        assert!(result.render().contains("FAIL write outage"), "{}", result.render());
+        assert!(
+            result.render().contains("FAIL write outage"),
+            "{}",
+            result.render()
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ const CLUSTER_POLL: Duration = Duration::from_secs(1);
 pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
     let started = Instant::now();
     let started_unix_ms = unix_ms();
-    let run_id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), scenario.name);
+    let run_id = format!(
+        "{}-{}",
+        jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"),
+        scenario.name
+    );
     let mut timings = RunTimings::default();
     let progress = &lab.progress;
 
@@ -45,7 +49,10 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
         Target::Replica => before.replicas.first().cloned().unwrap_or_default(),
     };
 
-    let step = progress.step(format!("probe, then {:?} on {victim} ({:?})", scenario.fault.action, scenario.fault.target));
+    let step = progress.step(format!(
+        "probe, then {:?} on {victim} ({:?})",
+        scenario.fault.action, scenario.fault.target
+    ));
     let observe_started = Instant::now();
     let fence_events_before = read_events(&lab.paths.root().join("fence-events.jsonl")).len();
     let clock = Clock::start();
@@ -53,35 +60,68 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
     tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s)).await;
     let fault_at = clock.elapsed();
     inject(lab, scenario.fault.action, &victim).await?;
-    let observation = observe(lab, scenario, &probes, &victim, &master_before, clock, fault_at, &step).await;
+    let observation = observe(
+        lab,
+        scenario,
+        &probes,
+        &victim,
+        &master_before,
+        clock,
+        fault_at,
+        &step,
+    )
+    .await;
     let recordings = probes.stop().await?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
     step.done();
 
-    let step = progress.step(format!("restore {victim} as a replica and wait until healthy"));
+    // A cluster that failed to recover is a finding, not a crash of lab:
+    // restore problems are reported, and judged, like everything else.
+    let step = progress.step(format!(
+        "restore {victim} as a replica and wait until healthy"
+    ));
     let restore_started = Instant::now();
-    restore(lab, scenario.fault.action, &victim).await?;
-    let after = lab.stack().wait_healthy(healthy, &step).await?;
+    let restored = async {
+        restore(lab, scenario.fault.action, &victim).await?;
+        Ok::<_, LabError>(lab.stack().wait_healthy(healthy, &step).await?)
+    }
+    .await;
     timings.restore_s = restore_started.elapsed().as_secs_f64();
-    step.done();
+    let (after, restore_error) = match restored {
+        Ok(state) => {
+            step.done();
+            (Some(state), None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "restore failed");
+            (None, Some(e.to_string()))
+        }
+    };
 
-    let acks = match recordings.iter().find(|r| r.role == Role::Writer) {
-        Some(writer) => {
+    let writer = recordings.iter().find(|r| r.role == Role::Writer);
+    let acks = match (writer, &after) {
+        (Some(writer), Some(_)) => {
             let target = pg_target(lab, Role::Writer)?;
             let settings = probe_settings(lab);
             let writer = writer.clone();
             let check = lab
                 .labnet()
-                .run(async move { heartbeat::check_acknowledged(&target, &settings, &writer).await })
+                .run(
+                    async move { heartbeat::check_acknowledged(&target, &settings, &writer).await },
+                )
                 .await?;
             Some(check.map_err(|e| LabError::Probe(format!("lost-write check: {e}")))?)
         }
-        None => None,
+        _ => None,
     };
 
-    let fence_events = read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
+    let fence_events =
+        read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
     timings.total_s = started.elapsed().as_secs_f64();
-    let summaries = recordings.iter().map(|r| ProbeSummary::from_recording(r, fault_at)).collect();
+    let summaries = recordings
+        .iter()
+        .map(|r| ProbeSummary::from_recording(r, fault_at))
+        .collect();
     let result = ScenarioResult::judge(
         scenario,
         crate::report::RunFacts {
@@ -91,8 +131,14 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
             started_unix_ms,
             victim,
             master_before,
-            master_after: after.master.clone(),
-            new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
+            master_after: after
+                .as_ref()
+                .and_then(|a| a.master.clone())
+                .or(observation.master_seen),
+            restore_error,
+            new_master_after: observation
+                .new_master_at
+                .map(|t| t.saturating_sub(fault_at)),
             fault_at,
             recovered: observation.recovered,
             probes: summaries,
@@ -101,12 +147,16 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
             timings,
         },
     );
-    result.save(&lab.paths.runs().join(&result.run_id), &recordings).map_err(|e| LabError::Results(e.to_string()))?;
+    result
+        .save(&lab.paths.runs().join(&result.run_id), &recordings)
+        .map_err(|e| LabError::Results(e.to_string()))?;
     Ok(result)
 }
 
 fn unix_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 pub fn probe_settings(lab: &Lab) -> ProbeSettings {
@@ -148,31 +198,59 @@ impl Probes {
         let settings = probe_settings(lab);
         let mut handles = Vec::new();
         let mut live = Vec::new();
-        let roles = [(Role::Writer, scenario.probes.writer), (Role::Reader, scenario.probes.reader)];
+        let roles = [
+            (Role::Writer, scenario.probes.writer),
+            (Role::Reader, scenario.probes.reader),
+        ];
         for (role, enabled) in roles {
             if !enabled {
                 continue;
             }
             let target = pg_target(lab, role)?;
             let (tx, rx) = mpsc::unbounded_channel();
-            let (settings, stop_rx, run_id) = (settings.clone(), stop_rx.clone(), run_id.to_owned());
+            let (settings, stop_rx, run_id) =
+                (settings.clone(), stop_rx.clone(), run_id.to_owned());
             let rate = settings.rate_hz;
             let handle = lab.labnet().handle().spawn(async move {
                 match role {
                     Role::Writer => {
                         let probe = PgWriter::new(target, settings, run_id.clone());
-                        heartbeat::run(probe, "pg-writer", role, &run_id, rate, clock, stop_rx, Some(tx)).await
+                        heartbeat::run(
+                            probe,
+                            "pg-writer",
+                            role,
+                            &run_id,
+                            rate,
+                            clock,
+                            stop_rx,
+                            Some(tx),
+                        )
+                        .await
                     }
                     Role::Reader => {
                         let probe = PgReader::new(target, settings, run_id.clone());
-                        heartbeat::run(probe, "pg-reader", role, &run_id, rate, clock, stop_rx, Some(tx)).await
+                        heartbeat::run(
+                            probe,
+                            "pg-reader",
+                            role,
+                            &run_id,
+                            rate,
+                            clock,
+                            stop_rx,
+                            Some(tx),
+                        )
+                        .await
                     }
                 }
             });
             handles.push(handle);
             live.push((role, rx, Vec::new()));
         }
-        Ok(Probes { stop, handles, live: tokio::sync::Mutex::new(live) })
+        Ok(Probes {
+            stop,
+            handles,
+            live: tokio::sync::Mutex::new(live),
+        })
     }
 
     /// Every attempt so far, per probe.
@@ -192,7 +270,11 @@ impl Probes {
         let _ = self.stop.send(true);
         let mut recordings = Vec::new();
         for handle in self.handles {
-            recordings.push(handle.await.map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?);
+            recordings.push(
+                handle
+                    .await
+                    .map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?,
+            );
         }
         Ok(recordings)
     }
@@ -202,8 +284,14 @@ async fn inject(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabE
     tracing::warn!(?action, victim, "fault");
     match action {
         FaultAction::KillPostgres => {
-            let pid_file = format!("/var/lib/postgresql/{}/main/postmaster.pid", lab.topology.pg_version);
-            let kill = Script::command("kill-postgres", format!("kill -9 \"$(head -1 {pid_file})\""));
+            let pid_file = format!(
+                "/var/lib/postgresql/{}/main/postmaster.pid",
+                lab.topology.pg_version
+            );
+            let kill = Script::command(
+                "kill-postgres",
+                format!("kill -9 \"$(head -1 {pid_file})\""),
+            );
             lab.guest.run(victim, &kill).await?;
         }
         FaultAction::PowerOff => {
@@ -221,6 +309,8 @@ async fn inject(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabE
 struct Observation {
     recovered: bool,
     new_master_at: Option<Duration>,
+    /// The last master the cluster showed while observing.
+    master_seen: Option<String>,
 }
 
 /// Watches probes and cluster until every probe works again (and, when the
@@ -240,21 +330,28 @@ async fn observe(
     let deadline = fault_at + Duration::from_secs_f64(scenario.observe.timeout_s);
     let wants_failover = scenario.expect.master == crate::scenario::MasterExpectation::Other;
     let mut new_master_at = None;
+    let mut master_seen = None;
     loop {
-        if new_master_at.is_none() {
-            if let Ok(state) = lab.stack().state_avoiding(victim).await {
-                if state.master.as_deref().is_some_and(|m| m != master_before) {
-                    new_master_at = Some(clock.elapsed());
-                }
+        if let Ok(state) = lab.stack().state_avoiding(victim).await {
+            if new_master_at.is_none()
+                && state.master.as_deref().is_some_and(|m| m != master_before)
+            {
+                new_master_at = Some(clock.elapsed());
             }
+            master_seen = state.master;
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
-        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
+        let recovered = attempts
+            .iter()
+            .all(|(_, a)| probe_recovered(a, fault_at, now, settle));
         let status: Vec<String> = attempts
             .iter()
             .map(|(role, a)| {
-                let failed = a.iter().filter(|x| x.started >= fault_at && !x.outcome.is_ok()).count();
+                let failed = a
+                    .iter()
+                    .filter(|x| x.started >= fault_at && !x.outcome.is_ok())
+                    .count();
                 format!("{role:?}: {failed} failed")
             })
             .collect();
@@ -262,13 +359,25 @@ async fn observe(
             "{:.0} s after fault; {}; new master: {}",
             now.saturating_sub(fault_at).as_secs_f64(),
             status.join(", "),
-            if new_master_at.is_some() { "yes" } else { "not yet" }
+            if new_master_at.is_some() {
+                "yes"
+            } else {
+                "not yet"
+            }
         ));
         if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
-            return Observation { recovered: true, new_master_at };
+            return Observation {
+                recovered: true,
+                new_master_at,
+                master_seen,
+            };
         }
         if now >= deadline {
-            return Observation { recovered: false, new_master_at };
+            return Observation {
+                recovered: false,
+                new_master_at,
+                master_seen,
+            };
         }
         tokio::time::sleep(CLUSTER_POLL).await;
     }
@@ -276,7 +385,12 @@ async fn observe(
 
 /// A probe has recovered when it has attempts after the fault and none of
 /// the attempts in the last `settle` failed.
-pub fn probe_recovered(attempts: &[Attempt], fault_at: Duration, now: Duration, settle: Duration) -> bool {
+pub fn probe_recovered(
+    attempts: &[Attempt],
+    fault_at: Duration,
+    now: Duration,
+    settle: Duration,
+) -> bool {
     let since = now.saturating_sub(settle).max(fault_at);
     let recent: Vec<&Attempt> = attempts.iter().filter(|a| a.started >= since).collect();
     !recent.is_empty() && recent.iter().all(|a| a.outcome.is_ok())
@@ -291,10 +405,16 @@ async fn restore(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), Lab
         lab.backend.start(victim).await?;
     }
     lab.guest.forget(victim).await;
-    lab.guest.wait_ready(victim, Duration::from_secs(lab.config.timeouts.boot_s)).await?;
+    lab.guest
+        .wait_ready(victim, Duration::from_secs(lab.config.timeouts.boot_s))
+        .await?;
     let state = lab.stack().state_avoiding(victim).await?;
     let streaming = match &state.master {
-        Some(master) if master != victim => lab.stack().streaming_replicas(master).await.unwrap_or_default(),
+        Some(master) if master != victim => lab
+            .stack()
+            .streaming_replicas(master)
+            .await
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
     if state.master.as_deref() == Some(victim) || streaming.iter().any(|r| r == victim) {
@@ -324,8 +444,9 @@ mod tests {
     fn recovered_needs_a_clean_settle_window_after_the_fault() {
         let ms = Duration::from_millis;
         let fault = ms(1000);
-        let attempts: Vec<Attempt> =
-            (0..30).map(|i| attempt(i * 100, !(12..=20).contains(&i))).collect();
+        let attempts: Vec<Attempt> = (0..30)
+            .map(|i| attempt(i * 100, !(12..=20).contains(&i)))
+            .collect();
         // At 2.5 s the last failure (2.0 s) is inside a 1 s settle window.
         assert!(!probe_recovered(&attempts, fault, ms(2500), ms(1000)));
         // At 3.0 s the window 2.0..3.0 holds only the failure at 2.0 s.

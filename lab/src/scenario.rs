@@ -10,8 +10,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// The scenarios shipped with lab, by name.
-pub const BUILTIN: &[(&str, &str)] =
-    &[("kill-postgres-master", include_str!("../../scenarios/kill-postgres-master.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "kill-postgres-master",
+    include_str!("../../scenarios/kill-postgres-master.toml"),
+)];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +69,11 @@ pub struct Probes {
 
 impl Default for Probes {
     fn default() -> Self {
-        Probes { writer: true, reader: true, warmup_s: 5.0 }
+        Probes {
+            writer: true,
+            reader: true,
+            warmup_s: 5.0,
+        }
     }
 }
 
@@ -82,7 +88,10 @@ pub struct Observe {
 
 impl Default for Observe {
     fn default() -> Self {
-        Observe { timeout_s: 300.0, settle_s: 3.0 }
+        Observe {
+            timeout_s: 300.0,
+            settle_s: 3.0,
+        }
     }
 }
 
@@ -118,17 +127,32 @@ pub enum ScenarioError {
     #[error("unknown scenario `{name}`; known: {known} (or give the path of a .toml file)")]
     Unknown { name: String, known: String },
     #[error("cannot read scenario {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Invalid { path: String, line: usize, column: usize, message: String },
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 impl Scenario {
     /// Parses a scenario; `origin` names the file in errors.
     pub fn parse(name: &str, origin: &str, text: &str) -> Result<Self, ScenarioError> {
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| crate::config::line_col(text, s.start));
-            ScenarioError::Invalid { path: origin.to_owned(), line, column, message: e.message().trim().to_owned() }
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| crate::config::line_col(text, s.start));
+            ScenarioError::Invalid {
+                path: origin.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
         })?;
         scenario.name = name.to_owned();
         Ok(scenario)
@@ -141,14 +165,23 @@ impl Scenario {
         }
         let path = Path::new(name_or_path);
         if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ScenarioError::Read { path: name_or_path.to_owned(), source })?;
-            let name = path.file_stem().map_or_else(|| name_or_path.to_owned(), |s| s.to_string_lossy().into_owned());
+            let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+                path: name_or_path.to_owned(),
+                source,
+            })?;
+            let name = path.file_stem().map_or_else(
+                || name_or_path.to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            );
             return Self::parse(&name, name_or_path, &text);
         }
         Err(ScenarioError::Unknown {
             name: name_or_path.to_owned(),
-            known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            known: BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
@@ -169,29 +202,45 @@ mod tests {
     #[test]
     fn kill_postgres_master_expects_a_failover_without_loss() {
         let s = Scenario::find("kill-postgres-master").expect("builtin");
-        assert_eq!(s.fault, Fault { action: FaultAction::KillPostgres, target: Target::Master });
+        assert_eq!(
+            s.fault,
+            Fault {
+                action: FaultAction::KillPostgres,
+                target: Target::Master
+            }
+        );
         assert_eq!(s.expect.lost_writes, 0);
         assert!(s.expect.max_write_outage_ms.is_some());
     }
 
     #[test]
     fn unknown_scenario_lists_the_known_ones() {
-        let msg = Scenario::find("kill-everything").expect_err("unknown").to_string();
-        assert!(msg.contains("kill-everything") && msg.contains("kill-postgres-master"), "{msg}");
+        let msg = Scenario::find("kill-everything")
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            msg.contains("kill-everything") && msg.contains("kill-postgres-master"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn misspelt_key_names_file_and_line() {
         let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\nlost_write = 0\n";
-        let msg = Scenario::parse("x", "my.toml", text).expect_err("typo").to_string();
+        let msg = Scenario::parse("x", "my.toml", text)
+            .expect_err("typo")
+            .to_string();
         assert!(msg.starts_with("my.toml:6:"), "{msg}");
         assert!(msg.contains("lost_write"), "{msg}");
     }
 
     #[test]
     fn unknown_fault_action_is_rejected() {
-        let text = "description = \"x\"\n[fault]\naction = \"meteor\"\ntarget = \"master\"\n[expect]\n";
-        let msg = Scenario::parse("x", "my.toml", text).expect_err("action").to_string();
+        let text =
+            "description = \"x\"\n[fault]\naction = \"meteor\"\ntarget = \"master\"\n[expect]\n";
+        let msg = Scenario::parse("x", "my.toml", text)
+            .expect_err("action")
+            .to_string();
         assert!(msg.contains("my.toml:3") && msg.contains("meteor"), "{msg}");
     }
 
@@ -207,8 +256,11 @@ mod tests {
     fn a_scenario_file_on_disk_is_found_by_path() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mine.toml");
-        std::fs::write(&path, "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\n",
+        )
+        .expect("write");
         let s = Scenario::find(&path.to_string_lossy()).expect("by path");
         assert_eq!(s.name, "mine");
         let err = Scenario::find("/nonexistent/x.toml").expect_err("missing");

@@ -43,23 +43,45 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
             role: host.role,
             address: host.address,
             running: lab.backend.is_running(&host.name).await.unwrap_or(false),
-            link_up: crate::netns::LabNetwork::new(lab.paths.netns()).link_is_up(&host.name).await.unwrap_or(false),
+            link_up: crate::netns::LabNetwork::new(lab.paths.netns())
+                .link_is_up(&host.name)
+                .await
+                .unwrap_or(false),
         });
     }
     let mut snapshots: Vec<String> = std::fs::read_dir(lab.paths.root().join("snapshots"))
-        .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.contains('.')).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.contains('.'))
+                .collect()
+        })
         .unwrap_or_default();
     snapshots.sort();
-    let fence_daemon = read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::netns::is_zombie(pid));
+    let fence_daemon =
+        read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::netns::is_zombie(pid));
     let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
     let cluster = if any_node_up {
-        tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.ok().and_then(Result::ok)
+        tokio::time::timeout(Duration::from_secs(15), lab.stack().state())
+            .await
+            .ok()
+            .and_then(Result::ok)
     } else {
         None
     };
-    let status = Status { lab: lab.topology.lab.clone(), backend: lab.topology.backend, hosts, snapshots, fence_daemon, cluster };
+    let status = Status {
+        lab: lab.topology.lab.clone(),
+        backend: lab.topology.backend,
+        hosts,
+        snapshots,
+        fence_daemon,
+        cluster,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
     } else {
         print!("{}", render(&status));
     }
@@ -78,8 +100,22 @@ fn render(status: &Status) -> String {
             if h.link_up { "up" } else { "down" }
         ));
     }
-    out.push_str(&format!("snapshots: {}\n", if status.snapshots.is_empty() { "none".into() } else { status.snapshots.join(", ") }));
-    out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
+    out.push_str(&format!(
+        "snapshots: {}\n",
+        if status.snapshots.is_empty() {
+            "none".into()
+        } else {
+            status.snapshots.join(", ")
+        }
+    ));
+    out.push_str(&format!(
+        "fence daemon: {}\n",
+        if status.fence_daemon {
+            "running"
+        } else {
+            "not running"
+        }
+    ));
     match &status.cluster {
         Some(c) => out.push_str(&format!("cluster: {}\n", c.summary())),
         None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),

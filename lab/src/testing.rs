@@ -15,7 +15,10 @@ pub struct FakeBackend {
 
 impl FakeBackend {
     pub fn with_running(nodes: &[&str]) -> Self {
-        FakeBackend { running: Mutex::new(nodes.iter().map(|n| (*n).to_owned()).collect()), calls: Mutex::default() }
+        FakeBackend {
+            running: Mutex::new(nodes.iter().map(|n| (*n).to_owned()).collect()),
+            calls: Mutex::default(),
+        }
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -30,7 +33,11 @@ impl FakeBackend {
 
     fn set(&self, node: &str, on: bool) {
         if let Ok(mut running) = self.running.lock() {
-            if on { running.insert(node.to_owned()) } else { running.remove(node) };
+            if on {
+                running.insert(node.to_owned())
+            } else {
+                running.remove(node)
+            };
         }
     }
 }
@@ -54,11 +61,18 @@ impl NodeBackend for FakeBackend {
     }
 
     async fn is_running(&self, node: &str) -> Result<bool, BackendError> {
-        Ok(self.running.lock().map(|r| r.contains(node)).unwrap_or(false))
+        Ok(self
+            .running
+            .lock()
+            .map(|r| r.contains(node))
+            .unwrap_or(false))
     }
 
     async fn set_link(&self, node: &str, up: bool) -> Result<(), BackendError> {
-        self.call(format!("set_link {node} {}", if up { "up" } else { "down" }));
+        self.call(format!(
+            "set_link {node} {}",
+            if up { "up" } else { "down" }
+        ));
         Ok(())
     }
 

@@ -1,0 +1,149 @@
+//! Bad input through the real binary: one-line errors naming what to fix,
+//! exit code 2, and nothing created.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lab(state_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .arg("--state-dir")
+        .arg(state_dir)
+        .arg("--lab")
+        .arg("clitest")
+        .args(args)
+        .env_remove("LAB_LAB__NAME")
+        .output()
+        .expect("run lab")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn nothing_made(state_dir: &Path) -> bool {
+    !state_dir.join("labs").join("clitest").exists()
+}
+
+#[test]
+fn unknown_scenario_exits_2_and_lists_the_known_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["scenario", "kill-everything"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown scenario `kill-everything`") && err.contains("kill-postgres-master"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+}
+
+#[test]
+fn malformed_config_names_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[lab]\nname = \"x\"\n[heartbeat]\nrate_hz = = 3\n").expect("write");
+    let out = lab(
+        dir.path(),
+        &["--config", config.to_str().expect("utf8"), "status"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.toml:4:") && err.contains("malformed TOML"),
+        "{err}"
+    );
+    assert!(nothing_made(dir.path()));
+}
+
+#[test]
+fn unknown_config_key_names_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("typo.toml");
+    std::fs::write(
+        &config,
+        "[postgres]\nmaster_vip = \"192.168.89.103\"\nreplica_ip = \"192.168.89.104\"\n",
+    )
+    .expect("write");
+    let out = lab(
+        dir.path(),
+        &["--config", config.to_str().expect("utf8"), "make-all"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("typo.toml:3") && err.contains("postgres.replica_ip"),
+        "{err}"
+    );
+    assert!(nothing_made(dir.path()));
+}
+
+#[test]
+fn status_of_a_lab_that_does_not_exist_says_how_to_make_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("lab make-all"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_mmdebstrap_is_reported_with_the_package_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A PATH with every tool make-all needs except mmdebstrap.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    for tool in ["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"] {
+        let real = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists());
+        if let Some(real) = real {
+            std::os::unix::fs::symlink(real, bin.join(tool)).expect("symlink");
+        } else {
+            // Not installed here: the error would name that tool instead.
+            std::fs::write(bin.join(tool), "#!/bin/sh\n").expect("stub");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args([
+            "--state-dir",
+            dir.path().join("state").to_str().expect("utf8"),
+            "--lab",
+            "clitest",
+            "make-all",
+        ])
+        .env("PATH", &bin)
+        .output()
+        .expect("run lab");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("apt-get install mmdebstrap"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("state").join("labs").exists(),
+        "nothing half-made"
+    );
+}
+
+#[test]
+fn an_iso_is_refused_by_the_container_backend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["make-all", "centos7.iso", "key.pub"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("centos7.iso"), "{}", stderr(&out));
+    assert!(nothing_made(dir.path()));
+}
+
+#[test]
+fn an_unreadable_key_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["make-all", "/nonexistent/key.pub"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/key.pub"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(nothing_made(dir.path()));
+}
