@@ -178,19 +178,25 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
-    runtime
-        .block_on(async {
-            tokio::select! {
-                result = dispatch(cli, config.clone()) => result,
-                _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
-            }
-        })
-        .or_else(|failure| {
-            if matches!(failure, Failure::Interrupted) {
+    // make-all (cleans up) and heartbeat (summarises) handle Ctrl-C
+    // themselves; everything else just stops, and `lab destroy` or the next
+    // rollback deals with what it left.
+    let handles_interrupt = matches!(
+        cli.command,
+        Command::MakeAll { .. } | Command::Heartbeat { .. }
+    );
+    runtime.block_on(async {
+        if handles_interrupt {
+            return dispatch(cli, config).await;
+        }
+        tokio::select! {
+            result = dispatch(cli, config) => result,
+            _ = tokio::signal::ctrl_c() => {
                 tracing::warn!("interrupted");
+                Err(Failure::Interrupted)
             }
-            Err(failure)
-        })
+        }
+    })
 }
 
 fn init_logging(paths: &LabPaths, verbose: u8) {

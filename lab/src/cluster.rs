@@ -13,6 +13,8 @@ use serde::Serialize;
 pub const PG_CLONE: &str = "pgsqld-clone";
 pub const MASTER_VIP: &str = "pg-master-vip";
 pub const REPLICA_VIP: &str = "pg-replica-vip";
+/// Fence devices are named `fence-<node>`.
+pub const FENCE_PREFIX: &str = "fence-";
 /// Node attribute where PAF keeps each node's promotion score.
 pub const PROMOTION_SCORE: &str = "master-pgsqld";
 
@@ -128,6 +130,16 @@ impl ClusterState {
                 .all(|r| self.promotion_scores.get(r).is_some_and(|s| *s > 0))
             && self.location(MASTER_VIP) == Some(master.as_str())
             && self.location(REPLICA_VIP).is_some()
+            && self.fencing_ready()
+    }
+
+    /// Every fence device runs somewhere: without them no failure that
+    /// needs fencing (a crashed master, a lost node) can be recovered.
+    pub fn fencing_ready(&self) -> bool {
+        self.resources
+            .iter()
+            .filter(|(id, _)| id.starts_with(FENCE_PREFIX))
+            .all(|(_, node)| node.is_some())
     }
 
     /// One line for progress and logs.
@@ -194,6 +206,18 @@ mod tests {
         assert!(state.replicas.is_empty());
         assert_eq!(state.offline, ["tuchanka-a"]);
         assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
+        assert!(!state.is_healthy(&nodes()));
+    }
+
+    #[test]
+    fn stopped_fencing_is_not_healthy() {
+        let xml = HEALTHY.replacen(
+            r#"<resource id="fence-tuchanka-a" resource_agent="stonith:fence_lab" role="Started" active="true""#,
+            r#"<resource id="fence-tuchanka-a" resource_agent="stonith:fence_lab" role="Stopped" active="false""#,
+            1,
+        );
+        let state = ClusterState::parse(&xml).expect("parse");
+        assert!(!state.fencing_ready());
         assert!(!state.is_healthy(&nodes()));
     }
 

@@ -189,7 +189,14 @@ pub fn pg_target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
 struct Probes {
     stop: watch::Sender<bool>,
     handles: Vec<tokio::task::JoinHandle<Recording>>,
-    live: tokio::sync::Mutex<Vec<(Role, mpsc::UnboundedReceiver<Attempt>, Vec<Attempt>)>>,
+    live: tokio::sync::Mutex<Vec<LiveProbe>>,
+}
+
+/// The attempts of one probe as they arrive.
+struct LiveProbe {
+    role: Role,
+    incoming: mpsc::UnboundedReceiver<Attempt>,
+    seen: Vec<Attempt>,
 }
 
 impl Probes {
@@ -244,7 +251,11 @@ impl Probes {
                 }
             });
             handles.push(handle);
-            live.push((role, rx, Vec::new()));
+            live.push(LiveProbe {
+                role,
+                incoming: rx,
+                seen: Vec::new(),
+            });
         }
         Ok(Probes {
             stop,
@@ -257,11 +268,11 @@ impl Probes {
     async fn snapshot(&self) -> Vec<(Role, Vec<Attempt>)> {
         let mut live = self.live.lock().await;
         live.iter_mut()
-            .map(|(role, rx, seen)| {
-                while let Ok(attempt) = rx.try_recv() {
-                    seen.push(attempt);
+            .map(|probe| {
+                while let Ok(attempt) = probe.incoming.try_recv() {
+                    probe.seen.push(attempt);
                 }
-                (*role, seen.clone())
+                (probe.role, probe.seen.clone())
             })
             .collect()
     }
