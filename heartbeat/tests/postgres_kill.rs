@@ -30,7 +30,7 @@ async fn ok_attempts(live: &mut mpsc::UnboundedReceiver<Attempt>, n: usize, afte
     let mut seen = 0;
     let waiting = async {
         while seen < n {
-            let attempt = live.recv().await.expect("writer probe ended early");
+            let attempt = live.recv().await.expect("probe ended early");
             if attempt.outcome.is_ok() && attempt.started >= after {
                 seen += 1;
             }
@@ -38,7 +38,7 @@ async fn ok_attempts(live: &mut mpsc::UnboundedReceiver<Attempt>, n: usize, afte
     };
     tokio::time::timeout(PHASE_TIMEOUT, waiting)
         .await
-        .unwrap_or_else(|_| panic!("fewer than {n} ok writes after {after:?}"));
+        .unwrap_or_else(|_| panic!("fewer than {n} ok attempts after {after:?}"));
 }
 
 fn failures(r: &Recording) -> usize {
@@ -53,6 +53,7 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     let clock = Clock::start();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (live_tx, mut live_rx) = mpsc::unbounded_channel();
+    let (reader_tx, mut reader_rx) = mpsc::unbounded_channel();
 
     let writer = tokio::spawn(run(
         PgWriter::new(target.clone(), settings(), run_id),
@@ -72,7 +73,7 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
         RATE_HZ,
         clock,
         stop_rx,
-        None,
+        Some(reader_tx),
     ));
 
     ok_attempts(&mut live_rx, 20, Duration::ZERO).await;
@@ -81,7 +82,9 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     tokio::time::sleep(DOWNTIME).await;
     let restarted_at = clock.elapsed();
     server.restart().await;
+    // Both probes must be back before they stop: each reconnects on its own.
     ok_attempts(&mut live_rx, 10, restarted_at).await;
+    ok_attempts(&mut reader_rx, 10, restarted_at).await;
     stop_tx.send_replace(true);
     let writer = writer.await.expect("writer task");
     let reader = reader.await.expect("reader task");

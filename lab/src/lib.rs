@@ -16,6 +16,7 @@
 //!   operations through `guest/*.sh`), [`cluster`] (crm_mon view),
 //!   [`fenced`] (host-side fence daemon).
 //! - Runs: [`lifecycle`] (make-all, rollback), [`runner`] (a scenario),
+//!   [`probes`] (heartbeat probes on the VIPs),
 //!   [`report`] (results, tables, JSON), [`live`] (`lab heartbeat`).
 //! - Plumbing: [`cli`], [`exit`] (exit codes), [`host`] (host commands),
 //!   [`labnet`] (runtime inside the lab network), [`paths`], [`secrets`],
@@ -38,6 +39,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod netns;
 pub mod paths;
+pub mod probes;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -5,15 +5,15 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use heartbeat::{Clock, PgReader, PgWriter, Role};
+use heartbeat::{Clock, Role};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::ProbeRole;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::lifecycle::Lab;
+use crate::probes;
 use crate::progress::Progress;
-use crate::runner::{pg_target, probe_settings};
 
 pub async fn heartbeat(
     config: Config,
@@ -27,12 +27,12 @@ pub async fn heartbeat(
         ProbeRole::Writer => Role::Writer,
         ProbeRole::Reader => Role::Reader,
     };
-    let mut settings = probe_settings(&lab);
+    let mut settings = probes::settings(&lab);
     if let Some(rate) = rate {
         settings.rate_hz = rate;
     }
     settings.validate().map_err(Failure::usage)?;
-    let target = pg_target(&lab, role)?;
+    let target = probes::target(&lab, role)?;
     eprintln!(
         "{role:?} probe on {target} at {} Hz; Ctrl-C stops",
         settings.rate_hz
@@ -41,40 +41,7 @@ pub async fn heartbeat(
     let clock = Clock::start();
     let (stop, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let rate = settings.rate_hz;
-    let probe_run_id = run_id.clone();
-    let task = lab.labnet().handle().spawn(async move {
-        match role {
-            Role::Writer => {
-                let probe = PgWriter::new(target, settings, probe_run_id.clone());
-                heartbeat::run(
-                    probe,
-                    "pg-writer",
-                    role,
-                    &probe_run_id,
-                    rate,
-                    clock,
-                    stop_rx,
-                    Some(tx),
-                )
-                .await
-            }
-            Role::Reader => {
-                let probe = PgReader::new(target, settings, probe_run_id.clone());
-                heartbeat::run(
-                    probe,
-                    "pg-reader",
-                    role,
-                    &probe_run_id,
-                    rate,
-                    clock,
-                    stop_rx,
-                    Some(tx),
-                )
-                .await
-            }
-        }
-    });
+    let task = probes::spawn(&lab, role, settings, &run_id, clock, stop_rx, tx)?;
     let until = seconds.map(Duration::from_secs_f64);
     loop {
         tokio::select! {

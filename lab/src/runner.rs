@@ -5,16 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use heartbeat::{Attempt, Clock, PgReader, PgWriter, ProbeSettings, Recording, Role};
-use tokio::sync::{mpsc, watch};
+use heartbeat::{Attempt, Clock, Role};
 
 use crate::backend::NodeBackend;
 use crate::fenced::read_events;
 use crate::guest::{Guest, Script};
 use crate::lifecycle::{Lab, LabError, SETUP};
+use crate::probes::{self, Probes};
 use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::scenario::{FaultAction, Scenario, Target};
-use crate::secrets::Secret;
 
 /// How often the cluster view is refreshed while observing.
 const CLUSTER_POLL: Duration = Duration::from_secs(1);
@@ -101,8 +100,8 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
     let writer = recordings.iter().find(|r| r.role == Role::Writer);
     let acks = match (writer, &after) {
         (Some(writer), Some(_)) => {
-            let target = pg_target(lab, Role::Writer)?;
-            let settings = probe_settings(lab);
+            let target = probes::target(lab, Role::Writer)?;
+            let settings = probes::settings(lab);
             let writer = writer.clone();
             let check = lab
                 .labnet()
@@ -157,138 +156,6 @@ fn unix_ms() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
-}
-
-pub fn probe_settings(lab: &Lab) -> ProbeSettings {
-    let h = &lab.config.heartbeat;
-    ProbeSettings {
-        rate_hz: h.rate_hz,
-        connect_timeout: Duration::from_millis(h.connect_timeout_ms),
-        query_timeout: Duration::from_millis(h.query_timeout_ms),
-    }
-}
-
-/// Where a probe of `role` connects: the writer to the master VIP, the
-/// reader to the replica VIP, both as the heartbeat user.
-pub fn pg_target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
-    let t = &lab.topology;
-    let vip = match role {
-        Role::Writer => t.master_vip,
-        Role::Reader => t.replica_vip,
-    };
-    Ok(heartbeat::Target {
-        host: vip.to_string(),
-        port: t.pg_port,
-        dbname: "heartbeat".into(),
-        user: "heartbeat".into(),
-        password: lab.secrets.get(Secret::Heartbeat)?,
-    })
-}
-
-/// Running probes, inside the lab network.
-struct Probes {
-    stop: watch::Sender<bool>,
-    handles: Vec<tokio::task::JoinHandle<Recording>>,
-    live: tokio::sync::Mutex<Vec<LiveProbe>>,
-}
-
-/// The attempts of one probe as they arrive.
-struct LiveProbe {
-    role: Role,
-    incoming: mpsc::UnboundedReceiver<Attempt>,
-    seen: Vec<Attempt>,
-}
-
-impl Probes {
-    fn start(lab: &Lab, scenario: &Scenario, run_id: &str, clock: Clock) -> Result<Self, LabError> {
-        let (stop, stop_rx) = watch::channel(false);
-        let settings = probe_settings(lab);
-        let mut handles = Vec::new();
-        let mut live = Vec::new();
-        let roles = [
-            (Role::Writer, scenario.probes.writer),
-            (Role::Reader, scenario.probes.reader),
-        ];
-        for (role, enabled) in roles {
-            if !enabled {
-                continue;
-            }
-            let target = pg_target(lab, role)?;
-            let (tx, rx) = mpsc::unbounded_channel();
-            let (settings, stop_rx, run_id) =
-                (settings.clone(), stop_rx.clone(), run_id.to_owned());
-            let rate = settings.rate_hz;
-            let handle = lab.labnet().handle().spawn(async move {
-                match role {
-                    Role::Writer => {
-                        let probe = PgWriter::new(target, settings, run_id.clone());
-                        heartbeat::run(
-                            probe,
-                            "pg-writer",
-                            role,
-                            &run_id,
-                            rate,
-                            clock,
-                            stop_rx,
-                            Some(tx),
-                        )
-                        .await
-                    }
-                    Role::Reader => {
-                        let probe = PgReader::new(target, settings, run_id.clone());
-                        heartbeat::run(
-                            probe,
-                            "pg-reader",
-                            role,
-                            &run_id,
-                            rate,
-                            clock,
-                            stop_rx,
-                            Some(tx),
-                        )
-                        .await
-                    }
-                }
-            });
-            handles.push(handle);
-            live.push(LiveProbe {
-                role,
-                incoming: rx,
-                seen: Vec::new(),
-            });
-        }
-        Ok(Probes {
-            stop,
-            handles,
-            live: tokio::sync::Mutex::new(live),
-        })
-    }
-
-    /// Every attempt so far, per probe.
-    async fn snapshot(&self) -> Vec<(Role, Vec<Attempt>)> {
-        let mut live = self.live.lock().await;
-        live.iter_mut()
-            .map(|probe| {
-                while let Ok(attempt) = probe.incoming.try_recv() {
-                    probe.seen.push(attempt);
-                }
-                (probe.role, probe.seen.clone())
-            })
-            .collect()
-    }
-
-    async fn stop(self) -> Result<Vec<Recording>, LabError> {
-        let _ = self.stop.send(true);
-        let mut recordings = Vec::new();
-        for handle in self.handles {
-            recordings.push(
-                handle
-                    .await
-                    .map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?,
-            );
-        }
-        Ok(recordings)
-    }
 }
 
 async fn inject(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabError> {
