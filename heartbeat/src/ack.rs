@@ -84,11 +84,7 @@ pub fn compare(acknowledged: &[u64], present: &[u64]) -> AckCheck {
     let present: BTreeSet<u64> = present.iter().copied().collect();
     let lost: Vec<u64> = acknowledged.difference(&present).copied().collect();
     let total = acknowledged.len() as u64;
-    AckCheck {
-        acknowledged: total,
-        present: total - lost.len() as u64,
-        lost,
-    }
+    AckCheck { acknowledged: total, present: total - lost.len() as u64, lost }
 }
 
 /// Reads `writes` for the recording's run on a read-write server reached
@@ -99,16 +95,12 @@ pub async fn check_acknowledged(
     recording: &Recording,
 ) -> Result<AckCheck, AckError> {
     if recording.role != Role::Writer {
-        return Err(AckError::NotAWriter {
-            probe: recording.probe.clone(),
-        });
+        return Err(AckError::NotAWriter { probe: recording.probe.clone() });
     }
     let run_id = &recording.run_id;
     let session = session::open(target, settings, Needs::ReadWrite, "heartbeat-ack-check").await?;
     let params: [&(dyn ToSql + Sync); 1] = [run_id];
-    let reading = session
-        .client
-        .query("SELECT seq FROM writes WHERE run = $1", &params);
+    let reading = session.client.query("SELECT seq FROM writes WHERE run = $1", &params);
     let rows = match tokio::time::timeout(settings.query_timeout, reading).await {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => {
@@ -156,14 +148,7 @@ mod tests {
 
     #[test]
     fn nothing_acknowledged_nothing_lost() {
-        assert_eq!(
-            compare(&[], &[1, 2]),
-            AckCheck {
-                acknowledged: 0,
-                present: 0,
-                lost: vec![],
-            }
-        );
+        assert_eq!(compare(&[], &[1, 2]), AckCheck { acknowledged: 0, present: 0, lost: vec![] });
     }
 
     #[test]
@@ -176,14 +161,7 @@ mod tests {
     #[test]
     fn missing_acknowledged_writes_are_lost_in_order() {
         let check = compare(&[9, 1, 2, 3, 4], &[1, 3]);
-        assert_eq!(
-            check,
-            AckCheck {
-                acknowledged: 5,
-                present: 2,
-                lost: vec![2, 4, 9],
-            }
-        );
+        assert_eq!(check, AckCheck { acknowledged: 5, present: 2, lost: vec![2, 4, 9] });
         assert!(!check.is_intact());
     }
 
@@ -198,14 +176,7 @@ mod tests {
     #[test]
     fn duplicates_are_counted_once() {
         let check = compare(&[1, 1, 2], &[2, 2]);
-        assert_eq!(
-            check,
-            AckCheck {
-                acknowledged: 2,
-                present: 1,
-                lost: vec![1],
-            }
-        );
+        assert_eq!(check, AckCheck { acknowledged: 2, present: 1, lost: vec![1] });
     }
 
     #[test]
@@ -217,25 +188,12 @@ mod tests {
 
     #[tokio::test]
     async fn reader_recordings_are_rejected() {
-        let recording = Recording {
-            probe: "reader".into(),
-            role: Role::Reader,
-            run_id: "r".into(),
-            attempts: vec![],
-        };
-        let target = Target {
-            host: "127.0.0.1".into(),
-            port: 1,
-            dbname: "d".into(),
-            user: "u".into(),
-            password: "p".into(),
-        };
+        let recording = Recording { probe: "reader".into(), role: Role::Reader, run_id: "r".into(), attempts: vec![] };
+        let target =
+            Target { host: "127.0.0.1".into(), port: 1, dbname: "d".into(), user: "u".into(), password: "p".into() };
         let err = check_acknowledged(&target, &ProbeSettings::default(), &recording)
             .await
             .expect_err("a reader has no acknowledged writes");
-        assert_eq!(
-            err.to_string(),
-            "recording of probe reader is from a reader, not a writer"
-        );
+        assert_eq!(err.to_string(), "recording of probe reader is from a reader, not a writer");
     }
 }

@@ -19,9 +19,7 @@ pub struct Clock {
 impl Clock {
     /// Starts a clock whose origin is now.
     pub fn start() -> Self {
-        Self {
-            origin: Instant::now(),
-        }
+        Self { origin: Instant::now() }
     }
 
     /// Time elapsed since the origin.

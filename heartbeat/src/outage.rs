@@ -62,11 +62,7 @@ pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
                 window.failed_attempts = window.failed_attempts.saturating_add(1);
             }
             (false, None) => {
-                open = Some(Outage {
-                    start: attempt.started,
-                    end: None,
-                    failed_attempts: 1,
-                });
+                open = Some(Outage { start: attempt.started, end: None, failed_attempts: 1 });
             }
             (true, Some(_)) => {
                 if let Some(mut window) = open.take() {
@@ -85,10 +81,7 @@ pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
 /// that can be blamed on a fault injected at `t`. A window that started
 /// before `t` but was still open at `t` is included.
 pub fn outages_after(attempts: &[Attempt], t: Duration) -> Vec<Outage> {
-    outages(attempts)
-        .into_iter()
-        .filter(|o| o.end.is_none_or(|end| end > t))
-        .collect()
+    outages(attempts).into_iter().filter(|o| o.end.is_none_or(|end| end > t)).collect()
 }
 
 /// Completion time of the first `Ok` attempt that *started* at or after `t`.
@@ -96,10 +89,7 @@ pub fn outages_after(attempts: &[Attempt], t: Duration) -> Vec<Outage> {
 /// Attempts already in flight at `t` are ignored: their success says nothing
 /// about the state after `t` (e.g. after a restart).
 pub fn first_ok_after(attempts: &[Attempt], t: Duration) -> Option<Duration> {
-    attempts
-        .iter()
-        .find(|a| a.started >= t && a.outcome.is_ok())
-        .map(Attempt::completed)
+    attempts.iter().find(|a| a.started >= t && a.outcome.is_ok()).map(Attempt::completed)
 }
 
 /// A stretch during which the probe had no attempt in flight for longer than
@@ -170,12 +160,8 @@ mod tests {
                 outcome: match c {
                     '.' => Outcome::Ok,
                     't' => Outcome::Timeout,
-                    'c' => Outcome::ConnectFailed {
-                        error: "refused".into(),
-                    },
-                    'q' => Outcome::QueryFailed {
-                        error: "reset".into(),
-                    },
+                    'c' => Outcome::ConnectFailed { error: "refused".into() },
+                    'q' => Outcome::QueryFailed { error: "reset".into() },
                     other => panic!("bad pattern char {other:?}"),
                 },
                 observed_seq: None,
@@ -197,11 +183,7 @@ mod tests {
     fn single_blip() {
         assert_eq!(
             outages(&attempts("...t..")),
-            vec![Outage {
-                start: ms(300),
-                end: Some(ms(400 + LATENCY_MS)),
-                failed_attempts: 1,
-            }]
+            vec![Outage { start: ms(300), end: Some(ms(400 + LATENCY_MS)), failed_attempts: 1 }]
         );
     }
 
@@ -233,14 +215,7 @@ mod tests {
     #[test]
     fn never_recovered_has_no_end() {
         let found = outages(&attempts("..ttt"));
-        assert_eq!(
-            found,
-            vec![Outage {
-                start: ms(200),
-                end: None,
-                failed_attempts: 3,
-            }]
-        );
+        assert_eq!(found, vec![Outage { start: ms(200), end: None, failed_attempts: 3 }]);
         assert_eq!(found[0].duration(), None);
     }
 
@@ -303,14 +278,7 @@ mod tests {
         list[3].started = ms(2200);
         assert!(outages(&list).is_empty());
         let found = stalls(&list, ms(300));
-        assert_eq!(
-            found,
-            vec![Stall {
-                after_seq: 1,
-                from: ms(100 + LATENCY_MS),
-                to: ms(2100),
-            }]
-        );
+        assert_eq!(found, vec![Stall { after_seq: 1, from: ms(100 + LATENCY_MS), to: ms(2100) }]);
         assert_eq!(found[0].gap(), ms(2000 - LATENCY_MS));
     }
 
@@ -332,16 +300,9 @@ mod tests {
 
     #[test]
     fn outage_json_uses_microseconds() {
-        let o = Outage {
-            start: ms(1),
-            end: None,
-            failed_attempts: 3,
-        };
+        let o = Outage { start: ms(1), end: None, failed_attempts: 3 };
         let json = serde_json::to_value(&o).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"start_us": 1000, "end_us": null, "failed_attempts": 3})
-        );
+        assert_eq!(json, serde_json::json!({"start_us": 1000, "end_us": null, "failed_attempts": 3}));
         assert_eq!(serde_json::from_value::<Outage>(json).expect("back"), o);
     }
 }

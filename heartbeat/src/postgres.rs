@@ -82,16 +82,9 @@ impl Link {
             return Ok(live);
         }
         let deadline = Instant::now() + self.settings.connect_timeout;
-        let session = session::open(
-            &self.target,
-            &self.settings,
-            self.needs,
-            &self.application_name,
-        )
-        .await
-        .map_err(|e| Outcome::ConnectFailed {
-            error: e.to_string(),
-        })?;
+        let session = session::open(&self.target, &self.settings, self.needs, &self.application_name)
+            .await
+            .map_err(|e| Outcome::ConnectFailed { error: e.to_string() })?;
         let preparing = session.client.prepare_typed(self.sql, self.param_types);
         let statement = match tokio::time::timeout_at(deadline, preparing).await {
             Ok(Ok(statement)) => statement,
@@ -279,10 +272,7 @@ mod tests {
         let mut writer = PgWriter::new(target(port), quick(), "r");
         let (outcome, observed) = writer.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
-        assert!(
-            matches!(outcome, Outcome::ConnectFailed { .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");
         assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
         assert!(error.to_lowercase().contains("refused"), "{error}");
         assert_eq!(observed, None);
@@ -302,10 +292,7 @@ mod tests {
         let mut reader = PgReader::new(target(port), quick(), "r");
         let (outcome, _) = reader.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
-        assert!(
-            matches!(outcome, Outcome::ConnectFailed { .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");
         assert!(error.contains("timed out after 200ms"), "{error}");
         // The next attempt tries again instead of reusing a broken session.
         let (again, _) = reader.attempt(1).await;

@@ -97,12 +97,7 @@ pub async fn run<P: Probe>(
         seq += 1;
     }
     tracing::debug!(probe = name, attempts = attempts.len(), "probe stopped");
-    Recording {
-        probe: name.to_owned(),
-        role,
-        run_id: run_id.to_owned(),
-        attempts,
-    }
+    Recording { probe: name.to_owned(), role, run_id: run_id.to_owned(), attempts }
 }
 
 /// Resolves once `stop` is true or its sender is gone.
@@ -143,10 +138,7 @@ mod tests {
     impl Scripted {
         fn new(script: Vec<(u64, Outcome)>) -> Self {
             Self {
-                script: script
-                    .into_iter()
-                    .map(|(ms, o)| (Duration::from_millis(ms), o))
-                    .collect(),
+                script: script.into_iter().map(|(ms, o)| (Duration::from_millis(ms), o)).collect(),
                 seqs: Vec::new(),
             }
         }
@@ -155,10 +147,7 @@ mod tests {
     impl Probe for &mut Scripted {
         async fn attempt(&mut self, seq: u64) -> (Outcome, Option<u64>) {
             self.seqs.push(seq);
-            let (latency, outcome) = self
-                .script
-                .pop_front()
-                .unwrap_or((Duration::from_millis(1), Outcome::Ok));
+            let (latency, outcome) = self.script.pop_front().unwrap_or((Duration::from_millis(1), Outcome::Ok));
             tokio::time::sleep(latency).await;
             (outcome, Some(seq * 10))
         }
@@ -180,19 +169,8 @@ mod tests {
             tokio::time::sleep(for_).await;
             stop_tx.send_replace(true);
         };
-        let (recording, ()) = tokio::join!(
-            run(
-                probe,
-                "fake",
-                Role::Writer,
-                "run-1",
-                rate_hz,
-                clock,
-                stop_rx,
-                None
-            ),
-            stopper
-        );
+        let (recording, ()) =
+            tokio::join!(run(probe, "fake", Role::Writer, "run-1", rate_hz, clock, stop_rx, None), stopper);
         recording
     }
 
@@ -251,17 +229,7 @@ mod tests {
     async fn stop_set_before_start_runs_nothing() {
         let mut probe = Scripted::new(vec![]);
         let (_tx, rx) = watch::channel(true);
-        let r = run(
-            &mut probe,
-            "p",
-            Role::Reader,
-            "r",
-            10.0,
-            Clock::start(),
-            rx,
-            None,
-        )
-        .await;
+        let r = run(&mut probe, "p", Role::Reader, "r", 10.0, Clock::start(), rx, None).await;
         assert!(r.attempts.is_empty());
         assert!(probe.seqs.is_empty());
     }
@@ -274,19 +242,7 @@ mod tests {
             tokio::time::sleep(ms(250)).await;
             drop(tx);
         };
-        let (r, ()) = tokio::join!(
-            run(
-                &mut probe,
-                "p",
-                Role::Reader,
-                "r",
-                10.0,
-                Clock::start(),
-                rx,
-                None
-            ),
-            dropper
-        );
+        let (r, ()) = tokio::join!(run(&mut probe, "p", Role::Reader, "r", 10.0, Clock::start(), rx, None), dropper);
         assert_eq!(r.attempts.len(), 3);
     }
 
@@ -300,16 +256,7 @@ mod tests {
             stop_tx.send_replace(true);
         };
         let (r, ()) = tokio::join!(
-            run(
-                &mut probe,
-                "p",
-                Role::Writer,
-                "r",
-                100.0,
-                Clock::start(),
-                stop_rx,
-                Some(live_tx)
-            ),
+            run(&mut probe, "p", Role::Writer, "r", 100.0, Clock::start(), stop_rx, Some(live_tx)),
             stopper
         );
         let mut seen = Vec::new();
@@ -331,16 +278,7 @@ mod tests {
             stop_tx.send_replace(true);
         };
         let (r, ()) = tokio::join!(
-            run(
-                &mut probe,
-                "p",
-                Role::Writer,
-                "r",
-                100.0,
-                Clock::start(),
-                stop_rx,
-                Some(live_tx)
-            ),
+            run(&mut probe, "p", Role::Writer, "r", 100.0, Clock::start(), stop_rx, Some(live_tx)),
             stopper
         );
         assert_eq!(r.attempts.len(), 3);
@@ -356,19 +294,7 @@ mod tests {
             tokio::time::sleep(ms(150)).await;
             stop_tx.send_replace(true);
         };
-        let (r, ()) = tokio::join!(
-            run(
-                &mut probe,
-                "p",
-                Role::Writer,
-                "r",
-                10.0,
-                clock,
-                stop_rx,
-                None
-            ),
-            stopper
-        );
+        let (r, ()) = tokio::join!(run(&mut probe, "p", Role::Writer, "r", 10.0, clock, stop_rx, None), stopper);
         assert_eq!(starts(&r), vec![ms(500), ms(600)]);
     }
 
@@ -391,22 +317,10 @@ mod tests {
     #[test]
     #[should_panic(expected = "probe rate")]
     fn invalid_rate_panics_with_a_clear_message() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
         let (_tx, rx) = watch::channel(false);
         let mut probe = Scripted::new(vec![]);
-        rt.block_on(run(
-            &mut probe,
-            "p",
-            Role::Writer,
-            "r",
-            0.0,
-            Clock::start(),
-            rx,
-            None,
-        ));
+        rt.block_on(run(&mut probe, "p", Role::Writer, "r", 0.0, Clock::start(), rx, None));
     }
 
     struct Nothing;
@@ -419,19 +333,8 @@ mod tests {
     #[tokio::test]
     async fn run_can_be_spawned_on_a_multi_thread_runtime() {
         let (tx, rx) = watch::channel(false);
-        let handle = tokio::spawn(async move {
-            run(
-                Nothing,
-                "p",
-                Role::Reader,
-                "r",
-                100.0,
-                Clock::start(),
-                rx,
-                None,
-            )
-            .await
-        });
+        let handle =
+            tokio::spawn(async move { run(Nothing, "p", Role::Reader, "r", 100.0, Clock::start(), rx, None).await });
         tx.send_replace(true);
         handle.await.expect("join");
     }

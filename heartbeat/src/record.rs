@@ -110,11 +110,7 @@ impl Recording {
         if self.role != Role::Writer {
             return Vec::new();
         }
-        self.attempts
-            .iter()
-            .filter(|a| a.outcome.is_ok())
-            .map(|a| a.seq)
-            .collect()
+        self.attempts.iter().filter(|a| a.outcome.is_ok()).map(|a| a.seq).collect()
     }
 
     /// Outage windows of this recording; see [`outage::outages`].
@@ -145,12 +141,7 @@ mod tests {
             attempts: vec![
                 attempt(0, Outcome::Ok),
                 attempt(1, Outcome::Timeout),
-                attempt(
-                    2,
-                    Outcome::QueryFailed {
-                        error: "boom".into(),
-                    },
-                ),
+                attempt(2, Outcome::QueryFailed { error: "boom".into() }),
                 attempt(3, Outcome::Ok),
             ],
         }
@@ -180,9 +171,7 @@ mod tests {
             seq: 7,
             started: Duration::from_micros(1_234_567),
             latency: Duration::from_micros(890),
-            outcome: Outcome::ConnectFailed {
-                error: "refused".into(),
-            },
+            outcome: Outcome::ConnectFailed { error: "refused".into() },
             observed_seq: Some(5),
         };
         let json = serde_json::to_value(&a).expect("json");
@@ -201,14 +190,8 @@ mod tests {
 
     #[test]
     fn unit_outcomes_serialize_as_bare_kinds() {
-        assert_eq!(
-            serde_json::to_string(&Outcome::Ok).expect("json"),
-            r#"{"kind":"ok"}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&Outcome::Timeout).expect("json"),
-            r#"{"kind":"timeout"}"#
-        );
+        assert_eq!(serde_json::to_string(&Outcome::Ok).expect("json"), r#"{"kind":"ok"}"#);
+        assert_eq!(serde_json::to_string(&Outcome::Timeout).expect("json"), r#"{"kind":"timeout"}"#);
     }
 
     #[test]

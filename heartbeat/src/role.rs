@@ -21,13 +21,7 @@ mod tests {
 
     #[test]
     fn serializes_lowercase() {
-        assert_eq!(
-            serde_json::to_string(&Role::Writer).expect("json"),
-            r#""writer""#
-        );
-        assert_eq!(
-            serde_json::from_str::<Role>(r#""reader""#).expect("json"),
-            Role::Reader
-        );
+        assert_eq!(serde_json::to_string(&Role::Writer).expect("json"), r#""writer""#);
+        assert_eq!(serde_json::from_str::<Role>(r#""reader""#).expect("json"), Role::Reader);
     }
 }

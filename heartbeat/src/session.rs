@@ -72,12 +72,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Driver configuration for `target` with the probe's timeouts.
-pub(crate) fn config(
-    target: &Target,
-    settings: &ProbeSettings,
-    needs: Needs,
-    application_name: &str,
-) -> Config {
+pub(crate) fn config(target: &Target, settings: &ProbeSettings, needs: Needs, application_name: &str) -> Config {
     // Detect a dead peer within about one query timeout, never faster than
     // a second so a busy but healthy server is not declared dead.
     let liveness = settings.query_timeout.max(Duration::from_secs(1));
@@ -118,11 +113,7 @@ pub(crate) async fn open(
             port: target.port,
             timeout: settings.connect_timeout,
         }),
-        Ok(Err(e)) => Err(ConnectError::Failed {
-            host: target.host.clone(),
-            port: target.port,
-            detail: describe(&e),
-        }),
+        Ok(Err(e)) => Err(ConnectError::Failed { host: target.host.clone(), port: target.port, detail: describe(&e) }),
         Ok(Ok((client, connection))) => {
             let host = target.host.clone();
             let port = target.port;
@@ -131,10 +122,7 @@ pub(crate) async fn open(
                     tracing::debug!(%host, port, error = %describe(&e), "connection ended");
                 }
             });
-            Ok(Session {
-                client,
-                _task: AbortOnDrop(task),
-            })
+            Ok(Session { client, _task: AbortOnDrop(task) })
         }
     }
 }

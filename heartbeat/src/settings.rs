@@ -21,9 +21,7 @@ pub const MAX_RATE_HZ: f64 = 1000.0;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {
     /// The rate is not a finite number in `(0, MAX_RATE_HZ]`.
-    #[error(
-        "probe rate {rate_hz} Hz is invalid: expected a finite rate above 0 and at most {MAX_RATE_HZ} Hz"
-    )]
+    #[error("probe rate {rate_hz} Hz is invalid: expected a finite rate above 0 and at most {MAX_RATE_HZ} Hz")]
     InvalidRate {
         /// The rejected rate.
         rate_hz: f64,
@@ -53,11 +51,7 @@ pub struct ProbeSettings {
 
 impl Default for ProbeSettings {
     fn default() -> Self {
-        Self {
-            rate_hz: 10.0,
-            connect_timeout: Duration::from_secs(1),
-            query_timeout: Duration::from_secs(1),
-        }
+        Self { rate_hz: 10.0, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
     }
 }
 
@@ -66,14 +60,10 @@ impl ProbeSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         period_from_rate(self.rate_hz)?;
         if self.connect_timeout.is_zero() {
-            return Err(SettingsError::ZeroTimeout {
-                name: "connect_timeout",
-            });
+            return Err(SettingsError::ZeroTimeout { name: "connect_timeout" });
         }
         if self.query_timeout.is_zero() {
-            return Err(SettingsError::ZeroTimeout {
-                name: "query_timeout",
-            });
+            return Err(SettingsError::ZeroTimeout { name: "query_timeout" });
         }
         Ok(())
     }
@@ -120,16 +110,8 @@ mod tests {
 
     #[test]
     fn rejects_zero_timeouts() {
-        let s = ProbeSettings {
-            query_timeout: Duration::ZERO,
-            ..ProbeSettings::default()
-        };
-        assert_eq!(
-            s.validate(),
-            Err(SettingsError::ZeroTimeout {
-                name: "query_timeout"
-            })
-        );
+        let s = ProbeSettings { query_timeout: Duration::ZERO, ..ProbeSettings::default() };
+        assert_eq!(s.validate(), Err(SettingsError::ZeroTimeout { name: "query_timeout" }));
     }
 
     #[test]
@@ -140,14 +122,8 @@ mod tests {
             query_timeout: Duration::from_millis(250),
         };
         let json = serde_json::to_value(&s).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"rate_hz": 100.0, "connect_timeout_ms": 500, "query_timeout_ms": 250})
-        );
-        assert_eq!(
-            serde_json::from_value::<ProbeSettings>(json).expect("back"),
-            s
-        );
+        assert_eq!(json, serde_json::json!({"rate_hz": 100.0, "connect_timeout_ms": 500, "query_timeout_ms": 250}));
+        assert_eq!(serde_json::from_value::<ProbeSettings>(json).expect("back"), s);
     }
 
     #[test]

@@ -36,11 +36,7 @@ impl fmt::Debug for Target {
 impl fmt::Display for Target {
     /// `user@host:port/dbname`, for log lines and error messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}@{}:{}/{}",
-            self.user, self.host, self.port, self.dbname
-        )
+        write!(f, "{}@{}:{}/{}", self.user, self.host, self.port, self.dbname)
     }
 }
 

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use heartbeat::{
-    Attempt, Clock, Outcome, PgReader, PgWriter, Probe, ProbeSettings, Recording, Role,
-    check_acknowledged, first_ok_after, run,
+    Attempt, Clock, Outcome, PgReader, PgWriter, Probe, ProbeSettings, Recording, Role, check_acknowledged,
+    first_ok_after, run,
 };
 use support::PgServer;
 use tokio::sync::{mpsc, watch};
@@ -18,11 +18,7 @@ const DOWNTIME: Duration = Duration::from_millis(1500);
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn settings() -> ProbeSettings {
-    ProbeSettings {
-        rate_hz: RATE_HZ,
-        connect_timeout: Duration::from_secs(1),
-        query_timeout: Duration::from_secs(1),
-    }
+    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
 }
 
 /// Waits for `n` successful attempts that started at or after `after`.
@@ -94,31 +90,20 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
     assert!(failures(&writer) > 0, "no failed writes recorded");
     assert!(
-        writer
-            .attempts
-            .iter()
-            .any(|a| matches!(a.outcome, Outcome::ConnectFailed { .. })),
+        writer.attempts.iter().any(|a| matches!(a.outcome, Outcome::ConnectFailed { .. })),
         "a dead server must refuse connections"
     );
     let outages = writer.outages();
-    eprintln!(
-        "writer outages: {outages:?} (killed at {killed_at:?}, restarted at {restarted_at:?})"
-    );
+    eprintln!("writer outages: {outages:?} (killed at {killed_at:?}, restarted at {restarted_at:?})");
     assert_eq!(outages.len(), 1, "exactly one writer outage: {outages:?}");
     let outage = &outages[0];
-    let first_failure = writer
-        .attempts
-        .iter()
-        .find(|a| a.started == outage.start)
-        .expect("outage starts at an attempt");
+    let first_failure =
+        writer.attempts.iter().find(|a| a.started == outage.start).expect("outage starts at an attempt");
     assert!(
         first_failure.completed() >= killed_at,
         "the first failure ({first_failure:?}) cannot predate the kill at {killed_at:?}"
     );
-    assert!(
-        outage.start < restarted_at,
-        "{outage:?} must begin while down"
-    );
+    assert!(outage.start < restarted_at, "{outage:?} must begin while down");
     let end = outage.end.expect("writer recovered");
     assert!(end > restarted_at, "{outage:?} must end after the restart");
     assert_eq!(first_ok_after(&writer.attempts, restarted_at), Some(end));
@@ -128,9 +113,7 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     let reader_outages = reader.outages();
     assert!(failures(&reader) > 0, "no failed reads recorded");
     assert!(
-        reader_outages
-            .iter()
-            .any(|o| o.end.is_some_and(|end| end > restarted_at)),
+        reader_outages.iter().any(|o| o.end.is_some_and(|end| end > restarted_at)),
         "reader outage ending after the restart: {reader_outages:?}"
     );
     let last_acked_before_kill = writer
@@ -140,29 +123,19 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
         .map(|a| a.seq)
         .max()
         .expect("writes before the kill");
-    let first_read_after_restart = reader
-        .attempts
-        .iter()
-        .find(|a| a.started >= restarted_at && a.outcome.is_ok())
-        .expect("reader recovered");
+    let first_read_after_restart =
+        reader.attempts.iter().find(|a| a.started >= restarted_at && a.outcome.is_ok()).expect("reader recovered");
     assert!(
-        first_read_after_restart
-            .observed_seq
-            .is_some_and(|seen| seen >= last_acked_before_kill),
+        first_read_after_restart.observed_seq.is_some_and(|seen| seen >= last_acked_before_kill),
         "after restart the beat row must show at least seq {last_acked_before_kill}: \
          {first_read_after_restart:?}"
     );
 
     // fsync is on: every acknowledged commit survives kill -9.
-    let check = check_acknowledged(&target, &settings(), &writer)
-        .await
-        .expect("check acknowledged writes");
+    let check = check_acknowledged(&target, &settings(), &writer).await.expect("check acknowledged writes");
     eprintln!("ack check: {check:?}");
     assert!(check.acknowledged > 0);
-    assert_eq!(
-        check.acknowledged,
-        writer.acknowledged_writes().len() as u64
-    );
+    assert_eq!(check.acknowledged, writer.acknowledged_writes().len() as u64);
     assert_eq!(check.lost, Vec::<u64>::new());
     assert_eq!(check.present, check.acknowledged);
 }
@@ -172,10 +145,7 @@ async fn blocked_write_times_out_then_reconnects() {
     let server = PgServer::start().await;
     let target = server.target();
     let run_id = "blocked";
-    let quick = ProbeSettings {
-        query_timeout: Duration::from_millis(300),
-        ..settings()
-    };
+    let quick = ProbeSettings { query_timeout: Duration::from_millis(300), ..settings() };
     let mut writer = PgWriter::new(target.clone(), quick.clone(), run_id);
     let mut reader = PgReader::new(target.clone(), quick.clone(), run_id);
 
@@ -184,10 +154,7 @@ async fn blocked_write_times_out_then_reconnects() {
 
     // Another session holds the beat row: the upsert blocks.
     let locker = server.heartbeat_client().await;
-    locker
-        .batch_execute("BEGIN; SELECT * FROM beat WHERE id = 1 FOR UPDATE")
-        .await
-        .expect("lock beat row");
+    locker.batch_execute("BEGIN; SELECT * FROM beat WHERE id = 1 FOR UPDATE").await.expect("lock beat row");
     assert_eq!(writer.attempt(1).await, (Outcome::Timeout, None));
     // Readers are not blocked by row locks and still see write 0.
     assert_eq!(reader.attempt(1).await, (Outcome::Ok, Some(0)));
@@ -213,9 +180,7 @@ async fn blocked_write_times_out_then_reconnects() {
             })
             .collect(),
     };
-    let check = check_acknowledged(&target, &quick, &recording)
-        .await
-        .expect("check acknowledged writes");
+    let check = check_acknowledged(&target, &quick, &recording).await.expect("check acknowledged writes");
     assert_eq!(check.acknowledged, 2);
     assert_eq!(check.lost, Vec::<u64>::new());
 }
@@ -226,15 +191,7 @@ async fn writes_of_another_run_are_invisible_to_a_reader() {
     let target = server.target();
     let mut writer = PgWriter::new(target.clone(), settings(), "run-a");
     let mut reader = PgReader::new(target.clone(), settings(), "run-b");
-    assert_eq!(
-        reader.attempt(0).await,
-        (Outcome::Ok, None),
-        "no beat row yet"
-    );
+    assert_eq!(reader.attempt(0).await, (Outcome::Ok, None), "no beat row yet");
     assert_eq!(writer.attempt(7).await, (Outcome::Ok, None));
-    assert_eq!(
-        reader.attempt(1).await,
-        (Outcome::Ok, None),
-        "beat of run-a"
-    );
+    assert_eq!(reader.attempt(1).await, (Outcome::Ok, None), "beat of run-a");
 }

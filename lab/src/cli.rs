@@ -94,12 +94,36 @@ pub enum Command {
     },
     /// Run a fault scenario: rollback, start, probe, fault, observe, restore, report.
     Scenario {
-        /// A builtin scenario name (e.g. kill-postgres-master) or a .toml file.
+        /// A builtin scenario name (see `lab scenarios`) or a .toml file.
         name: String,
+        #[command(flatten)]
+        runs: RunOptions,
     },
+    /// Run every builtin scenario (rolling back to `setup` before each) and
+    /// write results.json, junit.xml, summary.md and report.html.
+    Suite {
+        /// Only these scenarios (names or .toml files); default: all builtin.
+        #[arg(long = "only", value_name = "SCENARIO")]
+        only: Vec<String>,
+        #[command(flatten)]
+        runs: RunOptions,
+    },
+    /// List the builtin scenarios.
+    Scenarios,
     /// The host-side fence daemon (started by lab itself).
     #[command(hide = true)]
     Fenced,
+}
+
+/// How often and with which randomness scenarios run.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct RunOptions {
+    /// Runs per scenario (overrides the scenario's `repeat`).
+    #[arg(long)]
+    pub repeat: Option<u32>,
+    /// Base seed of random choices; printed in every report, replays a run exactly.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,11 +162,7 @@ pub fn main() -> ExitCode {
 fn load_config(global: &Global) -> Result<Config, Failure> {
     let mut overrides = Override::from_env(std::env::vars());
     if let Some(lab) = &global.lab {
-        overrides.push(Override::flag(
-            "--lab",
-            &["lab", "name"],
-            toml::Value::String(lab.clone()),
-        ));
+        overrides.push(Override::flag("--lab", &["lab", "name"], toml::Value::String(lab.clone())));
     }
     if let Some(dir) = &global.state_dir {
         overrides.push(Override::flag(
@@ -155,10 +175,7 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);
     }
     let default_file = PathBuf::from("lab.toml");
-    let file = global
-        .config
-        .clone()
-        .or_else(|| default_file.exists().then_some(default_file));
+    let file = global.config.clone().or_else(|| default_file.exists().then_some(default_file));
     Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
 }
 
@@ -181,10 +198,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // make-all (cleans up) and heartbeat (summarises) handle Ctrl-C
     // themselves; everything else just stops, and `lab destroy` or the next
     // rollback deals with what it left.
-    let handles_interrupt = matches!(
-        cli.command,
-        Command::MakeAll { .. } | Command::Heartbeat { .. }
-    );
+    let handles_interrupt = matches!(cli.command, Command::MakeAll { .. } | Command::Heartbeat { .. });
     runtime.block_on(async {
         if handles_interrupt {
             return dispatch(cli, config).await;
@@ -207,36 +221,18 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
         1 => LevelFilter::INFO,
         _ => LevelFilter::DEBUG,
     };
-    let file_level = if verbose >= 2 {
-        LevelFilter::DEBUG
-    } else {
-        LevelFilter::INFO
-    };
+    let file_level = if verbose >= 2 { LevelFilter::DEBUG } else { LevelFilter::INFO };
     let file = paths
         .log()
         .parent()
         .and_then(|dir| std::fs::create_dir_all(dir).ok())
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(paths.log())
-                .ok()
-        });
+        .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(paths.log()).ok());
     let file_layer = file.map(|f| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::sync::Mutex::new(f))
-            .with_ansi(false)
-            .with_filter(file_level)
+        tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false).with_filter(file_level)
     });
-    let stderr_layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_filter(stderr_level);
-    let _ = tracing_subscriber::registry()
-        .with(file_layer)
-        .with(stderr_layer)
-        .try_init();
+    let stderr_layer =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(stderr_level);
+    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
 }
 
 async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
@@ -245,47 +241,46 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::MakeAll { inputs } => make_all(config, progress, inputs, json).await,
         Command::Status => crate::status::show(config, json).await,
-        Command::Rollback {
-            snapshot,
-            start_cluster,
-        } => rollback(config, progress, snapshot, start_cluster, json).await,
+        Command::Rollback { snapshot, start_cluster } => {
+            rollback(config, progress, snapshot, start_cluster, json).await
+        }
         Command::Destroy => destroy(&config, json).await,
-        Command::Heartbeat {
-            role,
-            rate,
-            seconds,
-        } => crate::live::heartbeat(config, role, rate, seconds, json).await,
-        Command::Scenario { name } => scenario(config, progress, &name, json).await,
+        Command::Heartbeat { role, rate, seconds } => crate::live::heartbeat(config, role, rate, seconds, json).await,
+        Command::Scenario { name, runs } => {
+            let scenario = Scenario::find(&name).map_err(Failure::usage)?;
+            run_plan(config, progress, scenario.name.clone(), vec![scenario], runs, json).await
+        }
+        Command::Suite { only, runs } => {
+            let scenarios = if only.is_empty() {
+                Scenario::builtin().map_err(Failure::usage)?
+            } else {
+                only.iter().map(|n| Scenario::find(n)).collect::<Result<_, _>>().map_err(Failure::usage)?
+            };
+            run_plan(config, progress, "suite".into(), scenarios, runs, json).await
+        }
+        Command::Scenarios => {
+            for scenario in Scenario::builtin().map_err(Failure::usage)? {
+                println!("{:<24} {}", scenario.name, scenario.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
     }
 }
 
 fn print_json(value: &impl Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
-async fn make_all(
-    config: Config,
-    progress: Progress,
-    inputs: Vec<PathBuf>,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    if let Some(iso) = inputs
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")))
-    {
+async fn make_all(config: Config, progress: Progress, inputs: Vec<PathBuf>, json: bool) -> Result<ExitCode, Failure> {
+    if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
         return Err(Failure::Usage(format!(
             "{}: installing from an ISO needs a VM backend; the container backend builds its own Debian image (run `lab make-all` without the ISO)",
             iso.display()
         )));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput {
-        authorized_keys: inputs,
-    };
+    let input = MakeAllInput { authorized_keys: inputs };
     let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C during make-all must not leave half a lab behind.
     let outcome = tokio::select! {
@@ -338,10 +333,7 @@ async fn rollback(
     if start {
         let step = progress.step("start the cluster and wait until healthy");
         let started = std::time::Instant::now();
-        lab.stack()
-            .start()
-            .await
-            .map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
+        lab.stack().start().await.map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
         let state = lab
             .stack()
             .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &step)
@@ -354,11 +346,7 @@ async fn rollback(
         }
     }
     if json {
-        print_json(&RollbackReport {
-            snapshot: snapshot.name(),
-            rollback_s,
-            cluster_start_s,
-        });
+        print_json(&RollbackReport { snapshot: snapshot.name(), rollback_s, cluster_start_s });
     } else {
         println!("rolled back to `{}` in {rollback_s:.1} s", snapshot.name());
     }
@@ -367,9 +355,7 @@ async fn rollback(
 
 async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let removed = crate::teardown::destroy(&paths)
-        .await
-        .map_err(Failure::infra)?;
+    let removed = crate::teardown::destroy(&paths).await.map_err(Failure::infra)?;
     if json {
         print_json(&removed);
     } else {
@@ -379,45 +365,43 @@ async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
             removed.processes,
             removed.mounts,
             removed.namespaces,
-            if removed.state {
-                ", state directory"
-            } else {
-                ""
-            }
+            if removed.state { ", state directory" } else { "" }
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn scenario(
+async fn run_plan(
     config: Config,
     progress: Progress,
-    name: &str,
+    label: String,
+    scenarios: Vec<Scenario>,
+    runs: RunOptions,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let scenario = Scenario::find(name).map_err(Failure::usage)?;
-    let lab = Lab::open(config, progress)?;
-    let result = crate::runner::run(&lab, &scenario).await?;
-    if json {
-        print_json(&result);
-    } else {
-        print!("{}", result.render());
-        println!(
-            "results: {}",
-            lab.paths
-                .runs()
-                .join(&result.run_id)
-                .join("results.json")
-                .display()
-        );
+    if runs.repeat == Some(0) {
+        return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
-    if result.passed {
+    let lab = Lab::open(config, progress)?;
+    let seed = runs.seed.unwrap_or_else(rand::random);
+    if !json {
+        eprintln!("seed {seed} (replay with --seed {seed})");
+    }
+    let plan = crate::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
+    let (dir, suite, _records) = crate::suite::run(&lab, &plan).await?;
+    if json {
+        print_json(&suite);
+    } else {
+        for result in &suite.runs {
+            print!("{}\n", result.render());
+        }
+        println!("results: {}", dir.display());
+    }
+    let failed = suite.runs.iter().filter(|r| !r.passed).count();
+    if failed == 0 {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(Failure::Expectations(format!(
-            "scenario {} missed its expectations",
-            scenario.name
-        )))
+        Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", suite.runs.len())))
     }
 }
 
@@ -430,8 +414,7 @@ fn exec_ssh(
     monitor: bool,
 ) -> Result<ExitCode, Failure> {
     use std::os::unix::process::CommandExt;
-    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name)
-        .map_err(Failure::usage)?;
+    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
     let host = if host.is_empty() {
         // `lab mon` without --node: the first node where Pacemaker runs.
         topology
@@ -443,24 +426,16 @@ fn exec_ssh(
                     .any(|pid| crate::netns::command_name(*pid) == "pacemakerd")
             })
             .ok_or_else(|| {
-                Failure::Usage(
-                    "Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into(),
-                )
+                Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())
             })?
     } else {
         host.to_owned()
     };
     if topology.host(&host).is_none() {
-        return Err(Failure::Usage(format!(
-            "unknown host `{host}`; hosts: {}",
-            topology.host_names().join(", ")
-        )));
+        return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
     }
-    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns())).map_err(|e| {
-        Failure::Usage(format!(
-            "lab network is not up ({e}); try `lab rollback setup`"
-        ))
-    })?;
+    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns()))
+        .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();
     let mut ssh = std::process::Command::new("ssh");

@@ -52,13 +52,8 @@ impl ClusterState {
         if let Some(nodes) = find("nodes") {
             for node in nodes.children().filter(|n| n.has_tag_name("node")) {
                 let name = node.attribute("name").unwrap_or_default().to_owned();
-                let online = node.attribute("online") == Some("true")
-                    && node.attribute("standby") != Some("true");
-                if online {
-                    state.online.push(name)
-                } else {
-                    state.offline.push(name)
-                }
+                let online = node.attribute("online") == Some("true") && node.attribute("standby") != Some("true");
+                if online { state.online.push(name) } else { state.offline.push(name) }
             }
         }
         let Some(resources) = find("resources") else {
@@ -78,11 +73,7 @@ impl ClusterState {
                     }
                 }
             } else if element.has_tag_name("resource") {
-                let node = if element.attribute("active") == Some("true") {
-                    running_on(element)
-                } else {
-                    None
-                };
+                let node = if element.attribute("active") == Some("true") { running_on(element) } else { None };
                 state.resources.insert(id.to_owned(), node);
             }
         }
@@ -100,9 +91,8 @@ impl ClusterState {
                 }
             }
         }
-        state.failed_actions = find("failures").map_or(0, |f| {
-            f.children().filter(|n| n.has_tag_name("failure")).count()
-        });
+        state.failed_actions =
+            find("failures").map_or(0, |f| f.children().filter(|n| n.has_tag_name("failure")).count());
         Ok(state)
     }
 
@@ -124,10 +114,7 @@ impl ClusterState {
         self.quorate
             && self.online.len() == nodes.len()
             && replicas == expected
-            && self
-                .replicas
-                .iter()
-                .all(|r| self.promotion_scores.get(r).is_some_and(|s| *s > 0))
+            && self.replicas.iter().all(|r| self.promotion_scores.get(r).is_some_and(|s| *s > 0))
             && self.location(MASTER_VIP) == Some(master.as_str())
             && self.location(REPLICA_VIP).is_some()
             && self.fencing_ready()
@@ -136,10 +123,7 @@ impl ClusterState {
     /// Every fence device runs somewhere: without them no failure that
     /// needs fencing (a crashed master, a lost node) can be recovered.
     pub fn fencing_ready(&self) -> bool {
-        self.resources
-            .iter()
-            .filter(|(id, _)| id.starts_with(FENCE_PREFIX))
-            .all(|(_, node)| node.is_some())
+        self.resources.iter().filter(|(id, _)| id.starts_with(FENCE_PREFIX)).all(|(_, node)| node.is_some())
     }
 
     /// One line for progress and logs.
@@ -155,11 +139,7 @@ impl ClusterState {
 }
 
 fn running_on(resource: roxmltree::Node<'_, '_>) -> Option<String> {
-    resource
-        .children()
-        .find(|n| n.has_tag_name("node"))
-        .and_then(|n| n.attribute("name"))
-        .map(str::to_owned)
+    resource.children().find(|n| n.has_tag_name("node")).and_then(|n| n.attribute("name")).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -190,10 +170,7 @@ mod tests {
         // Right after promotion the master's first monitor may not see the
         // replica streaming yet and scores it -1000: a fault then finds no
         // replica to promote.
-        let xml = HEALTHY.replace(
-            r#"name="master-pgsqld" value="1000""#,
-            r#"name="master-pgsqld" value="-1000""#,
-        );
+        let xml = HEALTHY.replace(r#"name="master-pgsqld" value="1000""#, r#"name="master-pgsqld" value="-1000""#);
         let state = ClusterState::parse(&xml).expect("parse");
         assert_eq!(state.promotion_scores.get("tuchanka-b"), Some(&-1000));
         assert!(!state.is_healthy(&nodes()));

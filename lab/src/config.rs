@@ -122,28 +122,14 @@ impl std::fmt::Display for Origin {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source} (check the path given to --config)", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}:{line}:{column}: malformed TOML: {message}", path.display())]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{origin}: unknown key `{key}` (every known key is listed in config.default.toml)")]
     UnknownKey { origin: Origin, key: String },
     #[error("{origin}: key `{key}` must be {expected}, as in config.default.toml")]
-    WrongType {
-        origin: Origin,
-        key: String,
-        expected: &'static str,
-    },
-    #[error(
-        "{origin}: expected KEY=VALUE with a dotted key such as heartbeat.rate_hz=100, got `{raw}`"
-    )]
+    WrongType { origin: Origin, key: String, expected: &'static str },
+    #[error("{origin}: expected KEY=VALUE with a dotted key such as heartbeat.rate_hz=100, got `{raw}`")]
     BadOverride { origin: Origin, raw: String },
     #[error("configuration key `{key}`: {reason}")]
     Invalid { key: String, reason: String },
@@ -163,32 +149,18 @@ impl Override {
     pub fn parse_flag(raw: &str) -> Result<Self, ConfigError> {
         let origin = Origin::Flag(format!("--set {raw}"));
         let Some((key, value)) = raw.split_once('=') else {
-            return Err(ConfigError::BadOverride {
-                origin,
-                raw: raw.to_owned(),
-            });
+            return Err(ConfigError::BadOverride { origin, raw: raw.to_owned() });
         };
         let path: Vec<String> = key.trim().split('.').map(str::to_owned).collect();
         if path.iter().any(String::is_empty) {
-            return Err(ConfigError::BadOverride {
-                origin,
-                raw: raw.to_owned(),
-            });
+            return Err(ConfigError::BadOverride { origin, raw: raw.to_owned() });
         }
-        Ok(Override {
-            origin,
-            path,
-            value: parse_scalar(value.trim()),
-        })
+        Ok(Override { origin, path, value: parse_scalar(value.trim()) })
     }
 
     /// A plain key/value set by a dedicated flag such as `--lab`.
     pub fn flag(flag: &str, path: &[&str], value: Value) -> Self {
-        Override {
-            origin: Origin::Flag(flag.to_owned()),
-            path: path.iter().map(|s| (*s).to_owned()).collect(),
-            value,
-        }
+        Override { origin: Origin::Flag(flag.to_owned()), path: path.iter().map(|s| (*s).to_owned()).collect(), value }
     }
 
     /// Reads `LAB_SECTION__KEY=value` variables. Variables whose name does not
@@ -202,11 +174,7 @@ impl Override {
                     return None;
                 }
                 let path = rest.split("__").map(str::to_lowercase).collect();
-                Some(Override {
-                    origin: Origin::Env(name.clone()),
-                    path,
-                    value: parse_scalar(&value),
-                })
+                Some(Override { origin: Origin::Env(name.clone()), path, value: parse_scalar(&value) })
             })
             .collect();
         overrides.sort_by(|a, b| a.path.cmp(&b.path));
@@ -224,16 +192,12 @@ fn parse_scalar(raw: &str) -> Value {
 impl Config {
     /// Layers the user's file (if any) and the overrides over the defaults.
     pub fn load(user_file: Option<&Path>, overrides: &[Override]) -> Result<Self, ConfigError> {
-        let defaults: Table = toml::from_str(DEFAULTS).map_err(|e| ConfigError::Invalid {
-            key: "config.default.toml".into(),
-            reason: e.to_string(),
-        })?;
+        let defaults: Table = toml::from_str(DEFAULTS)
+            .map_err(|e| ConfigError::Invalid { key: "config.default.toml".into(), reason: e.to_string() })?;
         let mut merged = defaults.clone();
         if let Some(path) = user_file {
-            let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+            let source =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
             let user = parse_user_file(path, &source, &defaults)?;
             merge(&mut merged, user);
         }
@@ -241,12 +205,10 @@ impl Config {
             check_override(o, &defaults)?;
             set_path(&mut merged, &o.path, o.value.clone());
         }
-        let config: Config = Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                key: "(merged)".into(),
-                reason: e.message().to_owned(),
-            })?;
+        let config: Config = Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            key: "(merged)".into(),
+            reason: e.message().to_owned(),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -257,30 +219,18 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
-        };
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid { key: key.into(), reason: reason.into() };
         if !is_valid_name(&self.lab.name) {
-            return Err(invalid(
-                "lab.name",
-                "use 1-12 characters a-z, 0-9 or '-' (it names network namespaces)",
-            ));
+            return Err(invalid("lab.name", "use 1-12 characters a-z, 0-9 or '-' (it names network namespaces)"));
         }
         if self.cluster.node.len() < 2 {
-            return Err(invalid(
-                "cluster.node",
-                "a cluster needs at least two [[cluster.node]] entries",
-            ));
+            return Err(invalid("cluster.node", "a cluster needs at least two [[cluster.node]] entries"));
         }
         for node in &self.cluster.node {
             if !is_valid_name(&node.name) || node.name == "witness" {
                 return Err(invalid(
                     "cluster.node.name",
-                    &format!(
-                        "`{}`: use 1-12 characters a-z, 0-9 or '-', and not `witness`",
-                        node.name
-                    ),
+                    &format!("`{}`: use 1-12 characters a-z, 0-9 or '-', and not `witness`", node.name),
                 ));
             }
         }
@@ -297,9 +247,7 @@ impl Config {
 /// Names end up in interface names (at most 15 bytes), so keep them short.
 fn is_valid_name(name: &str) -> bool {
     (1..=12).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
 }
 
@@ -307,16 +255,8 @@ fn is_valid_name(name: &str) -> bool {
 /// line numbers for errors.
 fn parse_user_file(path: &Path, source: &str, defaults: &Table) -> Result<Table, ConfigError> {
     let doc = toml_edit::Document::parse(source.to_owned()).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(source, s.start))
-            .unwrap_or((1, 1));
-        ConfigError::Syntax {
-            path: path.to_owned(),
-            line,
-            column,
-            message: e.message().trim().to_owned(),
-        }
+        let (line, column) = e.span().map(|s| line_col(source, s.start)).unwrap_or((1, 1));
+        ConfigError::Syntax { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
     })?;
     let at = |span: Option<std::ops::Range<usize>>| Origin::File {
         path: path.to_owned(),
@@ -342,10 +282,7 @@ fn check_table(
         prefix.push(key.to_owned());
         let dotted = prefix.join(".");
         let Some(expected) = schema.get(key) else {
-            return Err(ConfigError::UnknownKey {
-                origin: at(span),
-                key: dotted,
-            });
+            return Err(ConfigError::UnknownKey { origin: at(span), key: dotted });
         };
         match (item, expected) {
             (toml_edit::Item::ArrayOfTables(tables), Value::Array(elems)) => {
@@ -359,11 +296,7 @@ fn check_table(
             (item, Value::Table(sub)) => match item.as_table_like() {
                 Some(table) => check_table(table, sub, prefix, at)?,
                 None => {
-                    return Err(ConfigError::WrongType {
-                        origin: at(span),
-                        key: dotted,
-                        expected: "a table",
-                    });
+                    return Err(ConfigError::WrongType { origin: at(span), key: dotted, expected: "a table" });
                 }
             },
             (toml_edit::Item::Value(value), expected) => {
@@ -376,11 +309,7 @@ fn check_table(
                 }
             }
             (_, expected) => {
-                return Err(ConfigError::WrongType {
-                    origin: at(span),
-                    key: dotted,
-                    expected: kind_name(expected),
-                });
+                return Err(ConfigError::WrongType { origin: at(span), key: dotted, expected: kind_name(expected) });
             }
         }
         prefix.pop();
@@ -417,29 +346,18 @@ fn kind_name(value: &Value) -> &'static str {
 fn check_override(o: &Override, defaults: &Table) -> Result<(), ConfigError> {
     let key = o.path.join(".");
     let mut schema = defaults;
-    let (last, parents) = o
-        .path
-        .split_last()
-        .ok_or_else(|| ConfigError::BadOverride {
-            origin: o.origin.clone(),
-            raw: key.clone(),
-        })?;
+    let (last, parents) =
+        o.path.split_last().ok_or_else(|| ConfigError::BadOverride { origin: o.origin.clone(), raw: key.clone() })?;
     for part in parents {
         schema = match schema.get(part) {
             Some(Value::Table(t)) => t,
             _ => {
-                return Err(ConfigError::UnknownKey {
-                    origin: o.origin.clone(),
-                    key,
-                });
+                return Err(ConfigError::UnknownKey { origin: o.origin.clone(), key });
             }
         };
     }
     let Some(expected) = schema.get(last) else {
-        return Err(ConfigError::UnknownKey {
-            origin: o.origin.clone(),
-            key,
-        });
+        return Err(ConfigError::UnknownKey { origin: o.origin.clone(), key });
     };
     let fits = match (&o.value, expected) {
         (Value::Integer(_), Value::Float(_)) => true,
@@ -448,20 +366,14 @@ fn check_override(o: &Override, defaults: &Table) -> Result<(), ConfigError> {
     if fits {
         Ok(())
     } else {
-        Err(ConfigError::WrongType {
-            origin: o.origin.clone(),
-            key,
-            expected: kind_name(expected),
-        })
+        Err(ConfigError::WrongType { origin: o.origin.clone(), key, expected: kind_name(expected) })
     }
 }
 
 fn merge(base: &mut Table, layer: Table) {
     for (key, value) in layer {
         match (base.get_mut(&key), value) {
-            (Some(Value::Table(base_table)), Value::Table(layer_table)) => {
-                merge(base_table, layer_table)
-            }
+            (Some(Value::Table(base_table)), Value::Table(layer_table)) => merge(base_table, layer_table),
             (_, value) => {
                 base.insert(key, value);
             }
@@ -475,9 +387,7 @@ fn set_path(table: &mut Table, path: &[String], value: Value) {
     };
     let mut current = table;
     for part in parents {
-        let entry = current
-            .entry(part.clone())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = current.entry(part.clone()).or_insert_with(|| Value::Table(Table::new()));
         let Value::Table(next) = entry else { return };
         current = next;
     }
@@ -520,25 +430,15 @@ mod tests {
         let (_dir, path) = user_file("[lab]\nname = \"fromfile\"\n[heartbeat]\nrate_hz = 50\n");
         let config = Config::load(Some(&path), &[]).expect("file");
         assert_eq!(config.lab.name, "fromfile");
-        assert_eq!(
-            config.heartbeat.rate_hz, 50.0,
-            "an integer is accepted where a float is expected"
-        );
-        assert_eq!(
-            config.postgres.port, 5432,
-            "untouched keys keep their default"
-        );
+        assert_eq!(config.heartbeat.rate_hz, 50.0, "an integer is accepted where a float is expected");
+        assert_eq!(config.postgres.port, 5432, "untouched keys keep their default");
 
         let env = Override::from_env([
             ("LAB_LAB__NAME".to_owned(), "fromenv".to_owned()),
             ("LAB_LOG".to_owned(), "debug".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),
         ]);
-        assert_eq!(
-            env.len(),
-            1,
-            "only LAB_SECTION__KEY variables are configuration"
-        );
+        assert_eq!(env.len(), 1, "only LAB_SECTION__KEY variables are configuration");
         let config = Config::load(Some(&path), &env).expect("env");
         assert_eq!(config.lab.name, "fromenv");
 
@@ -556,12 +456,7 @@ mod tests {
              [[cluster.node]]\nname = \"n3\"\naddress = \"192.168.89.3\"\n",
         );
         let config = Config::load(Some(&path), &[]).expect("load");
-        let names: Vec<_> = config
-            .cluster
-            .node
-            .iter()
-            .map(|n| n.name.as_str())
-            .collect();
+        let names: Vec<_> = config.cluster.node.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["n1", "n2", "n3"]);
     }
 
@@ -576,15 +471,9 @@ mod tests {
 
     #[test]
     fn unknown_key_inside_node_entry_is_found() {
-        let (_dir, path) =
-            user_file("[[cluster.node]]\nname = \"n1\"\nadress = \"192.168.89.1\"\n");
-        let msg = Config::load(Some(&path), &[])
-            .expect_err("typo")
-            .to_string();
-        assert!(
-            msg.contains(":3") && msg.contains("cluster.node.adress"),
-            "{msg}"
-        );
+        let (_dir, path) = user_file("[[cluster.node]]\nname = \"n1\"\nadress = \"192.168.89.1\"\n");
+        let msg = Config::load(Some(&path), &[]).expect_err("typo").to_string();
+        assert!(msg.contains(":3") && msg.contains("cluster.node.adress"), "{msg}");
     }
 
     #[test]
@@ -598,25 +487,15 @@ mod tests {
     #[test]
     fn wrong_type_names_expected_kind() {
         let (_dir, path) = user_file("[postgres]\nport = \"fivefour\"\n");
-        let msg = Config::load(Some(&path), &[])
-            .expect_err("type")
-            .to_string();
-        assert!(
-            msg.contains("lab.toml:2")
-                && msg.contains("postgres.port")
-                && msg.contains("an integer"),
-            "{msg}"
-        );
+        let msg = Config::load(Some(&path), &[]).expect_err("type").to_string();
+        assert!(msg.contains("lab.toml:2") && msg.contains("postgres.port") && msg.contains("an integer"), "{msg}");
     }
 
     #[test]
     fn env_override_with_unknown_key_names_the_variable() {
         let env = Override::from_env([("LAB_HEARTBEAT__RATEHZ".to_owned(), "5".to_owned())]);
         let msg = Config::load(None, &env).expect_err("unknown").to_string();
-        assert!(
-            msg.contains("LAB_HEARTBEAT__RATEHZ") && msg.contains("heartbeat.ratehz"),
-            "{msg}"
-        );
+        assert!(msg.contains("LAB_HEARTBEAT__RATEHZ") && msg.contains("heartbeat.ratehz"), "{msg}");
     }
 
     #[test]
@@ -634,9 +513,6 @@ mod tests {
 
     #[test]
     fn flag_without_equals_is_rejected() {
-        assert!(matches!(
-            Override::parse_flag("heartbeat.rate_hz"),
-            Err(ConfigError::BadOverride { .. })
-        ));
+        assert!(matches!(Override::parse_flag("heartbeat.rate_hz"), Err(ConfigError::BadOverride { .. })));
     }
 }

@@ -33,13 +33,7 @@ impl Containers {
     pub fn new(paths: LabPaths, topology: Topology) -> Self {
         let image = paths.images().join(&topology.image).join("rootfs");
         let network = LabNetwork::new(paths.netns());
-        Containers {
-            paths,
-            network,
-            image,
-            topology,
-            host: Host,
-        }
+        Containers { paths, network, image, topology, host: Host }
     }
 
     fn address(&self, node: &str) -> Option<std::net::Ipv4Addr> {
@@ -101,19 +95,14 @@ impl Containers {
         for file in files {
             let relative = file.path.strip_prefix("/").unwrap_or(&file.path);
             let path = root.join(relative);
-            let io = |source| BackendError::Io {
-                what: "cannot write",
-                path: path.clone(),
-                source,
-            };
+            let io = |source| BackendError::Io { what: "cannot write", path: path.clone(), source };
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
             // Replace rather than write through: the lower layer's file must stay intact.
             let _ = std::fs::remove_file(&path);
             std::fs::write(&path, &file.contents).map_err(io)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
-                .map_err(io)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)).map_err(io)?;
         }
         Ok(())
     }
@@ -130,20 +119,14 @@ impl NodeBackend for Containers {
             return Ok(());
         }
         self.mount(node).await?;
-        self.network
-            .reset_addresses(node, self.address(node), self.topology.prefix)
-            .await?;
+        self.network.reset_addresses(node, self.address(node), self.topology.prefix).await?;
         let dir = self.dir(node);
         let console = dir.join("console.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&console)
-            .map_err(|source| BackendError::Io {
-                what: "cannot open",
-                path: console.clone(),
-                source,
-            })?;
+            .map_err(|source| BackendError::Io { what: "cannot open", path: console.clone(), source })?;
         let log_err = log.try_clone().map_err(|source| BackendError::Io {
             what: "cannot open",
             path: console.clone(),
@@ -161,10 +144,7 @@ impl NodeBackend for Containers {
             .arg("--timezone=off")
             .arg("--console=read-only")
             .arg(format!("--machine={node}"))
-            .arg(format!(
-                "--network-namespace-path={}",
-                netns::netns_path(&self.network.node_ns(node)).display()
-            ))
+            .arg(format!("--network-namespace-path={}", netns::netns_path(&self.network.node_ns(node)).display()))
             .arg("--directory")
             .arg(self.root(node))
             .stdin(std::process::Stdio::null())
@@ -174,12 +154,7 @@ impl NodeBackend for Containers {
             .process_group(0);
         let line = crate::host::describe(&command);
         tracing::info!(command = %line, "host");
-        let child = command
-            .spawn()
-            .map_err(|source| crate::host::HostError::Spawn {
-                command: line,
-                source,
-            })?;
+        let child = command.spawn().map_err(|source| crate::host::HostError::Spawn { command: line, source })?;
         let pid = child.id().unwrap_or_default();
         let pid_file = dir.join("nspawn.pid");
         std::fs::write(&pid_file, format!("{pid}\n")).map_err(|source| BackendError::Io {
@@ -204,17 +179,12 @@ impl NodeBackend for Containers {
         let ns = self.network.node_ns(node);
         kill_namespace(&ns, POWER_OFF_TIMEOUT)
             .await
-            .map_err(|problem| BackendError::Node {
-                node: node.to_owned(),
-                problem,
-            })?;
+            .map_err(|problem| BackendError::Node { node: node.to_owned(), problem })?;
         if let Some(pid) = read_pid(&self.dir(node).join("nspawn.pid")) {
             wait_gone(pid, POWER_OFF_TIMEOUT).await;
         }
         // A machine without power answers nothing, not even ARP for a VIP.
-        self.network
-            .reset_addresses(node, None, self.topology.prefix)
-            .await?;
+        self.network.reset_addresses(node, None, self.topology.prefix).await?;
         Ok(())
     }
 
@@ -248,12 +218,7 @@ impl NodeBackend for Containers {
             self.host
                 .run(
                     "cp",
-                    [
-                        "-a".as_ref(),
-                        "--reflink=auto".as_ref(),
-                        upper.as_os_str(),
-                        partial.join(node).as_os_str(),
-                    ],
+                    ["-a".as_ref(), "--reflink=auto".as_ref(), upper.as_os_str(), partial.join(node).as_os_str()],
                 )
                 .await?;
         }
@@ -269,9 +234,7 @@ impl NodeBackend for Containers {
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         let snapshot = self.paths.snapshot(name);
         if !nodes.iter().all(|n| snapshot.join(n).is_dir()) {
-            return Err(BackendError::NoSnapshot {
-                name: name.to_owned(),
-            });
+            return Err(BackendError::NoSnapshot { name: name.to_owned() });
         }
         for node in nodes {
             self.power_off(node).await?;
@@ -304,11 +267,9 @@ impl NodeBackend for Containers {
 
 fn remove_dir(path: &Path) -> Result<(), BackendError> {
     match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::Io {
-            what: "cannot remove",
-            path: path.to_owned(),
-            source: e,
-        }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(BackendError::Io { what: "cannot remove", path: path.to_owned(), source: e })
+        }
         _ => Ok(()),
     }
 }
@@ -326,10 +287,7 @@ pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
             return Ok(());
         }
         for pid in &pids {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(*pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
         if tokio::time::Instant::now() > deadline {
             return Err(format!("still has processes {pids:?} after SIGKILL"));

@@ -50,21 +50,9 @@ mod tests {
     #[test]
     fn codes_follow_the_contract() {
         let code = |f: Failure| format!("{:?}", f.exit_code());
-        assert_eq!(
-            code(Failure::Expectations(String::new())),
-            format!("{:?}", ExitCode::from(1))
-        );
-        assert_eq!(
-            code(Failure::Usage(String::new())),
-            format!("{:?}", ExitCode::from(2))
-        );
-        assert_eq!(
-            code(Failure::Infrastructure(String::new())),
-            format!("{:?}", ExitCode::from(3))
-        );
-        assert_eq!(
-            code(Failure::Interrupted),
-            format!("{:?}", ExitCode::from(130))
-        );
+        assert_eq!(code(Failure::Expectations(String::new())), format!("{:?}", ExitCode::from(1)));
+        assert_eq!(code(Failure::Usage(String::new())), format!("{:?}", ExitCode::from(2)));
+        assert_eq!(code(Failure::Infrastructure(String::new())), format!("{:?}", ExitCode::from(3)));
+        assert_eq!(code(Failure::Interrupted), format!("{:?}", ExitCode::from(130)));
     }
 }

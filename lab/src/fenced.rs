@@ -41,20 +41,13 @@ pub struct FenceDaemon<B> {
 
 impl<B: NodeBackend> FenceDaemon<B> {
     pub fn new(backend: B, token: String, nodes: Vec<String>, events: PathBuf) -> Self {
-        FenceDaemon {
-            backend,
-            token,
-            nodes,
-            events,
-        }
+        FenceDaemon { backend, token, nodes, events }
     }
 
     /// Answers one request line.
     pub async fn answer(&self, line: &str) -> String {
         let mut words = line.split_whitespace();
-        let (Some(token), Some(action), node) =
-            (words.next(), words.next(), words.next().unwrap_or("-"))
-        else {
+        let (Some(token), Some(action), node) = (words.next(), words.next(), words.next().unwrap_or("-")) else {
             return "ERR malformed request".into();
         };
         if token != self.token {
@@ -93,9 +86,7 @@ impl<B: NodeBackend> FenceDaemon<B> {
 
     fn record(&self, action: &str, node: &str, answer: &str) {
         let event = FenceEvent {
-            unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis()),
+            unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
             action: action.to_owned(),
             node: node.to_owned(),
             answer: answer.to_owned(),
@@ -134,11 +125,7 @@ pub async fn serve<B: NodeBackend + 'static>(
 
 /// Reads the recorded fence events (missing file: none yet).
 pub fn read_events(path: &std::path::Path) -> Vec<FenceEvent> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[cfg(test)]
@@ -148,12 +135,7 @@ mod tests {
 
     fn daemon(dir: &tempfile::TempDir) -> FenceDaemon<FakeBackend> {
         let backend = FakeBackend::with_running(&["a", "b"]);
-        FenceDaemon::new(
-            backend,
-            "secret".into(),
-            vec!["a".into(), "b".into()],
-            dir.path().join("events.jsonl"),
-        )
+        FenceDaemon::new(backend, "secret".into(), vec!["a".into(), "b".into()], dir.path().join("events.jsonl"))
     }
 
     #[tokio::test]
@@ -164,10 +146,7 @@ mod tests {
         assert_eq!(d.backend.calls(), ["power_off a", "start a"]);
         let events = read_events(&dir.path().join("events.jsonl"));
         assert_eq!(events.len(), 1);
-        assert_eq!(
-            (events[0].action.as_str(), events[0].node.as_str()),
-            ("reboot", "a")
-        );
+        assert_eq!((events[0].action.as_str(), events[0].node.as_str()), ("reboot", "a"));
     }
 
     #[tokio::test]
@@ -184,10 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = daemon(&dir);
         assert_eq!(d.answer("guess off a").await, "ERR bad token");
-        assert_eq!(
-            d.answer("secret off witness").await,
-            "ERR unknown node witness"
-        );
+        assert_eq!(d.answer("secret off witness").await, "ERR unknown node witness");
         assert_eq!(d.answer("secret").await, "ERR malformed request");
         assert_eq!(d.answer("secret dance a").await, "ERR unknown action dance");
         assert!(d.backend.calls().is_empty());

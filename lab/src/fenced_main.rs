@@ -18,28 +18,19 @@ use crate::topology::Topology;
 
 pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
     let topology = Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
-    let token = Secrets::new(&paths.secrets())
-        .get(Secret::FenceToken)
-        .map_err(Failure::infra)?;
+    let token = Secrets::new(&paths.secrets()).get(Secret::FenceToken).map_err(Failure::infra)?;
     let netns = std::fs::File::open(netns::netns_path(&paths.netns())).map_err(Failure::infra)?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Failure::infra)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Failure::infra)?;
     let backend = Containers::new(paths.clone(), topology.clone());
-    let daemon = Arc::new(FenceDaemon::new(
-        backend,
-        token,
-        topology.node_names(),
-        paths.root().join("fence-events.jsonl"),
-    ));
+    let daemon =
+        Arc::new(FenceDaemon::new(backend, token, topology.node_names(), paths.root().join("fence-events.jsonl")));
     let address = std::net::SocketAddr::from((topology.host_address, topology.fence_port));
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
-            Failure::Infrastructure(format!("fence daemon cannot listen on {address}: {e}"))
-        })?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| Failure::Infrastructure(format!("fence daemon cannot listen on {address}: {e}")))?;
         tracing::info!(%address, "fence daemon listening");
         serve(listener, daemon).await.map_err(Failure::infra)?;
         Ok(ExitCode::SUCCESS)

@@ -28,20 +28,12 @@ pub struct Script {
 
 impl Script {
     pub fn new(name: &'static str, body: &'static str) -> Self {
-        Script {
-            name,
-            body,
-            env: Vec::new(),
-        }
+        Script { name, body, env: Vec::new() }
     }
 
     /// An ad-hoc command (e.g. `crm_mon -1`).
     pub fn command(name: &'static str, command: String) -> Self {
-        Script {
-            name,
-            body: "",
-            env: vec![("LAB_COMMAND".into(), command)],
-        }
+        Script { name, body: "", env: vec![("LAB_COMMAND".into(), command)] }
     }
 
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
@@ -74,40 +66,19 @@ pub enum GuestError {
     #[error("cannot reach {node} over ssh: {message}")]
     Unreachable { node: String, message: String },
     #[error("{node} did not answer ssh within {timeout:?}; see its console log {}", console.display())]
-    NeverAnswered {
-        node: String,
-        timeout: Duration,
-        console: PathBuf,
-    },
+    NeverAnswered { node: String, timeout: Duration, console: PathBuf },
     #[error("{script} on {node} failed ({status}): {stderr}")]
-    Failed {
-        node: String,
-        script: String,
-        status: String,
-        stderr: String,
-    },
+    Failed { node: String, script: String, status: String, stderr: String },
     #[error("{script} on {node} did not finish within {timeout:?}")]
-    Timeout {
-        node: String,
-        script: String,
-        timeout: Duration,
-    },
+    Timeout { node: String, script: String, timeout: Duration },
 }
 
 /// Runs scripts on lab hosts.
 pub trait Guest: Send + Sync {
     /// Runs `script` on `node`; returns its stdout, or fails on non-zero exit.
-    fn run(
-        &self,
-        node: &str,
-        script: &Script,
-    ) -> impl Future<Output = Result<String, GuestError>> + Send;
+    fn run(&self, node: &str, script: &Script) -> impl Future<Output = Result<String, GuestError>> + Send;
     /// Waits until `node` accepts commands.
-    fn wait_ready(
-        &self,
-        node: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<(), GuestError>> + Send;
+    fn wait_ready(&self, node: &str, timeout: Duration) -> impl Future<Output = Result<(), GuestError>> + Send;
     /// Forgets connections to `node` (after a power-off, link-down or rollback).
     fn forget(&self, node: &str) -> impl Future<Output = ()> + Send;
 }
@@ -179,10 +150,7 @@ impl SshGuest {
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r)
-            .map_err(|message| GuestError::Unreachable {
-                node: node.to_owned(),
-                message,
-            })?;
+            .map_err(|message| GuestError::Unreachable { node: node.to_owned(), message })?;
         let session = Arc::new(session);
         sessions.insert(node.to_owned(), session.clone());
         Ok(session)
@@ -193,10 +161,7 @@ impl SshGuest {
         let text = script.render();
         tracing::info!(node, script = script.name, "guest");
         tracing::debug!(node, script = script.name, body = %redact(&text), "guest script");
-        let unreachable = |e: openssh::Error| GuestError::Unreachable {
-            node: node.to_owned(),
-            message: e.to_string(),
-        };
+        let unreachable = |e: openssh::Error| GuestError::Unreachable { node: node.to_owned(), message: e.to_string() };
         let work = async {
             let mut child = session
                 .command("bash")
@@ -211,17 +176,13 @@ impl SshGuest {
                 stdin
                     .write_all(text.as_bytes())
                     .await
-                    .map_err(|e| GuestError::Unreachable {
-                        node: node.to_owned(),
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| GuestError::Unreachable { node: node.to_owned(), message: e.to_string() })?;
                 drop(stdin);
             }
             child.wait_with_output().await.map_err(unreachable)
         };
-        let output = tokio::time::timeout(self.inner.command_timeout, work)
-            .await
-            .map_err(|_| GuestError::Timeout {
+        let output =
+            tokio::time::timeout(self.inner.command_timeout, work).await.map_err(|_| GuestError::Timeout {
                 node: node.to_owned(),
                 script: script.name.to_owned(),
                 timeout: self.inner.command_timeout,
@@ -247,14 +208,9 @@ impl SshGuest {
 /// Hides exported values in logs: they may be secrets.
 fn redact(text: &str) -> String {
     text.lines()
-        .map(|line| {
-            match line
-                .strip_prefix("export ")
-                .and_then(|rest| rest.split_once('='))
-            {
-                Some((key, _)) => format!("export {key}=…"),
-                None => line.to_owned(),
-            }
+        .map(|line| match line.strip_prefix("export ").and_then(|rest| rest.split_once('=')) {
+            Some((key, _)) => format!("export {key}=…"),
+            None => line.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -263,10 +219,7 @@ fn redact(text: &str) -> String {
 impl Guest for SshGuest {
     async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
         let result = self.run_once(node, script).await;
-        if matches!(
-            result,
-            Err(GuestError::Unreachable { .. } | GuestError::Timeout { .. })
-        ) {
+        if matches!(result, Err(GuestError::Unreachable { .. } | GuestError::Timeout { .. })) {
             self.forget(node).await;
         }
         result
@@ -274,10 +227,7 @@ impl Guest for SshGuest {
 
     async fn wait_ready(&self, node: &str, timeout: Duration) -> Result<(), GuestError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let probe = Script::command(
-            "ready",
-            "systemctl is-system-running --wait >/dev/null 2>&1; true".into(),
-        );
+        let probe = Script::command("ready", "systemctl is-system-running --wait >/dev/null 2>&1; true".into());
         loop {
             match self.run_once(node, &probe).await {
                 Ok(_) => return Ok(()),
@@ -324,9 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn rendered_script_runs_in_bash_with_its_parameters() {
-        let script = Script::new("x", "printf '%s|%s' \"$A\" \"$B\"\n")
-            .env("A", "it's")
-            .env("B", "$HOME `x`");
+        let script = Script::new("x", "printf '%s|%s' \"$A\" \"$B\"\n").env("A", "it's").env("B", "$HOME `x`");
         let mut child = tokio::process::Command::new("bash")
             .arg("-s")
             .stdin(std::process::Stdio::piped())
@@ -334,10 +282,7 @@ mod tests {
             .spawn()
             .expect("bash");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin
-            .write_all(script.render().as_bytes())
-            .await
-            .expect("write");
+        stdin.write_all(script.render().as_bytes()).await.expect("write");
         drop(stdin);
         let out = child.wait_with_output().await.expect("output");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|$HOME `x`");
@@ -345,9 +290,7 @@ mod tests {
 
     #[test]
     fn logs_never_show_exported_values() {
-        let text = Script::new("x", "true\n")
-            .env("PASSWORD", "hunter2")
-            .render();
+        let text = Script::new("x", "true\n").env("PASSWORD", "hunter2").render();
         assert!(!redact(&text).contains("hunter2"));
     }
 }

@@ -14,16 +14,9 @@ pub enum HostError {
     #[error("`{program}` is not installed: {hint}")]
     Missing { program: String, hint: &'static str },
     #[error("cannot run `{command}`: {source}")]
-    Spawn {
-        command: String,
-        source: std::io::Error,
-    },
+    Spawn { command: String, source: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
-    Failed {
-        command: String,
-        status: std::process::ExitStatus,
-        stderr: String,
-    },
+    Failed { command: String, status: std::process::ExitStatus, stderr: String },
 }
 
 /// Host programs lab needs, with the Debian package that provides each.
@@ -40,14 +33,8 @@ pub const REQUIRED_TOOLS: &[(&str, &str)] = &[
 pub fn require(tools: &[&str]) -> Result<(), HostError> {
     for tool in tools {
         if which(tool).is_none() {
-            let hint = REQUIRED_TOOLS
-                .iter()
-                .find(|(name, _)| name == tool)
-                .map_or("install it", |(_, hint)| hint);
-            return Err(HostError::Missing {
-                program: (*tool).to_owned(),
-                hint,
-            });
+            let hint = REQUIRED_TOOLS.iter().find(|(name, _)| name == tool).map_or("install it", |(_, hint)| hint);
+            return Err(HostError::Missing { program: (*tool).to_owned(), hint });
         }
     }
     Ok(())
@@ -86,19 +73,12 @@ impl Host {
             .kill_on_drop(true)
             .output()
             .await
-            .map_err(|source| HostError::Spawn {
-                command: line.clone(),
-                source,
-            })?;
+            .map_err(|source| HostError::Spawn { command: line.clone(), source })?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(HostError::Failed {
-                command: line,
-                status: output.status,
-                stderr: tail(&stderr),
-            })
+            Err(HostError::Failed { command: line, status: output.status, stderr: tail(&stderr) })
         }
     }
 }
@@ -119,11 +99,7 @@ pub fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(3);
     let joined = lines[start..].join(" | ");
-    if joined.is_empty() {
-        "no error output".to_owned()
-    } else {
-        joined
-    }
+    if joined.is_empty() { "no error output".to_owned() } else { joined }
 }
 
 #[cfg(test)]
@@ -132,10 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn failure_names_command_and_stderr() {
-        let err = Host
-            .run("sh", ["-c", "echo first >&2; echo boom >&2; exit 3"])
-            .await
-            .expect_err("fails");
+        let err = Host.run("sh", ["-c", "echo first >&2; echo boom >&2; exit 3"]).await.expect_err("fails");
         let msg = err.to_string();
         assert!(msg.contains("sh -c"), "{msg}");
         assert!(msg.contains("first | boom"), "{msg}");
@@ -150,10 +123,7 @@ mod tests {
     fn missing_tool_names_the_package() {
         let err = require(&["definitely-not-a-tool-xyz"]).expect_err("missing");
         assert!(err.to_string().contains("definitely-not-a-tool-xyz"));
-        let err = HostError::Missing {
-            program: "mmdebstrap".into(),
-            hint: "apt-get install mmdebstrap",
-        };
+        let err = HostError::Missing { program: "mmdebstrap".into(), hint: "apt-get install mmdebstrap" };
         assert!(err.to_string().contains("apt-get install mmdebstrap"));
     }
 }

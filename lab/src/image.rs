@@ -26,10 +26,7 @@ pub enum ImageError {
     )]
     NoMirror { suite: String },
     #[error("cannot prepare image directory {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Host(#[from] HostError),
 }
@@ -47,15 +44,10 @@ pub struct Recipe {
 
 impl Recipe {
     pub fn parse(name: &str, text: &str) -> Result<Self, ImageError> {
-        let mut recipe: Recipe = toml::from_str(text).map_err(|e| ImageError::Recipe {
-            name: name.to_owned(),
-            message: e.to_string(),
-        })?;
+        let mut recipe: Recipe =
+            toml::from_str(text).map_err(|e| ImageError::Recipe { name: name.to_owned(), message: e.to_string() })?;
         if recipe.packages.is_empty() {
-            return Err(ImageError::Recipe {
-                name: name.to_owned(),
-                message: "packages is empty".into(),
-            });
+            return Err(ImageError::Recipe { name: name.to_owned(), message: "packages is empty".into() });
         }
         recipe.text = text.to_owned();
         Ok(recipe)
@@ -80,28 +72,16 @@ pub struct Image {
 }
 
 /// Returns the cached image for `recipe`, building it first if needed.
-pub async fn ensure(
-    images: &Path,
-    recipe: &Recipe,
-    mirror: &str,
-    progress: &Progress,
-) -> Result<Image, ImageError> {
+pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Progress) -> Result<Image, ImageError> {
     let key = recipe.key();
     let dir = images.join(&key);
-    let image = Image {
-        key: key.clone(),
-        rootfs: dir.join("rootfs"),
-    };
+    let image = Image { key: key.clone(), rootfs: dir.join("rootfs") };
     if dir.join("complete").exists() {
         tracing::info!(image = %key, "guest image cached");
         return Ok(image);
     }
     host::require(&["mmdebstrap"])?;
-    let mirror = if mirror.is_empty() {
-        host_mirror(&recipe.suite)?
-    } else {
-        mirror.to_owned()
-    };
+    let mirror = if mirror.is_empty() { host_mirror(&recipe.suite)? } else { mirror.to_owned() };
     let partial = images.join(format!("{key}.partial"));
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -111,10 +91,7 @@ pub async fn ensure(
         std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-    let step = progress.step(format!(
-        "build guest image {key} ({} from {mirror})",
-        recipe.suite
-    ));
+    let step = progress.step(format!("build guest image {key} ({} from {mirror})", recipe.suite));
     build(recipe, &mirror, &partial.join("rootfs"), &step).await?;
     std::fs::write(partial.join("recipe.toml"), &recipe.text).map_err(io(&partial))?;
     std::fs::write(partial.join("complete"), "").map_err(io(&partial))?;
@@ -126,12 +103,7 @@ pub async fn ensure(
     Ok(image)
 }
 
-async fn build(
-    recipe: &Recipe,
-    mirror: &str,
-    rootfs: &Path,
-    step: &crate::progress::Step,
-) -> Result<(), ImageError> {
+async fn build(recipe: &Recipe, mirror: &str, rootfs: &Path, step: &crate::progress::Step) -> Result<(), ImageError> {
     let mut command = tokio::process::Command::new("mmdebstrap");
     command
         .arg(format!("--variant={}", recipe.variant))
@@ -147,10 +119,7 @@ async fn build(
         .kill_on_drop(true);
     let line = host::describe(&command);
     tracing::info!(command = %line, "host");
-    let mut child = command.spawn().map_err(|source| HostError::Spawn {
-        command: line.clone(),
-        source,
-    })?;
+    let mut child = command.spawn().map_err(|source| HostError::Spawn { command: line.clone(), source })?;
     let mut last_lines = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
@@ -163,19 +132,11 @@ async fn build(
             }
         }
     }
-    let status = child.wait().await.map_err(|source| HostError::Spawn {
-        command: line.clone(),
-        source,
-    })?;
+    let status = child.wait().await.map_err(|source| HostError::Spawn { command: line.clone(), source })?;
     if status.success() {
         Ok(())
     } else {
-        Err(HostError::Failed {
-            command: line,
-            status,
-            stderr: host::tail(&last_lines.join("\n")),
-        }
-        .into())
+        Err(HostError::Failed { command: line, status, stderr: host::tail(&last_lines.join("\n")) }.into())
     }
 }
 
@@ -197,9 +158,7 @@ pub fn host_mirror(suite: &str) -> Result<String, ImageError> {
                 mirror_in_one_line(&text, suite)
             }
         })
-        .ok_or_else(|| ImageError::NoMirror {
-            suite: suite.to_owned(),
-        })
+        .ok_or_else(|| ImageError::NoMirror { suite: suite.to_owned() })
 }
 
 fn mirror_in_one_line(text: &str, suite: &str) -> Option<String> {
@@ -225,16 +184,12 @@ fn mirror_in_deb822(text: &str, suite: &str) -> Option<String> {
         let field = |name: &str| {
             stanza.lines().find_map(|line| {
                 let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
+                key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
             })
         };
         let types = field("Types")?;
         let suites = field("Suites")?;
-        if !types.split_whitespace().any(|t| t == "deb")
-            || !suites.split_whitespace().any(|s| s == suite)
-        {
+        if !types.split_whitespace().any(|t| t == "deb") || !suites.split_whitespace().any(|s| s == suite) {
             return None;
         }
         field("URIs")?.split_whitespace().next().map(str::to_owned)
@@ -248,42 +203,22 @@ mod tests {
     #[test]
     fn embedded_recipe_parses_and_has_the_stack() {
         let recipe = Recipe::embedded().expect("recipe");
-        for needed in [
-            "pacemaker",
-            "corosync-qnetd",
-            "resource-agents-paf",
-            "postgresql",
-            "pcs",
-        ] {
-            assert!(
-                recipe.packages.iter().any(|p| p == needed),
-                "{needed} missing"
-            );
+        for needed in ["pacemaker", "corosync-qnetd", "resource-agents-paf", "postgresql", "pcs"] {
+            assert!(recipe.packages.iter().any(|p| p == needed), "{needed} missing");
         }
         assert_eq!(recipe.key().len(), 16);
     }
 
     #[test]
     fn key_changes_with_the_recipe() {
-        let a = Recipe::parse(
-            "a",
-            "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\n",
-        )
-        .expect("a");
-        let b = Recipe::parse(
-            "b",
-            "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\", \"b\"]\n",
-        )
-        .expect("b");
+        let a = Recipe::parse("a", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\n").expect("a");
+        let b = Recipe::parse("b", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\", \"b\"]\n").expect("b");
         assert_ne!(a.key(), b.key());
     }
 
     #[test]
     fn recipe_with_unknown_key_is_rejected() {
-        let err = Recipe::parse(
-            "x",
-            "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\nextra = 1\n",
-        );
+        let err = Recipe::parse("x", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\nextra = 1\n");
         assert!(err.expect_err("unknown").to_string().contains("extra"));
     }
 
@@ -291,10 +226,7 @@ mod tests {
     fn mirror_from_deb822_sources_skips_other_suites() {
         let text = "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\n\
                     Types: deb\n# comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
-        assert_eq!(
-            mirror_in_deb822(text, "bookworm").as_deref(),
-            Some("http://mirror.example/debian")
-        );
+        assert_eq!(mirror_in_deb822(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
         assert_eq!(mirror_in_deb822(text, "trixie"), None);
     }
 
@@ -303,9 +235,6 @@ mod tests {
         let text = "# deb http://old.example/debian bookworm main\n\
                     deb-src http://src.example/debian bookworm main\n\
                     deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib\n";
-        assert_eq!(
-            mirror_in_one_line(text, "bookworm").as_deref(),
-            Some("http://mirror.example/debian")
-        );
+        assert_eq!(mirror_in_one_line(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
     }
 }

@@ -16,10 +16,7 @@ use tokio::sync::oneshot;
 #[derive(Debug, thiserror::Error)]
 pub enum LabNetError {
     #[error("cannot open network namespace {path}: {source} (is the lab up? try `lab status`)")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
+    Open { path: String, source: std::io::Error },
     #[error("cannot enter network namespace {path}: {source}")]
     Enter { path: String, source: nix::Error },
     #[error("cannot start the lab network runtime: {0}")]
@@ -40,17 +37,14 @@ impl LabNet {
     /// Starts a runtime inside the namespace at `netns_path`.
     pub fn enter(netns_path: &Path) -> Result<Self, LabNetError> {
         let path = netns_path.display().to_string();
-        let file = std::fs::File::open(netns_path).map_err(|source| LabNetError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let file =
+            std::fs::File::open(netns_path).map_err(|source| LabNetError::Open { path: path.clone(), source })?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("lab-net".into())
             .spawn(move || {
-                if let Err(source) = nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                {
+                if let Err(source) = nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET) {
                     let _ = ready_tx.send(Err(LabNetError::Enter { path, source }));
                     return;
                 }
@@ -73,14 +67,9 @@ impl LabNet {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(LabNetError::Runtime)?;
-        let handle = ready_rx
-            .recv()
-            .map_err(|_| LabNetError::Task("lab network thread died while starting".into()))??;
-        Ok(LabNet {
-            handle,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        let handle =
+            ready_rx.recv().map_err(|_| LabNetError::Task("lab network thread died while starting".into()))??;
+        Ok(LabNet { handle, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// Runs `future` inside the lab network and waits for it.
@@ -89,10 +78,7 @@ impl LabNet {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.handle
-            .spawn(future)
-            .await
-            .map_err(|e| LabNetError::Task(e.to_string()))
+        self.handle.spawn(future).await.map_err(|e| LabNetError::Task(e.to_string()))
     }
 
     pub fn handle(&self) -> &Handle {

@@ -59,10 +59,7 @@ pub enum LabError {
     #[error("cannot write results: {0}")]
     Results(String),
     #[error("cannot create the lab directory {path}: {source}")]
-    Create {
-        path: String,
-        source: std::io::Error,
-    },
+    Create { path: String, source: std::io::Error },
     #[error("cannot read SSH public key {path}: {message}")]
     Key { path: String, message: String },
 }
@@ -102,12 +99,7 @@ impl Lab {
         Self::assemble(config, paths, topology, progress)
     }
 
-    fn assemble(
-        config: Config,
-        paths: LabPaths,
-        topology: Topology,
-        progress: Progress,
-    ) -> Result<Self, LabError> {
+    fn assemble(config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
         let backend = Containers::new(paths.clone(), topology.clone());
         let labnet = LabNet::enter(&netns::netns_path(&paths.netns()))?;
         let guest = SshGuest::new(
@@ -118,16 +110,7 @@ impl Lab {
             paths.root().join("nodes"),
         );
         let secrets = Secrets::new(&paths.secrets());
-        Ok(Lab {
-            config,
-            paths,
-            topology,
-            backend,
-            guest,
-            secrets,
-            progress,
-            labnet,
-        })
+        Ok(Lab { config, paths, topology, backend, guest, secrets, progress, labnet })
     }
 
     pub fn stack(&self) -> Stack<'_, SshGuest> {
@@ -164,9 +147,7 @@ impl Lab {
 
     /// Saves a snapshot of every host; they must be powered off.
     pub async fn snapshot(&self, name: &str) -> Result<(), LabError> {
-        self.backend
-            .save_snapshot(name, &self.topology.host_names())
-            .await?;
+        self.backend.save_snapshot(name, &self.topology.host_names()).await?;
         Ok(())
     }
 
@@ -196,18 +177,14 @@ impl Lab {
         });
         if let (Some(pid), false) = (running, current) {
             tracing::info!(pid, "replacing a fence daemon from another lab binary");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             crate::container::wait_gone(pid, Duration::from_secs(5)).await;
         }
         if !current {
             self.spawn_fenced()?;
         }
         let token = self.secrets.get(Secret::FenceToken)?;
-        let address =
-            std::net::SocketAddr::from((self.topology.host_address, self.topology.fence_port));
+        let address = std::net::SocketAddr::from((self.topology.host_address, self.topology.fence_port));
         let ping = self
             .labnet
             .run(async move {
@@ -224,31 +201,17 @@ impl Lab {
                 }
             })
             .await?;
-        ping.map_err(|e| {
-            LabError::Fenced(format!(
-                "{e}; see {}",
-                self.paths.root().join("fenced.log").display()
-            ))
-        })
+        ping.map_err(|e| LabError::Fenced(format!("{e}; see {}", self.paths.root().join("fenced.log").display())))
     }
 
     fn spawn_fenced(&self) -> Result<(), LabError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| LabError::Fenced(format!("cannot find the lab binary: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| LabError::Fenced(format!("cannot find the lab binary: {e}")))?;
         let log_path = self.paths.root().join("fenced.log");
-        let open = || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-        };
+        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log_path);
         let (out, err) = match (open(), open()) {
             (Ok(out), Ok(err)) => (out, err),
             (Err(e), _) | (_, Err(e)) => {
-                return Err(LabError::Fenced(format!(
-                    "cannot open {}: {e}",
-                    log_path.display()
-                )));
+                return Err(LabError::Fenced(format!("cannot open {}: {e}", log_path.display())));
             }
         };
         use std::os::unix::process::CommandExt;
@@ -274,13 +237,9 @@ impl Lab {
 async fn ping_fenced(address: std::net::SocketAddr, token: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await?;
-    stream
-        .write_all(format!("{token} ping -\n").as_bytes())
-        .await?;
+    stream.write_all(format!("{token} ping -\n").as_bytes()).await?;
     let mut answer = String::new();
-    tokio::io::BufReader::new(stream)
-        .read_line(&mut answer)
-        .await?;
+    tokio::io::BufReader::new(stream).read_line(&mut answer).await?;
     Ok(answer.trim().to_owned())
 }
 
@@ -304,21 +263,11 @@ pub struct MakeAllInput {
 
 /// Checks everything `make-all` needs before anything is created.
 pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, LabError> {
-    let keys = input
-        .authorized_keys
-        .iter()
-        .map(|path| read_public_key(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = input.authorized_keys.iter().map(|path| read_public_key(path)).collect::<Result<Vec<_>, _>>()?;
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"])?;
-    let cached = config
-        .lab
-        .state_dir
-        .join("images")
-        .join(recipe.key())
-        .join("complete")
-        .exists();
+    let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
     if !cached {
         host::require(&["mmdebstrap"])?;
     }
@@ -327,20 +276,12 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, L
 
 /// Reads an OpenSSH public key file: one line, `TYPE BASE64 [comment]`.
 fn read_public_key(path: &std::path::Path) -> Result<String, LabError> {
-    let key_error = |message: String| LabError::Key {
-        path: path.display().to_string(),
-        message,
-    };
+    let key_error = |message: String| LabError::Key { path: path.display().to_string(), message };
     let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
     let line = text.trim();
-    let valid = ["ssh-", "ecdsa-", "sk-"]
-        .iter()
-        .any(|p| line.starts_with(p))
-        && line.split_whitespace().count() >= 2;
+    let valid = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| line.starts_with(p)) && line.split_whitespace().count() >= 2;
     if !valid || line.lines().count() != 1 {
-        return Err(key_error(
-            "not an OpenSSH public key (one line: TYPE BASE64 [comment])".into(),
-        ));
+        return Err(key_error("not an OpenSSH public key (one line: TYPE BASE64 [comment])".into()));
     }
     Ok(line.to_owned())
 }
@@ -383,10 +324,8 @@ async fn build(
 
     let step = progress.step("create hosts: network namespaces, overlays, identities");
     let topology = Topology::from_config(&config, &image.key)?;
-    std::fs::create_dir_all(paths.root()).map_err(|source| LabError::Create {
-        path: paths.root().display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(paths.root())
+        .map_err(|source| LabError::Create { path: paths.root().display().to_string(), source })?;
     topology.save(&paths.manifest())?;
     let secrets = Secrets::new(&paths.secrets());
     secrets.generate()?;
@@ -397,9 +336,7 @@ async fn build(
     let token = secrets.get(Secret::FenceToken)?;
     let backend = Containers::new(paths.clone(), topology.clone());
     for host in &topology.hosts {
-        network
-            .add_host(&host.name, host.address, topology.prefix)
-            .await?;
+        network.add_host(&host.name, host.address, topology.prefix).await?;
         let files = identity::guest_files(&topology, host, &ssh, keys, &token)?;
         backend.create(host, &files).await?;
     }
@@ -417,8 +354,7 @@ async fn build(
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();
 
-    let step =
-        progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
+    let step = progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
     let setup_started = Instant::now();
     lab.boot().await?;
     lab.stack().setup(&step).await?;

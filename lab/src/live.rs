@@ -33,10 +33,7 @@ pub async fn heartbeat(
     }
     settings.validate().map_err(Failure::usage)?;
     let target = probes::target(&lab, role)?;
-    eprintln!(
-        "{role:?} probe on {target} at {} Hz; Ctrl-C stops",
-        settings.rate_hz
-    );
+    eprintln!("{role:?} probe on {target} at {} Hz; Ctrl-C stops", settings.rate_hz);
     let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
     let clock = Clock::start();
     let (stop, stop_rx) = watch::channel(false);
@@ -72,21 +69,14 @@ pub async fn heartbeat(
     eprintln!(
         "{} attempts, {} failed, {} outage(s)",
         recording.attempts.len(),
-        recording
-            .attempts
-            .iter()
-            .filter(|a| !a.outcome.is_ok())
-            .count(),
+        recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
         outages.len()
     );
     for o in outages {
         eprintln!(
             "  outage from {:.3} s, {}",
             o.start.as_secs_f64(),
-            o.duration().map_or("not ended".into(), |d| format!(
-                "{:.0} ms",
-                d.as_secs_f64() * 1000.0
-            ))
+            o.duration().map_or("not ended".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -38,11 +38,7 @@ pub struct LabNetwork {
 
 impl LabNetwork {
     pub fn new(lab_ns: String) -> Self {
-        LabNetwork {
-            host: Host,
-            node_ns_prefix: format!("{lab_ns}-"),
-            lab_ns,
-        }
+        LabNetwork { host: Host, node_ns_prefix: format!("{lab_ns}-"), lab_ns }
     }
 
     pub fn lab_ns(&self) -> &str {
@@ -58,57 +54,27 @@ impl LabNetwork {
         let ns = self.lab_ns.as_str();
         let address = format!("{}/{}", topology.host_address, topology.prefix);
         self.host.run("ip", ["netns", "add", ns]).await?;
-        self.host
-            .run("ip", ["-n", ns, "link", "set", "lo", "up"])
-            .await?;
-        self.host
-            .run("ip", ["-n", ns, "link", "add", BRIDGE, "type", "bridge"])
-            .await?;
-        self.host
-            .run("ip", ["-n", ns, "addr", "add", &address, "dev", BRIDGE])
-            .await?;
-        self.host
-            .run("ip", ["-n", ns, "link", "set", BRIDGE, "up"])
-            .await?;
+        self.host.run("ip", ["-n", ns, "link", "set", "lo", "up"]).await?;
+        self.host.run("ip", ["-n", ns, "link", "add", BRIDGE, "type", "bridge"]).await?;
+        self.host.run("ip", ["-n", ns, "addr", "add", &address, "dev", BRIDGE]).await?;
+        self.host.run("ip", ["-n", ns, "link", "set", BRIDGE, "up"]).await?;
         Ok(())
     }
 
     /// Creates a node's namespace with `eth0` at its address, cabled to the bridge.
-    pub async fn add_host(
-        &self,
-        name: &str,
-        address: std::net::Ipv4Addr,
-        prefix: u8,
-    ) -> Result<(), HostError> {
+    pub async fn add_host(&self, name: &str, address: std::net::Ipv4Addr, prefix: u8) -> Result<(), HostError> {
         let lab = self.lab_ns.as_str();
         let node_ns = self.node_ns(name);
         let port = bridge_port(name);
         let cidr = format!("{address}/{prefix}");
         self.host.run("ip", ["netns", "add", &node_ns]).await?;
         self.host
-            .run(
-                "ip",
-                [
-                    "-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &node_ns,
-                ],
-            )
+            .run("ip", ["-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node_ns])
             .await?;
-        self.host
-            .run(
-                "ip",
-                ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"],
-            )
-            .await?;
-        self.host
-            .run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"])
-            .await?;
-        self.host
-            .run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"])
-            .await?;
-        self.host
-            .run("ip", ["-n", &node_ns, "link", "set", "lo", "up"])
-            .await?;
+        self.host.run("ip", ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"]).await?;
+        self.host.run("ip", ["-n", &node_ns, "link", "set", "lo", "up"]).await?;
         Ok(())
     }
 
@@ -123,17 +89,11 @@ impl LabNetwork {
         prefix: u8,
     ) -> Result<(), HostError> {
         let ns = self.node_ns(name);
-        self.host
-            .run("ip", ["-n", &ns, "addr", "flush", "dev", "eth0"])
-            .await?;
-        self.host
-            .run("ip", ["-n", &ns, "neigh", "flush", "all"])
-            .await?;
+        self.host.run("ip", ["-n", &ns, "addr", "flush", "dev", "eth0"]).await?;
+        self.host.run("ip", ["-n", &ns, "neigh", "flush", "all"]).await?;
         if let Some(address) = address {
             let cidr = format!("{address}/{prefix}");
-            self.host
-                .run("ip", ["-n", &ns, "addr", "add", &cidr, "dev", "eth0"])
-                .await?;
+            self.host.run("ip", ["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
         }
         Ok(())
     }
@@ -141,24 +101,13 @@ impl LabNetwork {
     /// Cuts or restores a node's cable.
     pub async fn set_link(&self, node: &str, up: bool) -> Result<(), HostError> {
         let state = if up { "up" } else { "down" };
-        self.host
-            .run(
-                "ip",
-                ["-n", &self.lab_ns, "link", "set", &bridge_port(node), state],
-            )
-            .await?;
+        self.host.run("ip", ["-n", &self.lab_ns, "link", "set", &bridge_port(node), state]).await?;
         Ok(())
     }
 
     /// Whether a node's cable is connected.
     pub async fn link_is_up(&self, node: &str) -> Result<bool, HostError> {
-        let out = self
-            .host
-            .run(
-                "ip",
-                ["-n", &self.lab_ns, "-o", "link", "show", &bridge_port(node)],
-            )
-            .await?;
+        let out = self.host.run("ip", ["-n", &self.lab_ns, "-o", "link", "show", &bridge_port(node)]).await?;
         Ok(out.contains("state UP") || out.contains(",UP"))
     }
 
@@ -203,19 +152,14 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
 
 /// The program name of a process (`/proc/PID/comm`), empty if gone.
 pub fn command_name(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()
 }
 
 /// A zombie has exited; only its parent's wait is missing.
 pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(true)
 }
 

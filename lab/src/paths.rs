@@ -24,10 +24,7 @@ pub struct LabPaths {
 
 impl LabPaths {
     pub fn new(state_dir: &Path, lab: &str) -> Self {
-        LabPaths {
-            state_dir: state_dir.to_owned(),
-            lab: lab.to_owned(),
-        }
+        LabPaths { state_dir: state_dir.to_owned(), lab: lab.to_owned() }
     }
 
     pub fn lab_name(&self) -> &str {
@@ -69,9 +66,7 @@ impl LabPaths {
     /// The log of everything lab ran for this lab. Outside the lab
     /// directory so that it survives `lab destroy` (and tells what it did).
     pub fn log(&self) -> PathBuf {
-        self.state_dir
-            .join("logs")
-            .join(format!("{}.log", self.lab))
+        self.state_dir.join("logs").join(format!("{}.log", self.lab))
     }
 
     pub fn fenced_pid(&self) -> PathBuf {

@@ -57,31 +57,11 @@ pub fn spawn(
         match role {
             Role::Writer => {
                 let probe = PgWriter::new(target, settings, run_id.clone());
-                heartbeat::run(
-                    probe,
-                    "pg-writer",
-                    role,
-                    &run_id,
-                    rate,
-                    clock,
-                    stop,
-                    Some(live),
-                )
-                .await
+                heartbeat::run(probe, "pg-writer", role, &run_id, rate, clock, stop, Some(live)).await
             }
             Role::Reader => {
                 let probe = PgReader::new(target, settings, run_id.clone());
-                heartbeat::run(
-                    probe,
-                    "pg-reader",
-                    role,
-                    &run_id,
-                    rate,
-                    clock,
-                    stop,
-                    Some(live),
-                )
-                .await
+                heartbeat::run(probe, "pg-reader", role, &run_id, rate, clock, stop, Some(live)).await
             }
         }
     }))
@@ -104,45 +84,21 @@ struct LiveProbe {
 }
 
 impl Probes {
-    pub fn start(
-        lab: &Lab,
-        scenario: &Scenario,
-        run_id: &str,
-        clock: Clock,
-    ) -> Result<Self, LabError> {
+    pub fn start(lab: &Lab, scenario: &Scenario, run_id: &str, clock: Clock) -> Result<Self, LabError> {
         let (stop, stop_rx) = watch::channel(false);
         let settings = settings(lab);
         let mut handles = Vec::new();
         let mut live = Vec::new();
-        let roles = [
-            (Role::Writer, scenario.probes.writer),
-            (Role::Reader, scenario.probes.reader),
-        ];
+        let roles = [(Role::Writer, scenario.probes.writer), (Role::Reader, scenario.probes.reader)];
         for (role, enabled) in roles {
             if !enabled {
                 continue;
             }
             let (tx, rx) = mpsc::unbounded_channel();
-            handles.push(spawn(
-                lab,
-                role,
-                settings.clone(),
-                run_id,
-                clock,
-                stop_rx.clone(),
-                tx,
-            )?);
-            live.push(LiveProbe {
-                role,
-                incoming: rx,
-                seen: Vec::new(),
-            });
+            handles.push(spawn(lab, role, settings.clone(), run_id, clock, stop_rx.clone(), tx)?);
+            live.push(LiveProbe { role, incoming: rx, seen: Vec::new() });
         }
-        Ok(Probes {
-            stop,
-            handles,
-            live: tokio::sync::Mutex::new(live),
-        })
+        Ok(Probes { stop, handles, live: tokio::sync::Mutex::new(live) })
     }
 
     /// Every attempt so far, per probe.
@@ -162,11 +118,7 @@ impl Probes {
         let _ = self.stop.send(true);
         let mut recordings = Vec::new();
         for handle in self.handles {
-            recordings.push(
-                handle
-                    .await
-                    .map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?,
-            );
+            recordings.push(handle.await.map_err(|e| LabError::Probe(format!("probe task failed: {e}")))?);
         }
         Ok(recordings)
     }

@@ -14,9 +14,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(visible: bool) -> Self {
-        Progress {
-            visible: visible && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        }
+        Progress { visible: visible && std::io::IsTerminal::is_terminal(&std::io::stderr()) }
     }
 
     pub fn hidden() -> Self {
@@ -30,10 +28,8 @@ impl Progress {
         let bar = if self.visible {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner:.cyan} {prefix} {wide_msg:.dim} {elapsed:>4}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{spinner:.cyan} {prefix} {wide_msg:.dim} {elapsed:>4}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(message.clone());
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -41,12 +37,7 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
-        Step {
-            bar,
-            message,
-            started: Instant::now(),
-            visible: self.visible,
-        }
+        Step { bar, message, started: Instant::now(), visible: self.visible }
     }
 }
 

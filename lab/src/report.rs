@@ -4,20 +4,16 @@
 //! `results.json` has a `schema` version so CI tooling can rely on its shape;
 //! `probes.json` beside it holds every probe attempt for later analysis.
 
-use std::path::Path;
 use std::time::Duration;
 
 use heartbeat::{AckCheck, Outage, Recording, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;
 use crate::scenario::{Fault, MasterExpectation, Scenario};
 
-/// Version of the `results.json` layout.
-pub const SCHEMA: u32 = 1;
-
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunTimings {
     pub rollback_s: f64,
     pub cluster_start_s: f64,
@@ -27,7 +23,7 @@ pub struct RunTimings {
 }
 
 /// What one probe saw, relative to the fault.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeSummary {
     pub probe: String,
     pub role: Role,
@@ -46,15 +42,7 @@ impl ProbeSummary {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
         let longest_outage_ms = if recovered {
-            Some(
-                outages
-                    .iter()
-                    .filter_map(Outage::duration)
-                    .max()
-                    .unwrap_or_default()
-                    .as_secs_f64()
-                    * 1000.0,
-            )
+            Some(outages.iter().filter_map(Outage::duration).max().unwrap_or_default().as_secs_f64() * 1000.0)
         } else {
             None
         };
@@ -62,11 +50,7 @@ impl ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
             attempts: recording.attempts.len(),
-            failed: recording
-                .attempts
-                .iter()
-                .filter(|a| !a.outcome.is_ok())
-                .count(),
+            failed: recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
             outages,
             longest_outage_ms,
             recovered,
@@ -75,7 +59,7 @@ impl ProbeSummary {
 }
 
 /// One expectation and how the run measured up.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub expected: String,
@@ -87,6 +71,10 @@ pub struct Check {
 #[derive(Clone, Debug)]
 pub struct RunFacts {
     pub run_id: String,
+    /// Seed of the run's random choices (victim, timing): replays it exactly.
+    pub seed: u64,
+    /// Which of the scenario's repeated runs this is, from 1.
+    pub iteration: u32,
     pub lab: String,
     pub backend: BackendKind,
     pub started_unix_ms: u128,
@@ -104,12 +92,13 @@ pub struct RunFacts {
     pub restore_error: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
-    pub schema: u32,
     pub scenario: String,
     pub description: String,
     pub run_id: String,
+    pub seed: u64,
+    pub iteration: u32,
     pub lab: String,
     pub backend: BackendKind,
     pub started_unix_ms: u128,
@@ -140,19 +129,11 @@ impl ScenarioResult {
         checks.push(Check {
             name: "service resumed".into(),
             expected: format!("within {} s", scenario.observe.timeout_s),
-            actual: if facts.recovered {
-                "yes".into()
-            } else {
-                "no".into()
-            },
+            actual: if facts.recovered { "yes".into() } else { "no".into() },
             passed: facts.recovered,
         });
-        for (role, limit) in [
-            (Role::Writer, expect.max_write_outage_ms),
-            (Role::Reader, expect.max_read_outage_ms),
-        ] {
-            let (Some(limit), Some(probe)) = (limit, facts.probes.iter().find(|p| p.role == role))
-            else {
+        for (role, limit) in [(Role::Writer, expect.max_write_outage_ms), (Role::Reader, expect.max_read_outage_ms)] {
+            let (Some(limit), Some(probe)) = (limit, facts.probes.iter().find(|p| p.role == role)) else {
                 continue;
             };
             let name = match role {
@@ -163,12 +144,7 @@ impl ScenarioResult {
                 Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
                 None => ("never recovered".into(), false),
             };
-            checks.push(Check {
-                name: name.into(),
-                expected: format!("≤ {limit} ms"),
-                actual,
-                passed,
-            });
+            checks.push(Check { name: name.into(), expected: format!("≤ {limit} ms"), actual, passed });
         }
         if let Some(acks) = &facts.acks {
             checks.push(Check {
@@ -178,19 +154,16 @@ impl ScenarioResult {
                 passed: acks.lost.len() as u64 <= expect.lost_writes,
             });
         }
-        let moved = facts
-            .master_after
-            .as_deref()
-            .is_some_and(|m| m != facts.victim);
+        let moved = facts.master_after.as_deref().is_some_and(|m| m != facts.victim);
         let (expected, passed) = match expect.master {
-            MasterExpectation::Other => (
-                format!("not on {}", facts.victim),
-                facts.new_master_after.is_some() && moved,
+            MasterExpectation::Other => (format!("not on {}", facts.victim), facts.new_master_after.is_some() && moved),
+            MasterExpectation::Unchanged => (
+                format!("on {}", facts.master_before),
+                facts.master_after.as_deref() == Some(facts.master_before.as_str()),
             ),
-            MasterExpectation::Same => (
-                format!("on {}", facts.victim),
-                facts.master_after.as_deref() == Some(facts.victim.as_str()),
-            ),
+            MasterExpectation::Same => {
+                (format!("on {}", facts.victim), facts.master_after.as_deref() == Some(facts.victim.as_str()))
+            }
             MasterExpectation::Any => ("anywhere".into(), facts.master_after.is_some()),
         };
         checks.push(Check {
@@ -202,18 +175,16 @@ impl ScenarioResult {
         checks.push(Check {
             name: "restored and healthy".into(),
             expected: "yes".into(),
-            actual: facts
-                .restore_error
-                .clone()
-                .map_or_else(|| "yes".into(), |e| format!("no: {e}")),
+            actual: facts.restore_error.clone().map_or_else(|| "yes".into(), |e| format!("no: {e}")),
             passed: facts.restore_error.is_none(),
         });
         let passed = checks.iter().all(|c| c.passed);
         ScenarioResult {
-            schema: SCHEMA,
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
             run_id: facts.run_id,
+            seed: facts.seed,
+            iteration: facts.iteration,
             lab: facts.lab,
             backend: facts.backend,
             started_unix_ms: facts.started_unix_ms,
@@ -231,20 +202,6 @@ impl ScenarioResult {
             checks,
             passed,
         }
-    }
-
-    /// Writes `results.json` and `probes.json` into `dir`.
-    pub fn save(&self, dir: &Path, recordings: &[Recording]) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join("results.json"),
-            serde_json::to_string_pretty(self).unwrap_or_default() + "\n",
-        )?;
-        std::fs::write(
-            dir.join("probes.json"),
-            serde_json::to_string(recordings).unwrap_or_default() + "\n",
-        )?;
-        Ok(())
     }
 
     /// The table printed at the end of a run.
@@ -270,8 +227,7 @@ impl ScenarioResult {
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
                 what,
-                p.longest_outage_ms
-                    .map_or("never ended".into(), |v| format!("{v:.0}"))
+                p.longest_outage_ms.map_or("never ended".into(), |v| format!("{v:.0}"))
             ));
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
@@ -279,16 +235,8 @@ impl ScenarioResult {
                 format!("{} / {}", p.attempts, p.failed)
             ));
         }
-        out.push_str(&format!(
-            "{:<28} {:>12}\n",
-            "time to new master (ms)",
-            opt_ms(self.new_master_after_ms)
-        ));
-        out.push_str(&format!(
-            "{:<28} {:>12}\n",
-            "master after",
-            self.master_after.as_deref().unwrap_or("none")
-        ));
+        out.push_str(&format!("{:<28} {:>12}\n", "time to new master (ms)", opt_ms(self.new_master_after_ms)));
+        out.push_str(&format!("{:<28} {:>12}\n", "master after", self.master_after.as_deref().unwrap_or("none")));
         if let Some(acks) = &self.lost_writes {
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
@@ -297,11 +245,7 @@ impl ScenarioResult {
             ));
         }
         for event in &self.fence_events {
-            out.push_str(&format!(
-                "{:<28} {:>12}\n",
-                format!("fenced ({})", event.action),
-                event.node
-            ));
+            out.push_str(&format!("{:<28} {:>12}\n", format!("fenced ({})", event.action), event.node));
         }
         out.push_str(&format!(
             "{:<28} {:>12}\n\n",
@@ -336,26 +280,19 @@ mod tests {
                 seq: i,
                 started: Duration::from_millis(i * 100),
                 latency: Duration::from_millis(5),
-                outcome: if fail.contains(&i) {
-                    Outcome::Timeout
-                } else {
-                    Outcome::Ok
-                },
+                outcome: if fail.contains(&i) { Outcome::Timeout } else { Outcome::Ok },
                 observed_seq: None,
             })
             .collect();
-        Recording {
-            probe: format!("{role:?}"),
-            role,
-            run_id: "r".into(),
-            attempts,
-        }
+        Recording { probe: format!("{role:?}"), role, run_id: "r".into(), attempts }
     }
 
     fn facts(writer_fail: std::ops::Range<u64>, lost: Vec<u64>, master_after: &str) -> RunFacts {
         let fault_at = Duration::from_millis(1000);
         RunFacts {
             run_id: "r".into(),
+            seed: 7,
+            iteration: 1,
             lab: "t".into(),
             backend: BackendKind::Container,
             started_unix_ms: 0,
@@ -369,11 +306,7 @@ mod tests {
                 ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), fault_at),
                 ProbeSummary::from_recording(&recording(Role::Reader, 12..20), fault_at),
             ],
-            acks: Some(AckCheck {
-                acknowledged: 90,
-                present: 90 - lost.len() as u64,
-                lost,
-            }),
+            acks: Some(AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost }),
             fence_events: Vec::new(),
             timings: RunTimings::default(),
             restore_error: None,
@@ -392,10 +325,7 @@ mod tests {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
         assert!(result.passed, "{}", result.render());
         // Attempts 10..40 failed: from 1.0 s to the completion of attempt 40 at 4.005 s.
-        assert_eq!(
-            result.probes[0].longest_outage_ms.map(|v| v.round()),
-            Some(3005.0)
-        );
+        assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3005.0));
         assert!(result.render().contains("PASSED"));
     }
 
@@ -403,30 +333,16 @@ mod tests {
     fn a_lost_write_fails_the_run() {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![17], "b"));
         assert!(!result.passed);
-        let failed: Vec<&str> = result
-            .checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.name.as_str())
-            .collect();
+        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         assert_eq!(failed, ["lost acknowledged writes"]);
     }
 
     #[test]
     fn too_long_an_outage_and_a_master_that_stayed_fail() {
         let result = ScenarioResult::judge(&scenario(), facts(10..99, vec![], "a"));
-        let failed: Vec<&str> = result
-            .checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.name.as_str())
-            .collect();
+        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         assert_eq!(failed, ["write outage", "master"]);
-        assert!(
-            result.render().contains("FAIL write outage"),
-            "{}",
-            result.render()
-        );
+        assert!(result.render().contains("FAIL write outage"), "{}", result.render());
     }
 
     #[test]
@@ -437,10 +353,9 @@ mod tests {
     }
 
     #[test]
-    fn results_json_has_the_schema_version() {
+    fn result_json_names_scenario_and_fault() {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
         let json: serde_json::Value = serde_json::to_value(&result).expect("json");
-        assert_eq!(json["schema"], SCHEMA);
         assert_eq!(json["scenario"], "kill-postgres-master");
         assert_eq!(json["fault"]["action"], "kill-postgres");
     }

@@ -6,27 +6,28 @@
 use std::time::{Duration, Instant};
 
 use heartbeat::{Attempt, Clock, Role};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-use crate::backend::NodeBackend;
+use crate::faults;
 use crate::fenced::read_events;
-use crate::guest::{Guest, Script};
 use crate::lifecycle::{Lab, LabError, SETUP};
 use crate::probes::{self, Probes};
 use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
-use crate::scenario::{FaultAction, Scenario, Target};
+use crate::results::RunRecord;
+use crate::scenario::Scenario;
 
 /// How often the cluster view is refreshed while observing.
 const CLUSTER_POLL: Duration = Duration::from_secs(1);
 
-/// Runs `scenario` and returns its judged result.
-pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
+/// Runs `scenario` once and returns its judged result. `seed` drives every
+/// random choice (victim, timing); the same seed replays the same run.
+pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let started = Instant::now();
     let started_unix_ms = unix_ms();
-    let run_id = format!(
-        "{}-{}",
-        jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"),
-        scenario.name
-    );
+    let run_id =
+        format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), scenario.name) + &format!("-{iteration}");
     let mut timings = RunTimings::default();
     let progress = &lab.progress;
 
@@ -43,45 +44,31 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
     step.done();
 
     let master_before = before.master.clone().unwrap_or_default();
-    let victim = match scenario.fault.target {
-        Target::Master => master_before.clone(),
-        Target::Replica => before.replicas.first().cloned().unwrap_or_default(),
-    };
+    let witness = lab.stack().witness().unwrap_or_default();
+    let victim = faults::choose_victim(scenario.fault.target, &before, &lab.topology.node_names(), &witness, &mut rng)
+        .ok_or_else(|| LabError::Probe(format!("no {:?} to hit in the cluster", scenario.fault.target)))?;
+    let jitter = if scenario.probes.jitter_s > 0.0 { rng.random_range(0.0..scenario.probes.jitter_s) } else { 0.0 };
 
-    let step = progress.step(format!(
-        "probe, then {:?} on {victim} ({:?})",
-        scenario.fault.action, scenario.fault.target
-    ));
+    let step =
+        progress.step(format!("probe, then {:?} on {victim} ({:?})", scenario.fault.action, scenario.fault.target));
     let observe_started = Instant::now();
     let fence_events_before = read_events(&lab.paths.root().join("fence-events.jsonl")).len();
     let clock = Clock::start();
     let probes = Probes::start(lab, scenario, &run_id, clock)?;
-    tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s)).await;
+    tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s + jitter)).await;
     let fault_at = clock.elapsed();
-    inject(lab, scenario.fault.action, &victim).await?;
-    let observation = observe(
-        lab,
-        scenario,
-        &probes,
-        &victim,
-        &master_before,
-        clock,
-        fault_at,
-        &step,
-    )
-    .await;
+    faults::inject(lab, &scenario.fault, &victim).await?;
+    let observation = observe(lab, scenario, &probes, &victim, &master_before, clock, fault_at, &step).await;
     let recordings = probes.stop().await?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
     step.done();
 
     // A cluster that failed to recover is a finding, not a crash of lab:
     // restore problems are reported, and judged, like everything else.
-    let step = progress.step(format!(
-        "restore {victim} as a replica and wait until healthy"
-    ));
+    let step = progress.step(format!("restore {victim} as a replica and wait until healthy"));
     let restore_started = Instant::now();
     let restored = async {
-        restore(lab, scenario.fault.action, &victim).await?;
+        faults::restore(lab, &scenario.fault, &victim).await?;
         Ok::<_, LabError>(lab.stack().wait_healthy(healthy, &step).await?)
     }
     .await;
@@ -105,39 +92,30 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
             let writer = writer.clone();
             let check = lab
                 .labnet()
-                .run(
-                    async move { heartbeat::check_acknowledged(&target, &settings, &writer).await },
-                )
+                .run(async move { heartbeat::check_acknowledged(&target, &settings, &writer).await })
                 .await?;
             Some(check.map_err(|e| LabError::Probe(format!("lost-write check: {e}")))?)
         }
         _ => None,
     };
 
-    let fence_events =
-        read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
+    let fence_events = read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
     timings.total_s = started.elapsed().as_secs_f64();
-    let summaries = recordings
-        .iter()
-        .map(|r| ProbeSummary::from_recording(r, fault_at))
-        .collect();
+    let summaries = recordings.iter().map(|r| ProbeSummary::from_recording(r, fault_at)).collect();
     let result = ScenarioResult::judge(
         scenario,
         crate::report::RunFacts {
             run_id,
+            seed,
+            iteration,
             lab: lab.topology.lab.clone(),
             backend: lab.topology.backend,
             started_unix_ms,
             victim,
             master_before,
-            master_after: after
-                .as_ref()
-                .and_then(|a| a.master.clone())
-                .or(observation.master_seen),
+            master_after: after.as_ref().and_then(|a| a.master.clone()).or(observation.master_seen),
             restore_error,
-            new_master_after: observation
-                .new_master_at
-                .map(|t| t.saturating_sub(fault_at)),
+            new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
             fault_at,
             recovered: observation.recovered,
             probes: summaries,
@@ -146,42 +124,11 @@ pub async fn run(lab: &Lab, scenario: &Scenario) -> Result<ScenarioResult, LabEr
             timings,
         },
     );
-    result
-        .save(&lab.paths.runs().join(&result.run_id), &recordings)
-        .map_err(|e| LabError::Results(e.to_string()))?;
-    Ok(result)
+    Ok(RunRecord { result, recordings })
 }
 
-fn unix_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
-async fn inject(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabError> {
-    tracing::warn!(?action, victim, "fault");
-    match action {
-        FaultAction::KillPostgres => {
-            let pid_file = format!(
-                "/var/lib/postgresql/{}/main/postmaster.pid",
-                lab.topology.pg_version
-            );
-            let kill = Script::command(
-                "kill-postgres",
-                format!("kill -9 \"$(head -1 {pid_file})\""),
-            );
-            lab.guest.run(victim, &kill).await?;
-        }
-        FaultAction::PowerOff => {
-            lab.guest.forget(victim).await;
-            lab.backend.power_off(victim).await?;
-        }
-        FaultAction::LinkDown => {
-            lab.guest.forget(victim).await;
-            lab.backend.set_link(victim, false).await?;
-        }
-    }
-    Ok(())
+pub fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 struct Observation {
@@ -211,25 +158,18 @@ async fn observe(
     let mut master_seen = None;
     loop {
         if let Ok(state) = lab.stack().state_avoiding(victim).await {
-            if new_master_at.is_none()
-                && state.master.as_deref().is_some_and(|m| m != master_before)
-            {
+            if new_master_at.is_none() && state.master.as_deref().is_some_and(|m| m != master_before) {
                 new_master_at = Some(clock.elapsed());
             }
             master_seen = state.master;
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
-        let recovered = attempts
-            .iter()
-            .all(|(_, a)| probe_recovered(a, fault_at, now, settle));
+        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
         let status: Vec<String> = attempts
             .iter()
             .map(|(role, a)| {
-                let failed = a
-                    .iter()
-                    .filter(|x| x.started >= fault_at && !x.outcome.is_ok())
-                    .count();
+                let failed = a.iter().filter(|x| x.started >= fault_at && !x.outcome.is_ok()).count();
                 format!("{role:?}: {failed} failed")
             })
             .collect();
@@ -237,25 +177,13 @@ async fn observe(
             "{:.0} s after fault; {}; new master: {}",
             now.saturating_sub(fault_at).as_secs_f64(),
             status.join(", "),
-            if new_master_at.is_some() {
-                "yes"
-            } else {
-                "not yet"
-            }
+            if new_master_at.is_some() { "yes" } else { "not yet" }
         ));
         if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
-            return Observation {
-                recovered: true,
-                new_master_at,
-                master_seen,
-            };
+            return Observation { recovered: true, new_master_at, master_seen };
         }
         if now >= deadline {
-            return Observation {
-                recovered: false,
-                new_master_at,
-                master_seen,
-            };
+            return Observation { recovered: false, new_master_at, master_seen };
         }
         tokio::time::sleep(CLUSTER_POLL).await;
     }
@@ -263,44 +191,10 @@ async fn observe(
 
 /// A probe has recovered when it has attempts after the fault and none of
 /// the attempts in the last `settle` failed.
-pub fn probe_recovered(
-    attempts: &[Attempt],
-    fault_at: Duration,
-    now: Duration,
-    settle: Duration,
-) -> bool {
+pub fn probe_recovered(attempts: &[Attempt], fault_at: Duration, now: Duration, settle: Duration) -> bool {
     let since = now.saturating_sub(settle).max(fault_at);
     let recent: Vec<&Attempt> = attempts.iter().filter(|a| a.started >= since).collect();
     !recent.is_empty() && recent.iter().all(|a| a.outcome.is_ok())
-}
-
-/// Brings the victim back as a replica, as an operator would.
-async fn restore(lab: &Lab, action: FaultAction, victim: &str) -> Result<(), LabError> {
-    if action == FaultAction::LinkDown {
-        lab.backend.set_link(victim, true).await?;
-    }
-    if !lab.backend.is_running(victim).await? {
-        lab.backend.start(victim).await?;
-    }
-    lab.guest.forget(victim).await;
-    lab.guest
-        .wait_ready(victim, Duration::from_secs(lab.config.timeouts.boot_s))
-        .await?;
-    let state = lab.stack().state_avoiding(victim).await?;
-    let streaming = match &state.master {
-        Some(master) if master != victim => lab
-            .stack()
-            .streaming_replicas(master)
-            .await
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    if state.master.as_deref() == Some(victim) || streaming.iter().any(|r| r == victim) {
-        lab.stack().cleanup().await?;
-    } else {
-        lab.stack().rejoin_as_replica(victim).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -322,9 +216,7 @@ mod tests {
     fn recovered_needs_a_clean_settle_window_after_the_fault() {
         let ms = Duration::from_millis;
         let fault = ms(1000);
-        let attempts: Vec<Attempt> = (0..30)
-            .map(|i| attempt(i * 100, !(12..=20).contains(&i)))
-            .collect();
+        let attempts: Vec<Attempt> = (0..30).map(|i| attempt(i * 100, !(12..=20).contains(&i))).collect();
         // At 2.5 s the last failure (2.0 s) is inside a 1 s settle window.
         assert!(!probe_recovered(&attempts, fault, ms(2500), ms(1000)));
         // At 3.0 s the window 2.0..3.0 holds only the failure at 2.0 s.

@@ -23,12 +23,7 @@ pub enum Secret {
 }
 
 impl Secret {
-    pub const ALL: [Secret; 4] = [
-        Secret::Hacluster,
-        Secret::Replication,
-        Secret::Heartbeat,
-        Secret::FenceToken,
-    ];
+    pub const ALL: [Secret; 4] = [Secret::Hacluster, Secret::Replication, Secret::Heartbeat, Secret::FenceToken];
 
     fn file_name(self) -> &'static str {
         match self {
@@ -43,15 +38,9 @@ impl Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("cannot write secret {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read secret {}: {source} (run `lab make-all` to create the lab)", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
 }
 
 /// The secrets directory of one lab.
@@ -62,9 +51,7 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn new(dir: &Path) -> Self {
-        Secrets {
-            dir: dir.to_owned(),
-        }
+        Secrets { dir: dir.to_owned() }
     }
 
     /// Creates every secret that does not exist yet.
@@ -73,36 +60,24 @@ impl Secrets {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|source| SecretError::Write {
-                path: self.dir.clone(),
-                source,
-            })?;
+            .map_err(|source| SecretError::Write { path: self.dir.clone(), source })?;
         for secret in Secret::ALL {
             let path = self.dir.join(secret.file_name());
             if path.exists() {
                 continue;
             }
             let write = || -> std::io::Result<()> {
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)?;
+                let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
                 file.write_all(random_password().as_bytes())
             };
-            write().map_err(|source| SecretError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            write().map_err(|source| SecretError::Write { path: path.clone(), source })?;
         }
         Ok(())
     }
 
     pub fn get(&self, secret: Secret) -> Result<String, SecretError> {
         let path = self.dir.join(secret.file_name());
-        std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_owned())
-            .map_err(|source| SecretError::Read { path, source })
+        std::fs::read_to_string(&path).map(|s| s.trim().to_owned()).map_err(|source| SecretError::Read { path, source })
     }
 }
 
@@ -110,9 +85,7 @@ impl Secrets {
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
-    (0..24)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[cfg(test)]
@@ -125,10 +98,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let secrets = Secrets::new(&dir.path().join("secrets"));
         secrets.generate().expect("generate");
-        let first: Vec<String> = Secret::ALL
-            .iter()
-            .map(|s| secrets.get(*s).expect("get"))
-            .collect();
+        let first: Vec<String> = Secret::ALL.iter().map(|s| secrets.get(*s).expect("get")).collect();
         for (i, a) in first.iter().enumerate() {
             assert_eq!(a.len(), 24);
             assert!(first[i + 1..].iter().all(|b| a != b), "secrets must differ");
@@ -137,10 +107,7 @@ mod tests {
         assert_eq!(mode(&dir.path().join("secrets")), 0o700);
         assert_eq!(mode(&dir.path().join("secrets/fence-token")), 0o600);
         secrets.generate().expect("again");
-        let second: Vec<String> = Secret::ALL
-            .iter()
-            .map(|s| secrets.get(*s).expect("get"))
-            .collect();
+        let second: Vec<String> = Secret::ALL.iter().map(|s| secrets.get(*s).expect("get")).collect();
         assert_eq!(first, second, "generate keeps existing secrets");
     }
 }

@@ -39,19 +39,11 @@ pub struct Stack<'a, G> {
 
 impl<'a, G: Guest> Stack<'a, G> {
     pub fn new(guest: &'a G, topology: &'a Topology, secrets: &'a Secrets) -> Self {
-        Stack {
-            guest,
-            topology,
-            secrets,
-        }
+        Stack { guest, topology, secrets }
     }
 
     fn first_node(&self) -> String {
-        self.topology
-            .node_names()
-            .into_iter()
-            .next()
-            .unwrap_or_default()
+        self.topology.node_names().into_iter().next().unwrap_or_default()
     }
 
     /// Parameters every script may use.
@@ -92,22 +84,14 @@ impl<'a, G: Guest> Stack<'a, G> {
         let heartbeat = self.secrets.get(Secret::Heartbeat)?;
 
         step.detail("pcsd and quorum device");
-        let auth = self
-            .script(guest_script!("pcsd-auth.sh"))
-            .env("HACLUSTER_PASSWORD", &hacluster);
+        let auth = self.script(guest_script!("pcsd-auth.sh")).env("HACLUSTER_PASSWORD", &hacluster);
         self.on_all(&t.host_names(), &auth).await?;
 
         step.detail("corosync cluster with qdevice");
-        let create = self
-            .script(guest_script!("cluster-create.sh"))
-            .env("HACLUSTER_PASSWORD", &hacluster)
-            .env(
-                "NODE_ADDRS",
-                t.nodes()
-                    .map(|n| format!("{} addr={}", n.name, n.address))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
+        let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster).env(
+            "NODE_ADDRS",
+            t.nodes().map(|n| format!("{} addr={}", n.name, n.address)).collect::<Vec<_>>().join(" "),
+        );
         self.guest.run(&first, &create).await?;
 
         step.detail("PostgreSQL configuration");
@@ -125,47 +109,28 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("HEARTBEAT_PASSWORD", &heartbeat)
             .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL);
         self.guest.run(&first, &master).await?;
-        let first_address = t
-            .host(&first)
-            .map(|h| h.address.to_string())
-            .unwrap_or_default();
+        let first_address = t.host(&first).map(|h| h.address.to_string()).unwrap_or_default();
         for node in t.node_names().iter().filter(|n| **n != first) {
             step.detail(format!("replica {node} (pg_basebackup)"));
-            let replica = self
-                .script(guest_script!("postgres-replica.sh"))
-                .env("MASTER_ADDRESS", &first_address);
+            let replica = self.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", &first_address);
             self.guest.run(node, &replica).await?;
         }
-        self.on_all(
-            &t.node_names(),
-            &self.script(guest_script!("postgres-stop.sh")),
-        )
-        .await?;
+        self.on_all(&t.node_names(), &self.script(guest_script!("postgres-stop.sh"))).await?;
 
         step.detail("pacemaker resources: fencing, PAF, VIPs");
-        self.guest
-            .run(&first, &self.script(guest_script!("cluster-resources.sh")))
-            .await?;
+        self.guest.run(&first, &self.script(guest_script!("cluster-resources.sh"))).await?;
         Ok(())
     }
 
     /// Starts the cluster on all nodes (nothing starts at boot).
     pub async fn start(&self) -> Result<(), StackError> {
-        self.guest
-            .run(
-                &self.first_node(),
-                &self.script(guest_script!("cluster-start.sh")),
-            )
-            .await?;
+        self.guest.run(&self.first_node(), &self.script(guest_script!("cluster-start.sh"))).await?;
         Ok(())
     }
 
     /// Stops the cluster on all nodes, cleanly.
     pub async fn stop(&self) -> Result<(), StackError> {
-        let stop = Script::command(
-            "cluster-stop",
-            "pcs cluster stop --all --wait=120 >/dev/null".into(),
-        );
+        let stop = Script::command("cluster-stop", "pcs cluster stop --all --wait=120 >/dev/null".into());
         self.guest.run(&self.first_node(), &stop).await?;
         Ok(())
     }
@@ -197,15 +162,8 @@ impl<'a, G: Guest> Stack<'a, G> {
 
     /// Names of the replicas streaming from `master`.
     pub async fn streaming_replicas(&self, master: &str) -> Result<Vec<String>, StackError> {
-        let out = self
-            .guest
-            .run(master, &self.script(guest_script!("replication-status.sh")))
-            .await?;
-        Ok(out
-            .lines()
-            .map(str::to_owned)
-            .filter(|l| !l.is_empty())
-            .collect())
+        let out = self.guest.run(master, &self.script(guest_script!("replication-status.sh"))).await?;
+        Ok(out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
     }
 
     /// Waits until a master, streaming replicas on all other nodes and both
@@ -235,10 +193,7 @@ impl<'a, G: Guest> Stack<'a, G> {
                 Err(e) => e.to_string(),
             };
             if tokio::time::Instant::now() >= deadline {
-                return Err(StackError::NotHealthy {
-                    timeout,
-                    state: last,
-                });
+                return Err(StackError::NotHealthy { timeout, state: last });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -247,14 +202,9 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// Brings a failed node back as a replica of the current master: what an
     /// operator does after a fault, as in Tuchanka's `restore` scripts.
     pub async fn rejoin_as_replica(&self, node: &str) -> Result<(), StackError> {
-        let stop = Script::command(
-            "cluster-stop-node",
-            "pcs cluster stop --force >/dev/null 2>&1 || true".into(),
-        );
+        let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
         self.guest.run(node, &stop).await?;
-        let replica = self
-            .script(guest_script!("postgres-replica.sh"))
-            .env("MASTER_ADDRESS", self.topology.master_vip);
+        let replica = self.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", self.topology.master_vip);
         self.guest.run(node, &replica).await?;
         let join = Script::command(
             "cluster-join",
@@ -273,10 +223,6 @@ impl<'a, G: Guest> Stack<'a, G> {
 
     /// Hosts that take part in the cluster stack, for readiness waits.
     pub fn witness(&self) -> Option<String> {
-        self.topology
-            .hosts
-            .iter()
-            .find(|h| h.role == HostRole::Witness)
-            .map(|h| h.name.clone())
+        self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
     }
 }

@@ -43,29 +43,19 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
             role: host.role,
             address: host.address,
             running: lab.backend.is_running(&host.name).await.unwrap_or(false),
-            link_up: crate::netns::LabNetwork::new(lab.paths.netns())
-                .link_is_up(&host.name)
-                .await
-                .unwrap_or(false),
+            link_up: crate::netns::LabNetwork::new(lab.paths.netns()).link_is_up(&host.name).await.unwrap_or(false),
         });
     }
     let mut snapshots: Vec<String> = std::fs::read_dir(lab.paths.root().join("snapshots"))
         .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| !n.contains('.'))
-                .collect()
+            entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.contains('.')).collect()
         })
         .unwrap_or_default();
     snapshots.sort();
-    let fence_daemon =
-        read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::netns::is_zombie(pid));
+    let fence_daemon = read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::netns::is_zombie(pid));
     let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
     let cluster = if any_node_up {
-        tokio::time::timeout(Duration::from_secs(15), lab.stack().state())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.ok().and_then(Result::ok)
     } else {
         None
     };
@@ -78,10 +68,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
         cluster,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
     } else {
         print!("{}", render(&status));
     }
@@ -102,20 +89,9 @@ fn render(status: &Status) -> String {
     }
     out.push_str(&format!(
         "snapshots: {}\n",
-        if status.snapshots.is_empty() {
-            "none".into()
-        } else {
-            status.snapshots.join(", ")
-        }
+        if status.snapshots.is_empty() { "none".into() } else { status.snapshots.join(", ") }
     ));
-    out.push_str(&format!(
-        "fence daemon: {}\n",
-        if status.fence_daemon {
-            "running"
-        } else {
-            "not running"
-        }
-    ));
+    out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
     match &status.cluster {
         Some(c) => out.push_str(&format!("cluster: {}\n", c.summary())),
         None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),

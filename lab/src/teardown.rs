@@ -30,10 +30,7 @@ pub enum TeardownError {
     #[error("{0}")]
     Stuck(String),
     #[error("cannot remove {path}: {source}")]
-    Remove {
-        path: String,
-        source: std::io::Error,
-    },
+    Remove { path: String, source: std::io::Error },
 }
 
 pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
@@ -44,9 +41,7 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
 
     for ns in network.existing() {
         removed.processes += crate::netns::pids_in(&ns).len();
-        kill_namespace(&ns, Duration::from_secs(20))
-            .await
-            .map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
+        kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
     }
     let mut strays = nspawns_under(&root.to_string_lossy());
     if let Some(pid) = read_pid(&paths.fenced_pid()) {
@@ -56,16 +51,11 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
     }
     for pid in strays {
         removed.processes += 1;
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         wait_gone(pid, Duration::from_secs(10)).await;
     }
     for mount in mounts_under(&root) {
-        unmount(&host, &mount)
-            .await
-            .map_err(|e| TeardownError::Stuck(e.to_string()))?;
+        unmount(&host, &mount).await.map_err(|e| TeardownError::Stuck(e.to_string()))?;
         removed.mounts += 1;
     }
     for ns in network.existing() {
@@ -77,10 +67,8 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
             if dir == root {
                 removed.state = true;
             }
-            std::fs::remove_dir_all(&dir).map_err(|source| TeardownError::Remove {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|source| TeardownError::Remove { path: dir.display().to_string(), source })?;
         }
     }
     Ok(removed)

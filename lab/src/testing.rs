@@ -15,10 +15,7 @@ pub struct FakeBackend {
 
 impl FakeBackend {
     pub fn with_running(nodes: &[&str]) -> Self {
-        FakeBackend {
-            running: Mutex::new(nodes.iter().map(|n| (*n).to_owned()).collect()),
-            calls: Mutex::default(),
-        }
+        FakeBackend { running: Mutex::new(nodes.iter().map(|n| (*n).to_owned()).collect()), calls: Mutex::default() }
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -61,18 +58,11 @@ impl NodeBackend for FakeBackend {
     }
 
     async fn is_running(&self, node: &str) -> Result<bool, BackendError> {
-        Ok(self
-            .running
-            .lock()
-            .map(|r| r.contains(node))
-            .unwrap_or(false))
+        Ok(self.running.lock().map(|r| r.contains(node)).unwrap_or(false))
     }
 
     async fn set_link(&self, node: &str, up: bool) -> Result<(), BackendError> {
-        self.call(format!(
-            "set_link {node} {}",
-            if up { "up" } else { "down" }
-        ));
+        self.call(format!("set_link {node} {}", if up { "up" } else { "down" }));
         Ok(())
     }
 

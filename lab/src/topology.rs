@@ -52,22 +52,11 @@ pub enum TopologyError {
     #[error("cannot read {path}: {message}")]
     Unreadable { path: String, message: String },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("address {address} of `{name}` is outside the lab subnet {subnet}")]
-    OutsideSubnet {
-        name: String,
-        address: Ipv4Addr,
-        subnet: String,
-    },
+    OutsideSubnet { name: String, address: Ipv4Addr, subnet: String },
     #[error("address {address} is used twice (`{first}` and `{second}`)")]
-    Duplicate {
-        address: Ipv4Addr,
-        first: String,
-        second: String,
-    },
+    Duplicate { address: Ipv4Addr, first: String, second: String },
 }
 
 impl Topology {
@@ -76,11 +65,7 @@ impl Topology {
             .cluster
             .node
             .iter()
-            .map(|n| HostSpec {
-                name: n.name.clone(),
-                address: n.address,
-                role: HostRole::Node,
-            })
+            .map(|n| HostSpec { name: n.name.clone(), address: n.address, role: HostRole::Node })
             .collect();
         hosts.push(HostSpec {
             name: "witness".into(),
@@ -123,20 +108,14 @@ impl Topology {
                 });
             }
             if let Some((_, first)) = seen[..i].iter().find(|(a, _)| a == address) {
-                return Err(TopologyError::Duplicate {
-                    address: *address,
-                    first: first.clone(),
-                    second: name.clone(),
-                });
+                return Err(TopologyError::Duplicate { address: *address, first: first.clone(), second: name.clone() });
             }
         }
         Ok(())
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX
-            .checked_shl(32 - u32::from(self.prefix))
-            .unwrap_or(0)
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
     }
 
     fn in_subnet(&self, address: Ipv4Addr) -> bool {
@@ -145,11 +124,7 @@ impl Topology {
 
     /// The lab subnet in CIDR form, e.g. `192.168.89.0/24`.
     pub fn subnet(&self) -> String {
-        format!(
-            "{}/{}",
-            Ipv4Addr::from(u32::from(self.host_address) & self.mask()),
-            self.prefix
-        )
+        format!("{}/{}", Ipv4Addr::from(u32::from(self.host_address) & self.mask()), self.prefix)
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &HostSpec> {
@@ -170,27 +145,19 @@ impl Topology {
 
     pub fn load(path: &Path, lab: &str) -> Result<Self, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => TopologyError::Missing {
-                lab: lab.to_owned(),
-                path: path.display().to_string(),
-            },
-            _ => TopologyError::Unreadable {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            },
+            std::io::ErrorKind::NotFound => {
+                TopologyError::Missing { lab: lab.to_owned(), path: path.display().to_string() }
+            }
+            _ => TopologyError::Unreadable { path: path.display().to_string(), message: e.to_string() },
         })?;
-        serde_json::from_str(&text).map_err(|e| TopologyError::Unreadable {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| TopologyError::Unreadable { path: path.display().to_string(), message: e.to_string() })
     }
 
     pub fn save(&self, path: &Path) -> Result<(), TopologyError> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(path, text + "\n").map_err(|source| TopologyError::Write {
-            path: path.display().to_string(),
-            source,
-        })
+        std::fs::write(path, text + "\n")
+            .map_err(|source| TopologyError::Write { path: path.display().to_string(), source })
     }
 }
 
@@ -228,8 +195,7 @@ mod tests {
     fn manifest_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("lab.json");
-        let t =
-            Topology::from_config(&Config::defaults().expect("defaults"), "img").expect("topology");
+        let t = Topology::from_config(&Config::defaults().expect("defaults"), "img").expect("topology");
         t.save(&path).expect("save");
         assert_eq!(Topology::load(&path, "tuchanka").expect("load"), t);
         let err = Topology::load(&dir.path().join("nope.json"), "tuchanka").expect_err("missing");

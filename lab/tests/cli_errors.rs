@@ -30,10 +30,7 @@ fn unknown_scenario_exits_2_and_lists_the_known_ones() {
     let out = lab(dir.path(), &["scenario", "kill-everything"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("unknown scenario `kill-everything`") && err.contains("kill-postgres-master"),
-        "{err}"
-    );
+    assert!(err.contains("unknown scenario `kill-everything`") && err.contains("kill-postgres-master"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
 }
 
@@ -42,16 +39,10 @@ fn malformed_config_names_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[lab]\nname = \"x\"\n[heartbeat]\nrate_hz = = 3\n").expect("write");
-    let out = lab(
-        dir.path(),
-        &["--config", config.to_str().expect("utf8"), "status"],
-    );
+    let out = lab(dir.path(), &["--config", config.to_str().expect("utf8"), "status"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("bad.toml:4:") && err.contains("malformed TOML"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:4:") && err.contains("malformed TOML"), "{err}");
     assert!(nothing_made(dir.path()));
 }
 
@@ -59,21 +50,12 @@ fn malformed_config_names_file_and_line() {
 fn unknown_config_key_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("typo.toml");
-    std::fs::write(
-        &config,
-        "[postgres]\nmaster_vip = \"192.168.89.103\"\nreplica_ip = \"192.168.89.104\"\n",
-    )
-    .expect("write");
-    let out = lab(
-        dir.path(),
-        &["--config", config.to_str().expect("utf8"), "make-all"],
-    );
+    std::fs::write(&config, "[postgres]\nmaster_vip = \"192.168.89.103\"\nreplica_ip = \"192.168.89.104\"\n")
+        .expect("write");
+    let out = lab(dir.path(), &["--config", config.to_str().expect("utf8"), "make-all"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("typo.toml:3") && err.contains("postgres.replica_ip"),
-        "{err}"
-    );
+    assert!(err.contains("typo.toml:3") && err.contains("postgres.replica_ip"), "{err}");
     assert!(nothing_made(dir.path()));
 }
 
@@ -92,10 +74,8 @@ fn missing_mmdebstrap_is_reported_with_the_package_before_anything_is_made() {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).expect("bin");
     for tool in ["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"] {
-        let real = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-            .iter()
-            .map(|d| Path::new(d).join(tool))
-            .find(|p| p.exists());
+        let real =
+            ["/usr/bin", "/usr/sbin", "/bin", "/sbin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists());
         if let Some(real) = real {
             std::os::unix::fs::symlink(real, bin.join(tool)).expect("symlink");
         } else {
@@ -104,26 +84,13 @@ fn missing_mmdebstrap_is_reported_with_the_package_before_anything_is_made() {
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args([
-            "--state-dir",
-            dir.path().join("state").to_str().expect("utf8"),
-            "--lab",
-            "clitest",
-            "make-all",
-        ])
+        .args(["--state-dir", dir.path().join("state").to_str().expect("utf8"), "--lab", "clitest", "make-all"])
         .env("PATH", &bin)
         .output()
         .expect("run lab");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("apt-get install mmdebstrap"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !dir.path().join("state").join("labs").exists(),
-        "nothing half-made"
-    );
+    assert!(stderr(&out).contains("apt-get install mmdebstrap"), "{}", stderr(&out));
+    assert!(!dir.path().join("state").join("labs").exists(), "nothing half-made");
 }
 
 #[test]
@@ -140,10 +107,6 @@ fn an_unreadable_key_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = lab(dir.path(), &["make-all", "/nonexistent/key.pub"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("/nonexistent/key.pub"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("/nonexistent/key.pub"), "{}", stderr(&out));
     assert!(nothing_made(dir.path()));
 }

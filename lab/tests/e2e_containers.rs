@@ -12,11 +12,7 @@ use std::process::{Command, Output};
 const LAB: &str = "e2e";
 
 fn lab(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["--lab", LAB, "-v"])
-        .args(args)
-        .output()
-        .expect("run lab");
+    let out = Command::new(env!("CARGO_BIN_EXE_lab")).args(["--lab", LAB, "-v"]).args(args).output().expect("run lab");
     eprintln!(
         "$ lab {}\n{}{}",
         args.join(" "),
@@ -56,42 +52,20 @@ fn make_all_then_kill_postgres_master_then_destroy() {
 
     let run = lab(&["--json", "scenario", "kill-postgres-master"]);
     let result = json(&run);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "scenario missed its expectations: {:#}",
-        result["checks"]
-    );
+    assert_eq!(run.status.code(), Some(0), "scenario missed its expectations: {:#}", result["checks"]);
     assert_eq!(result["passed"], true);
     assert_eq!(result["lost_writes"]["lost"], serde_json::json!([]));
-    assert!(
-        result["lost_writes"]["acknowledged"]
-            .as_u64()
-            .is_some_and(|n| n > 10),
-        "the writer wrote"
-    );
+    assert!(result["lost_writes"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "the writer wrote");
     assert_ne!(result["master_after"], result["victim"], "the master moved");
     let probes = result["probes"].as_array().expect("probes");
-    let writer = probes
-        .iter()
-        .find(|p| p["role"] == "writer")
-        .expect("writer");
-    assert!(
-        writer["failed"].as_u64().is_some_and(|n| n > 0),
-        "the writer saw the master die"
-    );
+    let writer = probes.iter().find(|p| p["role"] == "writer").expect("writer");
+    assert!(writer["failed"].as_u64().is_some_and(|n| n > 0), "the writer saw the master die");
     // The reader uses the replica VIP, which stays up on the replica.
     for probe in probes {
-        assert!(
-            probe["longest_outage_ms"].as_f64().is_some(),
-            "{} recovered",
-            probe["probe"]
-        );
+        assert!(probe["longest_outage_ms"].as_f64().is_some(), "{} recovered", probe["probe"]);
     }
-    let run_dir = Path::new("/var/lib/lab/labs")
-        .join(LAB)
-        .join("runs")
-        .join(result["run_id"].as_str().expect("run id"));
+    let run_dir =
+        Path::new("/var/lib/lab/labs").join(LAB).join("runs").join(result["run_id"].as_str().expect("run id"));
     assert!(run_dir.join("results.json").is_file() && run_dir.join("probes.json").is_file());
 
     let rollback = lab(&["--json", "rollback", "setup"]);
@@ -99,23 +73,13 @@ fn make_all_then_kill_postgres_master_then_destroy() {
 
     let destroyed = lab(&["--json", "destroy"]);
     assert_eq!(destroyed.status.code(), Some(0));
-    assert!(
-        !Path::new("/var/lib/lab/labs").join(LAB).exists(),
-        "state removed"
-    );
+    assert!(!Path::new("/var/lib/lab/labs").join(LAB).exists(), "state removed");
     let netns = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with("lab-e2e"))
-                .count()
-        })
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("lab-e2e")).count())
         .unwrap_or(0);
     assert_eq!(netns, 0, "no network namespace left");
     let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
     assert!(!mounts.contains("/labs/e2e/"), "no mount left");
-    let nspawns = Command::new("pgrep")
-        .args(["-f", "labs/e2e/"])
-        .output()
-        .expect("pgrep");
+    let nspawns = Command::new("pgrep").args(["-f", "labs/e2e/"]).output().expect("pgrep");
     assert!(nspawns.stdout.is_empty(), "no process left");
 }

@@ -45,10 +45,7 @@ impl PgServer {
              install the Debian package `postgresql` (apt-get install postgresql)"
         );
         let owner = server_owner();
-        let dir = tempfile::Builder::new()
-            .prefix("heartbeat-pg-")
-            .tempdir()
-            .expect("create temporary directory");
+        let dir = tempfile::Builder::new().prefix("heartbeat-pg-").tempdir().expect("create temporary directory");
         let pwfile = dir.path().join("pwfile");
         fs::write(&pwfile, SUPERUSER_PASSWORD).expect("write password file");
         if let Some((uid, gid)) = owner {
@@ -56,24 +53,12 @@ impl PgServer {
                 std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
             }
         }
-        let mut server = Self {
-            port: free_port(),
-            dir,
-            owner,
-            child: None,
-        };
+        let mut server = Self { port: free_port(), dir, owner, child: None };
         let output = server
             .command("initdb")
             .arg("-D")
             .arg(server.data_dir())
-            .args([
-                "-U",
-                SUPERUSER,
-                "--auth=scram-sha-256",
-                "--no-locale",
-                "-E",
-                "UTF8",
-            ])
+            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--no-locale", "-E", "UTF8"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .expect("run initdb");
@@ -147,11 +132,7 @@ impl PgServer {
     }
 
     fn spawn(&mut self) {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open server log");
+        let log = File::options().create(true).append(true).open(self.log_path()).expect("open server log");
         let child = self
             .command("postgres")
             .arg("-D")
@@ -159,10 +140,7 @@ impl PgServer {
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!(
-                "unix_socket_directories={}",
-                self.dir.path().display()
-            ))
+            .arg(format!("unix_socket_directories={}", self.dir.path().display()))
             .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
             .args(["-c", "max_connections=20"])
             .stdin(Stdio::null())
@@ -192,41 +170,27 @@ impl PgServer {
         }
     }
 
-    async fn superuser(
-        &self,
-        dbname: &str,
-    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    async fn superuser(&self, dbname: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         connect(self.port, SUPERUSER, SUPERUSER_PASSWORD, dbname).await
     }
 
     /// A fresh client logged in as the heartbeat role, for test-side queries.
     pub async fn heartbeat_client(&self) -> tokio_postgres::Client {
-        connect(self.port, USER, PASSWORD, USER)
-            .await
-            .expect("connect as heartbeat user")
+        connect(self.port, USER, PASSWORD, USER).await.expect("connect as heartbeat user")
     }
 
     async fn create_user_and_schema(&self) {
-        let admin = self
-            .superuser("postgres")
-            .await
-            .expect("connect as superuser");
+        let admin = self.superuser("postgres").await.expect("connect as superuser");
         // CREATE DATABASE refuses to run in the implicit transaction of a
         // multi-statement batch, hence two calls.
         admin
             .batch_execute(&format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"))
             .await
             .expect("create heartbeat role");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {USER} OWNER {USER}"))
-            .await
-            .expect("create heartbeat database");
+        admin.batch_execute(&format!("CREATE DATABASE {USER} OWNER {USER}")).await.expect("create heartbeat database");
         let client = self.heartbeat_client().await;
         for _ in 0..2 {
-            client
-                .batch_execute(SCHEMA_SQL)
-                .await
-                .expect("schema applies (and re-applies)");
+            client.batch_execute(SCHEMA_SQL).await.expect("schema applies (and re-applies)");
         }
     }
 }
@@ -236,9 +200,7 @@ impl Drop for PgServer {
         if let Some(mut child) = self.child.take() {
             // Immediate shutdown takes the backends down with the postmaster;
             // SIGKILL if it does not go within a few seconds.
-            let _ = Command::new("kill")
-                .args(["-QUIT", &child.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-QUIT", &child.id().to_string()]).status();
             let mut gone = false;
             for _ in 0..50 {
                 if matches!(child.try_wait(), Ok(Some(_))) {
@@ -298,10 +260,7 @@ fn id(args: &[&str]) -> u32 {
         "`id {}` failed: no `postgres` OS user? install the Debian package `postgresql`",
         args.join(" ")
     );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("numeric id")
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("numeric id")
 }
 
 fn free_port() -> u16 {
