@@ -110,6 +110,32 @@ pub enum Command {
     },
     /// List the builtin scenarios.
     Scenarios,
+    /// Compare a run's results.json with a baseline; exit 1 on a regression.
+    Report {
+        /// results.json to judge (default: the lab's most recent one).
+        results: Option<PathBuf>,
+        /// results.json of an earlier run to compare with.
+        #[arg(long, value_name = "RESULTS.json")]
+        baseline: PathBuf,
+        /// Relative slack (default: report.regression_tolerance).
+        #[arg(long)]
+        tolerance: Option<f64>,
+        /// Absolute slack in ms (default: report.regression_tolerance_ms).
+        #[arg(long)]
+        tolerance_ms: Option<f64>,
+    },
+    /// Medians of make-all, rollback, scenario wall time and failover over repeated real runs.
+    Bench {
+        /// Makes and runs per scenario.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        /// Scenarios to time (default: kill-postgres-master, poweroff-master, link-down-master).
+        #[arg(long = "only", value_name = "SCENARIO")]
+        only: Vec<String>,
+        /// Base seed of random choices.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// The host-side fence daemon (started by lab itself).
     #[command(hide = true)]
     Fenced,
@@ -258,6 +284,33 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             };
             run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
+        Command::Report { results, baseline, tolerance, tolerance_ms } => {
+            let tolerance = crate::baseline::Tolerance {
+                relative: tolerance.unwrap_or(config.report.regression_tolerance),
+                absolute_ms: tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
+            };
+            report(&config, results, &baseline, &tolerance, json)
+        }
+        Command::Bench { repeat, only, seed } => {
+            let names: Vec<String> = if only.is_empty() {
+                crate::bench::DEFAULT_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                only
+            };
+            let scenarios =
+                names.iter().map(|n| Scenario::find(n)).collect::<Result<_, _>>().map_err(Failure::usage)?;
+            if repeat == 0 {
+                return Err(Failure::Usage("--repeat must be at least 1".into()));
+            }
+            let seed = seed.unwrap_or_else(rand::random);
+            let bench = crate::bench::run(config, progress, scenarios, repeat, seed).await?;
+            if json {
+                print_json(&bench)
+            } else {
+                print!("{}", bench.render())
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Scenarios => {
             for scenario in Scenario::builtin().map_err(Failure::usage)? {
                 println!("{:<24} {}", scenario.name, scenario.description);
@@ -388,13 +441,15 @@ async fn run_plan(
         eprintln!("seed {seed} (replay with --seed {seed})");
     }
     let plan = crate::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
-    let (dir, suite, _records) = crate::suite::run(&lab, &plan).await?;
+    let print_run = |result: &crate::report::ScenarioResult| {
+        if !json {
+            println!("{}", result.render());
+        }
+    };
+    let (dir, suite, _records) = crate::suite::run(&lab, &plan, print_run).await?;
     if json {
         print_json(&suite);
     } else {
-        for result in &suite.runs {
-            print!("{}\n", result.render());
-        }
         println!("results: {}", dir.display());
     }
     let failed = suite.runs.iter().filter(|r| !r.passed).count();
@@ -403,6 +458,53 @@ async fn run_plan(
     } else {
         Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", suite.runs.len())))
     }
+}
+
+/// Compares `results` (or the newest results.json of the lab) with
+/// `baseline`, rewrites the run's summary.md with the comparison, and
+/// fails with exit 1 on a regression.
+fn report(
+    config: &Config,
+    results: Option<PathBuf>,
+    baseline: &std::path::Path,
+    tolerance: &crate::baseline::Tolerance,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    use crate::results::SuiteResults;
+    let results = match results {
+        Some(path) => path,
+        None => newest_results(&LabPaths::new(&config.lab.state_dir, &config.lab.name).runs())?,
+    };
+    let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
+    let base = SuiteResults::load(baseline).map_err(Failure::Usage)?;
+    let comparison = crate::baseline::compare(&base, &current, tolerance);
+    if let Some(dir) = results.parent() {
+        let summary = crate::render::markdown(&current, Some(&comparison));
+        std::fs::write(dir.join("summary.md"), summary).map_err(Failure::infra)?;
+    }
+    if json {
+        print_json(&comparison);
+    } else {
+        println!("{} against baseline {}", results.display(), baseline.display());
+        print!("{}", crate::baseline::render(&comparison));
+    }
+    match comparison.regressions() {
+        0 => Ok(ExitCode::SUCCESS),
+        n => Err(Failure::Expectations(format!("{n} regression(s) against {}", baseline.display()))),
+    }
+}
+
+/// The most recent `runs/*/results.json`.
+fn newest_results(runs: &std::path::Path) -> Result<PathBuf, Failure> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(runs)
+        .map(|entries| {
+            entries.filter_map(|e| e.ok().map(|e| e.path().join("results.json"))).filter(|p| p.is_file()).collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found.pop().ok_or_else(|| {
+        Failure::Usage(format!("no results.json under {}; run `lab scenario` or `lab suite` first", runs.display()))
+    })
 }
 
 /// Replaces this process with `ssh` to `host`, inside the lab network.

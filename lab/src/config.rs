@@ -30,6 +30,7 @@ pub struct Config {
     pub postgres: PostgresSection,
     pub heartbeat: HeartbeatSection,
     pub timeouts: TimeoutsSection,
+    pub report: ReportSection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -99,6 +100,13 @@ pub struct TimeoutsSection {
     pub boot_s: u64,
     pub command_s: u64,
     pub healthy_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    pub regression_tolerance: f64,
+    pub regression_tolerance_ms: f64,
 }
 
 /// Where a configuration value came from, for error messages.

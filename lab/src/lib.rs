@@ -23,6 +23,8 @@
 //!   [`progress`].
 
 pub mod backend;
+pub mod baseline;
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -42,12 +44,14 @@ pub mod netns;
 pub mod paths;
 pub mod probes;
 pub mod progress;
+pub mod render;
 pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;
 pub mod stack;
+pub mod stats;
 pub mod status;
 pub mod suite;
 pub mod teardown;

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::lifecycle::{Lab, LabError};
+use crate::report::ScenarioResult;
 use crate::results::{RunRecord, SCHEMA, SuiteResults};
 use crate::scenario::Scenario;
 
@@ -38,8 +39,13 @@ impl Plan {
 }
 
 /// Runs the plan; each scenario starts from the `setup` snapshot. Results
-/// are written as they come, so an interrupted suite keeps what it measured.
-pub async fn run(lab: &Lab, plan: &Plan) -> Result<(PathBuf, SuiteResults, Vec<RunRecord>), LabError> {
+/// are written as they come, so an interrupted suite keeps what it
+/// measured; `on_run` sees each run's result as soon as it is judged.
+pub async fn run(
+    lab: &Lab,
+    plan: &Plan,
+    mut on_run: impl FnMut(&ScenarioResult),
+) -> Result<(PathBuf, SuiteResults, Vec<RunRecord>), LabError> {
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let dir = lab.paths.runs().join(format!("{stamp}-{}", plan.label));
     let mut suite = SuiteResults {
@@ -59,6 +65,7 @@ pub async fn run(lab: &Lab, plan: &Plan) -> Result<(PathBuf, SuiteResults, Vec<R
         let record = crate::runner::run(lab, scenario, seed, iteration).await?;
         let run_dir = dir.join(format!("{}-{iteration}", scenario.name));
         record.save(&run_dir).map_err(|e| LabError::Results(format!("{}: {e}", run_dir.display())))?;
+        on_run(&record.result);
         suite.runs.push(record.result.clone());
         records.push(record);
         write(&dir, &suite, &records)?;
@@ -66,11 +73,8 @@ pub async fn run(lab: &Lab, plan: &Plan) -> Result<(PathBuf, SuiteResults, Vec<R
     Ok((dir, suite, records))
 }
 
-fn write(dir: &std::path::Path, suite: &SuiteResults, _records: &[RunRecord]) -> Result<(), LabError> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| {
-            std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(suite).unwrap_or_default() + "\n")
-        })
+fn write(dir: &std::path::Path, suite: &SuiteResults, records: &[RunRecord]) -> Result<(), LabError> {
+    crate::render::write_all(dir, suite, records, None)
         .map_err(|e| LabError::Results(format!("{}: {e}", dir.display())))
 }
 

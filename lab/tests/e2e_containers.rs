@@ -1,7 +1,8 @@
 //! End to end, for real, on the container backend: `lab make-all` builds
 //! the image (or reuses the cache), the hosts and the whole HA stack; then
 //! `lab scenario kill-postgres-master` must pass its expectations; then
-//! `lab destroy` must leave nothing behind.
+//! `lab suite --only poweroff-master` must pass too, and `lab destroy` must
+//! leave nothing behind.
 //!
 //! Needs root, mmdebstrap, systemd-nspawn and a reachable Debian mirror,
 //! and takes minutes: ignored by default, run by CI with `--include-ignored`.
@@ -26,6 +27,17 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// The most recent run directory whose name ends with `suffix`.
+fn newest_run_dir(runs: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(runs)
+        .expect("runs dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(suffix)))
+        .collect();
+    dirs.sort();
+    dirs.pop().unwrap_or_else(|| panic!("no run directory ending in {suffix} under {}", runs.display()))
+}
+
 /// Removes the lab even when an assertion fails half-way.
 struct Cleanup;
 
@@ -37,7 +49,7 @@ impl Drop for Cleanup {
 
 #[test]
 #[ignore = "needs root, mmdebstrap and systemd-nspawn; takes minutes (CI runs it)"]
-fn make_all_then_kill_postgres_master_then_destroy() {
+fn make_all_then_two_faults_then_destroy() {
     let _cleanup = Cleanup;
     let made = lab(&["--json", "make-all"]);
     assert_eq!(made.status.code(), Some(0), "make-all failed");
@@ -50,8 +62,10 @@ fn make_all_then_kill_postgres_master_then_destroy() {
     assert_eq!(status["snapshots"], serde_json::json!(["install", "setup"]));
     assert_eq!(status["hosts"].as_array().map(Vec::len), Some(3));
 
-    let run = lab(&["--json", "scenario", "kill-postgres-master"]);
-    let result = json(&run);
+    let run = lab(&["--json", "scenario", "kill-postgres-master", "--seed", "7"]);
+    let suite = json(&run);
+    assert_eq!(suite["seed"], 7);
+    let result = &suite["runs"][0];
     assert_eq!(run.status.code(), Some(0), "scenario missed its expectations: {:#}", result["checks"]);
     assert_eq!(result["passed"], true);
     assert_eq!(result["lost_writes"]["lost"], serde_json::json!([]));
@@ -64,9 +78,18 @@ fn make_all_then_kill_postgres_master_then_destroy() {
     for probe in probes {
         assert!(probe["longest_outage_ms"].as_f64().is_some(), "{} recovered", probe["probe"]);
     }
-    let run_dir =
-        Path::new("/var/lib/lab/labs").join(LAB).join("runs").join(result["run_id"].as_str().expect("run id"));
-    assert!(run_dir.join("results.json").is_file() && run_dir.join("probes.json").is_file());
+    let runs = Path::new("/var/lib/lab/labs").join(LAB).join("runs");
+    let dir = newest_run_dir(&runs, "-kill-postgres-master");
+    for file in ["results.json", "kill-postgres-master-1/result.json", "kill-postgres-master-1/probes.json"] {
+        assert!(dir.join(file).is_file(), "{} missing", dir.join(file).display());
+    }
+
+    // A second real fault, through the suite command: Tuchanka's main test.
+    let run = lab(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
+    let suite = json(&run);
+    assert_eq!(run.status.code(), Some(0), "poweroff-master missed its expectations: {:#}", suite["runs"][0]["checks"]);
+    assert_eq!(suite["runs"][0]["fault"]["action"], "power-off");
+    assert!(newest_run_dir(&runs, "-suite").join("results.json").is_file());
 
     let rollback = lab(&["--json", "rollback", "setup"]);
     assert_eq!(rollback.status.code(), Some(0));
