@@ -37,6 +37,12 @@ pub fn choose_victim(
     }
 }
 
+/// Signals every PostgreSQL process (postmaster and backends): a hang of
+/// the postmaster alone leaves established connections working.
+fn postgres_signal(signal: &str) -> Script {
+    Script::command("signal-postgres", format!("pkill -{signal} -x postgres"))
+}
+
 fn postmaster_signal(lab: &Lab, signal: &str) -> Script {
     let pid_file = format!("/var/lib/postgresql/{}/main/postmaster.pid", lab.topology.pg_version);
     Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
@@ -56,7 +62,7 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
             lab.guest.run(victim, &postmaster_signal(lab, "KILL")).await?;
         }
         FaultAction::StopPostgres => {
-            lab.guest.run(victim, &postmaster_signal(lab, "STOP")).await?;
+            lab.guest.run(victim, &postgres_signal("STOP")).await?;
         }
         FaultAction::PowerOff => {
             lab.guest.forget(victim).await;
@@ -105,7 +111,7 @@ pub async fn restore(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabEr
         return Ok(());
     }
     let undo = match fault.action {
-        FaultAction::StopPostgres => Some(postmaster_signal(lab, "CONT")),
+        FaultAction::StopPostgres => Some(postgres_signal("CONT")),
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
         FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {PG_CLONE}"))),
         _ => None,

@@ -65,7 +65,7 @@ pub struct Fault {
 pub enum FaultAction {
     /// `kill -9` of the PostgreSQL postmaster.
     KillPostgres,
-    /// SIGSTOP of the postmaster: PostgreSQL hangs instead of dying.
+    /// SIGSTOP of every PostgreSQL process: it hangs instead of dying.
     StopPostgres,
     /// Hard power-off of the node (no shutdown).
     PowerOff,

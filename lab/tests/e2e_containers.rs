@@ -89,7 +89,18 @@ fn make_all_then_two_faults_then_destroy() {
     let suite = json(&run);
     assert_eq!(run.status.code(), Some(0), "poweroff-master missed its expectations: {:#}", suite["runs"][0]["checks"]);
     assert_eq!(suite["runs"][0]["fault"]["action"], "power-off");
-    assert!(newest_run_dir(&runs, "-suite").join("results.json").is_file());
+    let dir = newest_run_dir(&runs, "-suite");
+    for file in ["results.json", "junit.xml", "summary.md", "report.html", "poweroff-master-1/probes.json"] {
+        assert!(dir.join(file).is_file(), "{} missing", dir.join(file).display());
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(html.contains("<svg"), "the report has a timeline");
+
+    // Comparing the run with itself is no regression.
+    let results = dir.join("results.json");
+    let results = results.to_str().expect("utf8");
+    let compared = lab(&["report", results, "--baseline", results]);
+    assert_eq!(compared.status.code(), Some(0));
 
     let rollback = lab(&["--json", "rollback", "setup"]);
     assert_eq!(rollback.status.code(), Some(0));
