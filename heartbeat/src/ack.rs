@@ -6,6 +6,10 @@
 //! thing a synchronous-replication setup promises never happens. Writes that
 //! were not acknowledged (timeouts, broken sessions) may or may not be
 //! present; neither is a loss.
+//!
+//! The same comparison serves both databases: [`check_acknowledged`] reads the
+//! `writes` table of a PostgreSQL primary, [`check_redis_acknowledged`] the
+//! `heartbeat:writes:{run_id}` list of a Redis master.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +18,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::error_chain::describe;
 use crate::record::Recording;
+use crate::redis_probe::{self, RedisTarget};
 use crate::role::Role;
 use crate::session::{self, ConnectError, Needs};
 use crate::settings::ProbeSettings;
@@ -28,10 +33,22 @@ pub enum AckError {
         /// Name of the probe whose recording was passed.
         probe: String,
     },
-    /// No read-write session could be opened.
+    /// No read-write session (PostgreSQL) or connection (Redis) could be
+    /// opened.
     #[error("checking acknowledged writes: {0}")]
     Connect(#[from] ConnectError),
-    /// The query against `writes` failed.
+    /// The Redis server reached is not a master, so its list of writes may
+    /// lag behind what was acknowledged.
+    #[error("checking acknowledged writes: {host}:{port} is a redis {role}, not a master")]
+    NotAMaster {
+        /// Target host.
+        host: String,
+        /// Target port.
+        port: u16,
+        /// What `ROLE` answered (`slave`, `sentinel`, …).
+        role: String,
+    },
+    /// The query against `writes` (or the Redis list of writes) failed.
     #[error("reading writes of run {run_id} from {host}:{port} failed: {detail}")]
     Query {
         /// Run whose writes were read.
@@ -43,7 +60,8 @@ pub enum AckError {
         /// Flattened driver error.
         detail: String,
     },
-    /// The query against `writes` did not finish in time.
+    /// The query against `writes` (or the Redis list of writes) did not
+    /// finish in time.
     #[error("reading writes of run {run_id} from {host}:{port} timed out after {timeout:?}")]
     QueryTimeout {
         /// Run whose writes were read.
@@ -94,9 +112,7 @@ pub async fn check_acknowledged(
     settings: &ProbeSettings,
     recording: &Recording,
 ) -> Result<AckCheck, AckError> {
-    if recording.role != Role::Writer {
-        return Err(AckError::NotAWriter { probe: recording.probe.clone() });
-    }
+    ensure_writer(recording)?;
     let run_id = &recording.run_id;
     let session = session::open(target, settings, Needs::ReadWrite, "heartbeat-ack-check").await?;
     let params: [&(dyn ToSql + Sync); 1] = [run_id];
@@ -131,15 +147,78 @@ pub async fn check_acknowledged(
         // Negative numbers are never written; skip rather than wrap them.
         present.extend(u64::try_from(seq).ok());
     }
-    let check = compare(&recording.acknowledged_writes(), &present);
+    Ok(compare_and_log(recording, &present))
+}
+
+/// Reads the list `heartbeat:writes:{run_id}` for the recording's run on the
+/// Redis master reached through `target` and compares it with the writer's
+/// acknowledged writes.
+///
+/// `ROLE` and `LRANGE` go in one round trip within `settings.query_timeout`;
+/// a server that is not a master is refused ([`AckError::NotAMaster`]), as a
+/// replica may not have every acknowledged write yet.
+pub async fn check_redis_acknowledged(
+    target: &RedisTarget,
+    settings: &ProbeSettings,
+    recording: &Recording,
+) -> Result<AckCheck, AckError> {
+    ensure_writer(recording)?;
+    let run_id = &recording.run_id;
+    let query_failed = |detail: String| AckError::Query {
+        run_id: run_id.clone(),
+        host: target.host.clone(),
+        port: target.port,
+        detail,
+    };
+    let mut connection = redis_probe::connect(target, settings).await?;
+    let mut reading = redis::pipe();
+    reading.cmd("ROLE").cmd("LRANGE").arg(redis_probe::writes_key(run_id)).arg(0).arg(-1);
+    let query = reading.query_async::<(Vec<redis::Value>, Vec<String>)>(&mut connection);
+    let (role, writes) = match tokio::time::timeout(settings.query_timeout, query).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) if !e.is_timeout() => return Err(query_failed(redis_probe::describe_redis(&e))),
+        Ok(Err(_)) | Err(_) => {
+            return Err(AckError::QueryTimeout {
+                run_id: run_id.clone(),
+                host: target.host.clone(),
+                port: target.port,
+                timeout: settings.query_timeout,
+            });
+        }
+    };
+    let role = match role.first() {
+        Some(redis::Value::BulkString(name)) => String::from_utf8_lossy(name).into_owned(),
+        Some(redis::Value::SimpleString(name)) => name.clone(),
+        other => return Err(query_failed(format!("unexpected reply to ROLE: {other:?}"))),
+    };
+    if role != "master" {
+        return Err(AckError::NotAMaster { host: target.host.clone(), port: target.port, role });
+    }
+    // The writer pushes nothing but decimal sequence numbers; anything else
+    // cannot prove a write present, so skipping it can only report more
+    // losses, never fewer.
+    let present: Vec<u64> = writes.iter().filter_map(|seq| seq.parse().ok()).collect();
+    Ok(compare_and_log(recording, &present))
+}
+
+/// Only a writer's recording has acknowledged writes.
+fn ensure_writer(recording: &Recording) -> Result<(), AckError> {
+    if recording.role != Role::Writer {
+        return Err(AckError::NotAWriter { probe: recording.probe.clone() });
+    }
+    Ok(())
+}
+
+fn compare_and_log(recording: &Recording, present: &[u64]) -> AckCheck {
+    let check = compare(&recording.acknowledged_writes(), present);
     tracing::info!(
-        run_id = %run_id,
+        run_id = %recording.run_id,
         acknowledged = check.acknowledged,
         present = check.present,
         lost = check.lost.len(),
         "acknowledged writes checked"
     );
-    Ok(check)
+    check
 }
 
 #[cfg(test)]
@@ -195,5 +274,40 @@ mod tests {
             .await
             .expect_err("a reader has no acknowledged writes");
         assert_eq!(err.to_string(), "recording of probe reader is from a reader, not a writer");
+    }
+
+    #[tokio::test]
+    async fn reader_recordings_are_rejected_for_redis_too() {
+        let recording = Recording { probe: "reader".into(), role: Role::Reader, run_id: "r".into(), attempts: vec![] };
+        // Nothing listens on port 1: the role is checked before connecting.
+        let target = RedisTarget { host: "127.0.0.1".into(), port: 1, password: "p".into() };
+        let err = check_redis_acknowledged(&target, &ProbeSettings::default(), &recording)
+            .await
+            .expect_err("a reader has no acknowledged writes");
+        assert!(matches!(err, AckError::NotAWriter { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_is_a_connect_error_naming_host_and_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let recording = Recording { probe: "writer".into(), role: Role::Writer, run_id: "r".into(), attempts: vec![] };
+        let target = RedisTarget { host: "127.0.0.1".into(), port, password: "p".into() };
+        let err = check_redis_acknowledged(&target, &ProbeSettings::default(), &recording)
+            .await
+            .expect_err("nothing listens there");
+        let text = err.to_string();
+        assert!(matches!(err, AckError::Connect(_)), "{text}");
+        assert!(
+            text.starts_with(&format!("checking acknowledged writes: connecting to 127.0.0.1:{port} failed")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn not_a_master_message_names_the_server_and_its_role() {
+        let err = AckError::NotAMaster { host: "10.0.0.5".into(), port: 6379, role: "slave".into() };
+        assert_eq!(err.to_string(), "checking acknowledged writes: 10.0.0.5:6379 is a redis slave, not a master");
     }
 }

@@ -1,13 +1,23 @@
 //! Heartbeat probes for a database behind a floating IP.
 //!
-//! A writer commits one numbered row per tick and a reader reads the latest
+//! A writer commits one numbered write per tick and a reader reads the latest
 //! one back, each over a single persistent connection with tight timeouts, so
 //! that the moment the database stops answering (and the moment it answers
 //! again) is observed within one probe period. From the recorded attempts the
 //! crate derives outage windows ([`outage`]) and, after recovery, whether any
 //! write the database acknowledged was lost ([`ack`]).
 //!
-//! The crate knows nothing about clusters or VMs: it is given a [`Target`],
+//! Two databases are supported, with the same recording format and the same
+//! outage and lost-write analysis:
+//!
+//! * PostgreSQL ([`postgres`]): [`PgWriter`] and [`PgReader`] against a
+//!   [`Target`], checked afterwards with [`check_acknowledged`].
+//! * Redis ([`redis_probe`]): [`RedisWriter`] and [`RedisReader`] against a
+//!   [`RedisTarget`], checked afterwards with [`check_redis_acknowledged`].
+//!   A `READONLY` reply from a demoted master counts as a failure and makes
+//!   the probe reconnect, like any other error.
+//!
+//! The crate knows nothing about clusters or VMs: it is given a target,
 //! [`ProbeSettings`] and a shared [`Clock`], and returns [`Recording`]s.
 //!
 //! Durations in serialized recordings are integer microseconds (fields end
@@ -21,17 +31,19 @@ pub mod outage;
 pub mod postgres;
 pub mod probe;
 pub mod record;
+pub mod redis_probe;
 pub mod role;
 pub mod session;
 pub mod settings;
 pub mod target;
 
-pub use ack::{AckCheck, AckError, check_acknowledged, compare};
+pub use ack::{AckCheck, AckError, check_acknowledged, check_redis_acknowledged, compare};
 pub use clock::Clock;
 pub use outage::{Outage, Stall, first_ok_after, outages, outages_after, stalls};
 pub use postgres::{PgReader, PgWriter, SCHEMA_SQL};
 pub use probe::{Probe, run};
 pub use record::{Attempt, Outcome, Recording};
+pub use redis_probe::{RedisReader, RedisTarget, RedisWriter};
 pub use role::Role;
 pub use session::ConnectError;
 pub use settings::{MAX_RATE_HZ, ProbeSettings, SettingsError, period_from_rate};

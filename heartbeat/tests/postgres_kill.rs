@@ -10,7 +10,8 @@ use heartbeat::{
     Attempt, Clock, Outcome, PgReader, PgWriter, Probe, ProbeSettings, Recording, Role, check_acknowledged,
     first_ok_after, run,
 };
-use support::PgServer;
+use support::pg_server::PgServer;
+use support::{assert_gapless, failures};
 use tokio::sync::{mpsc, watch};
 
 const RATE_HZ: f64 = 40.0;
@@ -23,22 +24,7 @@ fn settings() -> ProbeSettings {
 
 /// Waits for `n` successful attempts that started at or after `after`.
 async fn ok_attempts(live: &mut mpsc::UnboundedReceiver<Attempt>, n: usize, after: Duration) {
-    let mut seen = 0;
-    let waiting = async {
-        while seen < n {
-            let attempt = live.recv().await.expect("probe ended early");
-            if attempt.outcome.is_ok() && attempt.started >= after {
-                seen += 1;
-            }
-        }
-    };
-    tokio::time::timeout(PHASE_TIMEOUT, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("fewer than {n} ok attempts after {after:?}"));
-}
-
-fn failures(r: &Recording) -> usize {
-    r.attempts.iter().filter(|a| !a.outcome.is_ok()).count()
+    support::ok_attempts(live, n, after, PHASE_TIMEOUT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,8 +72,7 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     let reader = reader.await.expect("reader task");
 
     // The writer: every attempt recorded, failures while down, one outage.
-    let seqs: Vec<u64> = writer.attempts.iter().map(|a| a.seq).collect();
-    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    assert_gapless(&writer);
     assert!(failures(&writer) > 0, "no failed writes recorded");
     assert!(
         writer.attempts.iter().any(|a| matches!(a.outcome, Outcome::ConnectFailed { .. })),

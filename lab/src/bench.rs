@@ -10,7 +10,7 @@ use crate::lifecycle::{self, Lab, LabError, MakeAllInput, MakeAllTimings};
 use crate::progress::Progress;
 use crate::report::ScenarioResult;
 use crate::scenario::Scenario;
-use crate::stats::{Summary, summarize};
+use crate::stats::{Summary, outage_ms, summarize};
 
 /// The scenarios benchmarked unless others are named: one crash, one power
 /// loss, one network partition.
@@ -66,15 +66,12 @@ pub async fn run(
             let of = |f: &dyn Fn(&ScenarioResult) -> Option<f64>| {
                 summarize(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
             };
-            let outage = |role: heartbeat::Role| {
-                move |r: &ScenarioResult| r.probes.iter().find(|p| p.role == role).and_then(|p| p.longest_outage_ms)
-            };
             ScenarioBench {
                 rollback_s: of(&|r| Some(r.timings.rollback_s)),
                 cluster_start_s: of(&|r| Some(r.timings.cluster_start_s)),
                 wall_s: of(&|r| Some(r.timings.total_s)),
-                write_outage_ms: of(&outage(heartbeat::Role::Writer)),
-                read_outage_ms: of(&outage(heartbeat::Role::Reader)),
+                write_outage_ms: of(&|r| outage_ms(r, heartbeat::Role::Writer)),
+                read_outage_ms: of(&|r| outage_ms(r, heartbeat::Role::Reader)),
                 new_master_ms: of(&|r| r.new_master_after_ms),
                 scenario: name,
             }

@@ -1,269 +1,150 @@
-//! A throwaway PostgreSQL 15 server for integration tests.
+//! Throwaway database servers for integration tests, and helpers shared by
+//! the tests that use them.
 //!
-//! The server runs as the `postgres` OS user (PostgreSQL refuses to run as
-//! root) in a temporary directory, listens on 127.0.0.1 only on a free port,
-//! and requires password (SCRAM) authentication. It is killed when the guard
-//! is dropped, including when a test panics, and its log is printed then so a
+//! Each server runs as a child process in a temporary directory on a free
+//! loopback port. [`ServerProcess`] stops it when dropped — including when a
+//! test panics — and the server guards print the tail of its log then, so a
 //! failure can be diagnosed.
 
 #![allow(dead_code)]
 
+pub mod pg_server;
+pub mod redis_server;
+
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use heartbeat::{SCHEMA_SQL, Target};
-use tempfile::TempDir;
+use heartbeat::{Attempt, Recording};
+use tokio::sync::mpsc;
 
-const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
-const SUPERUSER: &str = "postgres";
-const SUPERUSER_PASSWORD: &str = "superuser-test-password";
-/// Role and database the probes use.
-pub const USER: &str = "heartbeat";
-const PASSWORD: &str = "heartbeat-test-password";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// A free TCP port on 127.0.0.1 (free when asked; the server binds it soon
+/// after).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
 
-/// A running (or deliberately killed) PostgreSQL server; killed on drop.
+/// A server child process with stdout and stderr appended to a log file.
+///
+/// Dropping it stops the server: `stop_signal` first, SIGKILL if it is still
+/// there after a few seconds. [`ServerProcess::kill9`] kills it at once, like
+/// a crashed node.
 #[derive(Debug)]
-pub struct PgServer {
-    dir: TempDir,
-    port: u16,
-    owner: Option<(u32, u32)>,
+pub struct ServerProcess {
+    name: &'static str,
+    stop_signal: &'static str,
     child: Option<Child>,
 }
 
-impl PgServer {
-    /// Initializes a cluster, starts it, creates the heartbeat role and
-    /// database, and installs the schema (twice, to prove it idempotent).
-    pub async fn start() -> Self {
-        let bin = Path::new(BIN_DIR);
-        assert!(
-            bin.join("postgres").is_file() && bin.join("initdb").is_file(),
-            "PostgreSQL 15 server binaries not found in {BIN_DIR}: \
-             install the Debian package `postgresql` (apt-get install postgresql)"
-        );
-        let owner = server_owner();
-        let dir = tempfile::Builder::new().prefix("heartbeat-pg-").tempdir().expect("create temporary directory");
-        let pwfile = dir.path().join("pwfile");
-        fs::write(&pwfile, SUPERUSER_PASSWORD).expect("write password file");
-        if let Some((uid, gid)) = owner {
-            for path in [dir.path(), pwfile.as_path()] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
-            }
-        }
-        let mut server = Self { port: free_port(), dir, owner, child: None };
-        let output = server
-            .command("initdb")
-            .arg("-D")
-            .arg(server.data_dir())
-            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--no-locale", "-E", "UTF8"])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .expect("run initdb");
-        assert!(
-            output.status.success(),
-            "initdb failed: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        server.spawn();
-        server.wait_ready().await.expect("server did not start");
-        server.create_user_and_schema().await;
-        server
-    }
-
-    /// Where the probes should connect.
-    pub fn target(&self) -> Target {
-        Target {
-            host: "127.0.0.1".into(),
-            port: self.port,
-            dbname: USER.into(),
-            user: USER.into(),
-            password: PASSWORD.into(),
-        }
-    }
-
-    /// Sends SIGKILL to the postmaster, like a crashed node.
-    pub fn kill9(&mut self) {
-        let mut child = self.child.take().expect("server is running");
-        child.kill().expect("kill -9 postmaster");
-        child.wait().expect("reap postmaster");
-    }
-
-    /// Starts the server again on the same data directory and waits until it
-    /// accepts connections. Retries while orphaned backends of the killed
-    /// postmaster still hold its shared memory.
-    pub async fn restart(&mut self) {
-        assert!(self.child.is_none(), "server is still running");
-        let mut last = String::new();
-        for _ in 0..30 {
-            self.spawn();
-            match self.wait_ready().await {
-                Ok(()) => return,
-                Err(e) => last = e,
-            }
-            if let Some(mut child) = self.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("server did not restart: {last}");
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// A command for a PostgreSQL binary, run as the server's owner.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(Path::new(BIN_DIR).join(program));
-        command.current_dir(self.dir.path()).env("LC_ALL", "C");
-        if let Some((uid, gid)) = self.owner {
-            command.uid(uid).gid(gid);
-        }
-        command
-    }
-
-    fn spawn(&mut self) {
-        let log = File::options().create(true).append(true).open(self.log_path()).expect("open server log");
-        let child = self
-            .command("postgres")
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.path().display()))
-            .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
-            .args(["-c", "max_connections=20"])
+impl ServerProcess {
+    /// Spawns `command` with its output appended to `log`.
+    pub fn spawn(name: &'static str, command: &mut Command, log: &Path, stop_signal: &'static str) -> Self {
+        let log = File::options().create(true).append(true).open(log).expect("open server log");
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .spawn()
-            .expect("spawn postgres");
-        self.child = Some(child);
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Self { name, stop_signal, child: Some(child) }
     }
 
-    /// Polls until the superuser can log in, or the postmaster exits.
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait().expect("poll postmaster")
-            {
-                return Err(format!("postmaster exited with {status}"));
-            }
-            match self.superuser("postgres").await {
-                Ok(_) => return Ok(()),
-                Err(e) if tokio::time::Instant::now() > deadline => {
-                    return Err(format!("not ready after {READY_TIMEOUT:?}: {e}"));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap_or_else(|| panic!("{} is not running", self.name));
+        child.kill().unwrap_or_else(|e| panic!("kill -9 {}: {e}", self.name));
+        child.wait().unwrap_or_else(|e| panic!("reap {}: {e}", self.name));
     }
 
-    async fn superuser(&self, dbname: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        connect(self.port, SUPERUSER, SUPERUSER_PASSWORD, dbname).await
-    }
-
-    /// A fresh client logged in as the heartbeat role, for test-side queries.
-    pub async fn heartbeat_client(&self) -> tokio_postgres::Client {
-        connect(self.port, USER, PASSWORD, USER).await.expect("connect as heartbeat user")
-    }
-
-    async fn create_user_and_schema(&self) {
-        let admin = self.superuser("postgres").await.expect("connect as superuser");
-        // CREATE DATABASE refuses to run in the implicit transaction of a
-        // multi-statement batch, hence two calls.
-        admin
-            .batch_execute(&format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"))
-            .await
-            .expect("create heartbeat role");
-        admin.batch_execute(&format!("CREATE DATABASE {USER} OWNER {USER}")).await.expect("create heartbeat database");
-        let client = self.heartbeat_client().await;
-        for _ in 0..2 {
-            client.batch_execute(SCHEMA_SQL).await.expect("schema applies (and re-applies)");
-        }
+    /// The exit status if the process has exited (and was reaped) already.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        child.try_wait().unwrap_or_else(|e| panic!("poll {}: {e}", self.name))
     }
 }
 
-impl Drop for PgServer {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // Immediate shutdown takes the backends down with the postmaster;
-            // SIGKILL if it does not go within a few seconds.
-            let _ = Command::new("kill").args(["-QUIT", &child.id().to_string()]).status();
-            let mut gone = false;
-            for _ in 0..50 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    gone = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if !gone {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
         }
-        if std::thread::panicking() {
-            let log = fs::read_to_string(self.log_path()).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!("---- postgres log (last lines) ----");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
+        let _ = Command::new("kill").args([self.stop_signal, &child.id().to_string()]).status();
+        for _ in 0..50 {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
-async fn connect(
-    port: u16,
-    user: &str,
-    password: &str,
-    dbname: &str,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(port)
-        .user(user)
-        .password(password)
-        .dbname(dbname)
-        .connect_timeout(Duration::from_secs(5))
-        .connect(tokio_postgres::NoTls)
-        .await?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// uid and gid of the `postgres` OS user when running as root; `None` when
-/// already unprivileged (the server then runs as the current user).
-fn server_owner() -> Option<(u32, u32)> {
-    if id(&["-u"]) != 0 {
-        return None;
+/// Prints the last lines of a server log when the current thread panics;
+/// call it from a server guard's `Drop`.
+pub fn print_log_tail_if_panicking(label: &str, log: &Path) {
+    if !std::thread::panicking() {
+        return;
     }
-    Some((id(&["-u", "postgres"]), id(&["-g", "postgres"])))
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(60).collect();
+    eprintln!("---- {label} log {} (last lines) ----", log.display());
+    for line in tail.iter().rev() {
+        eprintln!("{line}");
+    }
 }
 
-fn id(args: &[&str]) -> u32 {
-    let output = Command::new("id").args(args).output().expect("run id");
-    assert!(
-        output.status.success(),
-        "`id {}` failed: no `postgres` OS user? install the Debian package `postgresql`",
-        args.join(" ")
-    );
-    String::from_utf8_lossy(&output.stdout).trim().parse().expect("numeric id")
+/// Waits (at most `timeout`) for `n` successful attempts that started at or
+/// after `after`, reading a probe's live channel.
+pub async fn ok_attempts(live: &mut mpsc::UnboundedReceiver<Attempt>, n: usize, after: Duration, timeout: Duration) {
+    let mut seen = 0;
+    let waiting = async {
+        while seen < n {
+            let attempt = live.recv().await.expect("probe ended early");
+            if attempt.outcome.is_ok() && attempt.started >= after {
+                seen += 1;
+            }
+        }
+    };
+    tokio::time::timeout(timeout, waiting)
+        .await
+        .unwrap_or_else(|_| panic!("fewer than {n} ok attempts after {after:?}"));
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+/// Waits (at most `timeout`) for `n` attempts matching `wanted`, returning
+/// them.
+pub async fn attempts_where(
+    live: &mut mpsc::UnboundedReceiver<Attempt>,
+    n: usize,
+    timeout: Duration,
+    wanted: impl Fn(&Attempt) -> bool,
+) -> Vec<Attempt> {
+    let mut seen = Vec::new();
+    let waiting = async {
+        while seen.len() < n {
+            let attempt = live.recv().await.expect("probe ended early");
+            if wanted(&attempt) {
+                seen.push(attempt);
+            }
+        }
+    };
+    let found = tokio::time::timeout(timeout, waiting).await;
+    assert!(found.is_ok(), "only {} of {n} wanted attempts within {timeout:?}: {seen:?}", seen.len());
+    seen
+}
+
+/// Number of failed attempts in a recording.
+pub fn failures(r: &Recording) -> usize {
+    r.attempts.iter().filter(|a| !a.outcome.is_ok()).count()
+}
+
+/// Asserts that attempts are numbered 0, 1, 2, … without gaps.
+pub fn assert_gapless(r: &Recording) {
+    let seqs: Vec<u64> = r.attempts.iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "attempts of {} are not gapless", r.probe);
 }
