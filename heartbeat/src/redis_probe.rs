@@ -34,6 +34,11 @@
 //! replica rejects it up front: the queued `RPUSH` gets `READONLY` and `EXEC`
 //! aborts, so nothing is half-applied. `Ok` means the `EXEC` reply arrived
 //! without an error in it; that is the acknowledgement.
+//!
+//! Like a script, a transaction has no rollback: should one command fail at
+//! run time (only possible if something else gave a heartbeat key the wrong
+//! type), the other is still applied. The attempt is then `QueryFailed`, not
+//! acknowledged, so the lost-write check is unaffected.
 
 use std::fmt;
 use std::time::Duration;

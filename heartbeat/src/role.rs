@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Inserts one row per attempt and bumps the `beat` row; needs the primary.
+    /// Records one write per attempt and moves the beat forward; needs the
+    /// primary (PostgreSQL) or master (Redis).
     Writer,
-    /// Reads the `beat` row; any server (primary or replica) will do.
+    /// Reads the beat; any server (primary or replica) will do.
     Reader,
 }
 

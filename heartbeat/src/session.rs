@@ -18,7 +18,9 @@ use crate::error_chain::describe;
 use crate::settings::ProbeSettings;
 use crate::target::Target;
 
-/// Errors from opening a session.
+/// Errors from opening a session (or, for the Redis probes and
+/// [`check_redis_acknowledged`](crate::check_redis_acknowledged), a Redis
+/// connection).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The server did not complete the connection and login in time.

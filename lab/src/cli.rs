@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
 
+use crate::commands;
 use crate::config::{Config, Override};
 use crate::exit::Failure;
-use crate::lifecycle::{self, Lab, MakeAllInput};
+use crate::lifecycle;
 use crate::paths::LabPaths;
 use crate::progress::Progress;
 use crate::scenario::Scenario;
@@ -159,7 +158,7 @@ pub enum SnapshotName {
 }
 
 impl SnapshotName {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             SnapshotName::Install => lifecycle::INSTALL,
             SnapshotName::Setup => lifecycle::SETUP,
@@ -212,10 +211,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     tracing::info!(command = ?cli.command, "lab");
     match &cli.command {
         // These replace the process with ssh inside the lab network.
-        Command::Ssh { host, command } => return exec_ssh(&config, &paths, host, command, false),
+        Command::Ssh { host, command } => return commands::exec_ssh(&config, &paths, host, command, false),
         Command::Mon { node } => {
             let node = node.clone().unwrap_or_default();
-            return exec_ssh(&config, &paths, &node, &[], true);
+            return commands::exec_ssh(&config, &paths, &node, &[], true);
         }
         Command::Fenced => return crate::fenced_main::run(&config, &paths),
         _ => {}
@@ -265,16 +264,16 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
-        Command::MakeAll { inputs } => make_all(config, progress, inputs, json).await,
+        Command::MakeAll { inputs } => commands::make_all(config, progress, inputs, json).await,
         Command::Status => crate::status::show(config, json).await,
         Command::Rollback { snapshot, start_cluster } => {
-            rollback(config, progress, snapshot, start_cluster, json).await
+            commands::rollback(config, progress, snapshot, start_cluster, json).await
         }
-        Command::Destroy => destroy(&config, json).await,
+        Command::Destroy => commands::destroy(&config, json).await,
         Command::Heartbeat { role, rate, seconds } => crate::live::heartbeat(config, role, rate, seconds, json).await,
         Command::Scenario { name, runs } => {
             let scenario = Scenario::find(&name).map_err(Failure::usage)?;
-            run_plan(config, progress, scenario.name.clone(), vec![scenario], runs, json).await
+            commands::run_plan(config, progress, scenario.name.clone(), vec![scenario], runs, json).await
         }
         Command::Suite { only, runs } => {
             let scenarios = if only.is_empty() {
@@ -282,14 +281,14 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             } else {
                 only.iter().map(|n| Scenario::find(n)).collect::<Result<_, _>>().map_err(Failure::usage)?
             };
-            run_plan(config, progress, "suite".into(), scenarios, runs, json).await
+            commands::run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
         Command::Report { results, baseline, tolerance, tolerance_ms } => {
             let tolerance = crate::baseline::Tolerance {
                 relative: tolerance.unwrap_or(config.report.regression_tolerance),
                 absolute_ms: tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
             };
-            report(&config, results, &baseline, &tolerance, json)
+            commands::report(&config, results, &baseline, &tolerance, json)
         }
         Command::Bench { repeat, only, seed } => {
             let names: Vec<String> = if only.is_empty() {
@@ -305,7 +304,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             let seed = seed.unwrap_or_else(rand::random);
             let bench = crate::bench::run(config, progress, scenarios, repeat, seed).await?;
             if json {
-                print_json(&bench)
+                commands::print_json(&bench)
             } else {
                 print!("{}", bench.render())
             }
@@ -319,239 +318,4 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
     }
-}
-
-fn print_json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
-}
-
-async fn make_all(config: Config, progress: Progress, inputs: Vec<PathBuf>, json: bool) -> Result<ExitCode, Failure> {
-    if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
-        return Err(Failure::Usage(format!(
-            "{}: installing from an ISO needs a VM backend; the container backend builds its own Debian image (run `lab make-all` without the ISO)",
-            iso.display()
-        )));
-    }
-    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput { authorized_keys: inputs };
-    let work = lifecycle::make_all(config, progress, input);
-    // Ctrl-C during make-all must not leave half a lab behind.
-    let outcome = tokio::select! {
-        result = work => result.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("lab: interrupted; removing the half-made lab");
-            let _ = crate::teardown::destroy(&paths).await;
-            Err(Failure::Interrupted)
-        }
-    };
-    let (lab, timings) = outcome?;
-    if json {
-        print_json(&timings);
-    } else {
-        println!(
-            "lab `{}` is ready: snapshots install and setup; hosts are powered off.\n\
-             made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
-             next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
-            lab.topology.lab,
-            timings.total_s,
-            timings.image_s,
-            timings.hosts_s,
-            timings.boot_s,
-            timings.install_s,
-            timings.setup_s
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct RollbackReport {
-    snapshot: &'static str,
-    rollback_s: f64,
-    cluster_start_s: Option<f64>,
-}
-
-async fn rollback(
-    config: Config,
-    progress: Progress,
-    snapshot: SnapshotName,
-    start: bool,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    let lab = Lab::open(config, progress.clone())?;
-    let step = progress.step(format!("roll back to `{}` and boot", snapshot.name()));
-    let rollback_s = lab.rollback(snapshot.name()).await?.as_secs_f64();
-    step.done();
-    let mut cluster_start_s = None;
-    if start {
-        let step = progress.step("start the cluster and wait until healthy");
-        let started = std::time::Instant::now();
-        lab.stack().start().await.map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
-        let state = lab
-            .stack()
-            .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &step)
-            .await
-            .map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
-        cluster_start_s = Some(started.elapsed().as_secs_f64());
-        step.done();
-        if !json {
-            println!("cluster: {}", state.summary());
-        }
-    }
-    if json {
-        print_json(&RollbackReport { snapshot: snapshot.name(), rollback_s, cluster_start_s });
-    } else {
-        println!("rolled back to `{}` in {rollback_s:.1} s", snapshot.name());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Failure> {
-    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let removed = crate::teardown::destroy(&paths).await.map_err(Failure::infra)?;
-    if json {
-        print_json(&removed);
-    } else {
-        println!(
-            "lab `{}` destroyed: {} processes, {} mounts, {} network namespaces{}",
-            config.lab.name,
-            removed.processes,
-            removed.mounts,
-            removed.namespaces,
-            if removed.state { ", state directory" } else { "" }
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run_plan(
-    config: Config,
-    progress: Progress,
-    label: String,
-    scenarios: Vec<Scenario>,
-    runs: RunOptions,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    if runs.repeat == Some(0) {
-        return Err(Failure::Usage("--repeat must be at least 1".into()));
-    }
-    let lab = Lab::open(config, progress)?;
-    let seed = runs.seed.unwrap_or_else(rand::random);
-    if !json {
-        eprintln!("seed {seed} (replay with --seed {seed})");
-    }
-    let plan = crate::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
-    let print_run = |result: &crate::report::ScenarioResult| {
-        if !json {
-            println!("{}", result.render());
-        }
-    };
-    let (dir, suite, _records) = crate::suite::run(&lab, &plan, print_run).await?;
-    if json {
-        print_json(&suite);
-    } else {
-        println!("results: {}", dir.display());
-    }
-    let failed = suite.runs.iter().filter(|r| !r.passed).count();
-    if failed == 0 {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", suite.runs.len())))
-    }
-}
-
-/// Compares `results` (or the newest results.json of the lab) with
-/// `baseline`, rewrites the run's summary.md with the comparison, and
-/// fails with exit 1 on a regression.
-fn report(
-    config: &Config,
-    results: Option<PathBuf>,
-    baseline: &std::path::Path,
-    tolerance: &crate::baseline::Tolerance,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    use crate::results::SuiteResults;
-    let results = match results {
-        Some(path) => path,
-        None => newest_results(&LabPaths::new(&config.lab.state_dir, &config.lab.name).runs())?,
-    };
-    let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
-    let base = SuiteResults::load(baseline).map_err(Failure::Usage)?;
-    let comparison = crate::baseline::compare(&base, &current, tolerance);
-    if let Some(dir) = results.parent() {
-        let summary = crate::render::markdown(&current, Some(&comparison));
-        std::fs::write(dir.join("summary.md"), summary).map_err(Failure::infra)?;
-    }
-    if json {
-        print_json(&comparison);
-    } else {
-        println!("{} against baseline {}", results.display(), baseline.display());
-        print!("{}", crate::baseline::render(&comparison));
-    }
-    match comparison.regressions() {
-        0 => Ok(ExitCode::SUCCESS),
-        n => Err(Failure::Expectations(format!("{n} regression(s) against {}", baseline.display()))),
-    }
-}
-
-/// The most recent `runs/*/results.json`.
-fn newest_results(runs: &std::path::Path) -> Result<PathBuf, Failure> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(runs)
-        .map(|entries| {
-            entries.filter_map(|e| e.ok().map(|e| e.path().join("results.json"))).filter(|p| p.is_file()).collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found.pop().ok_or_else(|| {
-        Failure::Usage(format!("no results.json under {}; run `lab scenario` or `lab suite` first", runs.display()))
-    })
-}
-
-/// Replaces this process with `ssh` to `host`, inside the lab network.
-fn exec_ssh(
-    config: &Config,
-    paths: &LabPaths,
-    host: &str,
-    command: &[String],
-    monitor: bool,
-) -> Result<ExitCode, Failure> {
-    use std::os::unix::process::CommandExt;
-    let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
-    let host = if host.is_empty() {
-        // `lab mon` without --node: the first node where Pacemaker runs.
-        topology
-            .node_names()
-            .into_iter()
-            .find(|n| {
-                crate::netns::pids_in(&paths.node_netns(n))
-                    .iter()
-                    .any(|pid| crate::netns::command_name(*pid) == "pacemakerd")
-            })
-            .ok_or_else(|| {
-                Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())
-            })?
-    } else {
-        host.to_owned()
-    };
-    if topology.host(&host).is_none() {
-        return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
-    }
-    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns()))
-        .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
-    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
-    let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();
-    let mut ssh = std::process::Command::new("ssh");
-    ssh.arg("-F").arg(config_file);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    if monitor {
-        if interactive {
-            ssh.arg("-t").arg(&host).arg("crm_mon -rfA");
-        } else {
-            ssh.arg(&host).arg("crm_mon -1 -rfA");
-        }
-    } else {
-        ssh.arg(&host).args(command);
-    }
-    let error = ssh.exec();
-    Err(Failure::Infrastructure(format!("cannot run ssh: {error}")))
 }

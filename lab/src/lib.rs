@@ -27,6 +27,7 @@ pub mod baseline;
 pub mod bench;
 pub mod cli;
 pub mod cluster;
+mod commands;
 pub mod config;
 pub mod container;
 pub mod exit;
