@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs on the first node: fencing, the PAF-managed PostgreSQL and its two
-# floating IPs, as in Tuchanka's second cluster. Built in a CIB file and pushed
+# floating IPs, as in Tuchanka's second cluster, and Redis with its VIP. Built in a CIB file and pushed
 # at once so the cluster never acts on half a configuration.
 set -euo pipefail
 cib=$(mktemp)
@@ -28,5 +28,17 @@ pcs -f "$cib" constraint order demote pgsqld-clone then stop pg-master-vip symme
 pcs -f "$cib" resource create pg-replica-vip ocf:heartbeat:IPaddr2 ip="$REPLICA_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
 pcs -f "$cib" constraint colocation add pg-replica-vip with Unpromoted pgsqld-clone 100
 pcs -f "$cib" constraint colocation add pg-replica-vip with pgsqld-clone INFINITY
+# Redis: a promotable clone managed by the redis agent, its master behind
+# its own VIP.
+pcs -f "$cib" resource create redisd ocf:heartbeat:redis config=/etc/redis/redis.conf port="$REDIS_PORT" \
+    op start timeout=60s op stop timeout=60s op promote timeout=60s op demote timeout=60s \
+    op monitor interval=5s timeout=10s role=Promoted \
+    op monitor interval=6s timeout=10s role=Unpromoted \
+    op notify timeout=60s \
+    promotable notify=true
+pcs -f "$cib" resource create redis-master-vip ocf:heartbeat:IPaddr2 ip="$REDIS_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
+pcs -f "$cib" constraint colocation add redis-master-vip with Promoted redisd-clone INFINITY
+pcs -f "$cib" constraint order promote redisd-clone then start redis-master-vip symmetrical=false kind=Mandatory
+pcs -f "$cib" constraint order demote redisd-clone then stop redis-master-vip symmetrical=false kind=Mandatory
 pcs cluster cib-push "$cib"
 rm -f "$cib"

@@ -55,6 +55,9 @@ pub enum Command {
         /// accepted by the container backend.
         #[arg(value_name = "KEY.pub")]
         inputs: Vec<PathBuf>,
+        /// Keep the lab if make-all fails, to look at it (`lab destroy` removes it).
+        #[arg(long)]
+        keep_failed: bool,
     },
     /// Show hosts, links, snapshots and the cluster.
     Status,
@@ -168,8 +171,14 @@ impl SnapshotName {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProbeRole {
+    /// PostgreSQL writes through the master VIP.
     Writer,
+    /// PostgreSQL reads through the replica VIP.
     Reader,
+    /// Redis writes through the Redis master VIP.
+    RedisWriter,
+    /// Redis reads through the Redis master VIP.
+    RedisReader,
 }
 
 /// Entry point used by `main`.
@@ -264,7 +273,9 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
-        Command::MakeAll { inputs } => commands::make_all(config, progress, inputs, json).await,
+        Command::MakeAll { inputs, keep_failed } => {
+            commands::make_all(config, progress, inputs, keep_failed, json).await
+        }
         Command::Status => crate::status::show(config, json).await,
         Command::Rollback { snapshot, start_cluster } => {
             commands::rollback(config, progress, snapshot, start_cluster, json).await

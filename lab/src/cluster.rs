@@ -13,6 +13,9 @@ use serde::Serialize;
 pub const PG_CLONE: &str = "pgsqld-clone";
 pub const MASTER_VIP: &str = "pg-master-vip";
 pub const REPLICA_VIP: &str = "pg-replica-vip";
+/// The Redis promotable clone and its VIP.
+pub const REDIS_CLONE: &str = "redisd-clone";
+pub const REDIS_VIP: &str = "redis-master-vip";
 /// Fence devices are named `fence-<node>`.
 pub const FENCE_PREFIX: &str = "fence-";
 /// Node attribute where PAF keeps each node's promotion score.
@@ -27,6 +30,10 @@ pub struct ClusterState {
     pub master: Option<String>,
     /// Nodes where PostgreSQL runs as a replica.
     pub replicas: Vec<String>,
+    /// Node where Redis is promoted.
+    pub redis_master: Option<String>,
+    /// Nodes where Redis runs as a replica.
+    pub redis_replicas: Vec<String>,
     /// Each primitive resource outside the clone (VIPs, fence devices) and
     /// the node it runs on, if any.
     pub resources: BTreeMap<String, Option<String>>,
@@ -61,14 +68,17 @@ impl ClusterState {
         };
         for element in resources.children().filter(|n| n.is_element()) {
             let id = element.attribute("id").unwrap_or_default();
-            if element.has_tag_name("clone") && id == PG_CLONE {
+            if element.has_tag_name("clone") && (id == PG_CLONE || id == REDIS_CLONE) {
+                let (master, replicas) = if id == PG_CLONE {
+                    (&mut state.master, &mut state.replicas)
+                } else {
+                    (&mut state.redis_master, &mut state.redis_replicas)
+                };
                 for instance in element.children().filter(|n| n.has_tag_name("resource")) {
-                    let Some(node) = running_on(instance) else {
-                        continue;
-                    };
+                    let Some(node) = running_on(instance) else { continue };
                     match instance.attribute("role") {
-                        Some("Promoted" | "Master") => state.master = Some(node),
-                        Some("Unpromoted" | "Slave") => state.replicas.push(node),
+                        Some("Promoted" | "Master") => *master = Some(node),
+                        Some("Unpromoted" | "Slave") => replicas.push(node),
                         _ => {}
                     }
                 }
@@ -78,6 +88,7 @@ impl ClusterState {
             }
         }
         state.replicas.sort();
+        state.redis_replicas.sort();
         if let Some(attributes) = find("node_attributes") {
             for node in attributes.children().filter(|n| n.has_tag_name("node")) {
                 let name = node.attribute("name").unwrap_or_default();
@@ -118,6 +129,20 @@ impl ClusterState {
             && self.location(MASTER_VIP) == Some(master.as_str())
             && self.location(REPLICA_VIP).is_some()
             && self.fencing_ready()
+            && self.redis_ready(nodes)
+    }
+
+    /// Redis, where the lab has it: a master with its VIP and a replica on
+    /// every other node. A cluster without the Redis resource is not judged
+    /// on it.
+    pub fn redis_ready(&self, nodes: &[String]) -> bool {
+        if !self.resources.contains_key(REDIS_VIP) {
+            return true;
+        }
+        let Some(master) = &self.redis_master else { return false };
+        let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
+        expected.sort();
+        self.redis_replicas.iter().collect::<Vec<_>>() == expected && self.location(REDIS_VIP) == Some(master.as_str())
     }
 
     /// Every fence device runs somewhere: without them no failure that
@@ -129,9 +154,10 @@ impl ClusterState {
     /// One line for progress and logs.
     pub fn summary(&self) -> String {
         format!(
-            "master {}, replicas [{}], online [{}]{}",
+            "master {}, replicas [{}], redis master {}, online [{}]{}",
             self.master.as_deref().unwrap_or("none"),
             self.replicas.join(" "),
+            self.redis_master.as_deref().unwrap_or("none"),
             self.online.join(" "),
             if self.quorate { "" } else { ", no quorum" }
         )
@@ -196,6 +222,16 @@ mod tests {
         let state = ClusterState::parse(&xml).expect("parse");
         assert!(!state.fencing_ready());
         assert!(!state.is_healthy(&nodes()));
+    }
+
+    #[test]
+    fn redis_clone_and_vip_are_read() {
+        let state = ClusterState::parse(include_str!("../tests/data/crm_mon_with_redis.xml")).expect("parse");
+        assert_eq!(state.redis_master.as_deref(), Some("tuchanka-b"));
+        assert_eq!(state.redis_replicas, ["tuchanka-a"]);
+        assert_eq!(state.location(REDIS_VIP), Some("tuchanka-b"));
+        assert!(state.redis_ready(&nodes()));
+        assert_eq!(state.master.as_deref(), Some("tuchanka-a"), "PostgreSQL is read apart from Redis");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub(crate) async fn make_all(
     config: Config,
     progress: Progress,
     inputs: Vec<PathBuf>,
+    keep_failed: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
@@ -33,7 +34,7 @@ pub(crate) async fn make_all(
         )));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput { authorized_keys: inputs };
+    let input = MakeAllInput { authorized_keys: inputs, keep_failed };
     let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C during make-all must not leave half a lab behind.
     let outcome = tokio::select! {

@@ -28,6 +28,7 @@ pub struct Config {
     pub network: NetworkSection,
     pub cluster: ClusterSection,
     pub postgres: PostgresSection,
+    pub redis: RedisSection,
     pub heartbeat: HeartbeatSection,
     pub timeouts: TimeoutsSection,
     pub report: ReportSection,
@@ -83,6 +84,13 @@ pub struct PostgresSection {
     pub version: u32,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    pub master_vip: Ipv4Addr,
     pub port: u16,
 }
 

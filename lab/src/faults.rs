@@ -34,6 +34,8 @@ pub fn choose_victim(
         Target::Replica => state.replicas.first().cloned(),
         Target::Witness => Some(witness.to_owned()),
         Target::Random => (!nodes.is_empty()).then(|| nodes[rng.random_range(0..nodes.len())].clone()),
+        Target::RedisMaster => state.redis_master.clone(),
+        Target::RedisReplica => state.redis_replicas.first().cloned(),
     }
 }
 
@@ -63,6 +65,9 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
         }
         FaultAction::StopPostgres => {
             lab.guest.run(victim, &postgres_signal("STOP")).await?;
+        }
+        FaultAction::KillRedis => {
+            lab.guest.run(victim, &Script::command("kill-redis", "pkill -KILL -x redis-server".into())).await?;
         }
         FaultAction::PowerOff => {
             lab.guest.forget(victim).await;
@@ -163,7 +168,13 @@ mod tests {
     use rand::SeedableRng;
 
     fn state() -> ClusterState {
-        ClusterState { master: Some("a".into()), replicas: vec!["b".into(), "c".into()], ..ClusterState::default() }
+        ClusterState {
+            master: Some("a".into()),
+            replicas: vec!["b".into(), "c".into()],
+            redis_master: Some("c".into()),
+            redis_replicas: vec!["a".into(), "b".into()],
+            ..ClusterState::default()
+        }
     }
 
     #[test]
@@ -174,6 +185,8 @@ mod tests {
         assert_eq!(pick(Target::Master, &mut rng).as_deref(), Some("a"));
         assert_eq!(pick(Target::Replica, &mut rng).as_deref(), Some("b"));
         assert_eq!(pick(Target::Witness, &mut rng).as_deref(), Some("witness"));
+        assert_eq!(pick(Target::RedisMaster, &mut rng).as_deref(), Some("c"));
+        assert_eq!(pick(Target::RedisReplica, &mut rng).as_deref(), Some("a"));
         assert_eq!(choose_victim(Target::Master, &ClusterState::default(), &nodes, "w", &mut rng), None);
     }
 

@@ -259,6 +259,9 @@ pub struct MakeAllTimings {
 pub struct MakeAllInput {
     /// Extra public keys to authorize for root on every host.
     pub authorized_keys: Vec<PathBuf>,
+    /// Keep a lab whose make-all failed, to look at it; `lab destroy`
+    /// removes it afterwards.
+    pub keep_failed: bool,
 }
 
 /// Checks everything `make-all` needs before anything is created.
@@ -300,8 +303,11 @@ pub async fn make_all(
         teardown::destroy(&paths).await?;
         step.done();
     }
+    let keep_failed = input.keep_failed;
     let result = build(config, progress, &keys, &paths).await;
-    if let Err(error) = &result {
+    if let (Err(error), true) = (&result, keep_failed) {
+        tracing::error!(%error, "make-all failed; the lab is kept for inspection (lab destroy removes it)");
+    } else if let Err(error) = &result {
         tracing::error!(%error, "make-all failed; destroying the half-made lab");
         if let Err(e) = teardown::destroy(&paths).await {
             tracing::error!(error = %e, "cleanup after failure failed; run `lab destroy`");

@@ -5,14 +5,14 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use heartbeat::{Clock, Role};
+use heartbeat::Clock;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::ProbeRole;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::lifecycle::Lab;
-use crate::probes;
+use crate::probes::{self, ProbeKind, Service};
 use crate::progress::Progress;
 
 pub async fn heartbeat(
@@ -23,22 +23,27 @@ pub async fn heartbeat(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let lab = Lab::open(config, Progress::hidden())?;
-    let role = match role {
-        ProbeRole::Writer => Role::Writer,
-        ProbeRole::Reader => Role::Reader,
+    let kind = match role {
+        ProbeRole::Writer => ProbeKind::PgWriter,
+        ProbeRole::Reader => ProbeKind::PgReader,
+        ProbeRole::RedisWriter => ProbeKind::RedisWriter,
+        ProbeRole::RedisReader => ProbeKind::RedisReader,
     };
     let mut settings = probes::settings(&lab);
     if let Some(rate) = rate {
         settings.rate_hz = rate;
     }
     settings.validate().map_err(Failure::usage)?;
-    let target = probes::target(&lab, role)?;
-    eprintln!("{role:?} probe on {target} at {} Hz; Ctrl-C stops", settings.rate_hz);
+    let target = match kind.service() {
+        Service::Postgres => probes::target(&lab, kind.role())?.to_string(),
+        Service::Redis => probes::redis_target(&lab)?.to_string(),
+    };
+    eprintln!("{} probe on {target} at {} Hz; Ctrl-C stops", kind.name(), settings.rate_hz);
     let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
     let clock = Clock::start();
     let (stop, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let task = probes::spawn(&lab, role, settings, &run_id, clock, stop_rx, tx)?;
+    let task = probes::spawn(&lab, kind, settings, &run_id, clock, stop_rx, tx)?;
     let until = seconds.map(Duration::from_secs_f64);
     loop {
         tokio::select! {

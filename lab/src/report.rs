@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;
+use crate::probes::Service;
 use crate::scenario::{Fault, MasterExpectation, Scenario};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -27,6 +28,8 @@ pub struct RunTimings {
 pub struct ProbeSummary {
     pub probe: String,
     pub role: Role,
+    #[serde(default)]
+    pub service: Service,
     pub attempts: usize,
     pub failed: usize,
     /// Outage windows that ended after the fault (or never ended).
@@ -38,7 +41,7 @@ pub struct ProbeSummary {
 }
 
 impl ProbeSummary {
-    pub fn from_recording(recording: &Recording, fault_at: Duration) -> Self {
+    pub fn from_recording(recording: &Recording, service: Service, fault_at: Duration) -> Self {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
         let longest_outage_ms = if recovered {
@@ -49,6 +52,7 @@ impl ProbeSummary {
         ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
+            service,
             attempts: recording.attempts.len(),
             failed: recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
             outages,
@@ -86,6 +90,7 @@ pub struct RunFacts {
     pub recovered: bool,
     pub probes: Vec<ProbeSummary>,
     pub acks: Option<AckCheck>,
+    pub redis_acks: Option<AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
     /// Why the victim could not be brought back, if it could not.
@@ -110,6 +115,8 @@ pub struct ScenarioResult {
     pub new_master_after_ms: Option<f64>,
     pub probes: Vec<ProbeSummary>,
     pub lost_writes: Option<AckCheck>,
+    #[serde(default)]
+    pub redis_lost_writes: Option<AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
     pub restore_error: Option<String>,
@@ -132,26 +139,32 @@ impl ScenarioResult {
             actual: if facts.recovered { "yes".into() } else { "no".into() },
             passed: facts.recovered,
         });
-        for (role, limit) in [(Role::Writer, expect.max_write_outage_ms), (Role::Reader, expect.max_read_outage_ms)] {
-            let (Some(limit), Some(probe)) = (limit, facts.probes.iter().find(|p| p.role == role)) else {
-                continue;
-            };
-            let name = match role {
-                Role::Writer => "write outage",
-                Role::Reader => "read outage",
-            };
+        let limits = [
+            (Service::Postgres, Role::Writer, expect.max_write_outage_ms, "write outage"),
+            (Service::Postgres, Role::Reader, expect.max_read_outage_ms, "read outage"),
+            (Service::Redis, Role::Writer, expect.max_redis_write_outage_ms, "redis write outage"),
+            (Service::Redis, Role::Reader, expect.max_redis_read_outage_ms, "redis read outage"),
+        ];
+        for (service, role, limit, name) in limits {
+            let probe = facts.probes.iter().find(|p| p.service == service && p.role == role);
+            let (Some(limit), Some(probe)) = (limit, probe) else { continue };
             let (actual, passed) = match probe.longest_outage_ms {
                 Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
                 None => ("never recovered".into(), false),
             };
             checks.push(Check { name: name.into(), expected: format!("≤ {limit} ms"), actual, passed });
         }
-        if let Some(acks) = &facts.acks {
+        let acks = [
+            ("lost acknowledged writes", &facts.acks, Some(expect.lost_writes)),
+            ("lost acknowledged redis writes", &facts.redis_acks, expect.redis_lost_writes),
+        ];
+        for (name, acks, allowed) in acks {
+            let (Some(acks), Some(allowed)) = (acks, allowed) else { continue };
             checks.push(Check {
-                name: "lost acknowledged writes".into(),
-                expected: format!("≤ {}", expect.lost_writes),
+                name: name.into(),
+                expected: format!("≤ {allowed}"),
                 actual: format!("{} of {}", acks.lost.len(), acks.acknowledged),
-                passed: acks.lost.len() as u64 <= expect.lost_writes,
+                passed: acks.lost.len() as u64 <= allowed,
             });
         }
         let moved = facts.master_after.as_deref().is_some_and(|m| m != facts.victim);
@@ -196,6 +209,7 @@ impl ScenarioResult {
             new_master_after_ms: facts.new_master_after.map(ms),
             probes: facts.probes,
             lost_writes: facts.acks,
+            redis_lost_writes: facts.redis_acks,
             fence_events: facts.fence_events,
             timings: facts.timings,
             restore_error: facts.restore_error,
@@ -220,9 +234,11 @@ impl ScenarioResult {
         ));
         out.push_str(&format!("{:<28} {:>12}\n", "measure", "value"));
         for p in &self.probes {
-            let what = match p.role {
-                Role::Writer => "write outage (ms)",
-                Role::Reader => "read outage (ms)",
+            let what = match (p.service, p.role) {
+                (Service::Postgres, Role::Writer) => "write outage (ms)",
+                (Service::Postgres, Role::Reader) => "read outage (ms)",
+                (Service::Redis, Role::Writer) => "redis write outage (ms)",
+                (Service::Redis, Role::Reader) => "redis read outage (ms)",
             };
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
@@ -237,6 +253,13 @@ impl ScenarioResult {
         }
         out.push_str(&format!("{:<28} {:>12}\n", "time to new master (ms)", opt_ms(self.new_master_after_ms)));
         out.push_str(&format!("{:<28} {:>12}\n", "master after", self.master_after.as_deref().unwrap_or("none")));
+        if let Some(acks) = &self.redis_lost_writes {
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                "lost acknowledged redis writes",
+                format!("{} of {}", acks.lost.len(), acks.acknowledged)
+            ));
+        }
         if let Some(acks) = &self.lost_writes {
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
@@ -303,10 +326,11 @@ mod tests {
             fault_at,
             recovered: true,
             probes: vec![
-                ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), fault_at),
-                ProbeSummary::from_recording(&recording(Role::Reader, 12..20), fault_at),
+                ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), Service::Postgres, fault_at),
+                ProbeSummary::from_recording(&recording(Role::Reader, 12..20), Service::Postgres, fault_at),
             ],
             acks: Some(AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost }),
+            redis_acks: None,
             fence_events: Vec::new(),
             timings: RunTimings::default(),
             restore_error: None,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::faults;
 use crate::fenced::read_events;
 use crate::lifecycle::{Lab, LabError, SETUP};
-use crate::probes::{self, Probes};
+use crate::probes::{self, ProbeKind, Probes};
 use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::results::RunRecord;
 use crate::scenario::Scenario;
@@ -84,24 +84,15 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
         }
     };
 
-    let writer = recordings.iter().find(|r| r.role == Role::Writer);
-    let acks = match (writer, &after) {
-        (Some(writer), Some(_)) => {
-            let target = probes::target(lab, Role::Writer)?;
-            let settings = probes::settings(lab);
-            let writer = writer.clone();
-            let check = lab
-                .labnet()
-                .run(async move { heartbeat::check_acknowledged(&target, &settings, &writer).await })
-                .await?;
-            Some(check.map_err(|e| LabError::Probe(format!("lost-write check: {e}")))?)
-        }
-        _ => None,
+    let (acks, redis_acks) = match after {
+        Some(_) => check_acknowledged(lab, &recordings).await?,
+        None => (None, None),
     };
 
     let fence_events = read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
     timings.total_s = started.elapsed().as_secs_f64();
-    let summaries = recordings.iter().map(|r| ProbeSummary::from_recording(r, fault_at)).collect();
+    let summaries =
+        recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service(), fault_at)).collect();
     let result = ScenarioResult::judge(
         scenario,
         crate::report::RunFacts {
@@ -120,15 +111,50 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
             recovered: observation.recovered,
             probes: summaries,
             acks,
+            redis_acks,
             fence_events,
             timings,
         },
     );
-    Ok(RunRecord { result, recordings })
+    Ok(RunRecord { result, recordings: recordings.into_iter().map(|(_, r)| r).collect() })
 }
 
 pub fn unix_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+/// After recovery: which acknowledged writes of each writer are missing,
+/// read from the current master of PostgreSQL and of Redis.
+async fn check_acknowledged(
+    lab: &Lab,
+    recordings: &[(ProbeKind, heartbeat::Recording)],
+) -> Result<(Option<heartbeat::AckCheck>, Option<heartbeat::AckCheck>), LabError> {
+    let settings = probes::settings(lab);
+    let mut checks = (None, None);
+    for (kind, recording) in recordings {
+        let (settings, recording) = (settings.clone(), recording.clone());
+        let check = match kind {
+            ProbeKind::PgWriter => {
+                let target = probes::target(lab, Role::Writer)?;
+                lab.labnet()
+                    .run(async move { heartbeat::check_acknowledged(&target, &settings, &recording).await })
+                    .await?
+            }
+            ProbeKind::RedisWriter => {
+                let target = probes::redis_target(lab)?;
+                lab.labnet()
+                    .run(async move { heartbeat::check_redis_acknowledged(&target, &settings, &recording).await })
+                    .await?
+            }
+            ProbeKind::PgReader | ProbeKind::RedisReader => continue,
+        };
+        let check = check.map_err(|e| LabError::Probe(format!("lost-write check of {}: {e}", kind.name())))?;
+        match kind.service() {
+            crate::probes::Service::Postgres => checks.0 = Some(check),
+            crate::probes::Service::Redis => checks.1 = Some(check),
+        }
+    }
+    Ok(checks)
 }
 
 struct Observation {
@@ -168,9 +194,9 @@ async fn observe(
         let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
         let status: Vec<String> = attempts
             .iter()
-            .map(|(role, a)| {
+            .map(|(kind, a)| {
                 let failed = a.iter().filter(|x| x.started >= fault_at && !x.outcome.is_ok()).count();
-                format!("{role:?}: {failed} failed")
+                format!("{}: {failed} failed", kind.name())
             })
             .collect();
         step.detail(format!(

@@ -24,6 +24,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("ban-master", include_str!("../../scenarios/ban-master.toml")),
     ("restart-master-vip", include_str!("../../scenarios/restart-master-vip.toml")),
     ("poweroff-witness", include_str!("../../scenarios/poweroff-witness.toml")),
+    ("kill-redis-master", include_str!("../../scenarios/kill-redis-master.toml")),
+    ("poweroff-redis-master", include_str!("../../scenarios/poweroff-redis-master.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +67,8 @@ pub struct Fault {
 pub enum FaultAction {
     /// `kill -9` of the PostgreSQL postmaster.
     KillPostgres,
+    /// `kill -9` of redis-server.
+    KillRedis,
     /// SIGSTOP of every PostgreSQL process: it hangs instead of dying.
     StopPostgres,
     /// Hard power-off of the node (no shutdown).
@@ -93,7 +97,7 @@ impl FaultAction {
 
 /// Which host a fault hits, resolved against the cluster just before the fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// The node where PostgreSQL is promoted.
     Master,
@@ -103,6 +107,10 @@ pub enum Target {
     Witness,
     /// A cluster node drawn from the run's seed.
     Random,
+    /// The node where Redis is promoted.
+    RedisMaster,
+    /// A node where Redis is a replica.
+    RedisReplica,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +120,8 @@ pub struct Probes {
     pub writer: bool,
     /// Reader on the replica VIP.
     pub reader: bool,
+    /// Redis writer and reader on the Redis master VIP.
+    pub redis: bool,
     /// Probing before the fault, for a baseline.
     pub warmup_s: f64,
     /// Up to this much more warm-up, drawn from the run's seed, so faults
@@ -121,7 +131,7 @@ pub struct Probes {
 
 impl Default for Probes {
     fn default() -> Self {
-        Probes { writer: true, reader: true, warmup_s: 5.0, jitter_s: 0.0 }
+        Probes { writer: true, reader: true, redis: false, warmup_s: 5.0, jitter_s: 0.0 }
     }
 }
 
@@ -151,6 +161,17 @@ pub struct Expect {
     /// Acknowledged writes that may be missing afterwards (normally 0).
     #[serde(default)]
     pub lost_writes: u64,
+    /// Longest tolerated Redis write outage (with `probes.redis`).
+    #[serde(default)]
+    pub max_redis_write_outage_ms: Option<u64>,
+    /// Longest tolerated Redis read outage (with `probes.redis`).
+    #[serde(default)]
+    pub max_redis_read_outage_ms: Option<u64>,
+    /// Acknowledged Redis writes that may be missing afterwards. Redis
+    /// replicates asynchronously, so a failover can lose acknowledged
+    /// writes; unset means measured and reported, not judged.
+    #[serde(default)]
+    pub redis_lost_writes: Option<u64>,
     /// Where the master must be once service resumed.
     #[serde(default)]
     pub master: MasterExpectation,

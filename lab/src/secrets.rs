@@ -20,10 +20,13 @@ pub enum Secret {
     Heartbeat,
     /// Token the guests' fence agent presents to the host fence daemon.
     FenceToken,
+    /// Redis `requirepass` and `masterauth`.
+    Redis,
 }
 
 impl Secret {
-    pub const ALL: [Secret; 4] = [Secret::Hacluster, Secret::Replication, Secret::Heartbeat, Secret::FenceToken];
+    pub const ALL: [Secret; 5] =
+        [Secret::Hacluster, Secret::Replication, Secret::Heartbeat, Secret::FenceToken, Secret::Redis];
 
     fn file_name(self) -> &'static str {
         match self {
@@ -31,6 +34,7 @@ impl Secret {
             Secret::Replication => "replication-password",
             Secret::Heartbeat => "heartbeat-password",
             Secret::FenceToken => "fence-token",
+            Secret::Redis => "redis-password",
         }
     }
 }

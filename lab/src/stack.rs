@@ -58,6 +58,8 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("PREFIX", t.prefix)
             .env("CLUSTER_NAME", &t.cluster_name)
             .env("NODE_NAMES", t.node_names().join(" "))
+            .env("REDIS_VIP", t.redis_vip)
+            .env("REDIS_PORT", t.redis_port)
     }
 
     async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
@@ -117,7 +119,12 @@ impl<'a, G: Guest> Stack<'a, G> {
         }
         self.on_all(&t.node_names(), &self.script(guest_script!("postgres-stop.sh"))).await?;
 
-        step.detail("pacemaker resources: fencing, PAF, VIPs");
+        step.detail("Redis configuration");
+        let redis =
+            self.script(guest_script!("redis-config.sh")).env("REDIS_PASSWORD", self.secrets.get(Secret::Redis)?);
+        self.on_all(&t.node_names(), &redis).await?;
+
+        step.detail("pacemaker resources: fencing, PAF, Redis, VIPs");
         self.guest.run(&first, &self.script(guest_script!("cluster-resources.sh"))).await?;
         Ok(())
     }

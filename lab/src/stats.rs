@@ -89,7 +89,10 @@ pub struct ScenarioStats {
 /// The longest outage after the fault seen by the run's probe of `role`;
 /// `None` without such a probe or when it never recovered.
 pub fn outage_ms(run: &ScenarioResult, role: Role) -> Option<f64> {
-    run.probes.iter().find(|p| p.role == role).and_then(|p| p.longest_outage_ms)
+    run.probes
+        .iter()
+        .find(|p| p.service == crate::probes::Service::Postgres && p.role == role)
+        .and_then(|p| p.longest_outage_ms)
 }
 
 /// Acknowledged writes the run lost (0 when writes were not checked).

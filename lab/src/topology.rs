@@ -43,6 +43,8 @@ pub struct Topology {
     pub pg_port: u16,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    pub redis_vip: Ipv4Addr,
+    pub redis_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ impl Topology {
             pg_port: config.postgres.port,
             master_vip: config.postgres.master_vip,
             replica_vip: config.postgres.replica_vip,
+            redis_vip: config.redis.master_vip,
+            redis_port: config.redis.port,
         };
         topology.check_addresses()?;
         Ok(topology)
@@ -95,6 +99,7 @@ impl Topology {
             (self.host_address, "host".into()),
             (self.master_vip, "master VIP".into()),
             (self.replica_vip, "replica VIP".into()),
+            (self.redis_vip, "Redis VIP".into()),
         ];
         for host in &self.hosts {
             seen.push((host.address, host.name.clone()));

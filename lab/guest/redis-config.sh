@@ -1,0 +1,19 @@
+#!/bin/bash
+# Runs on every cluster node: Redis as Pacemaker manages it (ocf:heartbeat:redis
+# starts it, makes one master and points the others at it). Reachable on the
+# lab network with the per-lab password; every write goes to the append-only
+# file before it is acknowledged.
+set -euo pipefail
+systemctl disable --now redis-server >/dev/null 2>&1
+conf=/etc/redis/redis.conf
+# Later lines win in redis.conf: append the lab's settings.
+cat >> "$conf" <<CONF
+# lab
+bind 0.0.0.0
+protected-mode no
+port $REDIS_PORT
+requirepass $REDIS_PASSWORD
+masterauth $REDIS_PASSWORD
+appendonly yes
+appendfsync always
+CONF
