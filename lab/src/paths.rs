@@ -9,8 +9,8 @@
 //! labs/<lab>/ssh/                 client key, known_hosts (node host keys known in advance), ssh config
 //! labs/<lab>/nodes/<node>/        writable layer (upper, work), mount point (root), console.log
 //! labs/<lab>/snapshots/<name>/    a copy of every node's writable layer
-//! labs/<lab>/runs/<stamp>-<what>/ results of scenario runs
 //! logs/<lab>.log                  everything lab ran for a lab, kept after destroy
+//! runs/<lab>/<stamp>-<label>/      results of scenario and suite runs, kept after destroy
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -59,8 +59,11 @@ impl LabPaths {
         self.root().join("snapshots").join(name)
     }
 
+    /// Scenario and suite results. Outside the lab directory so that they
+    /// survive `lab destroy` and the next `lab make-all`: they are the
+    /// baselines later runs are compared with.
     pub fn runs(&self) -> PathBuf {
-        self.root().join("runs")
+        self.state_dir.join("runs").join(&self.lab)
     }
 
     /// The log of everything lab ran for this lab. Outside the lab

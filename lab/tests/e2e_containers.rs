@@ -78,7 +78,7 @@ fn make_all_then_two_faults_then_destroy() {
     for probe in probes {
         assert!(probe["longest_outage_ms"].as_f64().is_some(), "{} recovered", probe["probe"]);
     }
-    let runs = Path::new("/var/lib/lab/labs").join(LAB).join("runs");
+    let runs = Path::new("/var/lib/lab/runs").join(LAB);
     let dir = newest_run_dir(&runs, "-kill-postgres-master");
     for file in ["results.json", "kill-postgres-master-1/result.json", "kill-postgres-master-1/probes.json"] {
         assert!(dir.join(file).is_file(), "{} missing", dir.join(file).display());
@@ -108,6 +108,7 @@ fn make_all_then_two_faults_then_destroy() {
     let destroyed = lab(&["--json", "destroy"]);
     assert_eq!(destroyed.status.code(), Some(0));
     assert!(!Path::new("/var/lib/lab/labs").join(LAB).exists(), "state removed");
+    assert!(runs.is_dir(), "results outlive the lab");
     let netns = std::fs::read_dir("/run/netns")
         .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("lab-e2e")).count())
         .unwrap_or(0);
