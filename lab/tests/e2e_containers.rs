@@ -27,6 +27,35 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// A run must pass every check, except that with asynchronous replication
+/// (the default) a master failure may lose the last acknowledged writes:
+/// lab reports that as a failed expectation (exit 1), which is a finding
+/// about the cluster, not a fault of lab. Then the lost writes must be the
+/// very last ones the writer had acknowledged before the fault.
+fn assert_only_async_losses(run: &Output, result: &serde_json::Value) {
+    let failed: Vec<&str> = result["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    if failed.is_empty() {
+        assert_eq!(run.status.code(), Some(0));
+        assert_eq!(result["passed"], true);
+        return;
+    }
+    assert_eq!(failed, ["lost acknowledged writes"], "{:#}", result["checks"]);
+    assert_eq!(run.status.code(), Some(1), "missed expectations exit 1");
+    let lost = result["lost_writes"]["lost"].as_array().expect("lost");
+    let acknowledged = result["lost_writes"]["acknowledged"].as_u64().expect("acknowledged");
+    assert!(
+        lost.len() <= 3 && lost.len() as u64 * 10 < acknowledged,
+        "only the few writes in flight at the fault may be lost: {lost:?}"
+    );
+    eprintln!("asynchronous replication lost {} acknowledged write(s): {lost:?}", lost.len());
+}
+
 /// The most recent run directory whose name ends with `suffix`.
 fn newest_run_dir(runs: &Path, suffix: &str) -> std::path::PathBuf {
     let mut dirs: Vec<_> = std::fs::read_dir(runs)
@@ -66,9 +95,7 @@ fn make_all_then_two_faults_then_destroy() {
     let suite = json(&run);
     assert_eq!(suite["seed"], 7);
     let result = &suite["runs"][0];
-    assert_eq!(run.status.code(), Some(0), "scenario missed its expectations: {:#}", result["checks"]);
-    assert_eq!(result["passed"], true);
-    assert_eq!(result["lost_writes"]["lost"], serde_json::json!([]));
+    assert_only_async_losses(&run, result);
     assert!(result["lost_writes"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "the writer wrote");
     assert_ne!(result["master_after"], result["victim"], "the master moved");
     let probes = result["probes"].as_array().expect("probes");
@@ -87,7 +114,7 @@ fn make_all_then_two_faults_then_destroy() {
     // A second real fault, through the suite command: Tuchanka's main test.
     let run = lab(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
     let suite = json(&run);
-    assert_eq!(run.status.code(), Some(0), "poweroff-master missed its expectations: {:#}", suite["runs"][0]["checks"]);
+    assert_only_async_losses(&run, &suite["runs"][0]);
     assert_eq!(suite["runs"][0]["fault"]["action"], "power-off");
     let dir = newest_run_dir(&runs, "-suite");
     for file in ["results.json", "junit.xml", "summary.md", "report.html", "poweroff-master-1/probes.json"] {
