@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use heartbeat::{
     AckError, Attempt, Clock, Outcome, Probe, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role,
-    check_redis_acknowledged, first_ok_after, run,
+    check_redis_acknowledged, run,
 };
+use support::kill_restart::{Plan, kill_and_restart};
 use support::redis_server::{self, RedisServer};
-use support::{assert_gapless, attempts_where, failures, ok_attempts};
+use support::{assert_gapless, attempts_where, ok_attempts};
 use tokio::sync::{mpsc, watch};
 
 const RATE_HZ: f64 = 40.0;
-const DOWNTIME: Duration = Duration::from_millis(1500);
 const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
+const PLAN: Plan = Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: PHASE_TIMEOUT };
 
 fn settings() -> ProbeSettings {
     ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
@@ -55,53 +56,16 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
     let mut server = RedisServer::start().await;
     let target = server.target();
     let run_id = "kill9-restart";
-    let clock = Clock::start();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (writer_tx, mut writer_rx) = mpsc::unbounded_channel();
-    let (reader_tx, mut reader_rx) = mpsc::unbounded_channel();
+    let writer = RedisWriter::new(target.clone(), settings(), run_id);
+    let reader = RedisReader::new(target.clone(), settings(), run_id);
+    let run = kill_and_restart(&mut server, writer, reader, run_id, PLAN).await;
 
-    let writer = tokio::spawn(run(
-        RedisWriter::new(target.clone(), settings(), run_id),
-        "writer",
-        Role::Writer,
-        run_id,
-        RATE_HZ,
-        clock,
-        stop_rx.clone(),
-        Some(writer_tx),
-    ));
-    let reader = tokio::spawn(run(
-        RedisReader::new(target.clone(), settings(), run_id),
-        "reader",
-        Role::Reader,
-        run_id,
-        RATE_HZ,
-        clock,
-        stop_rx,
-        Some(reader_tx),
-    ));
-
-    ok_attempts(&mut writer_rx, 20, Duration::ZERO, PHASE_TIMEOUT).await;
-    let killed_at = clock.elapsed();
-    server.kill9();
-    tokio::time::sleep(DOWNTIME).await;
-    let restarted_at = clock.elapsed();
-    server.restart().await;
-    // Both probes must be back before they stop: each reconnects on its own.
-    ok_attempts(&mut writer_rx, 10, restarted_at, PHASE_TIMEOUT).await;
-    ok_attempts(&mut reader_rx, 10, restarted_at, PHASE_TIMEOUT).await;
-    stop_tx.send_replace(true);
-    let writer = writer.await.expect("writer task");
-    let reader = reader.await.expect("reader task");
-
-    // The writer: every attempt recorded, refused connections while down,
-    // one outage from the kill to after the restart.
-    assert_gapless(&writer);
-    assert!(failures(&writer) > 0, "no failed writes recorded");
-    let refused: Vec<&Attempt> = writer
+    run.assert_one_writer_outage_over_the_downtime();
+    let refused: Vec<&Attempt> = run
+        .writer
         .attempts
         .iter()
-        .filter(|a| a.started > killed_at && a.completed() < restarted_at)
+        .filter(|a| a.started > run.killed_at && a.completed() < run.restarted_at)
         .filter(|a| matches!(a.outcome, Outcome::ConnectFailed { .. }))
         .collect();
     assert!(refused.len() >= 10, "a dead server must refuse connections, every attempt: {refused:?}");
@@ -110,51 +74,14 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
         assert!(error.contains(&format!("127.0.0.1:{}", server.port())), "{error}");
         assert!(!error.contains(redis_server::PASSWORD), "password leaked: {error}");
     }
-    let outages = writer.outages();
-    eprintln!("writer outages: {outages:?} (killed at {killed_at:?}, restarted at {restarted_at:?})");
-    assert_eq!(outages.len(), 1, "exactly one writer outage: {outages:?}");
-    let outage = &outages[0];
-    let first_failure =
-        writer.attempts.iter().find(|a| a.started == outage.start).expect("outage starts at an attempt");
-    // An attempt in flight at the kill may have started a moment before it,
-    // but it cannot have failed before it.
-    assert!(
-        first_failure.completed() >= killed_at,
-        "the first failure ({first_failure:?}) cannot predate the kill at {killed_at:?}"
-    );
-    assert!(outage.start < restarted_at, "{outage:?} must begin while down");
-    let end = outage.end.expect("writer recovered");
-    assert!(end > restarted_at, "{outage:?} must end after the restart");
-    assert_eq!(first_ok_after(&writer.attempts, restarted_at), Some(end));
-
-    // The reader saw the outage too and, afterwards, every write that was
-    // acknowledged before the kill (the AOF survived kill -9).
-    assert_gapless(&reader);
-    assert!(failures(&reader) > 0, "no failed reads recorded");
-    let reader_outages = reader.outages();
-    assert!(
-        reader_outages.iter().any(|o| o.end.is_some_and(|end| end > restarted_at)),
-        "reader outage ending after the restart: {reader_outages:?}"
-    );
-    let last_acked_before_kill = writer
-        .attempts
-        .iter()
-        .filter(|a| a.outcome.is_ok() && a.completed() < killed_at)
-        .map(|a| a.seq)
-        .max()
-        .expect("writes before the kill");
-    let first_read_after_restart =
-        reader.attempts.iter().find(|a| a.started >= restarted_at && a.outcome.is_ok()).expect("reader recovered");
-    assert!(
-        first_read_after_restart.observed_seq.is_some_and(|seen| seen >= last_acked_before_kill),
-        "after restart the beat must show at least seq {last_acked_before_kill}: {first_read_after_restart:?}"
-    );
+    // The AOF survived kill -9.
+    run.assert_reader_saw_every_acknowledged_write();
 
     // appendfsync always: every acknowledged write survives kill -9.
-    let check = check_redis_acknowledged(&target, &settings(), &writer).await.expect("check acknowledged writes");
+    let check = check_redis_acknowledged(&target, &settings(), &run.writer).await.expect("check acknowledged writes");
     eprintln!("ack check: {check:?}");
     assert!(check.acknowledged > 0);
-    assert_eq!(check.acknowledged, writer.acknowledged_writes().len() as u64);
+    assert_eq!(check.acknowledged, run.writer.acknowledged_writes().len() as u64);
     assert_eq!(check.lost, Vec::<u64>::new());
     assert_eq!(check.present, check.acknowledged);
 }

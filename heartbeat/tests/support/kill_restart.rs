@@ -1,0 +1,157 @@
+//! The kill -9 / restart experiment shared by the PostgreSQL and Redis
+//! probe tests: the same steps and the same expectations about what the
+//! probes record, whatever the server.
+
+use std::future::Future;
+use std::time::Duration;
+
+use heartbeat::{Clock, Probe, Recording, Role, first_ok_after, run};
+use tokio::sync::{mpsc, watch};
+
+use super::{assert_gapless, failures, ok_attempts};
+
+/// A test server that can be killed with -9 and restarted in place.
+pub trait Restartable {
+    fn kill9(&mut self);
+    fn restart(&mut self) -> impl Future<Output = ()>;
+}
+
+impl Restartable for super::pg_server::PgServer {
+    fn kill9(&mut self) {
+        super::pg_server::PgServer::kill9(self);
+    }
+
+    fn restart(&mut self) -> impl Future<Output = ()> {
+        super::pg_server::PgServer::restart(self)
+    }
+}
+
+impl Restartable for super::redis_server::RedisServer {
+    fn kill9(&mut self) {
+        super::redis_server::RedisServer::kill9(self);
+    }
+
+    fn restart(&mut self) -> impl Future<Output = ()> {
+        super::redis_server::RedisServer::restart(self)
+    }
+}
+
+/// How the experiment runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub rate_hz: f64,
+    /// How long the server stays dead.
+    pub downtime: Duration,
+    /// Limit on each wait for successful attempts.
+    pub phase_timeout: Duration,
+}
+
+/// What a writer and a reader recorded around the kill and the restart.
+#[derive(Debug)]
+pub struct KillRestart {
+    pub writer: Recording,
+    pub reader: Recording,
+    pub killed_at: Duration,
+    pub restarted_at: Duration,
+}
+
+/// Runs `writer` and `reader`, kills the server after 20 acknowledged
+/// writes, keeps it down for `plan.downtime`, restarts it, and stops the
+/// probes once both succeeded 10 times after the restart (each reconnects on
+/// its own).
+pub async fn kill_and_restart<W, R>(
+    server: &mut impl Restartable,
+    writer: W,
+    reader: R,
+    run_id: &str,
+    plan: Plan,
+) -> KillRestart
+where
+    W: Probe + 'static,
+    R: Probe + 'static,
+{
+    let clock = Clock::start();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (writer_tx, mut writer_rx) = mpsc::unbounded_channel();
+    let (reader_tx, mut reader_rx) = mpsc::unbounded_channel();
+    let owned_run_id = run_id.to_owned();
+    let writer = tokio::spawn({
+        let (run_id, stop_rx) = (owned_run_id.clone(), stop_rx.clone());
+        async move { run(writer, "writer", Role::Writer, &run_id, plan.rate_hz, clock, stop_rx, Some(writer_tx)).await }
+    });
+    let reader = tokio::spawn(async move {
+        run(reader, "reader", Role::Reader, &owned_run_id, plan.rate_hz, clock, stop_rx, Some(reader_tx)).await
+    });
+
+    ok_attempts(&mut writer_rx, 20, Duration::ZERO, plan.phase_timeout).await;
+    let killed_at = clock.elapsed();
+    server.kill9();
+    tokio::time::sleep(plan.downtime).await;
+    let restarted_at = clock.elapsed();
+    server.restart().await;
+    ok_attempts(&mut writer_rx, 10, restarted_at, plan.phase_timeout).await;
+    ok_attempts(&mut reader_rx, 10, restarted_at, plan.phase_timeout).await;
+    stop_tx.send_replace(true);
+    KillRestart {
+        writer: writer.await.expect("writer task"),
+        reader: reader.await.expect("reader task"),
+        killed_at,
+        restarted_at,
+    }
+}
+
+impl KillRestart {
+    /// Every write attempt recorded, failures while down, and exactly one
+    /// outage: starting no earlier than the kill, ending at the first write
+    /// after the restart.
+    pub fn assert_one_writer_outage_over_the_downtime(&self) {
+        let (writer, killed_at, restarted_at) = (&self.writer, self.killed_at, self.restarted_at);
+        assert_gapless(writer);
+        assert!(failures(writer) > 0, "no failed writes recorded");
+        let outages = writer.outages();
+        eprintln!("writer outages: {outages:?} (killed at {killed_at:?}, restarted at {restarted_at:?})");
+        assert_eq!(outages.len(), 1, "exactly one writer outage: {outages:?}");
+        let outage = &outages[0];
+        let first_failure =
+            writer.attempts.iter().find(|a| a.started == outage.start).expect("outage starts at an attempt");
+        // An attempt in flight at the kill may have started a moment before
+        // it, but it cannot have failed before it.
+        assert!(
+            first_failure.completed() >= killed_at,
+            "the first failure ({first_failure:?}) cannot predate the kill at {killed_at:?}"
+        );
+        assert!(outage.start < restarted_at, "{outage:?} must begin while down");
+        let end = outage.end.expect("writer recovered");
+        assert!(end > restarted_at, "{outage:?} must end after the restart");
+        assert_eq!(first_ok_after(&writer.attempts, restarted_at), Some(end));
+    }
+
+    /// The reader failed too, recovered after the restart, and then saw at
+    /// least the last write acknowledged before the kill.
+    pub fn assert_reader_saw_every_acknowledged_write(&self) {
+        let (writer, reader) = (&self.writer, &self.reader);
+        assert_gapless(reader);
+        assert!(failures(reader) > 0, "no failed reads recorded");
+        let reader_outages = reader.outages();
+        assert!(
+            reader_outages.iter().any(|o| o.end.is_some_and(|end| end > self.restarted_at)),
+            "reader outage ending after the restart: {reader_outages:?}"
+        );
+        let last_acked_before_kill = writer
+            .attempts
+            .iter()
+            .filter(|a| a.outcome.is_ok() && a.completed() < self.killed_at)
+            .map(|a| a.seq)
+            .max()
+            .expect("writes before the kill");
+        let first_read_after_restart = reader
+            .attempts
+            .iter()
+            .find(|a| a.started >= self.restarted_at && a.outcome.is_ok())
+            .expect("reader recovered");
+        assert!(
+            first_read_after_restart.observed_seq.is_some_and(|seen| seen >= last_acked_before_kill),
+            "after the restart the reader must see at least seq {last_acked_before_kill}: {first_read_after_restart:?}"
+        );
+    }
+}
