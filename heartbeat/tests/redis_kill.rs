@@ -79,11 +79,7 @@ async fn kill_nine_then_restart_loses_no_acknowledged_write() {
 
     // appendfsync always: every acknowledged write survives kill -9.
     let check = check_redis_acknowledged(&target, &settings(), &run.writer).await.expect("check acknowledged writes");
-    eprintln!("ack check: {check:?}");
-    assert!(check.acknowledged > 0);
-    assert_eq!(check.acknowledged, run.writer.acknowledged_writes().len() as u64);
-    assert_eq!(check.lost, Vec::<u64>::new());
-    assert_eq!(check.present, check.acknowledged);
+    run.assert_no_acknowledged_write_lost(&check);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use heartbeat::{Clock, Probe, Recording, Role, first_ok_after, run};
+use heartbeat::{AckCheck, Clock, Probe, Recording, Role, first_ok_after, run};
 use tokio::sync::{mpsc, watch};
 
 use super::{assert_gapless, failures, ok_attempts};
@@ -153,5 +153,14 @@ impl KillRestart {
             first_read_after_restart.observed_seq.is_some_and(|seen| seen >= last_acked_before_kill),
             "after the restart the reader must see at least seq {last_acked_before_kill}: {first_read_after_restart:?}"
         );
+    }
+
+    /// The lost-write check found every acknowledged write, and counted them all.
+    pub fn assert_no_acknowledged_write_lost(&self, check: &AckCheck) {
+        eprintln!("ack check: {check:?}");
+        assert!(check.acknowledged > 0);
+        assert_eq!(check.acknowledged, self.writer.acknowledged_writes().len() as u64);
+        assert_eq!(check.lost, Vec::<u64>::new());
+        assert_eq!(check.present, check.acknowledged);
     }
 }
