@@ -6,9 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use heartbeat::{Attempt, Outcome, PgReader, PgWriter, Probe, ProbeSettings, Recording, Role, check_acknowledged};
+use heartbeat::{Outcome, PgReader, PgWriter, Probe, ProbeSettings, check_acknowledged};
 use support::kill_restart::{Plan, kill_and_restart};
 use support::pg_server::PgServer;
+use support::writer_recording;
 
 const RATE_HZ: f64 = 40.0;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,22 +64,7 @@ async fn blocked_write_times_out_then_reconnects() {
     assert_eq!(writer.attempt(2).await, (Outcome::Ok, None));
     assert_eq!(reader.attempt(2).await, (Outcome::Ok, Some(2)));
 
-    let recording = Recording {
-        probe: "writer".into(),
-        role: Role::Writer,
-        run_id: run_id.into(),
-        attempts: [Outcome::Ok, Outcome::Timeout, Outcome::Ok]
-            .into_iter()
-            .zip(0u64..)
-            .map(|(outcome, seq)| Attempt {
-                seq,
-                started: Duration::ZERO,
-                latency: Duration::ZERO,
-                outcome,
-                observed_seq: None,
-            })
-            .collect(),
-    };
+    let recording = writer_recording(run_id, vec![Outcome::Ok, Outcome::Timeout, Outcome::Ok]);
     let check = check_acknowledged(&target, &quick, &recording).await.expect("check acknowledged writes");
     assert_eq!(check.acknowledged, 2);
     assert_eq!(check.lost, Vec::<u64>::new());

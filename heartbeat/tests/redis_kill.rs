@@ -10,12 +10,12 @@ mod support;
 use std::time::Duration;
 
 use heartbeat::{
-    AckError, Attempt, Clock, Outcome, Probe, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role,
+    AckError, Attempt, Clock, Outcome, Probe, ProbeSettings, RedisReader, RedisTarget, RedisWriter, Role,
     check_redis_acknowledged, run,
 };
 use support::kill_restart::{Plan, kill_and_restart};
 use support::redis_server::{self, RedisServer};
-use support::{assert_gapless, attempts_where, ok_attempts};
+use support::{assert_gapless, attempts_where, ok_attempts, writer_recording};
 use tokio::sync::{mpsc, watch};
 
 const RATE_HZ: f64 = 40.0;
@@ -29,26 +29,6 @@ fn settings() -> ProbeSettings {
 /// Connections the server has accepted since it started.
 async fn connections_received(server: &RedisServer) -> u64 {
     server.info_field("stats", "total_connections_received").await.parse().expect("a number")
-}
-
-/// A writer recording made of `outcomes`, attempt `i` having seq `i`.
-fn writer_recording(run_id: &str, outcomes: Vec<Outcome>) -> Recording {
-    Recording {
-        probe: "writer".into(),
-        role: Role::Writer,
-        run_id: run_id.into(),
-        attempts: outcomes
-            .into_iter()
-            .zip(0u64..)
-            .map(|(outcome, seq)| Attempt {
-                seq,
-                started: Duration::ZERO,
-                latency: Duration::ZERO,
-                outcome,
-                observed_seq: None,
-            })
-            .collect(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use crate::lifecycle::{self, Lab, LabError, MakeAllInput, MakeAllTimings};
 use crate::progress::Progress;
 use crate::report::ScenarioResult;
 use crate::scenario::Scenario;
-use crate::stats::{Summary, outage_ms, summarize};
+use crate::stats::{Summary, scenario_stats, summarize};
 
 /// The scenarios benchmarked unless others are named: one crash, one power
 /// loss, one network partition.
@@ -53,27 +53,21 @@ pub async fn run(
     let lab = Lab::open(config, progress)?;
     let plan = crate::suite::Plan { label: "bench".into(), scenarios, repeat: Some(repeat), seed };
     let (_dir, suite, _records) = crate::suite::run(&lab, &plan, |_| {}).await?;
-    let mut names: Vec<String> = Vec::new();
-    for run in &suite.runs {
-        if !names.contains(&run.scenario) {
-            names.push(run.scenario.clone());
-        }
-    }
-    let scenarios = names
+    // The outage and new-master figures are the suite's own statistics;
+    // the bench adds how long the lab's steps took.
+    let scenarios = scenario_stats(&suite)
         .into_iter()
-        .map(|name| {
-            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == name).collect();
-            let of = |f: &dyn Fn(&ScenarioResult) -> Option<f64>| {
-                summarize(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
-            };
+        .map(|stats| {
+            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == stats.scenario).collect();
+            let of = |f: &dyn Fn(&ScenarioResult) -> f64| summarize(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
             ScenarioBench {
-                rollback_s: of(&|r| Some(r.timings.rollback_s)),
-                cluster_start_s: of(&|r| Some(r.timings.cluster_start_s)),
-                wall_s: of(&|r| Some(r.timings.total_s)),
-                write_outage_ms: of(&|r| outage_ms(r, heartbeat::Role::Writer)),
-                read_outage_ms: of(&|r| outage_ms(r, heartbeat::Role::Reader)),
-                new_master_ms: of(&|r| r.new_master_after_ms),
-                scenario: name,
+                rollback_s: of(&|r| r.timings.rollback_s),
+                cluster_start_s: of(&|r| r.timings.cluster_start_s),
+                wall_s: of(&|r| r.timings.total_s),
+                write_outage_ms: stats.write_outage_ms,
+                read_outage_ms: stats.read_outage_ms,
+                new_master_ms: stats.new_master_ms,
+                scenario: stats.scenario,
             }
         })
         .collect();

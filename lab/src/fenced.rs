@@ -86,7 +86,7 @@ impl<B: NodeBackend> FenceDaemon<B> {
 
     fn record(&self, action: &str, node: &str, answer: &str) {
         let event = FenceEvent {
-            unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+            unix_ms: crate::runner::unix_ms(),
             action: action.to_owned(),
             node: node.to_owned(),
             answer: answer.to_owned(),

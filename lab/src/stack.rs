@@ -228,7 +228,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         Ok(())
     }
 
-    /// Hosts that take part in the cluster stack, for readiness waits.
+    /// The quorum device host, if the lab has one.
     pub fn witness(&self) -> Option<String> {
         self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
     }

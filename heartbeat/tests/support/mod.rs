@@ -149,3 +149,24 @@ pub fn assert_gapless(r: &Recording) {
     let seqs: Vec<u64> = r.attempts.iter().map(|a| a.seq).collect();
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "attempts of {} are not gapless", r.probe);
 }
+
+/// A writer recording made of `outcomes`, attempt `i` having seq `i`: what a
+/// lost-write check needs, without running a probe.
+pub fn writer_recording(run_id: &str, outcomes: Vec<heartbeat::Outcome>) -> Recording {
+    Recording {
+        probe: "writer".into(),
+        role: heartbeat::Role::Writer,
+        run_id: run_id.into(),
+        attempts: outcomes
+            .into_iter()
+            .zip(0u64..)
+            .map(|(outcome, seq)| Attempt {
+                seq,
+                started: Duration::ZERO,
+                latency: Duration::ZERO,
+                outcome,
+                observed_seq: None,
+            })
+            .collect(),
+    }
+}
