@@ -3,6 +3,9 @@
 # floating IPs, as in Tuchanka's second cluster, and Redis with its VIP. Built in a CIB file and pushed
 # at once so the cluster never acts on half a configuration.
 set -euo pipefail
+# Operation timeouts are for native speed; emulated (TCG) hosts get them
+# multiplied by TIME_FACTOR. Monitor intervals stay: they set detection time.
+t() { echo "$(($1 * TIME_FACTOR))s"; }
 cib=$(mktemp)
 pcs cluster cib "$cib"
 pcs -f "$cib" property set stonith-enabled=true
@@ -14,10 +17,10 @@ done
 pcs -f "$cib" resource create pgsqld ocf:heartbeat:pgsqlms \
     bindir=/usr/lib/postgresql/$PG_VERSION/bin pgdata=/etc/postgresql/$PG_VERSION/main \
     datadir=/var/lib/postgresql/$PG_VERSION/main pghost=/var/run/postgresql pgport="$PG_PORT" \
-    op start timeout=60s op stop timeout=60s op promote timeout=30s op demote timeout=120s \
-    op monitor interval=5s timeout=10s role=Promoted \
-    op monitor interval=6s timeout=10s role=Unpromoted \
-    op notify timeout=60s \
+    op start timeout="$(t 60)" op stop timeout="$(t 60)" op promote timeout="$(t 30)" op demote timeout="$(t 120)" \
+    op monitor interval=5s timeout="$(t 10)" role=Promoted \
+    op monitor interval=6s timeout="$(t 10)" role=Unpromoted \
+    op notify timeout="$(t 60)" \
     promotable notify=true
 pcs -f "$cib" resource create pg-master-vip ocf:heartbeat:IPaddr2 ip="$MASTER_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
 pcs -f "$cib" constraint colocation add pg-master-vip with Promoted pgsqld-clone INFINITY
@@ -31,10 +34,10 @@ pcs -f "$cib" constraint colocation add pg-replica-vip with pgsqld-clone INFINIT
 # Redis: a promotable clone managed by the redis agent, its master behind
 # its own VIP.
 pcs -f "$cib" resource create redisd ocf:heartbeat:redis config=/etc/redis/redis.conf port="$REDIS_PORT" \
-    op start timeout=60s op stop timeout=60s op promote timeout=60s op demote timeout=60s \
-    op monitor interval=5s timeout=10s role=Promoted \
-    op monitor interval=6s timeout=10s role=Unpromoted \
-    op notify timeout=60s \
+    op start timeout="$(t 60)" op stop timeout="$(t 60)" op promote timeout="$(t 60)" op demote timeout="$(t 60)" \
+    op monitor interval=5s timeout="$(t 10)" role=Promoted \
+    op monitor interval=6s timeout="$(t 10)" role=Unpromoted \
+    op notify timeout="$(t 60)" \
     promotable notify=true
 pcs -f "$cib" resource create redis-master-vip ocf:heartbeat:IPaddr2 ip="$REDIS_VIP" cidr_netmask="$PREFIX" op monitor interval=5s
 pcs -f "$cib" constraint colocation add redis-master-vip with Promoted redisd-clone INFINITY

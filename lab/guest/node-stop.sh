@@ -4,7 +4,7 @@
 # snapshot of a crashed primary would not start under PAF.
 set -euo pipefail
 cd /
-timeout 180 systemctl stop pacemaker
+timeout $((180 * ${TIME_FACTOR:-1})) systemctl stop pacemaker
 systemctl stop corosync-qdevice corosync 2>/dev/null || true
 state=$(/usr/lib/postgresql/"$PG_VERSION"/bin/pg_controldata /var/lib/postgresql/"$PG_VERSION"/main | sed -n 's/^Database cluster state: *//p')
 case "$state" in

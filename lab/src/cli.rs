@@ -35,6 +35,9 @@ pub struct Global {
     /// State directory (lab.state_dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// How nodes run (lab.backend): container (systemd-nspawn) or qemu (VMs).
+    #[arg(long, global = true, value_name = "BACKEND")]
+    pub backend: Option<crate::config::BackendKind>,
     /// Override any configuration key, e.g. --set heartbeat.rate_hz=100.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -204,6 +207,9 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
             &["lab", "state_dir"],
             toml::Value::String(dir.display().to_string()),
         ));
+    }
+    if let Some(backend) = global.backend {
+        overrides.push(Override::flag("--backend", &["lab", "backend"], toml::Value::String(backend.to_string())));
     }
     for raw in &global.overrides {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);

@@ -50,10 +50,15 @@ pub(crate) async fn make_all(
         print_json(&timings);
     } else {
         println!(
-            "lab `{}` is ready: snapshots install and setup; hosts are powered off.\n\
+            "lab `{}` is ready: snapshots install and setup; hosts are {}.\n\
              made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
              next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
             lab.topology.lab,
+            if crate::backend::NodeBackend::capabilities(&lab.backend).live_snapshots {
+                "running (the cluster stopped)"
+            } else {
+                "powered off"
+            },
             timings.total_s,
             timings.image_s,
             timings.hosts_s,
@@ -137,6 +142,19 @@ pub(crate) async fn run_plan(
         return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
     let lab = Lab::open(config, progress)?;
+    let capabilities = crate::backend::NodeBackend::capabilities(&lab.backend);
+    let (scenarios, refused): (Vec<Scenario>, Vec<Scenario>) =
+        scenarios.into_iter().partition(|s| s.unsupported_by(capabilities).is_none());
+    for scenario in &refused {
+        let why = scenario.unsupported_by(capabilities).unwrap_or_default();
+        if scenarios.is_empty() {
+            return Err(Failure::Usage(why));
+        }
+        tracing::warn!("skipped: {why}");
+        if !json {
+            eprintln!("skipped: {why}");
+        }
+    }
     let seed = runs.seed.unwrap_or_else(rand::random);
     if !json {
         eprintln!("seed {seed} (replay with --seed {seed})");

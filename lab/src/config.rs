@@ -32,6 +32,7 @@ pub struct Config {
     pub heartbeat: HeartbeatSection,
     pub timeouts: TimeoutsSection,
     pub report: ReportSection,
+    pub qemu: QemuSection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -43,10 +44,22 @@ pub struct LabSection {
 }
 
 /// Which kind of node a lab runs.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
+    /// systemd-nspawn containers on the host's kernel.
     Container,
+    /// QEMU virtual machines with their own kernel, driven over QMP.
+    Qemu,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Container => "container",
+            BackendKind::Qemu => "qemu",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -108,6 +121,26 @@ pub struct TimeoutsSection {
     pub boot_s: u64,
     pub command_s: u64,
     pub healthy_s: u64,
+}
+
+impl TimeoutsSection {
+    /// Stretches every timeout for hosts `factor` times slower than native.
+    pub fn scale(&mut self, factor: f64) {
+        for value in [&mut self.boot_s, &mut self.command_s, &mut self.healthy_s] {
+            *value = (*value as f64 * factor.max(1.0)).ceil() as u64;
+        }
+    }
+}
+
+/// The QEMU backend's VMs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSection {
+    pub accel: crate::accel::AccelChoice,
+    pub memory_mb: u32,
+    pub witness_memory_mb: u32,
+    pub cpus: u32,
+    pub tcg_slowdown: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

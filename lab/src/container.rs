@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend, write_tree};
 use crate::host::Host;
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
@@ -88,30 +88,18 @@ impl Containers {
         let root = self.root(node);
         unmount(&self.host, &root).await
     }
-
-    fn write_files(&self, node: &str, files: &[GuestFile]) -> Result<(), BackendError> {
-        use std::os::unix::fs::PermissionsExt;
-        let root = self.root(node);
-        for file in files {
-            let relative = file.path.strip_prefix("/").unwrap_or(&file.path);
-            let path = root.join(relative);
-            let io = |source| BackendError::Io { what: "cannot write", path: path.clone(), source };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            // Replace rather than write through: the lower layer's file must stay intact.
-            let _ = std::fs::remove_file(&path);
-            std::fs::write(&path, &file.contents).map_err(io)?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode)).map_err(io)?;
-        }
-        Ok(())
-    }
 }
 
 impl NodeBackend for Containers {
     async fn create(&self, host: &HostSpec, files: &[GuestFile]) -> Result<(), BackendError> {
+        self.network.add_host(&host.name, host.address, self.topology.prefix).await?;
         self.mount(&host.name).await?;
-        self.write_files(&host.name, files)
+        let root = self.root(&host.name);
+        write_tree(&root, files).map_err(|source| BackendError::Io {
+            what: "cannot write files under",
+            path: root,
+            source,
+        })
     }
 
     async fn start(&self, node: &str) -> Result<(), BackendError> {
@@ -196,6 +184,10 @@ impl NodeBackend for Containers {
         Ok(self.network.set_link(node, up).await?)
     }
 
+    async fn link_is_up(&self, node: &str) -> Result<bool, BackendError> {
+        Ok(self.network.link_is_up(node).await?)
+    }
+
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         for node in nodes {
             if self.is_running(node).await? {
@@ -261,7 +253,7 @@ impl NodeBackend for Containers {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false }
+        Capabilities { own_kernel: false, live_snapshots: false }
     }
 }
 

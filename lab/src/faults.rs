@@ -57,6 +57,13 @@ fn other_node(lab: &Lab, victim: &str) -> Option<String> {
 
 /// Injects `fault` on `victim`.
 pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabError> {
+    if fault.action.needs_own_kernel() && !lab.backend.capabilities().own_kernel {
+        // On a container this would panic the host itself.
+        return Err(LabError::Unsupported(format!(
+            "{:?} needs a node with its own kernel (--backend qemu)",
+            fault.action
+        )));
+    }
     tracing::warn!(action = ?fault.action, victim, "fault");
     let pcs = |command: String| Script::command("pcs", command);
     match fault.action {
@@ -75,8 +82,14 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
         }
         FaultAction::Reset => {
             lab.guest.forget(victim).await;
-            lab.backend.power_off(victim).await?;
-            lab.backend.start(victim).await?;
+            lab.backend.reset(victim).await?;
+        }
+        FaultAction::KernelPanic => {
+            // The panic takes ssh down with it: detach it so the command returns first.
+            let panic = "echo 1 > /proc/sys/kernel/sysrq; \
+                         nohup sh -c 'sleep 0.2; echo c > /proc/sysrq-trigger' >/dev/null 2>&1 &";
+            lab.guest.run(victim, &Script::command("kernel-panic", panic.into())).await?;
+            lab.guest.forget(victim).await;
         }
         FaultAction::LinkDown => {
             lab.guest.forget(victim).await;
@@ -104,6 +117,10 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
 /// replica of the current master, as an operator would.
 pub async fn restore(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabError> {
     lab.backend.set_link(victim, true).await?;
+    if fault.action == FaultAction::KernelPanic {
+        // Fenced or still frozen: either way a reset gives a booted node.
+        lab.backend.reset(victim).await?;
+    }
     if !lab.backend.is_running(victim).await? {
         lab.backend.start(victim).await?;
     }

@@ -70,10 +70,7 @@ impl<B: NodeBackend> FenceDaemon<B> {
             },
             "off" => self.backend.power_off(node).await.map(|()| "OK".to_owned()),
             "on" => self.backend.start(node).await.map(|()| "OK".to_owned()),
-            "reboot" => match self.backend.power_off(node).await {
-                Ok(()) => self.backend.start(node).await.map(|()| "OK".to_owned()),
-                Err(e) => Err(e),
-            },
+            "reboot" => self.backend.reset(node).await.map(|()| "OK".to_owned()),
             other => return format!("ERR unknown action {other}"),
         };
         let answer = result.unwrap_or_else(|e| format!("ERR {e}"));

@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::backend::Backend;
 use crate::config::Config;
-use crate::container::Containers;
 use crate::exit::Failure;
 use crate::fenced::{FenceDaemon, serve};
 use crate::netns;
@@ -23,7 +23,7 @@ pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Failure::infra)?;
-    let backend = Containers::new(paths.clone(), topology.clone());
+    let backend = Backend::open(paths, &topology).map_err(Failure::usage)?;
     let daemon =
         Arc::new(FenceDaemon::new(backend, token, topology.node_names(), paths.root().join("fence-events.jsonl")));
     let address = std::net::SocketAddr::from((topology.host_address, topology.fence_port));

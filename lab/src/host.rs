@@ -27,6 +27,10 @@ pub const REQUIRED_TOOLS: &[(&str, &str)] = &[
     ("ssh", "apt-get install openssh-client"),
     ("ssh-keygen", "apt-get install openssh-client"),
     ("mount", "apt-get install mount"),
+    ("qemu-system-x86_64", "apt-get install qemu-system-x86"),
+    ("qemu-img", "apt-get install qemu-utils"),
+    ("mkfs.ext4", "apt-get install e2fsprogs"),
+    ("xorriso", "apt-get install xorriso"),
 ];
 
 /// Fails with the install hint for the first tool of `tools` not on PATH.

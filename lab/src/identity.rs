@@ -109,7 +109,7 @@ pub fn guest_files(
     extra_authorized_keys: &[String],
     fence_token: &str,
 ) -> Result<Vec<GuestFile>, HostError> {
-    let file = |path: &str, contents: Vec<u8>, mode: u32| GuestFile { path: PathBuf::from(path), contents, mode };
+    let file = GuestFile::new;
     let mut hosts = String::from("127.0.0.1\tlocalhost\n");
     for h in &topology.hosts {
         hosts.push_str(&format!("{}\t{}\n", h.address, h.name));

@@ -10,8 +10,9 @@
 //! - Configuration and inputs: [`config`] (layered, schema = defaults),
 //!   [`scenario`] (fault files), [`topology`] (the lab's fixed shape).
 //! - Hosts: [`image`] (guest image), [`netns`] (lab network), [`backend`]
-//!   (the node trait) with [`container`] (systemd-nspawn), [`identity`]
-//!   (per-host keys and files), [`teardown`] (`lab destroy`).
+//!   (the node trait) with [`container`] (systemd-nspawn) and [`qemu`]
+//!   (VMs over [`qmp`], on the [`vm_disk`], under the [`accel`]erator),
+//!   [`identity`] (per-host keys and files), [`teardown`] (`lab destroy`).
 //! - Guests and the cluster: [`guest`] (ssh), [`stack`] (setup and
 //!   operations through `guest/*.sh`), [`cluster`] (crm_mon view),
 //!   [`fenced`] (host-side fence daemon).
@@ -22,6 +23,8 @@
 //!   [`labnet`] (runtime inside the lab network), [`paths`], [`secrets`],
 //!   [`progress`].
 
+pub mod accel;
+mod b64;
 pub mod backend;
 pub mod baseline;
 pub mod bench;
@@ -30,6 +33,7 @@ pub mod cluster;
 mod commands;
 pub mod config;
 pub mod container;
+pub mod distro;
 pub mod exit;
 pub mod faults;
 pub mod fenced;
@@ -38,6 +42,8 @@ pub mod guest;
 pub mod host;
 pub mod identity;
 pub mod image;
+pub mod iso;
+pub mod kickstart;
 pub mod labnet;
 pub mod lifecycle;
 pub mod live;
@@ -45,12 +51,16 @@ pub mod netns;
 pub mod paths;
 pub mod probes;
 pub mod progress;
+pub mod pubkey;
+pub mod qemu;
+pub mod qmp;
 pub mod render;
 pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;
+pub mod sha_crypt;
 pub mod stack;
 pub mod stats;
 pub mod status;
@@ -59,3 +69,5 @@ pub mod teardown;
 #[cfg(test)]
 mod testing;
 pub mod topology;
+pub mod virtualbox;
+pub mod vm_disk;

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::{BackendError, NodeBackend};
+use crate::backend::{Backend, BackendError, NodeBackend};
+use crate::config::BackendKind;
 use crate::config::Config;
-use crate::container::{Containers, read_pid};
+use crate::container::read_pid;
 use crate::exit::Failure;
 use crate::guest::{Guest, GuestError, SshGuest};
 use crate::host::{self, HostError};
@@ -23,10 +24,12 @@ use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
 use crate::progress::Progress;
+use crate::pubkey::PublicKey;
 use crate::secrets::{Secret, SecretError, Secrets};
 use crate::stack::{Stack, StackError};
 use crate::teardown::{self, TeardownError};
-use crate::topology::{Topology, TopologyError};
+use crate::topology::{Topology, TopologyError, VmSpec};
+use crate::vm_disk;
 
 /// Snapshot names, as in Tuchanka.
 pub const INSTALL: &str = "install";
@@ -52,6 +55,10 @@ pub enum LabError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Teardown(#[from] TeardownError),
+    #[error("{0}")]
+    Accel(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("fence daemon: {0}")]
     Fenced(String),
     #[error("probe: {0}")]
@@ -60,8 +67,8 @@ pub enum LabError {
     Results(String),
     #[error("cannot create the lab directory {path}: {source}")]
     Create { path: String, source: std::io::Error },
-    #[error("cannot read SSH public key {path}: {message}")]
-    Key { path: String, message: String },
+    #[error(transparent)]
+    Key(#[from] crate::pubkey::KeyError),
 }
 
 impl From<LabError> for Failure {
@@ -72,7 +79,9 @@ impl From<LabError> for Failure {
             | LabError::Topology(TopologyError::Duplicate { .. })
             | LabError::Host(HostError::Missing { .. })
             | LabError::Backend(BackendError::NoSnapshot { .. })
-            | LabError::Key { .. } => Failure::usage(error),
+            | LabError::Key(_)
+            | LabError::Accel(_)
+            | LabError::Unsupported(_) => Failure::usage(error),
             _ => Failure::infra(error),
         }
     }
@@ -84,7 +93,7 @@ pub struct Lab {
     pub config: Config,
     pub paths: LabPaths,
     pub topology: Topology,
-    pub backend: Containers,
+    pub backend: Backend,
     pub guest: SshGuest,
     pub secrets: Secrets,
     pub progress: Progress,
@@ -99,8 +108,9 @@ impl Lab {
         Self::assemble(config, paths, topology, progress)
     }
 
-    fn assemble(config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
-        let backend = Containers::new(paths.clone(), topology.clone());
+    fn assemble(mut config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
+        let backend = Backend::open(&paths, &topology)?;
+        config.timeouts.scale(topology.time_factor());
         let labnet = LabNet::enter(&netns::netns_path(&paths.netns()))?;
         let guest = SshGuest::new(
             SshMaterial::new(&paths.ssh()),
@@ -145,9 +155,27 @@ impl Lab {
         Ok(())
     }
 
-    /// Saves a snapshot of every host; they must be powered off.
+    /// Saves a snapshot of every host: running, if the backend can, else
+    /// powered off first.
     pub async fn snapshot(&self, name: &str) -> Result<(), LabError> {
+        if !self.backend.capabilities().live_snapshots {
+            self.power_off_all().await?;
+        }
         self.backend.save_snapshot(name, &self.topology.host_names()).await?;
+        Ok(())
+    }
+
+    /// Sets every host's clock to the host's: a restored live snapshot
+    /// resumes with the clock of the moment it was taken.
+    async fn set_clocks(&self) -> Result<(), LabError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let script = crate::guest::Script::command(
+            "set-clock",
+            format!("date -u -s @{}.{:03} >/dev/null", now.as_secs(), now.subsec_millis()),
+        );
+        for host in self.topology.host_names() {
+            self.guest.run(&host, &script).await?;
+        }
         Ok(())
     }
 
@@ -163,6 +191,9 @@ impl Lab {
         self.backend.restore_snapshot(snapshot, &hosts).await?;
         self.ensure_fenced().await?;
         self.boot().await?;
+        if self.backend.capabilities().live_snapshots {
+            self.set_clocks().await?;
+        }
         Ok(started.elapsed())
     }
 
@@ -266,27 +297,23 @@ pub struct MakeAllInput {
 
 /// Checks everything `make-all` needs before anything is created.
 pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, LabError> {
-    let keys = input.authorized_keys.iter().map(|path| read_public_key(path)).collect::<Result<Vec<_>, _>>()?;
+    let keys = input
+        .authorized_keys
+        .iter()
+        .map(|path| PublicKey::read(path).map(|key| key.line()))
+        .collect::<Result<Vec<_>, _>>()?;
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
-    host::require(&["ip", "systemd-nspawn", "ssh", "ssh-keygen", "mount"])?;
+    host::require(&["ip", "ssh", "ssh-keygen", "mount"])?;
+    match config.lab.backend {
+        BackendKind::Container => host::require(&["systemd-nspawn"])?,
+        BackendKind::Qemu => host::require(&[crate::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
+    }
     let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
     if !cached {
         host::require(&["mmdebstrap"])?;
     }
     Ok(keys)
-}
-
-/// Reads an OpenSSH public key file: one line, `TYPE BASE64 [comment]`.
-fn read_public_key(path: &std::path::Path) -> Result<String, LabError> {
-    let key_error = |message: String| LabError::Key { path: path.display().to_string(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
-    let line = text.trim();
-    let valid = ["ssh-", "ecdsa-", "sk-"].iter().any(|p| line.starts_with(p)) && line.split_whitespace().count() >= 2;
-    if !valid || line.lines().count() != 1 {
-        return Err(key_error("not an OpenSSH public key (one line: TYPE BASE64 [comment])".into()));
-    }
-    Ok(line.to_owned())
 }
 
 /// Creates the lab from nothing. On any failure the half-made lab is
@@ -328,8 +355,12 @@ async fn build(
     let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
     timings.image_s = started.elapsed().as_secs_f64();
 
-    let step = progress.step("create hosts: network namespaces, overlays, identities");
-    let topology = Topology::from_config(&config, &image.key)?;
+    let mut topology = Topology::from_config(&config, &image.key)?;
+    if config.lab.backend == BackendKind::Qemu {
+        vm_disk::ensure(&image, &progress).await?;
+        topology.vm = Some(vm_spec(&config).await?);
+    }
+    let step = progress.step("create hosts: network, disks, identities");
     std::fs::create_dir_all(paths.root())
         .map_err(|source| LabError::Create { path: paths.root().display().to_string(), source })?;
     topology.save(&paths.manifest())?;
@@ -340,9 +371,8 @@ async fn build(
     let network = LabNetwork::new(paths.netns());
     network.create(&topology).await?;
     let token = secrets.get(Secret::FenceToken)?;
-    let backend = Containers::new(paths.clone(), topology.clone());
+    let backend = Backend::open(paths, &topology)?;
     for host in &topology.hosts {
-        network.add_host(&host.name, host.address, topology.prefix).await?;
         let files = identity::guest_files(&topology, host, &ssh, keys, &token)?;
         backend.create(host, &files).await?;
     }
@@ -356,7 +386,6 @@ async fn build(
 
     let step = progress.step("prepare hosts (own PostgreSQL system id, no cluster autostart)");
     lab.stack().install().await?;
-    lab.power_off_all().await?;
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();
 
@@ -368,10 +397,28 @@ async fn build(
     let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
     lab.stack().wait_healthy(healthy, &step).await?;
     lab.stack().stop().await?;
-    lab.power_off_all().await?;
     lab.snapshot(SETUP).await?;
     timings.setup_s = setup_started.elapsed().as_secs_f64();
     step.done();
     timings.total_s = started.elapsed().as_secs_f64();
     Ok((lab, timings))
+}
+
+/// The VMs' settings for this host: the accelerator decides how much
+/// slower than native everything runs.
+async fn vm_spec(config: &Config) -> Result<VmSpec, LabError> {
+    let accel =
+        crate::accel::choose(config.qemu.accel, crate::qemu::QEMU).await.map_err(|e| LabError::Accel(e.to_string()))?;
+    let time_factor = match accel {
+        crate::accel::Accel::Kvm => 1.0,
+        crate::accel::Accel::Tcg => config.qemu.tcg_slowdown.max(1.0),
+    };
+    tracing::info!(?accel, time_factor, "VM accelerator");
+    Ok(VmSpec {
+        accel,
+        memory_mb: config.qemu.memory_mb,
+        witness_memory_mb: config.qemu.witness_memory_mb,
+        cpus: config.qemu.cpus,
+        time_factor,
+    })
 }

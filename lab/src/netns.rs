@@ -28,6 +28,11 @@ fn bridge_port(node: &str) -> String {
     format!("v-{node}")
 }
 
+/// A VM's tap device in the lab namespace.
+pub fn tap_name(node: &str) -> String {
+    format!("t-{node}")
+}
+
 /// The lab network of one lab.
 #[derive(Clone, Debug)]
 pub struct LabNetwork {
@@ -75,6 +80,16 @@ impl LabNetwork {
         self.host.run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
         self.host.run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"]).await?;
         self.host.run("ip", ["-n", &node_ns, "link", "set", "lo", "up"]).await?;
+        Ok(())
+    }
+
+    /// Creates a VM's tap device, plugged into the bridge; the VM's QEMU
+    /// opens it by name (it runs inside the lab namespace).
+    pub async fn add_tap(&self, name: &str) -> Result<(), HostError> {
+        let lab = self.lab_ns.as_str();
+        let tap = tap_name(name);
+        self.host.run("ip", ["-n", lab, "tuntap", "add", "dev", &tap, "mode", "tap"]).await?;
+        self.host.run("ip", ["-n", lab, "link", "set", &tap, "master", BRIDGE, "up"]).await?;
         Ok(())
     }
 
@@ -170,6 +185,7 @@ mod tests {
     #[test]
     fn bridge_ports_fit_interface_names() {
         assert!(bridge_port("abcdefghijkl").len() <= 15);
+        assert!(tap_name("abcdefghijkl").len() <= 15);
     }
 
     #[test]

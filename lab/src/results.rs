@@ -48,13 +48,23 @@ impl SuiteResults {
 pub struct RunRecord {
     pub result: ScenarioResult,
     pub recordings: Vec<Recording>,
+    /// What each host's console printed during the run, by host: a kernel
+    /// panic or a boot after fencing is only seen there.
+    pub consoles: Vec<(String, String)>,
 }
 
 impl RunRecord {
-    /// Writes `result.json` and `probes.json` into `dir`.
+    /// Writes `result.json`, `probes.json` and `consoles/<host>.log` into `dir`.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("result.json"), serde_json::to_string_pretty(&self.result).unwrap_or_default() + "\n")?;
-        std::fs::write(dir.join("probes.json"), serde_json::to_string(&self.recordings).unwrap_or_default() + "\n")
+        std::fs::write(dir.join("probes.json"), serde_json::to_string(&self.recordings).unwrap_or_default() + "\n")?;
+        if !self.consoles.is_empty() {
+            std::fs::create_dir_all(dir.join("consoles"))?;
+        }
+        for (host, text) in &self.consoles {
+            std::fs::write(dir.join("consoles").join(format!("{host}.log")), text)?;
+        }
+        Ok(())
     }
 }

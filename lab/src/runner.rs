@@ -9,6 +9,7 @@ use heartbeat::{Attempt, Clock, Role};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::NodeBackend;
 use crate::faults;
 use crate::fenced::read_events;
 use crate::lifecycle::{Lab, LabError, SETUP};
@@ -23,6 +24,11 @@ const CLUSTER_POLL: Duration = Duration::from_secs(1);
 /// Runs `scenario` once and returns its judged result. `seed` drives every
 /// random choice (victim, timing); the same seed replays the same run.
 pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
+    if let Some(why) = scenario.unsupported_by(lab.backend.capabilities()) {
+        return Err(LabError::Unsupported(why));
+    }
+    // Limits are written for native speed; emulated hosts get them stretched.
+    let scenario = &scenario.stretched(lab.topology.time_factor());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let started = Instant::now();
     let started_unix_ms = unix_ms();
@@ -31,6 +37,7 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
     let mut timings = RunTimings::default();
     let progress = &lab.progress;
 
+    let consoles = ConsoleMarks::now(lab);
     let step = progress.step(format!("roll back to `{SETUP}` and boot"));
     timings.rollback_s = lab.rollback(SETUP).await?.as_secs_f64();
     step.done();
@@ -116,7 +123,38 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
             timings,
         },
     );
-    Ok(RunRecord { result, recordings: recordings.into_iter().map(|(_, r)| r).collect() })
+    Ok(RunRecord {
+        result,
+        recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+        consoles: consoles.read_since(lab),
+    })
+}
+
+/// How long each host's console log was when a run started.
+struct ConsoleMarks(Vec<(String, u64)>);
+
+impl ConsoleMarks {
+    fn path(lab: &Lab, host: &str) -> std::path::PathBuf {
+        lab.paths.node(host).join("console.log")
+    }
+
+    fn now(lab: &Lab) -> Self {
+        let length = |host: &str| std::fs::metadata(Self::path(lab, host)).map_or(0, |m| m.len());
+        ConsoleMarks(lab.topology.host_names().into_iter().map(|h| (h.clone(), length(&h))).collect())
+    }
+
+    /// What each host's console printed since the marks (lossy UTF-8).
+    fn read_since(&self, lab: &Lab) -> Vec<(String, String)> {
+        use std::io::{Read, Seek};
+        let read = |host: &str, from: u64| -> std::io::Result<String> {
+            let mut file = std::fs::File::open(Self::path(lab, host))?;
+            file.seek(std::io::SeekFrom::Start(from))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        self.0.iter().filter_map(|(host, from)| Some((host.clone(), read(host, *from).ok()?))).collect()
+    }
 }
 
 pub fn unix_ms() -> u128 {

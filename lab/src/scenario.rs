@@ -26,6 +26,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("poweroff-witness", include_str!("../../scenarios/poweroff-witness.toml")),
     ("kill-redis-master", include_str!("../../scenarios/kill-redis-master.toml")),
     ("poweroff-redis-master", include_str!("../../scenarios/poweroff-redis-master.toml")),
+    ("kernel-panic-master", include_str!("../../scenarios/kernel-panic-master.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,12 +87,21 @@ pub enum FaultAction {
     Ban,
     /// `pcs resource restart` of `fault.resource`.
     Restart,
+    /// Kernel panic (sysrq `c`): the node hangs, answering nothing, until
+    /// it is fenced. Needs nodes with their own kernel (a VM backend).
+    KernelPanic,
 }
 
 impl FaultAction {
+    /// Whether the action needs nodes with a kernel of their own: on
+    /// containers it would hit the host's kernel.
+    pub fn needs_own_kernel(self) -> bool {
+        matches!(self, FaultAction::KernelPanic)
+    }
+
     /// Whether the action applies to the witness (which runs no resources).
     fn fits_witness(self) -> bool {
-        matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown)
+        matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown | FaultAction::KernelPanic)
     }
 }
 
@@ -239,6 +249,32 @@ impl Scenario {
         Ok(())
     }
 
+    /// Why this scenario cannot run on a backend with `capabilities`, if it cannot.
+    pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities) -> Option<String> {
+        (self.fault.action.needs_own_kernel() && !capabilities.own_kernel).then(|| {
+            format!(
+                "scenario `{}` ({:?}) needs nodes with their own kernel, which containers do not have; \
+                 make the lab with `lab make-all --backend qemu`",
+                self.name, self.fault.action
+            )
+        })
+    }
+
+    /// The scenario for hosts `factor` times slower than native (TCG): the
+    /// observe window and every outage limit stretched by it.
+    pub fn stretched(&self, factor: f64) -> Self {
+        let factor = factor.max(1.0);
+        let stretch = |limit: Option<u64>| limit.map(|ms| (ms as f64 * factor).round() as u64);
+        let mut scenario = self.clone();
+        scenario.observe.timeout_s *= factor;
+        let expect = &mut scenario.expect;
+        expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
+        expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
+        expect.max_redis_write_outage_ms = stretch(expect.max_redis_write_outage_ms);
+        expect.max_redis_read_outage_ms = stretch(expect.max_redis_read_outage_ms);
+        scenario
+    }
+
     /// Every builtin scenario, in the order of [`BUILTIN`].
     pub fn builtin() -> Result<Vec<Self>, ScenarioError> {
         BUILTIN.iter().map(|(name, _)| Self::find(name)).collect()
@@ -307,6 +343,27 @@ mod tests {
         let text = "description = \"x\"\n[fault]\naction = \"kill-postgres\"\ntarget = \"witness\"\n[expect]\n";
         let msg = Scenario::parse("x", "x.toml", text).expect_err("witness").to_string();
         assert!(msg.contains("witness"), "{msg}");
+    }
+
+    #[test]
+    fn a_kernel_panic_needs_a_vm_and_says_so() {
+        let s = Scenario::find("kernel-panic-master").expect("builtin");
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
+        let msg = s.unsupported_by(containers).expect("refused on containers");
+        assert!(msg.contains("--backend qemu") && msg.contains("kernel-panic-master"), "{msg}");
+        assert_eq!(s.unsupported_by(vms), None);
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers), None);
+    }
+
+    #[test]
+    fn stretching_scales_the_window_and_limits_only() {
+        let s = Scenario::find("poweroff-master").expect("builtin");
+        let slow = s.stretched(8.0);
+        assert_eq!(slow.observe.timeout_s, s.observe.timeout_s * 8.0);
+        assert_eq!(slow.expect.max_write_outage_ms, s.expect.max_write_outage_ms.map(|ms| ms * 8));
+        assert_eq!((slow.expect.lost_writes, slow.observe.settle_s), (s.expect.lost_writes, s.observe.settle_s));
+        assert_eq!(s.stretched(0.5), s, "never shrinks");
     }
 
     #[test]

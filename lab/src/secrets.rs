@@ -22,11 +22,32 @@ pub enum Secret {
     FenceToken,
     /// Redis `requirepass` and `masterauth`.
     Redis,
+    /// Corosync's `authkey`: encrypts and authenticates cluster traffic.
+    CorosyncKey,
+    /// Pacemaker's `authkey` (remote CIB and node communication).
+    PacemakerKey,
 }
 
 impl Secret {
-    pub const ALL: [Secret; 5] =
-        [Secret::Hacluster, Secret::Replication, Secret::Heartbeat, Secret::FenceToken, Secret::Redis];
+    pub const ALL: [Secret; 7] = [
+        Secret::Hacluster,
+        Secret::Replication,
+        Secret::Heartbeat,
+        Secret::FenceToken,
+        Secret::Redis,
+        Secret::CorosyncKey,
+        Secret::PacemakerKey,
+    ];
+
+    /// Characters of the secret: passwords are typed into shells and SQL,
+    /// keys are files whose length the daemons check (corosync wants at
+    /// least 1024 bits).
+    fn length(self) -> usize {
+        match self {
+            Secret::CorosyncKey | Secret::PacemakerKey => 256,
+            _ => 24,
+        }
+    }
 
     fn file_name(self) -> &'static str {
         match self {
@@ -35,6 +56,8 @@ impl Secret {
             Secret::Heartbeat => "heartbeat-password",
             Secret::FenceToken => "fence-token",
             Secret::Redis => "redis-password",
+            Secret::CorosyncKey => "corosync-authkey",
+            Secret::PacemakerKey => "pacemaker-authkey",
         }
     }
 }
@@ -72,7 +95,7 @@ impl Secrets {
             }
             let write = || -> std::io::Result<()> {
                 let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-                file.write_all(random_password().as_bytes())
+                file.write_all(random_secret(secret.length()).as_bytes())
             };
             write().map_err(|source| SecretError::Write { path: path.clone(), source })?;
         }
@@ -85,11 +108,12 @@ impl Secrets {
     }
 }
 
-/// 24 alphanumeric characters: ~142 bits, and safe inside shell and SQL quotes.
-fn random_password() -> String {
+/// Alphanumeric characters (~5.95 bits each: 24 make ~142 bits), safe
+/// inside shell and SQL quotes.
+fn random_secret(length: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
-    (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..length).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[cfg(test)]
@@ -104,7 +128,7 @@ mod tests {
         secrets.generate().expect("generate");
         let first: Vec<String> = Secret::ALL.iter().map(|s| secrets.get(*s).expect("get")).collect();
         for (i, a) in first.iter().enumerate() {
-            assert_eq!(a.len(), 24);
+            assert_eq!(a.len(), Secret::ALL[i].length());
             assert!(first[i + 1..].iter().all(|b| a != b), "secrets must differ");
         }
         let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;

@@ -60,6 +60,13 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("NODE_NAMES", t.node_names().join(" "))
             .env("REDIS_VIP", t.redis_vip)
             .env("REDIS_PORT", t.redis_port)
+            .env("TIME_FACTOR", self.time_factor())
+    }
+
+    /// How many times slower than native the hosts are, as a whole number
+    /// for the scripts' timeouts (pcs, pacemaker operations).
+    fn time_factor(&self) -> u64 {
+        self.topology.time_factor().ceil() as u64
     }
 
     async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
@@ -89,11 +96,19 @@ impl<'a, G: Guest> Stack<'a, G> {
         let auth = self.script(guest_script!("pcsd-auth.sh")).env("HACLUSTER_PASSWORD", &hacluster);
         self.on_all(&t.host_names(), &auth).await?;
 
+        step.detail("corosync configuration and keys");
+        let addresses = t.nodes().map(|n| format!("{} addr={}", n.name, n.address)).collect::<Vec<_>>().join(" ");
+        let conf = self.script(guest_script!("corosync-conf.sh")).env("NODE_ADDRS", &addresses);
+        let corosync_conf = self.guest.run(&first, &conf).await?;
+        let files = self
+            .script(guest_script!("cluster-files.sh"))
+            .env("COROSYNC_CONF", corosync_conf.trim_end())
+            .env("COROSYNC_KEY", self.secrets.get(Secret::CorosyncKey)?)
+            .env("PACEMAKER_KEY", self.secrets.get(Secret::PacemakerKey)?);
+        self.on_all(&t.node_names(), &files).await?;
+
         step.detail("corosync cluster with qdevice");
-        let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster).env(
-            "NODE_ADDRS",
-            t.nodes().map(|n| format!("{} addr={}", n.name, n.address)).collect::<Vec<_>>().join(" "),
-        );
+        let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster);
         self.guest.run(&first, &create).await?;
 
         step.detail("PostgreSQL configuration");
@@ -141,7 +156,11 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// (about one make-all in ten); when it does not finish in time, each node
     /// stops its own stack, which also checks PostgreSQL shut down cleanly.
     pub async fn stop(&self) -> Result<(), StackError> {
-        let stop = Script::command("cluster-stop", "timeout 150 pcs cluster stop --all --wait=120 >/dev/null".into());
+        let f = self.time_factor();
+        let stop = Script::command(
+            "cluster-stop",
+            format!("timeout {} pcs cluster stop --all --wait={} >/dev/null", 150 * f, 120 * f),
+        );
         if let Err(error) = self.guest.run(&self.first_node(), &stop).await {
             tracing::warn!(%error, "pcs cluster stop --all did not finish; stopping node by node");
             self.on_all(&self.topology.node_names(), &self.script(guest_script!("node-stop.sh"))).await?;
@@ -222,7 +241,10 @@ impl<'a, G: Guest> Stack<'a, G> {
         self.guest.run(node, &replica).await?;
         let join = Script::command(
             "cluster-join",
-            "pcs cluster start --wait=120 >/dev/null && pcs resource cleanup >/dev/null".into(),
+            format!(
+                "pcs cluster start --wait={} >/dev/null && pcs resource cleanup >/dev/null",
+                120 * self.time_factor()
+            ),
         );
         self.guest.run(node, &join).await?;
         Ok(())

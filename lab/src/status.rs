@@ -19,6 +19,8 @@ use crate::topology::HostRole;
 pub struct Status {
     pub lab: String,
     pub backend: crate::config::BackendKind,
+    /// The VMs' accelerator and how much slower than native they run.
+    pub vm: Option<crate::topology::VmSpec>,
     pub hosts: Vec<HostStatus>,
     pub snapshots: Vec<String>,
     pub fence_daemon: bool,
@@ -43,7 +45,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
             role: host.role,
             address: host.address,
             running: lab.backend.is_running(&host.name).await.unwrap_or(false),
-            link_up: crate::netns::LabNetwork::new(lab.paths.netns()).link_is_up(&host.name).await.unwrap_or(false),
+            link_up: lab.backend.link_is_up(&host.name).await.unwrap_or(false),
         });
     }
     let mut snapshots: Vec<String> = std::fs::read_dir(lab.paths.root().join("snapshots"))
@@ -62,6 +64,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
     let status = Status {
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
+        vm: lab.topology.vm,
         hosts,
         snapshots,
         fence_daemon,
@@ -76,7 +79,10 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
 }
 
 fn render(status: &Status) -> String {
-    let mut out = format!("lab {} ({:?})\n", status.lab, status.backend);
+    let mut out = match &status.vm {
+        Some(vm) => format!("lab {} ({}, {:?}, timeouts x{})\n", status.lab, status.backend, vm.accel, vm.time_factor),
+        None => format!("lab {} ({})\n", status.lab, status.backend),
+    };
     for h in &status.hosts {
         out.push_str(&format!(
             "  {:<14} {:<8} {:<15} {:<8} link {}\n",

@@ -66,6 +66,11 @@ impl NodeBackend for FakeBackend {
         Ok(())
     }
 
+    async fn link_is_up(&self, node: &str) -> Result<bool, BackendError> {
+        let last = self.calls().into_iter().rev().find(|c| c.starts_with(&format!("set_link {node} ")));
+        Ok(last.is_none_or(|c| c.ends_with(" up")))
+    }
+
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         self.call(format!("save_snapshot {name} {}", nodes.join(",")));
         Ok(())
@@ -80,6 +85,6 @@ impl NodeBackend for FakeBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false }
+        Capabilities { own_kernel: false, live_snapshots: false }
     }
 }

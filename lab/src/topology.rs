@@ -45,6 +45,20 @@ pub struct Topology {
     pub replica_vip: Ipv4Addr,
     pub redis_vip: Ipv4Addr,
     pub redis_port: u16,
+    /// The VMs of a VM backend; none for containers.
+    #[serde(default)]
+    pub vm: Option<VmSpec>,
+}
+
+/// How a VM backend runs this lab's VMs, decided when the lab is made.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VmSpec {
+    pub accel: crate::accel::Accel,
+    pub memory_mb: u32,
+    pub witness_memory_mb: u32,
+    pub cpus: u32,
+    /// How many times slower than native the guests run (TCG: `qemu.tcg_slowdown`).
+    pub time_factor: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +103,7 @@ impl Topology {
             replica_vip: config.postgres.replica_vip,
             redis_vip: config.redis.master_vip,
             redis_port: config.redis.port,
+            vm: None,
         };
         topology.check_addresses()?;
         Ok(topology)
@@ -130,6 +145,12 @@ impl Topology {
     /// The lab subnet in CIDR form, e.g. `192.168.89.0/24`.
     pub fn subnet(&self) -> String {
         format!("{}/{}", Ipv4Addr::from(u32::from(self.host_address) & self.mask()), self.prefix)
+    }
+
+    /// How many times longer everything takes on this lab's hosts than on
+    /// native ones: timeouts and scenario limits are multiplied by it.
+    pub fn time_factor(&self) -> f64 {
+        self.vm.map_or(1.0, |vm| vm.time_factor)
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &HostSpec> {

@@ -110,3 +110,14 @@ fn an_unreadable_key_is_named() {
     assert!(stderr(&out).contains("/nonexistent/key.pub"), "{}", stderr(&out));
     assert!(nothing_made(dir.path()));
 }
+
+#[test]
+fn a_quote_in_the_key_outside_its_comment_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB'x user@host\n").expect("write");
+    let out = lab(dir.path(), &["make-all", key.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("key.pub") && stderr(&out).contains('\''), "{}", stderr(&out));
+    assert!(nothing_made(dir.path()));
+}

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Runs on the first node: pcs writes corosync.conf for the nodes (knet over
+# their lab addresses) in its local-only mode and prints it; lab places it,
+# with the per-lab keys, on every node (cluster-files.sh). Local mode skips
+# pcs's remote "destroy cluster" round trips, which take longer than pcsd's
+# fixed 60 s request timeout on emulated (TCG) VMs.
+set -euo pipefail
+conf=$(mktemp -u)
+pcs cluster setup "$CLUSTER_NAME" $NODE_ADDRS --corosync_conf "$conf" >/dev/null
+cat "$conf"
+rm -f "$conf"
