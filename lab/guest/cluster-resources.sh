@@ -10,6 +10,9 @@ cib=$(mktemp)
 pcs cluster cib "$cib"
 pcs -f "$cib" property set stonith-enabled=true
 pcs -f "$cib" resource defaults update resource-stickiness=10 migration-threshold=1
+# Operations without their own timeout (IPaddr2, fence_lab) get the default
+# 20 s, stretched too.
+pcs -f "$cib" resource op defaults update timeout="$(t 20)"
 for node in $NODE_NAMES; do
     pcs -f "$cib" stonith create "fence-$node" fence_lab port="$node" pcmk_host_list="$node" op monitor interval=60s
     pcs -f "$cib" constraint location "fence-$node" avoids "$node"
