@@ -319,6 +319,21 @@ pub(crate) mod test_iso {
 }
 
 #[cfg(test)]
+impl IsoInfo {
+    /// What `inspect` finds on a CentOS 7 installation ISO (for tests).
+    pub fn centos7_example() -> Self {
+        IsoInfo {
+            volume_id: "CentOS 7 x86_64".into(),
+            family: Family::RhelLike { vendor: crate::distro::Vendor::CentOs, major: 7 },
+            name: "CentOS".into(),
+            version: "7".into(),
+            kernel: "/images/pxeboot/vmlinuz".into(),
+            initrd: "/images/pxeboot/initrd.img".into(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::test_iso::*;
     use super::*;
@@ -327,18 +342,7 @@ mod tests {
     fn centos7_iso_is_recognised() {
         let dir = tempfile::tempdir().expect("tempdir");
         let iso = installer(dir.path(), "centos", "CentOS 7 x86_64", CENTOS7_TREEINFO);
-        let info = inspect(&iso).expect("recognised");
-        assert_eq!(
-            info,
-            IsoInfo {
-                volume_id: "CentOS 7 x86_64".into(),
-                family: Family::RhelLike { vendor: Vendor::CentOs, major: 7 },
-                name: "CentOS".into(),
-                version: "7".into(),
-                kernel: "/images/pxeboot/vmlinuz".into(),
-                initrd: "/images/pxeboot/initrd.img".into(),
-            }
-        );
+        assert_eq!(inspect(&iso).expect("recognised"), IsoInfo::centos7_example());
     }
 
     #[test]

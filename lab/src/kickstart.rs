@@ -459,14 +459,7 @@ mod tests {
 
     #[test]
     fn qemu_boots_the_isos_installer_with_the_kickstart() {
-        let info = IsoInfo {
-            volume_id: "CentOS 7 x86_64".into(),
-            family: Family::RhelLike { vendor: Vendor::CentOs, major: 7 },
-            name: "CentOS".into(),
-            version: "7".into(),
-            kernel: "/images/pxeboot/vmlinuz".into(),
-            initrd: "/images/pxeboot/initrd.img".into(),
-        };
+        let info = IsoInfo::centos7_example();
         let args = qemu_install_args(
             Path::new("/isos/CentOS-7,x86_64.iso"),
             &info,
