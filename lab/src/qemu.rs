@@ -392,6 +392,8 @@ impl NodeBackend for QemuVms {
         for (node, qmp) in &mut running {
             qmp.cont().await.map_err(|e| qmp_error(node, e))?;
         }
+        // A QMP socket serves one client at a time: close these sessions first.
+        drop(running);
         // loadvm leaves the cable as it was: plug every one back in.
         for node in nodes {
             self.set_link(node, true).await?;
