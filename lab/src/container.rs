@@ -288,6 +288,12 @@ pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// SIGKILLs a process and waits until it has exited.
+pub async fn kill_and_wait(pid: i32, timeout: Duration) -> bool {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    wait_gone(pid, timeout).await
+}
+
 /// Waits until a process has exited (a zombie counts as exited).
 pub async fn wait_gone(pid: i32, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -208,8 +208,7 @@ impl Lab {
         });
         if let (Some(pid), false) = (running, current) {
             tracing::info!(pid, "replacing a fence daemon from another lab binary");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            crate::container::wait_gone(pid, Duration::from_secs(5)).await;
+            crate::container::kill_and_wait(pid, Duration::from_secs(5)).await;
         }
         if !current {
             self.spawn_fenced()?;

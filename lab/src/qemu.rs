@@ -89,8 +89,7 @@ impl QemuVms {
 
     fn pid(&self, node: &str) -> Option<i32> {
         let pid = crate::container::read_pid(&self.pid_file(node))?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let ours = String::from_utf8_lossy(&cmdline).contains(&*self.overlay(node).to_string_lossy());
+        let ours = netns::command_line(pid).contains(&*self.overlay(node).to_string_lossy());
         (ours && !netns::is_zombie(pid)).then_some(pid)
     }
 
@@ -172,15 +171,13 @@ impl QemuVms {
         let Some(pid) = self.pid(node) else {
             return Ok(());
         };
-        if let Ok(mut qmp) = tokio::time::timeout(QUIT_TIMEOUT, self.qmp(node)).await.unwrap_or_else(|_| {
-            Err(BackendError::Node { node: node.to_owned(), problem: "QMP does not answer".into() })
-        }) {
+        // A QEMU whose monitor does not answer is killed below all the same.
+        if let Ok(Ok(mut qmp)) = tokio::time::timeout(QUIT_TIMEOUT, self.qmp(node)).await {
             let _ = tokio::time::timeout(QUIT_TIMEOUT, qmp.quit()).await;
         }
         if !crate::container::wait_gone(pid, QUIT_TIMEOUT).await {
             tracing::warn!(node, pid, "QEMU did not quit; killing it");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            if !crate::container::wait_gone(pid, QUIT_TIMEOUT).await {
+            if !crate::container::kill_and_wait(pid, QUIT_TIMEOUT).await {
                 return Err(BackendError::Node {
                     node: node.to_owned(),
                     problem: format!("QEMU {pid} survives SIGKILL"),
@@ -220,7 +217,7 @@ fn mac_address(address: std::net::Ipv4Addr) -> String {
 /// address (systemd-network-generator turns `ip=` into networkd config),
 /// hostname and machine id. Interface names stay `eth0` on every VM.
 pub fn kernel_command_line(host: &HostSpec, topology: &Topology, machine_id: &str) -> String {
-    let mask = std::net::Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(topology.prefix)).unwrap_or(0));
+    let mask = topology.netmask();
     let mut line = format!(
         "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname={name} ip={address}:::{mask}:{name}:eth0:off",
         name = host.name,
@@ -232,14 +229,11 @@ pub fn kernel_command_line(host: &HostSpec, topology: &Topology, machine_id: &st
     line
 }
 
-/// Snapshot names in `qemu-img snapshot -l` or `info snapshots` output.
+/// Snapshot names in `qemu-img snapshot -l` output (a stopped VM's disk;
+/// a running VM is asked over QMP instead).
 pub fn snapshot_names(listing: &str) -> Vec<String> {
-    listing
-        .lines()
-        .skip_while(|line| !line.trim_start().starts_with("ID"))
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(1).map(str::to_owned))
-        .collect()
+    let rows = listing.lines().skip_while(|line| !line.trim_start().starts_with("ID")).skip(1);
+    crate::qmp::snapshot_tags(rows).unwrap_or_default()
 }
 
 fn qmp_error(node: &str, error: crate::qmp::QmpError) -> BackendError {

@@ -197,10 +197,18 @@ pub fn parse_snapshot_names(output: &str) -> Option<Vec<String>> {
         // "None" (every snapshot is partial), or the end.
         _ => return Some(names),
     }
-    for line in lines.take_while(|line| !line.is_empty() && !line.starts_with("List of")) {
-        names.push(line.split_whitespace().nth(1)?.to_owned());
-    }
+    names.extend(snapshot_tags(lines)?);
     Some(names)
+}
+
+/// The tags of snapshot table rows (`ID TAG VM-SIZE DATE ...`), up to the
+/// first blank line or next section; `None` if a row has no tag. QEMU's
+/// monitor and `qemu-img snapshot -l` print the same table.
+pub fn snapshot_tags<'a>(rows: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
+    rows.map(str::trim)
+        .take_while(|line| !line.is_empty() && !line.starts_with("List of"))
+        .map(|line| line.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
 }
 
 /// Why a snapshot name cannot go on a human monitor command line, if it cannot.

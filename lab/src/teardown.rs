@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::container::{kill_namespace, mounts_under, read_pid, unmount, wait_gone};
+use crate::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
 use crate::host::{Host, HostError};
 use crate::netns::LabNetwork;
+use crate::netns::command_line;
 use crate::paths::LabPaths;
 
 /// What `destroy` found and removed.
@@ -51,8 +52,7 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
     }
     for pid in strays {
         removed.processes += 1;
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        wait_gone(pid, Duration::from_secs(10)).await;
+        kill_and_wait(pid, Duration::from_secs(10)).await;
     }
     for mount in mounts_under(&root) {
         unmount(&host, &mount).await.map_err(|e| TeardownError::Stuck(e.to_string()))?;
@@ -72,12 +72,6 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         }
     }
     Ok(removed)
-}
-
-fn command_line(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .unwrap_or_default()
 }
 
 /// systemd-nspawn processes whose node root lies under the lab directory

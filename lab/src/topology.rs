@@ -138,6 +138,11 @@ impl Topology {
         u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
     }
 
+    /// The lab subnet's netmask, e.g. `255.255.255.0`.
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.mask())
+    }
+
     fn in_subnet(&self, address: Ipv4Addr) -> bool {
         u32::from(address) & self.mask() == u32::from(self.host_address) & self.mask()
     }
