@@ -80,7 +80,7 @@ pub enum Command {
     Rollback {
         #[arg(value_enum)]
         snapshot: SnapshotName,
-        /// Also start the cluster and wait until it is healthy.
+        /// Also start the cluster (VMs resume it running) and wait until it is healthy.
         #[arg(long)]
         start_cluster: bool,
     },

@@ -2,7 +2,7 @@
 //! configuration loaded: thin glue between the library and the terminal
 //! (tables for people, `--json` for machines).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,14 +27,13 @@ pub(crate) async fn make_all(
     keep_failed: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    if let Some(iso) = inputs.iter().find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
-        return Err(Failure::Usage(format!(
-            "{}: installing from an ISO needs a VM backend; the container backend builds its own Debian image (run `lab make-all` without the ISO)",
-            iso.display()
-        )));
+    let (isos, keys): (Vec<PathBuf>, Vec<PathBuf>) =
+        inputs.into_iter().partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")));
+    if let Some(iso) = isos.first() {
+        return Err(refuse_installation_iso(&config, iso, &keys));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput { authorized_keys: inputs, keep_failed };
+    let input = MakeAllInput { authorized_keys: keys, keep_failed };
     let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C during make-all must not leave half a lab behind.
     let outcome = tokio::select! {
@@ -55,7 +54,7 @@ pub(crate) async fn make_all(
              next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
             lab.topology.lab,
             if crate::backend::NodeBackend::capabilities(&lab.backend).live_snapshots {
-                "running (the cluster stopped)"
+                "running, and so is the cluster in `setup`"
             } else {
                 "powered off"
             },
@@ -68,6 +67,31 @@ pub(crate) async fn make_all(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lab make-all ISO KEY.pub`: the ISO and the keys are checked first
+/// (readable, a RHEL-like release lab knows, valid keys), so a wrong path or
+/// a Debian ISO fails at once with what to fix. Installing from an ISO is
+/// not wired to a backend yet: the answer then says what was recognised and
+/// how to build the lab on the embedded Debian image instead.
+fn refuse_installation_iso(config: &Config, iso: &Path, keys: &[PathBuf]) -> Failure {
+    let info = match crate::iso::inspect(iso) {
+        Ok(info) => info,
+        Err(error) => return Failure::Usage(error.to_string()),
+    };
+    if let Some(error) = keys.iter().find_map(|key| crate::pubkey::PublicKey::read(key).err()) {
+        return Failure::Usage(error.to_string());
+    }
+    let backend = match config.lab.backend {
+        crate::config::BackendKind::Container => "the container backend builds its own Debian image".to_owned(),
+        other => format!("installing from an ISO is not available on the {other} backend yet"),
+    };
+    Failure::Usage(format!(
+        "{}: {} {} recognised, but {backend}; run `lab make-all` without the ISO (the embedded Debian 12 image)",
+        iso.display(),
+        info.name,
+        info.version
+    ))
 }
 
 #[derive(Serialize)]

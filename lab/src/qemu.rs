@@ -216,6 +216,14 @@ fn mac_address(address: std::net::Ipv4Addr) -> String {
 /// Per-VM settings on the kernel command line: root disk, serial console,
 /// address (systemd-network-generator turns `ip=` into networkd config),
 /// hostname and machine id. Interface names stay `eth0` on every VM.
+///
+/// Under TCG the guest's TSC follows the host's clock across a snapshot:
+/// a VM restored from `setup` saw its monotonic clock leap by the minutes
+/// since the snapshot was taken, so corosync lost its token and Pacemaker
+/// timed out every running monitor. The HPET is emulated on QEMU's virtual
+/// clock, which a snapshot restores, so TCG guests keep time on it; an
+/// unstable TSC also keeps the scheduler clock in step with it (else the
+/// soft-lockup watchdog reports the leap).
 pub fn kernel_command_line(host: &HostSpec, topology: &Topology, machine_id: &str) -> String {
     let mask = topology.netmask();
     let mut line = format!(
@@ -225,6 +233,9 @@ pub fn kernel_command_line(host: &HostSpec, topology: &Topology, machine_id: &st
     );
     if !machine_id.is_empty() {
         line.push_str(&format!(" systemd.machine_id={machine_id}"));
+    }
+    if topology.vm.as_ref().is_some_and(|vm| vm.accel == crate::accel::Accel::Tcg) {
+        line.push_str(" clocksource=hpet tsc=unstable");
     }
     line
 }
@@ -425,6 +436,15 @@ mod tests {
         assert!(line.contains("ip=192.168.89.11:::255.255.255.0:tuchanka-a:eth0:off"), "{line}");
         assert!(line.contains("systemd.hostname=tuchanka-a") && line.contains("systemd.machine_id=0123"), "{line}");
         assert!(!kernel_command_line(a, &vms.topology, "").contains("machine_id"));
+    }
+
+    #[test]
+    fn only_emulated_guests_keep_time_on_the_hpet() {
+        let mut vms = vms();
+        let a = vms.spec("tuchanka-a").expect("a").clone();
+        assert!(kernel_command_line(&a, &vms.topology, "").ends_with(" clocksource=hpet tsc=unstable"));
+        vms.topology.vm.as_mut().expect("vm").accel = crate::accel::Accel::Kvm;
+        assert!(!kernel_command_line(&a, &vms.topology, "").contains("clocksource"));
     }
 
     #[test]

@@ -18,9 +18,6 @@ use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::results::RunRecord;
 use crate::scenario::Scenario;
 
-/// How often the cluster view is refreshed while observing.
-const CLUSTER_POLL: Duration = Duration::from_secs(1);
-
 /// Runs `scenario` once and returns its judged result. `seed` drives every
 /// random choice (victim, timing); the same seed replays the same run.
 pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
@@ -249,7 +246,7 @@ async fn observe(
         if now >= deadline {
             return Observation { recovered: false, new_master_at, master_seen };
         }
-        tokio::time::sleep(CLUSTER_POLL).await;
+        tokio::time::sleep(lab.stack().poll_interval()).await;
     }
 }
 

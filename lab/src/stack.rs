@@ -69,6 +69,13 @@ impl<'a, G: Guest> Stack<'a, G> {
         self.topology.time_factor().ceil() as u64
     }
 
+    /// How often to ask the cluster for its state. Every `crm_mon` costs the
+    /// asked node CPU that Pacemaker needs too; on emulated hosts (one query
+    /// costs seconds there) asking less often lets the cluster get on.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.topology.time_factor().clamp(1.0, 5.0))
+    }
+
     async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
         let runs = hosts.iter().map(|h| self.guest.run(h, script));
         for result in futures_util::future::join_all(runs).await {
@@ -228,7 +235,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             if tokio::time::Instant::now() >= deadline {
                 return Err(StackError::NotHealthy { timeout, state: last });
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(self.poll_interval()).await;
         }
     }
 
@@ -242,7 +249,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         let join = Script::command(
             "cluster-join",
             format!(
-                "pcs cluster start --wait={} >/dev/null && pcs resource cleanup >/dev/null",
+                "pcs cluster start --wait={} >/dev/null && crm_resource --cleanup >/dev/null",
                 120 * self.time_factor()
             ),
         );
@@ -252,7 +259,7 @@ impl<'a, G: Guest> Stack<'a, G> {
 
     /// Clears failed actions so the cluster retries everywhere.
     pub async fn cleanup(&self) -> Result<(), StackError> {
-        let cleanup = Script::command("resource-cleanup", "pcs resource cleanup >/dev/null".into());
+        let cleanup = Script::command("resource-cleanup", "crm_resource --cleanup >/dev/null".into());
         self.guest.run(&self.first_node(), &cleanup).await?;
         Ok(())
     }

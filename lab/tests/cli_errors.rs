@@ -93,12 +93,68 @@ fn missing_mmdebstrap_is_reported_with_the_package_before_anything_is_made() {
     assert!(!dir.path().join("state").join("labs").exists(), "nothing half-made");
 }
 
+/// An ISO 9660 image labelled `label` holding `files`, made with xorriso
+/// as installation media are.
+fn iso(dir: &Path, label: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let tree = dir.join(format!("{label}.tree"));
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for (path, contents) in files {
+        let path = tree.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+    let iso = dir.join(format!("{label}.iso"));
+    let made = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-V", label, "-R", "-J", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .output()
+        .expect("xorriso (apt-get install xorriso)");
+    assert!(made.status.success(), "{}", stderr(&made));
+    iso
+}
+
+const CENTOS7_TREEINFO: &str = "[general]\nname = CentOS-7\nfamily = CentOS\nversion = 7\narch = x86_64\n\n\
+    [images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
+
 #[test]
-fn an_iso_is_refused_by_the_container_backend() {
+fn a_missing_iso_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = lab(dir.path(), &["make-all", "centos7.iso", "key.pub"]);
+    let out = lab(dir.path(), &["make-all", "/nonexistent/centos7.iso", "key.pub"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("centos7.iso"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/nonexistent/centos7.iso: cannot read"), "{}", stderr(&out));
+    assert!(nothing_made(dir.path()));
+}
+
+#[test]
+fn an_iso_that_is_no_rhel_installer_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let debian = iso(dir.path(), "Debian 12", &[(".disk/info", "Debian GNU/Linux 12")]);
+    let out = lab(dir.path(), &["make-all", debian.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a RHEL-like installation ISO (a Debian or Ubuntu ISO?)"), "{}", stderr(&out));
+    assert!(nothing_made(dir.path()));
+}
+
+#[test]
+fn a_recognised_iso_still_needs_a_valid_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let centos = iso(
+        dir.path(),
+        "CentOS 7 x86_64",
+        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
+    );
+    let key = dir.path().join("key.pub");
+    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB'x user@host\n").expect("write");
+    let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("key.pub"), "{}", stderr(&out));
+
+    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n")
+        .expect("write");
+    let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CentOS 7 recognised"), "{}", stderr(&out));
     assert!(nothing_made(dir.path()));
 }
 
