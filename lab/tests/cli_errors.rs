@@ -24,6 +24,13 @@ fn nothing_made(state_dir: &Path) -> bool {
     !state_dir.join("labs").join("clitest").exists()
 }
 
+/// A refused make-all: exit 2, the error says `says`, and no lab was begun.
+fn assert_refused(state_dir: &Path, out: &Output, says: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stderr(out).contains(says), "{}", stderr(out));
+    assert!(nothing_made(state_dir));
+}
+
 #[test]
 fn unknown_scenario_exits_2_and_lists_the_known_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -121,9 +128,7 @@ const CENTOS7_TREEINFO: &str = "[general]\nname = CentOS-7\nfamily = CentOS\nver
 fn a_missing_iso_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = lab(dir.path(), &["make-all", "/nonexistent/centos7.iso", "key.pub"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("/nonexistent/centos7.iso: cannot read"), "{}", stderr(&out));
-    assert!(nothing_made(dir.path()));
+    assert_refused(dir.path(), &out, "/nonexistent/centos7.iso: cannot read");
 }
 
 #[test]
@@ -131,9 +136,7 @@ fn an_iso_that_is_no_rhel_installer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let debian = iso(dir.path(), "Debian 12", &[(".disk/info", "Debian GNU/Linux 12")]);
     let out = lab(dir.path(), &["make-all", debian.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a RHEL-like installation ISO (a Debian or Ubuntu ISO?)"), "{}", stderr(&out));
-    assert!(nothing_made(dir.path()));
+    assert_refused(dir.path(), &out, "not a RHEL-like installation ISO (a Debian or Ubuntu ISO?)");
 }
 
 #[test]
@@ -147,15 +150,12 @@ fn a_recognised_iso_still_needs_a_valid_key() {
     let key = dir.path().join("key.pub");
     std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB'x user@host\n").expect("write");
     let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("key.pub"), "{}", stderr(&out));
+    assert_refused(dir.path(), &out, "key.pub");
 
     std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n")
         .expect("write");
     let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("CentOS 7 recognised"), "{}", stderr(&out));
-    assert!(nothing_made(dir.path()));
+    assert_refused(dir.path(), &out, "CentOS 7 recognised");
 }
 
 #[test]
