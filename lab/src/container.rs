@@ -108,8 +108,7 @@ impl NodeBackend for Containers {
         }
         self.mount(node).await?;
         self.network.reset_addresses(node, self.address(node), self.topology.prefix).await?;
-        let dir = self.dir(node);
-        let console = dir.join("console.log");
+        let console = self.paths.console(node);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,7 +143,7 @@ impl NodeBackend for Containers {
         tracing::info!(command = %line, "host");
         let child = command.spawn().map_err(|source| crate::host::HostError::Spawn { command: line, source })?;
         let pid = child.id().unwrap_or_default();
-        let pid_file = dir.join("nspawn.pid");
+        let pid_file = self.dir(node).join("nspawn.pid");
         std::fs::write(&pid_file, format!("{pid}\n")).map_err(|source| BackendError::Io {
             what: "cannot write",
             path: pid_file,

@@ -17,6 +17,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 
 use crate::identity::SshMaterial;
+use crate::paths::LabPaths;
 
 /// A guest-side shell script with its parameters.
 #[derive(Clone, Debug)]
@@ -95,19 +96,19 @@ struct Inner {
     control_dir: PathBuf,
     labnet: Handle,
     command_timeout: Duration,
-    consoles: PathBuf,
+    paths: LabPaths,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
 impl SshGuest {
-    /// `labnet` must be a runtime inside the lab network namespace;
-    /// `consoles` is the directory with `<node>/console.log`.
+    /// `labnet` must be a runtime inside the lab network namespace; `paths`
+    /// tells where a node that never answers keeps its console log.
     pub fn new(
         ssh: SshMaterial,
         control_dir: PathBuf,
         labnet: Handle,
         command_timeout: Duration,
-        consoles: PathBuf,
+        paths: LabPaths,
     ) -> Self {
         SshGuest {
             inner: Arc::new(Inner {
@@ -115,7 +116,7 @@ impl SshGuest {
                 control_dir,
                 labnet,
                 command_timeout,
-                consoles,
+                paths,
                 sessions: Mutex::new(HashMap::new()),
             }),
         }
@@ -238,7 +239,7 @@ impl Guest for SshGuest {
                         return Err(GuestError::NeverAnswered {
                             node: node.to_owned(),
                             timeout,
-                            console: self.inner.consoles.join(node).join("console.log"),
+                            console: self.inner.paths.console(node),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;

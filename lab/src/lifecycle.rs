@@ -117,7 +117,7 @@ impl Lab {
             paths.ssh_control(),
             labnet.handle().clone(),
             Duration::from_secs(config.timeouts.command_s),
-            paths.root().join("nodes"),
+            paths.clone(),
         );
         let secrets = Secrets::new(&paths.secrets());
         Ok(Lab { config, paths, topology, backend, guest, secrets, progress, labnet })

@@ -55,6 +55,12 @@ impl LabPaths {
         self.root().join("nodes").join(node)
     }
 
+    /// A node's serial console log (VMs) or boot output (containers),
+    /// appended across boots and copied into each run's results.
+    pub fn console(&self, node: &str) -> PathBuf {
+        self.node(node).join("console.log")
+    }
+
     pub fn snapshot(&self, name: &str) -> PathBuf {
         self.root().join("snapshots").join(name)
     }

@@ -135,7 +135,7 @@ impl QemuVms {
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", path(self.qmp_socket(node))),
             "-chardev".into(),
-            format!("file,id=console,path={},append=on", path(dir.join("console.log"))),
+            format!("file,id=console,path={},append=on", path(self.paths.console(node))),
             "-serial".into(),
             "chardev:console".into(),
             "-pidfile".into(),

@@ -131,12 +131,8 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
 struct ConsoleMarks(Vec<(String, u64)>);
 
 impl ConsoleMarks {
-    fn path(lab: &Lab, host: &str) -> std::path::PathBuf {
-        lab.paths.node(host).join("console.log")
-    }
-
     fn now(lab: &Lab) -> Self {
-        let length = |host: &str| std::fs::metadata(Self::path(lab, host)).map_or(0, |m| m.len());
+        let length = |host: &str| std::fs::metadata(lab.paths.console(host)).map_or(0, |m| m.len());
         ConsoleMarks(lab.topology.host_names().into_iter().map(|h| (h.clone(), length(&h))).collect())
     }
 
@@ -144,7 +140,7 @@ impl ConsoleMarks {
     fn read_since(&self, lab: &Lab) -> Vec<(String, String)> {
         use std::io::{Read, Seek};
         let read = |host: &str, from: u64| -> std::io::Result<String> {
-            let mut file = std::fs::File::open(Self::path(lab, host))?;
+            let mut file = std::fs::File::open(lab.paths.console(host))?;
             file.seek(std::io::SeekFrom::Start(from))?;
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)?;

@@ -389,7 +389,7 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
             node: node.to_owned(),
             problem: format!(
                 "was not installed: {what}; see its console log {} and, in the VM, /root/lab-kickstart-post.log",
-                self.paths.node(node).join("console.log").display()
+                self.paths.console(node).display()
             ),
         }
     }
@@ -439,7 +439,8 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
             source,
         })?;
         let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let (disk, kickstart, console) = (path("disk.vdi"), path("ks.cfg"), path("console.log"));
+        let (disk, kickstart) = (path("disk.vdi"), path("ks.cfg"));
+        let console = self.paths.console(node).to_string_lossy().into_owned();
         let iso = install.iso.to_string_lossy().into_owned();
         let memory = match host.role {
             HostRole::Node => self.settings.memory_mb,
