@@ -152,8 +152,11 @@ fn a_recognised_iso_still_needs_a_valid_key() {
     let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
     assert_refused(dir.path(), &out, "key.pub");
 
-    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n")
-        .expect("write");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n",
+    )
+    .expect("write");
     let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
     assert_refused(dir.path(), &out, "CentOS 7 recognised");
 }
