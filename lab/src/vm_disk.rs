@@ -85,6 +85,20 @@ fn whiteout(upper: &Path, path: &str) -> std::io::Result<()> {
     nix::sys::stat::mknod(&target, nix::sys::stat::SFlag::S_IFCHR, mode, 0).map_err(std::io::Error::from)
 }
 
+/// The error for an I/O failure on `path`, for `map_err`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError {
+    let path = path.to_owned();
+    move |source| ImageError::Io { path, source }
+}
+
+/// Makes an ext4 file system image of `size` labelled `label` at `image`,
+/// holding the tree under `from` (`mkfs.ext4 -d`: no mount, no root shell).
+async fn mkfs_ext4(label: &str, from: &Path, image: &Path, size: &str) -> Result<(), ImageError> {
+    let args = ["-q".as_ref(), "-F".as_ref(), "-L".as_ref(), label.as_ref(), "-d".as_ref(), from.as_os_str()];
+    Host.run("mkfs.ext4", args.into_iter().chain([image.as_os_str(), size.as_ref()])).await?;
+    Ok(())
+}
+
 /// Files only the VM disk has: networkd with the kernel's `ip=`, and the seed unit.
 fn vm_only_files() -> Vec<GuestFile> {
     let link = |path: &str, target: &str| GuestFile::symlink(path, target);
@@ -124,10 +138,6 @@ pub async fn ensure(image: &Image, progress: &Progress) -> Result<VmDisk, ImageE
     crate::host::require(&["qemu-img", "mkfs.ext4"])?;
     let step = progress.step(format!("make the VM disk of image {}", image.key));
     let partial = image_dir.join(format!("vm-{}.partial", layer_key()));
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ImageError::Io { path, source }
-    };
     if partial.exists() {
         crate::container::unmount(&Host, &partial.join("merged"))
             .await
@@ -159,21 +169,7 @@ pub async fn ensure(image: &Image, progress: &Progress) -> Result<VmDisk, ImageE
     .await?;
     let raw = partial.join("base.raw");
     step.detail("mkfs.ext4 -d (copies the whole root)");
-    let made = host
-        .run(
-            "mkfs.ext4",
-            [
-                "-q".as_ref(),
-                "-F".as_ref(),
-                "-L".as_ref(),
-                "root".as_ref(),
-                "-d".as_ref(),
-                merged.as_os_str(),
-                raw.as_os_str(),
-                DISK_SIZE.as_ref(),
-            ],
-        )
-        .await;
+    let made = mkfs_ext4("root", &merged, &raw, DISK_SIZE).await;
     let unmounted = crate::container::unmount(&host, &merged).await;
     made?;
     unmounted.map_err(|e| ImageError::Recipe { name: image.key.clone(), message: e.to_string() })?;
@@ -208,32 +204,13 @@ pub async fn ensure(image: &Image, progress: &Progress) -> Result<VmDisk, ImageE
 /// Makes a VM's seed disk at `path` holding `files`.
 pub async fn seed_disk(path: &Path, files: &[GuestFile]) -> Result<(), ImageError> {
     let staging = path.with_extension("d");
-    let io = |p: &Path| {
-        let p = p.to_owned();
-        move |source| ImageError::Io { path: p, source }
-    };
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
     write_tree(&staging.join("files"), files).map_err(io(&staging))?;
-    let made = Host
-        .run(
-            "mkfs.ext4",
-            [
-                "-q".as_ref(),
-                "-F".as_ref(),
-                "-L".as_ref(),
-                SEED_LABEL.as_ref(),
-                "-d".as_ref(),
-                staging.as_os_str(),
-                path.as_os_str(),
-                SEED_SIZE.as_ref(),
-            ],
-        )
-        .await;
+    let made = mkfs_ext4(SEED_LABEL, &staging, path, SEED_SIZE).await;
     std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
-    made?;
-    Ok(())
+    made
 }
 
 #[cfg(test)]
