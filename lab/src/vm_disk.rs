@@ -247,6 +247,19 @@ mod tests {
         assert_eq!(layer_key().len(), 8);
     }
 
+    #[tokio::test]
+    async fn a_seed_disk_is_a_labelled_ext4_holding_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join("seed.img");
+        seed_disk(&image, &[GuestFile::new("/etc/lab/token", b"secret".to_vec(), 0o600)]).await.expect("seed disk");
+        let label = Host.run("e2label", [image.as_os_str()]).await.expect("e2label");
+        assert_eq!(label.trim(), SEED_LABEL);
+        let cat = ["-R".as_ref(), "cat /files/etc/lab/token".as_ref(), image.as_os_str()];
+        let token = Host.run("debugfs", cat).await.expect("debugfs");
+        assert_eq!(token, "secret");
+        assert!(!image.with_extension("d").exists(), "the staging tree is removed");
+    }
+
     #[test]
     fn written_tree_keeps_modes_and_links() {
         let dir = tempfile::tempdir().expect("tempdir");
