@@ -85,7 +85,9 @@ async fn kvm_runs_a_vm(qemu: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let socket = dir.path().join("qmp");
     let mut child = tokio::process::Command::new(qemu)
-        .args(["-machine", "q35", "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults", "-display", "none"])
+        .args(["-machine", "q35"])
+        .args(Accel::Kvm.qemu_args())
+        .args(["-m", "64", "-nodefaults", "-display", "none"])
         .args(["-S", "-qmp"])
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .stdin(std::process::Stdio::null())

@@ -329,7 +329,7 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
                     node: node.to_owned(),
                     problem: format!("VBoxManage hostonlyif create named no interface: {}", created.trim()),
                 })?;
-                let netmask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(self.topology.prefix)).unwrap_or(0));
+                let netmask = self.topology.netmask();
                 let configured = self
                     .vbox(
                         node,
@@ -349,9 +349,8 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
                     problem: format!(
                         "cannot give the host-only interface {name} the address {address}: {error}; \
                          VirtualBox 7 allows other ranges than 192.168.56.0/21 only if /etc/vbox/networks.conf \
-                         lists them (add the line `* {}/{}`)",
-                        Ipv4Addr::from(u32::from(address) & u32::from(netmask)),
-                        self.topology.prefix
+                         lists them (add the line `* {}`)",
+                        self.topology.subnet()
                     ),
                 })?;
                 name
@@ -359,6 +358,21 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
         };
         *cached = Some(name.clone());
         Ok(name)
+    }
+
+    /// Puts `medium` (a file, or `emptydrive`) into the drive of `kind`
+    /// at (controller, port, device) of the node's VM.
+    async fn attach(
+        &self,
+        node: &str,
+        (controller, port, device): (&str, &str, &str),
+        kind: &str,
+        medium: &str,
+    ) -> Result<String, BackendError> {
+        let vm = self.vm_name(node);
+        let slot = ["--storagectl", controller, "--port", port, "--device", device];
+        self.vbox(node, ["storageattach", &vm].into_iter().chain(slot).chain(["--type", kind, "--medium", medium]))
+            .await
     }
 
     /// Waits for the installation to power the VM off (the kickstart's
@@ -522,20 +536,8 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
             ["storagectl", &vm, "--name", CONTROLLER, "--add", "sata", "--controller", "IntelAhci", "--portcount", "4"],
         )
         .await?;
-        self.vbox(
-            node,
-            ["storageattach", &vm, "--storagectl", CONTROLLER, "--port", "0", "--device", "0", "--type", "hdd"]
-                .into_iter()
-                .chain(["--medium", &disk]),
-        )
-        .await?;
-        self.vbox(
-            node,
-            ["storageattach", &vm, "--storagectl", CONTROLLER, "--port", "1", "--device", "0", "--type", "dvddrive"]
-                .into_iter()
-                .chain(["--medium", &iso]),
-        )
-        .await?;
+        self.attach(node, (CONTROLLER, "0", "0"), "hdd", &disk).await?;
+        self.attach(node, (CONTROLLER, "1", "0"), "dvddrive", &iso).await?;
         self.vbox(
             node,
             [
@@ -553,13 +555,7 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
         let info = self.wait_installed(node).await?;
         // From now on the VM boots its disk, never the installer again.
         for (controller, port, device) in info.attached_isos() {
-            self.vbox(
-                node,
-                ["storageattach", &vm, "--storagectl", &controller, "--port", &port, "--device", &device]
-                    .into_iter()
-                    .chain(["--type", "dvddrive", "--medium", "emptydrive"]),
-            )
-            .await?;
+            self.attach(node, (&controller, &port, &device), "dvddrive", "emptydrive").await?;
         }
         self.vbox(node, ["modifyvm", &vm, "--boot1", "disk", "--boot2", "none"]).await?;
         Ok(())
