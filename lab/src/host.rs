@@ -37,11 +37,16 @@ pub const REQUIRED_TOOLS: &[(&str, &str)] = &[
 pub fn require(tools: &[&str]) -> Result<(), HostError> {
     for tool in tools {
         if which(tool).is_none() {
-            let hint = REQUIRED_TOOLS.iter().find(|(name, _)| name == tool).map_or("install it", |(_, hint)| hint);
-            return Err(HostError::Missing { program: (*tool).to_owned(), hint });
+            return Err(missing(tool));
         }
     }
     Ok(())
+}
+
+/// A tool that is not installed, with the Debian package that provides it.
+fn missing(tool: &str) -> HostError {
+    let hint = REQUIRED_TOOLS.iter().find(|(name, _)| *name == tool).map_or("install it", |(_, hint)| hint);
+    HostError::Missing { program: tool.to_owned(), hint }
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -78,20 +83,47 @@ impl Host {
             .output()
             .await
             .map_err(|source| HostError::Spawn { command: line.clone(), source })?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(HostError::Failed { command: line, status: output.status, stderr: tail(&stderr) })
-        }
+        finish(line, output)
+    }
+
+    /// Like [`Host::run`], blocking the thread, for the few callers that are
+    /// not async (reading and making ISOs). A program that is not installed
+    /// is reported with the package to install.
+    pub fn run_blocking<I, S>(&self, program: &str, args: I) -> Result<String, HostError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = std::process::Command::new(program);
+        command.args(args).stdin(Stdio::null());
+        let line = describe_std(&command);
+        tracing::info!(command = %line, "host");
+        let output = command.output().map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => missing(program),
+            _ => HostError::Spawn { command: line.clone(), source },
+        })?;
+        finish(line, output)
+    }
+}
+
+/// A finished command's stdout, or the failure with its stderr's tail.
+fn finish(line: String, output: std::process::Output) -> Result<String, HostError> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(HostError::Failed { command: line, status: output.status, stderr: tail(&stderr) })
     }
 }
 
 /// The command line as a user would type it, for logs and errors.
 pub fn describe(command: &Command) -> String {
-    let std = command.as_std();
-    std::iter::once(std.get_program())
-        .chain(std.get_args())
+    describe_std(command.as_std())
+}
+
+fn describe_std(command: &std::process::Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
         .map(|part| part.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")

@@ -29,14 +29,13 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::distro::{Family, Vendor};
-use crate::host::HostError;
+use crate::host::{Host, HostError};
 
 /// What `lab make-all` can install from an ISO, for error messages.
 pub const SUPPORTED: &str = "RHEL-like 7, 8 or 9: CentOS 7, CentOS Stream 8 or 9, Rocky Linux 8 or 9, AlmaLinux 8 or 9";
 
-/// The ISO tool and how to get it.
+/// The ISO tool (`host::REQUIRED_TOOLS` says how to get it).
 pub const XORRISO: &str = "xorriso";
-const XORRISO_HINT: &str = "apt-get install xorriso";
 
 /// Where the primary volume descriptor of an ISO 9660 image starts
 /// (after 16 sectors of system area).
@@ -76,14 +75,6 @@ pub enum IsoError {
     Tool(#[from] HostError),
 }
 
-/// Fails with the install hint if xorriso is not on PATH.
-pub fn require_xorriso() -> Result<(), HostError> {
-    crate::host::require(&[XORRISO]).map_err(|error| match error {
-        HostError::Missing { program, .. } => HostError::Missing { program, hint: XORRISO_HINT },
-        other => other,
-    })
-}
-
 /// Runs xorriso to completion and returns its stdout (its chatter goes to
 /// stderr, which a failure reports the tail of).
 pub fn xorriso<I, S>(args: I) -> Result<String, HostError>
@@ -91,24 +82,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = std::process::Command::new(XORRISO);
-    command.args(args).stdin(std::process::Stdio::null());
-    let line = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    tracing::info!(command = %line, "host");
-    let output = command.output().map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => HostError::Missing { program: XORRISO.into(), hint: XORRISO_HINT },
-        _ => HostError::Spawn { command: line.clone(), source },
-    })?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(HostError::Failed { command: line, status: output.status, stderr: crate::host::tail(&stderr) })
-    }
+    Host.run_blocking(XORRISO, args)
 }
 
 /// Checks that `iso` is an installation ISO lab knows and says what it holds.
@@ -116,7 +90,7 @@ pub fn inspect(iso: &Path) -> Result<IsoInfo, IsoError> {
     let volume_id = volume_id(iso)?;
     let unrecognised =
         |reason: String| IsoError::Unrecognised { path: iso.to_owned(), volume_id: volume_id.clone(), reason };
-    require_xorriso()?;
+    crate::host::require(&[XORRISO])?;
     let root = list_root(iso)?;
     if !root.iter().any(|name| name == ".treeinfo") {
         let guess = if root.iter().any(|name| name == ".disk") { " (a Debian or Ubuntu ISO?)" } else { "" };
