@@ -26,6 +26,9 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::backend::GuestFile;
 use crate::distro::{Family, Firewall};
 use crate::host::HostError;
@@ -240,7 +243,7 @@ fn write_file(ks: &mut String, file: &GuestFile) {
         return;
     }
     let _ = writeln!(ks, "base64 -d > {quoted} <<'LAB_FILE'");
-    let encoded = crate::b64::encode(&file.contents);
+    let encoded = BASE64.encode(&file.contents);
     for chunk in encoded.as_bytes().chunks(76) {
         let _ = writeln!(ks, "{}", String::from_utf8_lossy(chunk));
     }

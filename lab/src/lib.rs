@@ -24,7 +24,6 @@
 //!   [`progress`].
 
 pub mod accel;
-mod b64;
 pub mod backend;
 pub mod baseline;
 pub mod bench;

@@ -11,6 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 /// Key types OpenSSH writes into `.pub` files.
 pub const KNOWN_TYPES: &[&str] = &[
     "ssh-ed25519",
@@ -94,7 +97,7 @@ impl PublicKey {
         if data.is_empty() {
             return Err(KeyProblem::NoData { kind: kind.to_owned() });
         }
-        let blob = crate::b64::decode(data).ok_or(KeyProblem::Base64)?;
+        let blob = BASE64.decode(data).map_err(|_| KeyProblem::Base64)?;
         let found = blob_type(&blob).ok_or(KeyProblem::Base64)?;
         if found != kind {
             return Err(KeyProblem::TypeMismatch { kind: kind.to_owned(), found: found.to_owned() });
@@ -104,7 +107,7 @@ impl PublicKey {
 
     /// The key as one `authorized_keys` line: `TYPE BASE64 [comment]`.
     pub fn line(&self) -> String {
-        let mut line = format!("{} {}", self.kind, crate::b64::encode(&self.blob));
+        let mut line = format!("{} {}", self.kind, BASE64.encode(&self.blob));
         if !self.comment.is_empty() {
             line.push(' ');
             line.push_str(&self.comment);
@@ -134,7 +137,7 @@ mod tests {
         let mut blob = (kind.len() as u32).to_be_bytes().to_vec();
         blob.extend_from_slice(kind.as_bytes());
         blob.extend_from_slice(&[0, 0, 0, 3, 1, 2, 3]);
-        crate::b64::encode(&blob)
+        BASE64.encode(&blob)
     }
 
     #[test]
@@ -185,6 +188,19 @@ mod tests {
             PublicKey::parse(&format!("ssh-ed25519 {}", data("ssh-rsa"))),
             Err(KeyProblem::TypeMismatch { kind: "ssh-ed25519".into(), found: "ssh-rsa".into() })
         );
+    }
+
+    #[test]
+    fn key_data_is_strict_padded_base64() {
+        // RFC 4648 section 10.
+        for (plain, encoded) in [("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(BASE64.encode(plain), encoded);
+            assert_eq!(BASE64.decode(encoded).as_deref(), Ok(plain.as_bytes()), "{encoded}");
+        }
+        // Missing or stray padding, data after it, a foreign character, stray bits, a newline.
+        for bad in ["Zg", "Zg=", "Z===", "Zg==Zm9v", "Zm9*", "Zh==", "Zm9v\n"] {
+            assert!(BASE64.decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
