@@ -57,7 +57,7 @@ fn other_node(lab: &Lab, victim: &str) -> Option<String> {
 
 /// Injects `fault` on `victim`.
 pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabError> {
-    if fault.action.needs_own_kernel() && !lab.backend.capabilities().own_kernel {
+    if !fault.action.fits(lab.backend.capabilities()) {
         // On a container this would panic the host itself.
         return Err(LabError::Unsupported(format!(
             "{:?} needs a node with its own kernel (--backend qemu)",

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::backend::{Backend, BackendError, NodeBackend};
-use crate::config::BackendKind;
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::container::read_pid;
 use crate::exit::Failure;
 use crate::guest::{Guest, GuestError, SshGuest};

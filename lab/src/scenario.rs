@@ -99,6 +99,11 @@ impl FaultAction {
         matches!(self, FaultAction::KernelPanic)
     }
 
+    /// Whether nodes with `capabilities` can take this fault.
+    pub fn fits(self, capabilities: crate::backend::Capabilities) -> bool {
+        !self.needs_own_kernel() || capabilities.own_kernel
+    }
+
     /// Whether the action applies to the witness (which runs no resources).
     fn fits_witness(self) -> bool {
         matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown | FaultAction::KernelPanic)
@@ -251,7 +256,7 @@ impl Scenario {
 
     /// Why this scenario cannot run on a backend with `capabilities`, if it cannot.
     pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities) -> Option<String> {
-        (self.fault.action.needs_own_kernel() && !capabilities.own_kernel).then(|| {
+        (!self.fault.action.fits(capabilities)).then(|| {
             format!(
                 "scenario `{}` ({:?}) needs nodes with their own kernel, which containers do not have; \
                  make the lab with `lab make-all --backend qemu`",

@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use crate::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
 use crate::host::{Host, HostError};
-use crate::netns::LabNetwork;
-use crate::netns::command_line;
+use crate::netns::{LabNetwork, command_line};
 use crate::paths::LabPaths;
 
 /// What `destroy` found and removed.
