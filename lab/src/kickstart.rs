@@ -31,6 +31,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::backend::GuestFile;
 use crate::distro::{Family, Firewall};
+use crate::guest::shell_quote;
 use crate::host::HostError;
 use crate::iso::IsoInfo;
 use crate::pubkey::PublicKey;
@@ -128,16 +129,6 @@ fn is_mac(text: &str) -> bool {
     parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// `text` as one single-quoted shell word.
-fn sh_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// The dotted netmask of a prefix length.
-fn netmask(prefix: u8) -> Ipv4Addr {
-    Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))
-}
-
 /// The kickstart text for one host.
 pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
     let major = input.check()?;
@@ -166,7 +157,7 @@ pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
         "network --device={} --bootproto=static --ip={} --netmask={} --nodefroute --noipv6 --activate --hostname={}",
         input.lab_nic,
         input.address,
-        netmask(input.prefix),
+        crate::topology::netmask(input.prefix),
         input.hostname
     );
     if let Some(uplink) = &input.uplink_nic {
@@ -215,14 +206,14 @@ pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
         emit!("grep -q '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config \\");
         emit!("    || sed -i '1i Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config");
     }
-    let key = sh_quote(&input.root_key.line());
+    let key = shell_quote(&input.root_key.line());
     emit!("# Root's key from the .pub given to lab make-all.");
     emit!("install -d -m 0700 /root/.ssh");
     emit!("grep -qxF {key} /root/.ssh/authorized_keys 2>/dev/null \\");
     emit!("    || echo {key} >> /root/.ssh/authorized_keys");
     emit!("chmod 0600 /root/.ssh/authorized_keys");
     let mut relabel = vec!["/root/.ssh".to_owned()];
-    relabel.extend(input.files.iter().map(|f| sh_quote(&f.path.to_string_lossy())));
+    relabel.extend(input.files.iter().map(|f| shell_quote(&f.path.to_string_lossy())));
     emit!("restorecon -R {}", relabel.join(" "));
     emit!("# A node joins the cluster when an operator (or lab) says so, never at boot.");
     emit!("systemctl disable corosync.service pacemaker.service corosync-qdevice.service");
@@ -235,11 +226,11 @@ pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
 /// The `%post` lines that place one file (or symbolic link).
 fn write_file(ks: &mut String, file: &GuestFile) {
     let path = file.path.to_string_lossy();
-    let quoted = sh_quote(&path);
+    let quoted = shell_quote(&path);
     let parent = file.path.parent().map_or("/".into(), |p| p.to_string_lossy().into_owned());
-    let _ = writeln!(ks, "mkdir -p {}", sh_quote(&parent));
+    let _ = writeln!(ks, "mkdir -p {}", shell_quote(&parent));
     if let Some(target) = &file.link_target {
-        let _ = writeln!(ks, "ln -sfn {} {quoted}", sh_quote(&target.to_string_lossy()));
+        let _ = writeln!(ks, "ln -sfn {} {quoted}", shell_quote(&target.to_string_lossy()));
         return;
     }
     let _ = writeln!(ks, "base64 -d > {quoted} <<'LAB_FILE'");

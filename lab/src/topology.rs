@@ -135,12 +135,12 @@ impl Topology {
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::from(self.netmask())
     }
 
     /// The lab subnet's netmask, e.g. `255.255.255.0`.
     pub fn netmask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.mask())
+        netmask(self.prefix)
     }
 
     fn in_subnet(&self, address: Ipv4Addr) -> bool {
@@ -190,6 +190,11 @@ impl Topology {
         std::fs::write(path, text + "\n")
             .map_err(|source| TopologyError::Write { path: path.display().to_string(), source })
     }
+}
+
+/// The dotted netmask of a prefix length: 24 is `255.255.255.0`.
+pub fn netmask(prefix: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))
 }
 
 #[cfg(test)]
