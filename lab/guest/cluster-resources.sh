@@ -55,8 +55,7 @@ resources() {
     echo "<clone id=\"pgsqld-clone\">
 <primitive id=\"pgsqld\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsqlms\">
   <instance_attributes id=\"pgsqld-instance_attributes\">$(nvpairs pgsqld-instance_attributes \
-        bindir="/usr/lib/postgresql/$PG_VERSION/bin" pgdata="/etc/postgresql/$PG_VERSION/main" \
-        datadir="/var/lib/postgresql/$PG_VERSION/main" pghost=/var/run/postgresql pgport="$PG_PORT")</instance_attributes>
+        bindir="$PG_BINDIR" pgdata="$PG_CONFDIR" datadir="$PG_DATADIR" pghost=/var/run/postgresql pgport="$PG_PORT")</instance_attributes>
   $(PROMOTE_S=30 DEMOTE_S=120 stateful_ops pgsqld)
 </primitive>
 $(promotable pgsqld)
@@ -67,7 +66,7 @@ $(promotable pgsqld)
     # its own VIP.
     echo "<clone id=\"redisd-clone\">
 <primitive id=\"redisd\" class=\"ocf\" provider=\"heartbeat\" type=\"redis\">
-  <instance_attributes id=\"redisd-instance_attributes\">$(nvpairs redisd-instance_attributes config=/etc/redis/redis.conf port="$REDIS_PORT")</instance_attributes>
+  <instance_attributes id=\"redisd-instance_attributes\">$(nvpairs redisd-instance_attributes config="$REDIS_CONF" port="$REDIS_PORT")</instance_attributes>
   $(stateful_ops redisd)
 </primitive>
 $(promotable redisd)

@@ -6,13 +6,12 @@
 # so each cluster node gets its own PostgreSQL cluster (its own system
 # identifier); the witness runs no PostgreSQL.
 set -euo pipefail
-systemctl disable --now corosync pacemaker postgresql corosync-qdevice 2>/dev/null
+systemctl disable --now corosync pacemaker "$PG_SERVICE" corosync-qdevice 2>/dev/null
 # The package's example configuration: cluster-files.sh writes the real one.
 rm -f /etc/corosync/corosync.conf
 case " $NODE_NAMES " in
     *" $(hostname) "*) ;;
     *) echo "install: $(hostname) ready (no PostgreSQL)"; exit 0 ;;
 esac
-pg_dropcluster --stop "$PG_VERSION" main
-pg_createcluster "$PG_VERSION" main >/dev/null
-echo "install: $(hostname) ready, postgres system id $(/usr/lib/postgresql/"$PG_VERSION"/bin/pg_controldata /var/lib/postgresql/"$PG_VERSION"/main | awk -F': *' '/system identifier/ {print $2}')"
+eval "$PG_NEW_CLUSTER"
+echo "install: $(hostname) ready, postgres system id $("$PG_BINDIR"/pg_controldata "$PG_DATADIR" | awk -F': *' '/system identifier/ {print $2}')"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd /
 timeout $((180 * ${TIME_FACTOR:-1})) systemctl stop pacemaker
 systemctl stop corosync-qdevice corosync 2>/dev/null || true
-state=$(/usr/lib/postgresql/"$PG_VERSION"/bin/pg_controldata /var/lib/postgresql/"$PG_VERSION"/main | sed -n 's/^Database cluster state: *//p')
+state=$("$PG_BINDIR"/pg_controldata "$PG_DATADIR" | sed -n 's/^Database cluster state: *//p')
 case "$state" in
     "shut down"|"shut down in recovery") ;;
     *) echo "PostgreSQL on $(hostname) is \"$state\", not cleanly shut down" >&2; exit 1 ;;

@@ -4,8 +4,8 @@
 # settings; a standby follows the master VIP, so replication survives failover.
 set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
-conf=/etc/postgresql/$PG_VERSION/main
-cat > "$conf/conf.d/lab.conf" <<CONF
+conf=$PG_CONFDIR
+cat > "$conf/lab.conf" <<CONF
 listen_addresses = '*'
 port = $PG_PORT
 wal_level = replica
@@ -20,6 +20,8 @@ wal_retrieve_retry_interval = '1s'
 recovery_target_timeline = 'latest'
 primary_conninfo = 'host=$MASTER_VIP port=$PG_PORT user=replicator application_name=$(hostname) connect_timeout=2 keepalives_idle=1 keepalives_interval=1 keepalives_count=3'
 CONF
+# Included last, so these win over the distribution's settings.
+grep -qx "include 'lab.conf'" "$conf/postgresql.conf" || echo "include 'lab.conf'" >> "$conf/postgresql.conf"
 # Never replicate from oneself: not through the master VIP, not through the
 # node's own address (PAF's documented pg_hba rules).
 cat >> "$conf/pg_hba.conf" <<HBA
@@ -30,5 +32,5 @@ host replication replicator $SUBNET scram-sha-256
 host heartbeat heartbeat $SUBNET scram-sha-256
 HBA
 umask 077
-echo "*:*:replication:replicator:$REPLICATION_PASSWORD" > /var/lib/postgresql/.pgpass
-chown postgres:postgres /var/lib/postgresql/.pgpass
+echo "*:*:replication:replicator:$REPLICATION_PASSWORD" > "$PG_HOME/.pgpass"
+chown postgres:postgres "$PG_HOME/.pgpass"

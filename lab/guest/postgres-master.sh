@@ -3,7 +3,7 @@
 # replication role and the heartbeat database, then stops it for PAF.
 set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
-pg_ctlcluster "$PG_VERSION" main start
+runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -l "$PG_HOME/lab-setup.log" start >/dev/null
 psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
 psql -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATION_PASSWORD'"
 psql -c "CREATE ROLE heartbeat LOGIN PASSWORD '$HEARTBEAT_PASSWORD'"

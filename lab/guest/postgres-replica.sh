@@ -4,8 +4,8 @@
 # Used at setup and to bring a failed node back after a fault.
 set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
-data=/var/lib/postgresql/$PG_VERSION/main
-pg_ctlcluster "$PG_VERSION" main stop -m immediate 2>/dev/null || true
+data=$PG_DATADIR
+runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -m immediate stop >/dev/null 2>&1 || true
 find "$data" -mindepth 1 -delete
 runuser -u postgres -- pg_basebackup -h "$MASTER_ADDRESS" -p "$PG_PORT" -U replicator -D "$data" -X stream -c fast
 runuser -u postgres -- touch "$data/standby.signal"

@@ -2,4 +2,4 @@
 # PAF starts PostgreSQL itself: the manual instance must be down.
 set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
-pg_ctlcluster "$PG_VERSION" main stop -m fast 2>/dev/null || true
+runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -m fast stop >/dev/null 2>&1 || true

@@ -4,8 +4,8 @@
 # lab network with the per-lab password; every write goes to the append-only
 # file before it is acknowledged.
 set -euo pipefail
-systemctl disable --now redis-server >/dev/null 2>&1
-conf=/etc/redis/redis.conf
+systemctl disable --now "$REDIS_SERVICE" >/dev/null 2>&1
+conf=$REDIS_CONF
 # Later lines win in redis.conf: append the lab's settings.
 cat >> "$conf" <<CONF
 # lab

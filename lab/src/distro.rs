@@ -29,10 +29,12 @@ pub enum Vendor {
 }
 
 /// A guest distribution family and release.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "family")]
 pub enum Family {
-    /// Debian 12, the embedded guest image.
+    /// Debian 12, the embedded guest image (and every lab made before lab
+    /// knew other distributions).
+    #[default]
     Debian,
     /// RHEL 7, 8 or 9 and its rebuilds.
     RhelLike { vendor: Vendor, major: u32 },
@@ -182,12 +184,29 @@ impl Family {
         }
     }
 
-    /// The systemd unit of the database cluster (stopped and disabled: the
-    /// cluster manager starts PostgreSQL).
+    /// The systemd unit that starts PostgreSQL at boot (stopped and
+    /// disabled: the cluster manager starts it). On Debian that is the
+    /// umbrella unit pulling in every `postgresql@VERSION-main`.
     pub fn pg_service(&self, pg_version: u32) -> String {
         match self {
-            Family::Debian => format!("postgresql@{pg_version}-main"),
+            Family::Debian => "postgresql".to_owned(),
             Family::RhelLike { .. } => format!("postgresql-{pg_version}"),
+        }
+    }
+
+    /// The shell command that replaces the database cluster with a fresh,
+    /// empty one (run by root; cloned hosts must not share a system
+    /// identifier). Debian has its cluster tools; PGDG its setup script.
+    pub fn pg_new_cluster(&self, pg_version: u32) -> String {
+        match self {
+            Family::Debian => {
+                format!("pg_dropcluster --stop {pg_version} main && pg_createcluster {pg_version} main >/dev/null")
+            }
+            Family::RhelLike { .. } => format!(
+                "rm -rf {datadir} && {bindir}/postgresql-{pg_version}-setup initdb >/dev/null",
+                datadir = self.pg_datadir(pg_version),
+                bindir = self.pg_bindir(pg_version),
+            ),
         }
     }
 
@@ -227,8 +246,8 @@ impl Family {
 
     /// The facts above as environment variables for guest scripts:
     /// PG_BINDIR, PG_DATADIR, PG_CONFDIR, PG_HOME, PG_SERVICE,
-    /// REDIS_SERVICE, REDIS_CONF, FIREWALL (`firewalld` or `none`),
-    /// PKG_MANAGER.
+    /// PG_NEW_CLUSTER (a command), REDIS_SERVICE, REDIS_CONF, FIREWALL
+    /// (`firewalld` or `none`), PKG_MANAGER.
     pub fn guest_env(&self, pg_version: u32) -> Vec<(String, String)> {
         let firewall = match self.firewall(0, 0) {
             Firewall::None => "none",
@@ -240,6 +259,7 @@ impl Family {
             ("PG_CONFDIR", self.pg_confdir(pg_version)),
             ("PG_HOME", self.pg_home().to_owned()),
             ("PG_SERVICE", self.pg_service(pg_version)),
+            ("PG_NEW_CLUSTER", self.pg_new_cluster(pg_version)),
             ("REDIS_SERVICE", self.redis_service().to_owned()),
             ("REDIS_CONF", self.redis_conf().to_owned()),
             ("FIREWALL", firewall.to_owned()),
@@ -297,7 +317,12 @@ mod tests {
         assert_eq!(debian["PG_BINDIR"], "/usr/lib/postgresql/15/bin");
         assert_eq!(debian["PG_DATADIR"], "/var/lib/postgresql/15/main");
         assert_eq!(debian["PG_CONFDIR"], "/etc/postgresql/15/main");
-        assert_eq!(debian["PG_SERVICE"], "postgresql@15-main");
+        assert_eq!(debian["PG_SERVICE"], "postgresql");
+        assert_eq!(debian["PG_NEW_CLUSTER"], "pg_dropcluster --stop 15 main && pg_createcluster 15 main >/dev/null");
+        assert_eq!(
+            rhel["PG_NEW_CLUSTER"],
+            "rm -rf /var/lib/pgsql/15/data && /usr/pgsql-15/bin/postgresql-15-setup initdb >/dev/null"
+        );
         assert_eq!(debian["FIREWALL"], "none");
         assert_eq!(debian["PKG_MANAGER"], "apt-get");
 

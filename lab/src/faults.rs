@@ -46,7 +46,8 @@ fn postgres_signal(signal: &str) -> Script {
 }
 
 fn postmaster_signal(lab: &Lab, signal: &str) -> Script {
-    let pid_file = format!("/var/lib/postgresql/{}/main/postmaster.pid", lab.topology.pg_version);
+    let t = &lab.topology;
+    let pid_file = format!("{}/postmaster.pid", t.distribution.pg_datadir(t.pg_version));
     Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
 }
 

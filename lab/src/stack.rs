@@ -46,9 +46,11 @@ impl<'a, G: Guest> Stack<'a, G> {
         self.topology.node_names().into_iter().next().unwrap_or_default()
     }
 
-    /// Parameters every script may use.
+    /// Parameters every script may use, the distribution's paths and
+    /// service names included (see [`crate::distro::Family::guest_env`]).
     fn script(&self, script: Script) -> Script {
         let t = self.topology;
+        let script = t.distribution.guest_env(t.pg_version).into_iter().fold(script, |s, (k, v)| s.env(&k, v));
         script
             .env("PG_VERSION", t.pg_version)
             .env("PG_PORT", t.pg_port)
@@ -267,5 +269,80 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// The quorum device host, if the lab has one.
     pub fn witness(&self) -> Option<String> {
         self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::distro::{Family, Vendor};
+
+    /// Records what would be sent to each host.
+    #[derive(Default)]
+    struct RecordingGuest {
+        sent: Mutex<Vec<(String, String)>>,
+    }
+
+    impl Guest for RecordingGuest {
+        async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
+            self.sent.lock().expect("lock").push((node.to_owned(), script.render()));
+            Ok(String::new())
+        }
+
+        async fn wait_ready(&self, _node: &str, _timeout: Duration) -> Result<(), GuestError> {
+            Ok(())
+        }
+
+        async fn forget(&self, _node: &str) {}
+    }
+
+    /// Distribution differences live in `distro.rs` only: a guest script
+    /// naming a Debian path or tool would break RHEL-like hosts.
+    #[test]
+    fn guest_scripts_name_no_distribution_specific_path() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+        let debian_only = [
+            "/usr/lib/postgresql",
+            "/etc/postgresql",
+            "/var/lib/postgresql",
+            "pg_ctlcluster",
+            "pg_createcluster",
+            "/etc/redis",
+            "redis-server",
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("guest/") {
+            let path = entry.expect("entry").path();
+            if !path.is_file() {
+                continue; // vm/: the Debian image's own first-boot service
+            }
+            let text = std::fs::read_to_string(&path).expect("script");
+            for word in debian_only {
+                assert!(!text.contains(word), "{} names `{word}`; take it from distro.rs", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} scripts in {}", dir.display());
+    }
+
+    #[tokio::test]
+    async fn scripts_get_the_hosts_distribution_paths() {
+        let config = crate::config::Config::defaults().expect("defaults");
+        let mut topology = Topology::from_config(&config, "img").expect("topology");
+        topology.distribution = Family::RhelLike { vendor: Vendor::Rocky, major: 9 };
+        let secrets = Secrets::new(std::path::Path::new("/nonexistent"));
+        let guest = RecordingGuest::default();
+        Stack::new(&guest, &topology, &secrets).install().await.expect("install");
+        let sent = guest.sent.into_inner().expect("lock");
+        assert_eq!(sent.len(), topology.hosts.len(), "one script per host");
+        let pg = topology.pg_version;
+        for (_, text) in &sent {
+            assert!(text.contains(&format!("export PG_BINDIR='/usr/pgsql-{pg}/bin'")), "{text}");
+            assert!(text.contains(&format!("export PG_SERVICE='postgresql-{pg}'")), "{text}");
+            assert!(text.contains("export REDIS_CONF='/etc/redis/redis.conf'"), "{text}");
+            assert!(text.contains("eval \"$PG_NEW_CLUSTER\""), "{text}");
+        }
     }
 }

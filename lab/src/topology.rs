@@ -34,6 +34,9 @@ pub struct Topology {
     pub lab: String,
     pub backend: BackendKind,
     pub image: String,
+    /// The hosts' distribution: where PostgreSQL and Redis live on them.
+    #[serde(default)]
+    pub distribution: crate::distro::Family,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -92,6 +95,7 @@ impl Topology {
             lab: config.lab.name.clone(),
             backend: config.lab.backend,
             image: image.to_owned(),
+            distribution: crate::distro::Family::Debian,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,
