@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 
+use crate::config::BackendKind;
 use crate::host::HostError;
 use crate::topology::HostSpec;
 
@@ -109,18 +110,49 @@ pub trait NodeBackend: Send + Sync {
 pub enum Backend {
     Container(crate::container::Containers),
     Qemu(crate::qemu::QemuVms),
+    VirtualBox(crate::virtualbox::VirtualBoxVms),
 }
 
 impl Backend {
-    pub fn open(paths: &crate::paths::LabPaths, topology: &crate::topology::Topology) -> Result<Self, BackendError> {
+    /// The backend of a lab; `config` gives the VirtualBox VMs' settings.
+    pub fn open(
+        paths: &crate::paths::LabPaths,
+        topology: &crate::topology::Topology,
+        config: &crate::config::Config,
+    ) -> Result<Self, BackendError> {
+        let (paths, topology) = (paths.clone(), topology.clone());
         Ok(match topology.backend {
-            crate::config::BackendKind::Container => {
-                Backend::Container(crate::container::Containers::new(paths.clone(), topology.clone()))
-            }
-            crate::config::BackendKind::Qemu => {
-                Backend::Qemu(crate::qemu::QemuVms::new(paths.clone(), topology.clone())?)
+            BackendKind::Container => Backend::Container(crate::container::Containers::new(paths, topology)),
+            BackendKind::Qemu => Backend::Qemu(crate::qemu::QemuVms::new(paths, topology)?),
+            BackendKind::VirtualBox => {
+                let settings = crate::virtualbox::VirtualBoxSettings::from_config(&config.virtualbox);
+                Backend::VirtualBox(crate::virtualbox::VirtualBoxVms::new(paths, topology, settings))
             }
         })
+    }
+
+    /// This backend, installing new hosts from `install`'s ISO; only
+    /// VirtualBox installs from an ISO so far.
+    pub fn installing(self, install: crate::virtualbox::Install) -> Result<Self, BackendError> {
+        match self {
+            Backend::VirtualBox(vms) => Ok(Backend::VirtualBox(vms.with_install(install))),
+            other => Err(BackendError::Node {
+                node: "(every host)".into(),
+                problem: format!(
+                    "cannot be installed from an ISO on the {} backend yet; use --backend virtualbox, or \
+                     `lab make-all` without the ISO for the embedded Debian 12 image",
+                    other.kind()
+                ),
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Container(_) => BackendKind::Container,
+            Backend::Qemu(_) => BackendKind::Qemu,
+            Backend::VirtualBox(_) => BackendKind::VirtualBox,
+        }
     }
 }
 
@@ -130,6 +162,7 @@ macro_rules! dispatch {
         match $self {
             Backend::Container($backend) => $call,
             Backend::Qemu($backend) => $call,
+            Backend::VirtualBox($backend) => $call,
         }
     };
 }

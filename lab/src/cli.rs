@@ -53,10 +53,12 @@ pub struct Global {
 pub enum Command {
     /// Create the lab from nothing: image, hosts, snapshot `install`, cluster, snapshot `setup`.
     MakeAll {
-        /// Optional: SSH public key(s) to authorize for root on every host
-        /// (lab always authorizes its own key). An installation ISO is not
-        /// accepted by the container backend.
-        #[arg(value_name = "KEY.pub")]
+        /// Optional: a RHEL-like installation ISO (CentOS 7, Rocky, Alma 8/9)
+        /// to install the hosts from with a kickstart (--backend virtualbox);
+        /// without it the hosts run the embedded Debian 12 image. Then SSH
+        /// public key(s) to authorize for root on every host (lab always
+        /// authorizes its own key); an ISO needs at least one.
+        #[arg(value_name = "[ISO] KEY.pub")]
         inputs: Vec<PathBuf>,
         /// Keep the lab if make-all fails, to look at it (`lab destroy` removes it).
         #[arg(long)]

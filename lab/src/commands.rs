@@ -2,7 +2,7 @@
 //! configuration loaded: thin glue between the library and the terminal
 //! (tables for people, `--json` for machines).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,11 +29,11 @@ pub(crate) async fn make_all(
 ) -> Result<ExitCode, Failure> {
     let (isos, keys): (Vec<PathBuf>, Vec<PathBuf>) =
         inputs.into_iter().partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")));
-    if let Some(iso) = isos.first() {
-        return Err(refuse_installation_iso(&config, iso, &keys));
+    if isos.len() > 1 {
+        return Err(Failure::Usage(format!("give one installation ISO, not {}", isos.len())));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    let input = MakeAllInput { authorized_keys: keys, keep_failed };
+    let input = MakeAllInput { authorized_keys: keys, installation_iso: isos.into_iter().next(), keep_failed };
     let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C during make-all must not leave half a lab behind.
     let outcome = tokio::select! {
@@ -67,31 +67,6 @@ pub(crate) async fn make_all(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `lab make-all ISO KEY.pub`: the ISO and the keys are checked first
-/// (readable, a RHEL-like release lab knows, valid keys), so a wrong path or
-/// a Debian ISO fails at once with what to fix. Installing from an ISO is
-/// not wired to a backend yet: the answer then says what was recognised and
-/// how to build the lab on the embedded Debian image instead.
-fn refuse_installation_iso(config: &Config, iso: &Path, keys: &[PathBuf]) -> Failure {
-    let info = match crate::iso::inspect(iso) {
-        Ok(info) => info,
-        Err(error) => return Failure::Usage(error.to_string()),
-    };
-    if let Some(error) = keys.iter().find_map(|key| crate::pubkey::PublicKey::read(key).err()) {
-        return Failure::Usage(error.to_string());
-    }
-    let backend = match config.lab.backend {
-        crate::config::BackendKind::Container => "the container backend builds its own Debian image".to_owned(),
-        other => format!("installing from an ISO is not available on the {other} backend yet"),
-    };
-    Failure::Usage(format!(
-        "{}: {} {} recognised, but {backend}; run `lab make-all` without the ISO (the embedded Debian 12 image)",
-        iso.display(),
-        info.name,
-        info.version
-    ))
 }
 
 #[derive(Serialize)]
@@ -143,8 +118,9 @@ pub(crate) async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Fai
         print_json(&removed);
     } else {
         println!(
-            "lab `{}` destroyed: {} processes, {} mounts, {} network namespaces{}",
+            "lab `{}` destroyed: {}{} processes, {} mounts, {} network namespaces{}",
             config.lab.name,
+            if removed.vms > 0 { format!("{} VirtualBox VMs, ", removed.vms) } else { String::new() },
             removed.processes,
             removed.mounts,
             removed.namespaces,
@@ -279,7 +255,7 @@ pub(crate) fn exec_ssh(
     if topology.host(&host).is_none() {
         return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
     }
-    let netns = std::fs::File::open(crate::netns::netns_path(&paths.netns()))
+    let netns = std::fs::File::open(crate::netns::lab_namespace(paths, topology.backend))
         .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();

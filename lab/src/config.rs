@@ -33,6 +33,7 @@ pub struct Config {
     pub timeouts: TimeoutsSection,
     pub report: ReportSection,
     pub qemu: QemuSection,
+    pub virtualbox: VirtualBoxSection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -51,6 +52,18 @@ pub enum BackendKind {
     Container,
     /// QEMU virtual machines with their own kernel, driven over QMP.
     Qemu,
+    /// VirtualBox VMs installed from a RHEL-like ISO (Tuchanka's setup).
+    #[value(name = "virtualbox")]
+    VirtualBox,
+}
+
+impl BackendKind {
+    /// Whether lab makes this backend's lab network itself, as network
+    /// namespaces nothing routes out of. VirtualBox makes its host-only
+    /// network on the host instead, as Tuchanka's labs have it.
+    pub fn owns_network(self) -> bool {
+        self != BackendKind::VirtualBox
+    }
 }
 
 impl std::fmt::Display for BackendKind {
@@ -58,6 +71,7 @@ impl std::fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::Container => "container",
             BackendKind::Qemu => "qemu",
+            BackendKind::VirtualBox => "virtualbox",
         })
     }
 }
@@ -141,6 +155,18 @@ pub struct QemuSection {
     pub witness_memory_mb: u32,
     pub cpus: u32,
     pub tcg_slowdown: f64,
+}
+
+/// The VirtualBox backend's VMs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualBoxSection {
+    pub memory_mb: u32,
+    pub witness_memory_mb: u32,
+    pub cpus: u32,
+    pub disk_mb: u32,
+    pub uplink: bool,
+    pub install_timeout_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -19,11 +19,11 @@ use crate::topology::Topology;
 pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
     let topology = Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
     let token = Secrets::new(&paths.secrets()).get(Secret::FenceToken).map_err(Failure::infra)?;
-    let netns = std::fs::File::open(netns::netns_path(&paths.netns())).map_err(Failure::infra)?;
+    let netns = std::fs::File::open(netns::lab_namespace(paths, topology.backend)).map_err(Failure::infra)?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Failure::infra)?;
-    let backend = Backend::open(paths, &topology).map_err(Failure::usage)?;
+    let backend = Backend::open(paths, &topology, config).map_err(Failure::usage)?;
     let daemon =
         Arc::new(FenceDaemon::new(backend, token, topology.node_names(), paths.root().join("fence-events.jsonl")));
     let address = std::net::SocketAddr::from((topology.host_address, topology.fence_port));

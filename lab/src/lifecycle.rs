@@ -19,6 +19,7 @@ use crate::guest::{Guest, GuestError, SshGuest};
 use crate::host::{self, HostError};
 use crate::identity::{self, SshMaterial};
 use crate::image::{self, ImageError, Recipe};
+use crate::iso::{IsoError, IsoInfo};
 use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
@@ -68,6 +69,8 @@ pub enum LabError {
     Create { path: String, source: std::io::Error },
     #[error(transparent)]
     Key(#[from] crate::pubkey::KeyError),
+    #[error(transparent)]
+    Iso(#[from] IsoError),
 }
 
 impl From<LabError> for Failure {
@@ -79,6 +82,7 @@ impl From<LabError> for Failure {
             | LabError::Host(HostError::Missing { .. })
             | LabError::Backend(BackendError::NoSnapshot { .. })
             | LabError::Key(_)
+            | LabError::Iso(_)
             | LabError::Accel(_)
             | LabError::Unsupported(_) => Failure::usage(error),
             _ => Failure::infra(error),
@@ -108,9 +112,9 @@ impl Lab {
     }
 
     fn assemble(mut config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
-        let backend = Backend::open(&paths, &topology)?;
+        let backend = Backend::open(&paths, &topology, &config)?;
         config.timeouts.scale(topology.time_factor());
-        let labnet = LabNet::enter(&netns::netns_path(&paths.netns()))?;
+        let labnet = LabNet::enter(&netns::lab_namespace(&paths, topology.backend))?;
         let guest = SshGuest::new(
             SshMaterial::new(&paths.ssh()),
             paths.ssh_control(),
@@ -287,32 +291,78 @@ pub struct MakeAllTimings {
 /// Inputs of `make-all` beyond the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct MakeAllInput {
-    /// Extra public keys to authorize for root on every host.
+    /// Public keys to authorize for root on every host; with an ISO the
+    /// first is the one the kickstart installs (Tuchanka's root key).
     pub authorized_keys: Vec<PathBuf>,
+    /// A RHEL-like installation ISO to install the hosts from, instead of
+    /// the embedded Debian 12 image.
+    pub installation_iso: Option<PathBuf>,
     /// Keep a lab whose make-all failed, to look at it; `lab destroy`
     /// removes it afterwards.
     pub keep_failed: bool,
 }
 
-/// Checks everything `make-all` needs before anything is created.
-pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Vec<String>, LabError> {
-    let keys = input
-        .authorized_keys
-        .iter()
-        .map(|path| PublicKey::read(path).map(|key| key.line()))
-        .collect::<Result<Vec<_>, _>>()?;
+/// What `make-all` checked and read before creating anything.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// Lines of `authorized_keys`.
+    pub keys: Vec<String>,
+    /// The installation ISO, recognised, and root's key for the kickstart.
+    pub installation: Option<(PathBuf, IsoInfo, PublicKey)>,
+}
+
+/// Checks everything `make-all` needs before anything is created: the
+/// ISO and the keys first (what the user typed), then whether the backend
+/// can use them, then the host's tools.
+pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabError> {
+    let iso = match &input.installation_iso {
+        Some(path) => Some((path.clone(), crate::iso::inspect(path)?)),
+        None => None,
+    };
+    let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
+    let backend = config.lab.backend;
+    let installation = match (iso, backend) {
+        (None, BackendKind::VirtualBox) => {
+            return Err(LabError::Unsupported(
+                "the virtualbox backend installs its hosts from a RHEL-like ISO: \
+                 `lab --backend virtualbox make-all ISO KEY.pub`"
+                    .into(),
+            ));
+        }
+        (None, _) => None,
+        (Some((path, info)), BackendKind::VirtualBox) => {
+            let root_key = keys.first().cloned().ok_or_else(|| {
+                LabError::Unsupported(format!(
+                    "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",
+                    path.display()
+                ))
+            })?;
+            Some((path, info, root_key))
+        }
+        (Some((path, info)), other) => {
+            return Err(LabError::Unsupported(format!(
+                "{}: {} {} recognised, but installing from an ISO is not available on the {other} backend \
+                 ({}); use --backend virtualbox, or `lab make-all` without the ISO for the embedded Debian 12 image",
+                path.display(),
+                info.name,
+                info.version,
+                if other == BackendKind::Container { "it runs its own Debian image" } else { "not yet" },
+            )));
+        }
+    };
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
-    host::require(&["ip", "ssh", "ssh-keygen", "mount"])?;
-    match config.lab.backend {
-        BackendKind::Container => host::require(&["systemd-nspawn"])?,
-        BackendKind::Qemu => host::require(&[crate::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
+    host::require(&["ssh", "ssh-keygen"])?;
+    match backend {
+        BackendKind::Container => host::require(&["ip", "mount", "systemd-nspawn"])?,
+        BackendKind::Qemu => host::require(&["ip", "mount", crate::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
+        BackendKind::VirtualBox => host::require(&["VBoxManage"])?,
     }
     let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
-    if !cached {
+    if installation.is_none() && !cached {
         host::require(&["mmdebstrap"])?;
     }
-    Ok(keys)
+    Ok(Checked { keys: keys.iter().map(PublicKey::line).collect(), installation })
 }
 
 /// Creates the lab from nothing. On any failure the half-made lab is
@@ -322,7 +372,7 @@ pub async fn make_all(
     progress: Progress,
     input: MakeAllInput,
 ) -> Result<(Lab, MakeAllTimings), LabError> {
-    let keys = preflight(&config, &input)?;
+    let checked = preflight(&config, &input)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     if paths.root().exists() || !LabNetwork::new(paths.netns()).existing().is_empty() {
         let step = progress.step(format!("destroy the previous lab `{}`", config.lab.name));
@@ -330,7 +380,7 @@ pub async fn make_all(
         step.done();
     }
     let keep_failed = input.keep_failed;
-    let result = build(config, progress, &keys, &paths).await;
+    let result = build(config, progress, checked, &paths).await;
     if let (Err(error), true) = (&result, keep_failed) {
         tracing::error!(%error, "make-all failed; the lab is kept for inspection (lab destroy removes it)");
     } else if let Err(error) = &result {
@@ -345,21 +395,36 @@ pub async fn make_all(
 async fn build(
     config: Config,
     progress: Progress,
-    keys: &[String],
+    checked: Checked,
     paths: &LabPaths,
 ) -> Result<(Lab, MakeAllTimings), LabError> {
     let started = Instant::now();
     let mut timings = MakeAllTimings::default();
-    let recipe = Recipe::embedded()?;
-    let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
+    let topology = match &checked.installation {
+        None => {
+            let recipe = Recipe::embedded()?;
+            let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
+            let mut topology = Topology::from_config(&config, &image.key)?;
+            if config.lab.backend == BackendKind::Qemu {
+                vm_disk::ensure(&image, &progress).await?;
+                topology.vm = Some(vm_spec(&config).await?);
+            }
+            topology
+        }
+        Some((_, info, _)) => {
+            let mut topology = Topology::from_config(&config, &info.volume_id)?;
+            topology.distribution = info.family;
+            topology
+        }
+    };
     timings.image_s = started.elapsed().as_secs_f64();
 
-    let mut topology = Topology::from_config(&config, &image.key)?;
-    if config.lab.backend == BackendKind::Qemu {
-        vm_disk::ensure(&image, &progress).await?;
-        topology.vm = Some(vm_spec(&config).await?);
-    }
-    let step = progress.step("create hosts: network, disks, identities");
+    let step = progress.step(match &checked.installation {
+        None => "create hosts: network, disks, identities".to_owned(),
+        Some((iso, info, _)) => {
+            format!("install hosts from {} ({} {}, kickstart; minutes each)", iso.display(), info.name, info.version)
+        }
+    });
     std::fs::create_dir_all(paths.root())
         .map_err(|source| LabError::Create { path: paths.root().display().to_string(), source })?;
     topology.save(&paths.manifest())?;
@@ -367,14 +432,24 @@ async fn build(
     secrets.generate()?;
     let ssh = SshMaterial::new(&paths.ssh());
     ssh.generate(&topology).await?;
-    let network = LabNetwork::new(paths.netns());
-    network.create(&topology).await?;
-    let token = secrets.get(Secret::FenceToken)?;
-    let backend = Backend::open(paths, &topology)?;
-    for host in &topology.hosts {
-        let files = identity::guest_files(&topology, host, &ssh, keys, &token)?;
-        backend.create(host, &files).await?;
+    if topology.backend.owns_network() {
+        LabNetwork::new(paths.netns()).create(&topology).await?;
     }
+    let token = secrets.get(Secret::FenceToken)?;
+    let mut backend = Backend::open(paths, &topology, &config)?;
+    if let Some((iso, info, root_key)) = checked.installation {
+        let root_password_hash = crate::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
+        backend = backend.installing(crate::virtualbox::Install { iso, info, root_key, root_password_hash })?;
+    }
+    // Installations from an ISO take minutes each: all hosts at once.
+    let creations = topology.hosts.iter().map(|host| {
+        let (backend, topology, ssh, keys, token) = (&backend, &topology, &ssh, &checked.keys, &token);
+        async move {
+            let files = identity::guest_files(topology, host, ssh, keys, token)?;
+            backend.create(host, &files).await.map_err(LabError::from)
+        }
+    });
+    futures_util::future::try_join_all(creations).await?;
     timings.hosts_s = step.done().as_secs_f64();
 
     let lab = Lab::assemble(config, paths.clone(), topology, progress.clone())?;

@@ -22,6 +22,14 @@ pub fn netns_path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
+/// The network namespace lab's own threads and processes enter to reach a
+/// lab's hosts: the lab namespace lab made, or, on a backend whose network
+/// is on the host itself (VirtualBox's host-only network), the one lab
+/// already runs in.
+pub fn lab_namespace(paths: &crate::paths::LabPaths, backend: crate::config::BackendKind) -> PathBuf {
+    if backend.owns_network() { netns_path(&paths.netns()) } else { PathBuf::from("/proc/self/ns/net") }
+}
+
 /// Bridge-side name of a node's veth (inside the lab namespace, so it only
 /// has to be unique within one lab; interface names have 15 bytes at most).
 fn bridge_port(node: &str) -> String {

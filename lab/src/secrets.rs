@@ -26,10 +26,13 @@ pub enum Secret {
     CorosyncKey,
     /// Pacemaker's `authkey` (remote CIB and node communication).
     PacemakerKey,
+    /// root's password on hosts installed from an ISO (the kickstart gets
+    /// its SHA-512 crypt hash only); root logs in with keys.
+    RootPassword,
 }
 
 impl Secret {
-    pub const ALL: [Secret; 7] = [
+    pub const ALL: [Secret; 8] = [
         Secret::Hacluster,
         Secret::Replication,
         Secret::Heartbeat,
@@ -37,6 +40,7 @@ impl Secret {
         Secret::Redis,
         Secret::CorosyncKey,
         Secret::PacemakerKey,
+        Secret::RootPassword,
     ];
 
     /// Characters of the secret: passwords are typed into shells and SQL,
@@ -58,6 +62,7 @@ impl Secret {
             Secret::Redis => "redis-password",
             Secret::CorosyncKey => "corosync-authkey",
             Secret::PacemakerKey => "pacemaker-authkey",
+            Secret::RootPassword => "root-password",
         }
     }
 }

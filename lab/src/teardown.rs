@@ -9,14 +9,19 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::{BackendKind, Config};
 use crate::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
 use crate::host::{Host, HostError};
 use crate::netns::{LabNetwork, command_line};
 use crate::paths::LabPaths;
+use crate::topology::Topology;
+use crate::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 
 /// What `destroy` found and removed.
 #[derive(Debug, Default, Serialize)]
 pub struct Removed {
+    /// VirtualBox VMs unregistered and deleted.
+    pub vms: usize,
     pub processes: usize,
     pub mounts: usize,
     pub namespaces: usize,
@@ -31,6 +36,8 @@ pub enum TeardownError {
     Stuck(String),
     #[error("cannot remove {path}: {source}")]
     Remove { path: String, source: std::io::Error },
+    #[error("cannot remove the lab's VMs: {0}")]
+    Vms(#[from] crate::backend::BackendError),
 }
 
 pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
@@ -39,6 +46,7 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
     let mut removed = Removed::default();
     let root = paths.root();
 
+    removed.vms = remove_virtualbox_vms(paths).await?;
     for ns in network.existing() {
         removed.processes += crate::netns::pids_in(&ns).len();
         kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
@@ -71,6 +79,20 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         }
     }
     Ok(removed)
+}
+
+/// VirtualBox keeps its VMs outside lab's state: they are found by name
+/// (`lab-<lab>-*`) through VBoxManage, whatever state lab.json records.
+async fn remove_virtualbox_vms(paths: &LabPaths) -> Result<usize, TeardownError> {
+    let Ok(topology) = Topology::load(&paths.manifest(), "") else {
+        return Ok(0);
+    };
+    if topology.backend != BackendKind::VirtualBox {
+        return Ok(0);
+    }
+    let config = Config::defaults().map_err(|e| TeardownError::Stuck(e.to_string()))?;
+    let vms = VirtualBoxVms::new(paths.clone(), topology, VirtualBoxSettings::from_config(&config.virtualbox));
+    Ok(vms.destroy_all().await?)
 }
 
 /// systemd-nspawn processes whose node root lies under the lab directory

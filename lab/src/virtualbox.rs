@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::config::VirtualBoxSection;
 use crate::host::{Host, HostError};
 use crate::iso::IsoInfo;
 use crate::kickstart::KickstartInput;
@@ -89,15 +90,16 @@ pub struct VirtualBoxSettings {
     pub poll_interval: Duration,
 }
 
-impl Default for VirtualBoxSettings {
-    fn default() -> Self {
+impl VirtualBoxSettings {
+    /// The settings of `[virtualbox]`.
+    pub fn from_config(section: &VirtualBoxSection) -> Self {
         VirtualBoxSettings {
-            memory_mb: 1024,
-            witness_memory_mb: 1024,
-            cpus: 2,
-            disk_mb: 5120,
-            uplink: true,
-            install_timeout: Duration::from_secs(3600),
+            memory_mb: section.memory_mb,
+            witness_memory_mb: section.witness_memory_mb,
+            cpus: section.cpus,
+            disk_mb: section.disk_mb,
+            uplink: section.uplink,
+            install_timeout: Duration::from_secs(section.install_timeout_s),
             poll_interval: Duration::from_secs(5),
         }
     }
@@ -433,6 +435,17 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
             .filter_map(|line| unquote(&line[1..]).map(|(name, _)| name))
             .collect())
     }
+
+    /// Removes every VM of this lab VirtualBox knows, the ones a crashed
+    /// make-all left included; returns how many.
+    pub async fn destroy_all(&self) -> Result<usize, BackendError> {
+        let prefix = self.vm_name("");
+        let vms = self.registered().await?;
+        for vm in &vms {
+            self.destroy(vm.strip_prefix(&prefix).unwrap_or(vm)).await?;
+        }
+        Ok(vms.len())
+    }
 }
 
 impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
@@ -627,7 +640,13 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
             }
             self.vbox(node, ["snapshot", &vm, "take", name]).await?;
         }
-        Ok(())
+        // `lab status` lists the snapshots of every backend from here.
+        let marker = self.paths.snapshot(name);
+        std::fs::create_dir_all(&marker).map_err(|source| BackendError::Io {
+            what: "cannot create",
+            path: marker,
+            source,
+        })
     }
 
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {

@@ -180,3 +180,34 @@ fn a_quote_in_the_key_outside_its_comment_is_refused() {
     assert!(stderr(&out).contains("key.pub") && stderr(&out).contains('\''), "{}", stderr(&out));
     assert!(nothing_made(dir.path()));
 }
+
+#[test]
+fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["--backend", "virtualbox", "make-all"]);
+    assert_refused(
+        dir.path(),
+        &out,
+        "installs its hosts from a RHEL-like ISO: `lab --backend virtualbox make-all ISO KEY.pub`",
+    );
+
+    let centos = iso(
+        dir.path(),
+        "CentOS 7 x86_64",
+        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
+    );
+    let out = lab(dir.path(), &["--backend", "virtualbox", "make-all", centos.to_str().expect("utf8")]);
+    assert_refused(dir.path(), &out, "needs root's SSH public key");
+}
+
+#[test]
+fn the_qemu_backend_does_not_install_isos_yet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let centos = iso(
+        dir.path(),
+        "CentOS 7 x86_64",
+        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
+    );
+    let out = lab(dir.path(), &["--backend", "qemu", "make-all", centos.to_str().expect("utf8")]);
+    assert_refused(dir.path(), &out, "not available on the qemu backend (not yet); use --backend virtualbox");
+}

@@ -61,7 +61,10 @@ impl Bench {
         let vms = VirtualBoxVms::with_vboxmanage(
             LabPaths::new(&root.join("state"), "t"),
             topology(),
-            VirtualBoxSettings { poll_interval: Duration::from_millis(10), ..VirtualBoxSettings::default() },
+            VirtualBoxSettings {
+                poll_interval: Duration::from_millis(10),
+                ..VirtualBoxSettings::from_config(&Config::defaults().expect("defaults").virtualbox)
+            },
             VBoxManageBinary::new(wrapper.to_string_lossy()),
         )
         .with_install(Install {
@@ -218,6 +221,7 @@ async fn snapshots_are_taken_replaced_and_restored() {
     let nodes = nodes();
     bench.golden("save_snapshot", vms.save_snapshot("install", &nodes)).await.expect("save");
     bench.golden("save_snapshot_again", vms.save_snapshot("install", &nodes)).await.expect("replace");
+    assert!(bench.root().join("state/labs/t/snapshots/install").is_dir(), "`lab status` lists it");
 
     vms.start("node1").await.expect("start");
     vms.set_link("node1", false).await.expect("link down");
@@ -283,7 +287,7 @@ async fn create_without_an_iso_or_vboxmanage_says_what_is_missing() {
     let vms = VirtualBoxVms::with_vboxmanage(
         paths.clone(),
         topology(),
-        VirtualBoxSettings::default(),
+        VirtualBoxSettings::from_config(&Config::defaults().expect("defaults").virtualbox),
         VBoxManageBinary::new(missing.to_string_lossy()),
     );
     let message = vms.create(&host("node1"), &[]).await.expect_err("no ISO").to_string();
