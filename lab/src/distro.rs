@@ -224,6 +224,22 @@ impl Family {
         }
     }
 
+    /// Why lab cannot set the cluster up on this distribution yet, if it
+    /// cannot. The guest scripts speak pcs 0.10+, Pacemaker 2.1's CIB
+    /// (promotable clones, role `Promoted`, `crm_mon --output-as=xml`) and
+    /// corosync 3 (knet); RHEL 7 has pcs 0.9, Pacemaker 1.1 and corosync 2.
+    /// Refused before anything is installed: an installation takes long.
+    pub fn cluster_stack_gap(&self) -> Option<&'static str> {
+        match self {
+            Family::RhelLike { major: ..=7, .. } => Some(
+                "ships Pacemaker 1.1, pcs 0.9 and corosync 2, whose commands and configuration lab's cluster \
+                 setup does not speak yet (it needs Pacemaker 2.1, pcs 0.10 or later and corosync 3); \
+                 use a RHEL-like 8 or 9 ISO (Rocky, AlmaLinux, CentOS Stream)",
+            ),
+            _ => None,
+        }
+    }
+
     /// What must be opened: corosync, pcsd and qnetd (firewalld's
     /// `high-availability` service), ssh, PostgreSQL and Redis.
     pub fn firewall(&self, pg_port: u16, redis_port: u16) -> Firewall {
@@ -353,6 +369,14 @@ mod tests {
         assert_eq!(rocky[2].baseurl, "https://download.postgresql.org/pub/repos/yum/15/redhat/rhel-9-x86_64/");
         let alma8 = Family::RhelLike { vendor: Vendor::Alma, major: 8 }.repos(16);
         assert_eq!(alma8[0].baseurl, "https://repo.almalinux.org/almalinux/8/HighAvailability/x86_64/os/");
+    }
+
+    #[test]
+    fn only_rhel_7_lacks_the_cluster_stack_lab_speaks() {
+        assert!(CENTOS7.cluster_stack_gap().is_some_and(|gap| gap.contains("Pacemaker 1.1")));
+        assert_eq!(ROCKY9.cluster_stack_gap(), None);
+        assert_eq!(Family::RhelLike { vendor: Vendor::Alma, major: 8 }.cluster_stack_gap(), None);
+        assert_eq!(Family::Debian.cluster_stack_gap(), None);
     }
 
     #[test]

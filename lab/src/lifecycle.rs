@@ -331,6 +331,9 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
         }
         (None, _) => None,
         (Some((path, info)), BackendKind::VirtualBox) => {
+            if let Some(gap) = info.family.cluster_stack_gap() {
+                return Err(LabError::Unsupported(format!("{}: {} {} {gap}", path.display(), info.name, info.version)));
+            }
             let root_key = keys.first().cloned().ok_or_else(|| {
                 LabError::Unsupported(format!(
                     "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",

@@ -124,6 +124,9 @@ fn iso(dir: &Path, label: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
 const CENTOS7_TREEINFO: &str = "[general]\nname = CentOS-7\nfamily = CentOS\nversion = 7\narch = x86_64\n\n\
     [images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
 
+const ROCKY9_TREEINFO: &str = "[release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.3\n\n\
+    [images-x86_64]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n";
+
 #[test]
 fn a_missing_iso_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -197,7 +200,15 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
         &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
     );
     let out = lab(dir.path(), &["--backend", "virtualbox", "make-all", centos.to_str().expect("utf8")]);
-    assert_refused(dir.path(), &out, "needs root's SSH public key");
+    assert_refused(dir.path(), &out, "CentOS 7 ships Pacemaker 1.1, pcs 0.9 and corosync 2");
+
+    let rocky = iso(
+        dir.path(),
+        "Rocky-9-3-x86_64-dvd",
+        &[(".treeinfo", ROCKY9_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
+    );
+    let out = lab(dir.path(), &["--backend", "virtualbox", "make-all", rocky.to_str().expect("utf8")]);
+    assert_refused(dir.path(), &out, "needs root's SSH public key: `lab make-all ISO KEY.pub`");
 }
 
 #[test]

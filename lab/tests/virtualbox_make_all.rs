@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT alice@laptop\n";
-const TREEINFO: &str = "[general]\nname = CentOS-7\nfamily = CentOS\nversion = 7\narch = x86_64\n\n\
-    [images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
+/// As on Rocky Linux 9.3's DVD.
+const TREEINFO: &str = "[header]\ntype = productmd.treeinfo\nversion = 1.2\n\n\
+    [release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.3\n\n[tree]\narch = x86_64\n\n\
+    [images-x86_64]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n";
 
 /// A scratch directory with the fake VBoxManage on a PATH of its own, a
-/// small CentOS 7 ISO and root's key.
+/// small Rocky Linux 9 ISO and root's key.
 struct Bench {
     dir: tempfile::TempDir,
 }
@@ -45,8 +47,8 @@ impl Bench {
         std::fs::write(tree.join(".treeinfo"), TREEINFO).expect("write");
         std::fs::write(tree.join("images/pxeboot/vmlinuz"), "kernel").expect("write");
         std::fs::write(tree.join("images/pxeboot/initrd.img"), "initrd").expect("write");
-        let args = ["-as", "mkisofs", "-V", "CentOS 7 x86_64", "-R", "-J", "-o"].map(std::ffi::OsStr::new);
-        let iso = root.join("CentOS-7-x86_64-Minimal-2009.iso");
+        let args = ["-as", "mkisofs", "-V", "Rocky-9-3-x86_64-dvd", "-R", "-J", "-o"].map(std::ffi::OsStr::new);
+        let iso = root.join("Rocky-9.3-x86_64-dvd.iso");
         lab::iso::xorriso(args.into_iter().chain([iso.as_os_str(), tree.as_os_str()])).expect("xorriso");
         std::fs::write(root.join("key.pub"), KEY).expect("key");
         Bench { dir }
@@ -75,7 +77,7 @@ impl Bench {
     }
 
     fn make_all(&self, extra: &[&str]) -> Output {
-        let (iso, key) = (self.path("CentOS-7-x86_64-Minimal-2009.iso"), self.path("key.pub"));
+        let (iso, key) = (self.path("Rocky-9.3-x86_64-dvd.iso"), self.path("key.pub"));
         let mut args = vec!["make-all"];
         args.extend_from_slice(extra);
         args.extend([iso.to_str().expect("utf8"), key.to_str().expect("utf8")]);
@@ -130,7 +132,7 @@ fn a_kept_lab_has_each_hosts_kickstart_and_lab_destroy_removes_its_vms() {
     let manifest = std::fs::read_to_string(bench.path("state/labs/vbox/lab.json")).expect("lab.json");
     let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("json");
     assert_eq!(manifest["backend"], "virtualbox");
-    assert_eq!(manifest["distribution"], serde_json::json!({"family": "rhellike", "vendor": "centos", "major": 7}));
+    assert_eq!(manifest["distribution"], serde_json::json!({"family": "rhellike", "vendor": "rocky", "major": 9}));
     let node = manifest["hosts"][0]["name"].as_str().expect("host").to_owned();
     let kickstart =
         std::fs::read_to_string(bench.path(&format!("state/labs/vbox/nodes/{node}/ks.cfg"))).expect("ks.cfg");
