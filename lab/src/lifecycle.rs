@@ -307,8 +307,16 @@ pub struct MakeAllInput {
 pub struct Checked {
     /// Lines of `authorized_keys`.
     pub keys: Vec<String>,
-    /// The installation ISO, recognised, and root's key for the kickstart.
-    pub installation: Option<(PathBuf, IsoInfo, PublicKey)>,
+    pub installation: Option<Installation>,
+}
+
+/// Hosts installed from an ISO instead of the embedded image.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    pub iso: PathBuf,
+    pub info: IsoInfo,
+    /// The key the kickstart installs for root.
+    pub root_key: PublicKey,
 }
 
 /// Checks everything `make-all` needs before anything is created: the
@@ -321,38 +329,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     };
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
     let backend = config.lab.backend;
-    let installation = match (iso, backend) {
-        (None, BackendKind::VirtualBox) => {
-            return Err(LabError::Unsupported(
-                "the virtualbox backend installs its hosts from a RHEL-like ISO: \
-                 `lab --backend virtualbox make-all ISO KEY.pub`"
-                    .into(),
-            ));
-        }
-        (None, _) => None,
-        (Some((path, info)), BackendKind::VirtualBox) => {
-            if let Some(gap) = info.family.cluster_stack_gap() {
-                return Err(LabError::Unsupported(format!("{}: {} {} {gap}", path.display(), info.name, info.version)));
-            }
-            let root_key = keys.first().cloned().ok_or_else(|| {
-                LabError::Unsupported(format!(
-                    "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",
-                    path.display()
-                ))
-            })?;
-            Some((path, info, root_key))
-        }
-        (Some((path, info)), other) => {
-            return Err(LabError::Unsupported(format!(
-                "{}: {} {} recognised, but installing from an ISO is not available on the {other} backend \
-                 ({}); use --backend virtualbox, or `lab make-all` without the ISO for the embedded Debian 12 image",
-                path.display(),
-                info.name,
-                info.version,
-                if other == BackendKind::Container { "it runs its own Debian image" } else { "not yet" },
-            )));
-        }
-    };
+    let installation = installation(iso, &keys, backend)?;
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
@@ -366,6 +343,49 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
         host::require(&["mmdebstrap"])?;
     }
     Ok(Checked { keys: keys.iter().map(PublicKey::line).collect(), installation })
+}
+
+/// Whether `backend` can install hosts from `iso` (an ISO and what it
+/// holds), or needs one.
+fn installation(
+    iso: Option<(PathBuf, IsoInfo)>,
+    keys: &[PublicKey],
+    backend: BackendKind,
+) -> Result<Option<Installation>, LabError> {
+    let refuse = |message: String| Err(LabError::Unsupported(message));
+    let Some((iso, info)) = iso else {
+        if backend == BackendKind::VirtualBox {
+            return refuse(
+                "the virtualbox backend installs its hosts from a RHEL-like ISO: \
+                 `lab --backend virtualbox make-all ISO KEY.pub`"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let release = format!("{}: {} {}", iso.display(), info.name, info.version);
+    match backend {
+        BackendKind::Container => refuse(format!(
+            "{release} recognised, but the container backend runs the embedded Debian 12 image and installs no ISO; \
+             use --backend virtualbox, or `lab make-all` without the ISO"
+        )),
+        BackendKind::Qemu => refuse(format!(
+            "{release} recognised, but the qemu backend does not install from an ISO yet; \
+             use --backend virtualbox, or `lab make-all` without the ISO for the embedded Debian 12 image"
+        )),
+        BackendKind::VirtualBox => {
+            if let Some(gap) = info.family.cluster_stack_gap() {
+                return refuse(format!("{release} {gap}"));
+            }
+            let Some(root_key) = keys.first().cloned() else {
+                return refuse(format!(
+                    "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",
+                    iso.display()
+                ));
+            };
+            Ok(Some(Installation { iso, info, root_key }))
+        }
+    }
 }
 
 /// Creates the lab from nothing. On any failure the half-made lab is
@@ -414,9 +434,9 @@ async fn build(
             }
             topology
         }
-        Some((_, info, _)) => {
-            let mut topology = Topology::from_config(&config, &info.volume_id)?;
-            topology.distribution = info.family;
+        Some(installation) => {
+            let mut topology = Topology::from_config(&config, &installation.info.volume_id)?;
+            topology.distribution = installation.info.family;
             topology
         }
     };
@@ -424,7 +444,7 @@ async fn build(
 
     let step = progress.step(match &checked.installation {
         None => "create hosts: network, disks, identities".to_owned(),
-        Some((iso, info, _)) => {
+        Some(Installation { iso, info, .. }) => {
             format!("install hosts from {} ({} {}, kickstart; minutes each)", iso.display(), info.name, info.version)
         }
     });
@@ -440,7 +460,7 @@ async fn build(
     }
     let token = secrets.get(Secret::FenceToken)?;
     let mut backend = Backend::open(paths, &topology, &config)?;
-    if let Some((iso, info, root_key)) = checked.installation {
+    if let Some(Installation { iso, info, root_key }) = checked.installation {
         let root_password_hash = crate::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
         backend = backend.installing(crate::virtualbox::Install { iso, info, root_key, root_password_hash })?;
     }

@@ -220,5 +220,9 @@ fn the_qemu_backend_does_not_install_isos_yet() {
         &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
     );
     let out = lab(dir.path(), &["--backend", "qemu", "make-all", centos.to_str().expect("utf8")]);
-    assert_refused(dir.path(), &out, "not available on the qemu backend (not yet); use --backend virtualbox");
+    assert_refused(
+        dir.path(),
+        &out,
+        "CentOS 7 recognised, but the qemu backend does not install from an ISO yet; use --backend virtualbox",
+    );
 }
