@@ -19,6 +19,8 @@ use crate::topology::HostRole;
 pub struct Status {
     pub lab: String,
     pub backend: crate::config::BackendKind,
+    /// The hosts' distribution.
+    pub distribution: crate::distro::Family,
     /// The VMs' accelerator and how much slower than native they run.
     pub vm: Option<crate::topology::VmSpec>,
     pub hosts: Vec<HostStatus>,
@@ -64,6 +66,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
     let status = Status {
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
+        distribution: lab.topology.distribution,
         vm: lab.topology.vm,
         hosts,
         snapshots,
@@ -80,8 +83,11 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
 
 fn render(status: &Status) -> String {
     let mut out = match &status.vm {
-        Some(vm) => format!("lab {} ({}, {:?}, timeouts x{})\n", status.lab, status.backend, vm.accel, vm.time_factor),
-        None => format!("lab {} ({})\n", status.lab, status.backend),
+        Some(vm) => format!(
+            "lab {} ({}, {:?}, timeouts x{}; {} hosts)\n",
+            status.lab, status.backend, vm.accel, vm.time_factor, status.distribution
+        ),
+        None => format!("lab {} ({}; {} hosts)\n", status.lab, status.backend, status.distribution),
     };
     for h in &status.hosts {
         out.push_str(&format!(

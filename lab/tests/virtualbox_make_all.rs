@@ -144,6 +144,15 @@ fn a_kept_lab_has_each_hosts_kickstart_and_lab_destroy_removes_its_vms() {
     let mode = std::fs::metadata(bench.path("state/labs/vbox/secrets/root-password")).expect("meta").permissions();
     assert_eq!(mode.mode() & 0o777, 0o600);
 
+    let status = bench.lab(&["--json", "status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["backend"], "virtualbox");
+    assert_eq!(status["distribution"]["vendor"], "rocky");
+    let running = status["hosts"].as_array().expect("hosts").iter().filter(|h| h["running"] == true).count();
+    assert_eq!(running, 3, "VirtualBox says every VM runs: {status:#}");
+    assert_eq!(status["cluster"], serde_json::Value::Null, "no host answers");
+
     let destroyed = bench.lab(&["--json", "destroy"]);
     assert_eq!(destroyed.status.code(), Some(0), "{}", String::from_utf8_lossy(&destroyed.stderr));
     let removed: serde_json::Value = serde_json::from_slice(&destroyed.stdout).expect("json");
