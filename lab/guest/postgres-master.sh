@@ -4,7 +4,7 @@
 set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
 runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -l "$PG_HOME/lab-setup.log" start >/dev/null
-psql() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qAt "$@"; }
+psql() { runuser -u postgres -- "$PG_BINDIR/psql" -p "$PG_PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
 psql -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATION_PASSWORD'"
 psql -c "CREATE ROLE heartbeat LOGIN PASSWORD '$HEARTBEAT_PASSWORD'"
 psql -c "CREATE DATABASE heartbeat OWNER heartbeat"

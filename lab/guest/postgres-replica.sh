@@ -7,5 +7,5 @@ cd /  # runuser keeps the cwd; postgres cannot read /root
 data=$PG_DATADIR
 runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -m immediate stop >/dev/null 2>&1 || true
 find "$data" -mindepth 1 -delete
-runuser -u postgres -- pg_basebackup -h "$MASTER_ADDRESS" -p "$PG_PORT" -U replicator -D "$data" -X stream -c fast
+runuser -u postgres -- "$PG_BINDIR/pg_basebackup" -h "$MASTER_ADDRESS" -p "$PG_PORT" -U replicator -D "$data" -X stream -c fast
 runuser -u postgres -- touch "$data/standby.signal"
