@@ -92,28 +92,25 @@ pub struct SshGuest {
 
 #[derive(Debug)]
 struct Inner {
+    /// The lab's client key, known hosts and ssh configuration.
     ssh: SshMaterial,
+    /// Where the multiplexed sessions' sockets live.
     control_dir: PathBuf,
     labnet: Handle,
     command_timeout: Duration,
+    /// Where a node that never answers keeps its console log.
     paths: LabPaths,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
 impl SshGuest {
-    /// `labnet` must be a runtime inside the lab network namespace; `paths`
-    /// tells where a node that never answers keeps its console log.
-    pub fn new(
-        ssh: SshMaterial,
-        control_dir: PathBuf,
-        labnet: Handle,
-        command_timeout: Duration,
-        paths: LabPaths,
-    ) -> Self {
+    /// Sessions to the hosts of the lab at `paths`; `labnet` must be a
+    /// runtime inside the lab network namespace.
+    pub fn new(paths: LabPaths, labnet: Handle, command_timeout: Duration) -> Self {
         SshGuest {
             inner: Arc::new(Inner {
-                ssh,
-                control_dir,
+                ssh: SshMaterial::new(&paths.ssh()),
+                control_dir: paths.ssh_control(),
                 labnet,
                 command_timeout,
                 paths,

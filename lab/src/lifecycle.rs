@@ -115,13 +115,8 @@ impl Lab {
         let backend = Backend::open(&paths, &topology, &config)?;
         config.timeouts.scale(topology.time_factor());
         let labnet = LabNet::enter(&netns::lab_namespace(&paths, topology.backend))?;
-        let guest = SshGuest::new(
-            SshMaterial::new(&paths.ssh()),
-            paths.ssh_control(),
-            labnet.handle().clone(),
-            Duration::from_secs(config.timeouts.command_s),
-            paths.clone(),
-        );
+        let command_timeout = Duration::from_secs(config.timeouts.command_s);
+        let guest = SshGuest::new(paths.clone(), labnet.handle().clone(), command_timeout);
         let secrets = Secrets::new(&paths.secrets());
         Ok(Lab { config, paths, topology, backend, guest, secrets, progress, labnet })
     }
