@@ -425,26 +425,31 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
         Ok(())
     }
 
-    /// VMs of this lab that VirtualBox knows (for `lab destroy` leftovers).
+    /// VMs of this lab's hosts that VirtualBox knows (for `lab destroy`
+    /// leftovers). Only the hosts' own names count: lab `a`'s prefix
+    /// `lab-a-` also starts the VMs of lab `a-b`.
     pub async fn registered(&self) -> Result<Vec<String>, BackendError> {
         let listing = self.vbox("(any)", ["list", "vms"]).await?;
-        let prefix = format!("\"lab-{}-", self.topology.lab);
+        let ours: Vec<String> = self.topology.hosts.iter().map(|h| self.vm_name(&h.name)).collect();
         Ok(listing
             .lines()
-            .filter(|line| line.starts_with(&prefix))
-            .filter_map(|line| unquote(&line[1..]).map(|(name, _)| name))
+            .filter_map(|line| unquote(line.strip_prefix('"')?).map(|(name, _)| name))
+            .filter(|name| ours.contains(name))
             .collect())
     }
 
     /// Removes every VM of this lab VirtualBox knows, the ones a crashed
     /// make-all left included; returns how many.
     pub async fn destroy_all(&self) -> Result<usize, BackendError> {
-        let prefix = self.vm_name("");
-        let vms = self.registered().await?;
-        for vm in &vms {
-            self.destroy(vm.strip_prefix(&prefix).unwrap_or(vm)).await?;
+        let registered = self.registered().await?;
+        let mut removed = 0;
+        for host in &self.topology.hosts {
+            if registered.contains(&self.vm_name(&host.name)) {
+                self.destroy(&host.name).await?;
+                removed += 1;
+            }
         }
-        Ok(vms.len())
+        Ok(removed)
     }
 }
 

@@ -273,10 +273,17 @@ async fn destroy_removes_the_vm_and_finds_leftovers() {
     let bench = Bench::new();
     bench.create_all().await;
     bench.vms.start("node1").await.expect("start");
+    let folder = bench.root().join("other-lab").to_string_lossy().into_owned();
+    let other_lab = ["createvm", "--name", "lab-t-2-node1", "--basefolder", &folder, "--register"];
+    assert!(bench.fake(&other_lab).status.success(), "lab `t-2`'s VM");
     assert_eq!(bench.vms.registered().await.expect("list"), ["lab-t-node1", "lab-t-node2", "lab-t-witness"]);
     bench.golden("destroy", bench.vms.destroy("node1")).await.expect("destroy");
     bench.vms.destroy("node1").await.expect("destroying nothing is fine");
     assert_eq!(bench.vms.registered().await.expect("list"), ["lab-t-node2", "lab-t-witness"]);
+    assert_eq!(bench.vms.destroy_all().await.expect("destroy all"), 2);
+    assert!(bench.vms.registered().await.expect("list").is_empty());
+    let listing = bench.fake(&["list", "vms"]);
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("\"lab-t-2-node1\""), "another lab's VM stays");
 }
 
 #[tokio::test]
