@@ -1,8 +1,12 @@
 //! Bad input through the real binary: one-line errors naming what to fix,
 //! exit code 2, and nothing created.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
+
+use common::installer::{CENTOS7_TREEINFO, ROCKY9_TREEINFO, installer_iso, iso};
 
 fn lab(state_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lab"))
@@ -100,33 +104,6 @@ fn missing_mmdebstrap_is_reported_with_the_package_before_anything_is_made() {
     assert!(!dir.path().join("state").join("labs").exists(), "nothing half-made");
 }
 
-/// An ISO 9660 image labelled `label` holding `files`, made with xorriso
-/// as installation media are.
-fn iso(dir: &Path, label: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let tree = dir.join(format!("{label}.tree"));
-    std::fs::create_dir_all(&tree).expect("mkdir");
-    for (path, contents) in files {
-        let path = tree.join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, contents).expect("write");
-    }
-    let iso = dir.join(format!("{label}.iso"));
-    let made = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-V", label, "-R", "-J", "-o"])
-        .arg(&iso)
-        .arg(&tree)
-        .output()
-        .expect("xorriso (apt-get install xorriso)");
-    assert!(made.status.success(), "{}", stderr(&made));
-    iso
-}
-
-const CENTOS7_TREEINFO: &str = "[general]\nname = CentOS-7\nfamily = CentOS\nversion = 7\narch = x86_64\n\n\
-    [images-x86_64]\nkernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
-
-const ROCKY9_TREEINFO: &str = "[release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.3\n\n\
-    [images-x86_64]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n";
-
 #[test]
 fn a_missing_iso_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -137,7 +114,7 @@ fn a_missing_iso_is_named() {
 #[test]
 fn an_iso_that_is_no_rhel_installer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let debian = iso(dir.path(), "Debian 12", &[(".disk/info", "Debian GNU/Linux 12")]);
+    let debian = iso(&dir.path().join("debian12.iso"), "Debian 12", &[(".disk/info", "Debian GNU/Linux 12")]);
     let out = lab(dir.path(), &["make-all", debian.to_str().expect("utf8")]);
     assert_refused(dir.path(), &out, "not a RHEL-like installation ISO (a Debian or Ubuntu ISO?)");
 }
@@ -145,11 +122,7 @@ fn an_iso_that_is_no_rhel_installer_is_refused() {
 #[test]
 fn a_recognised_iso_still_needs_a_valid_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let centos = iso(
-        dir.path(),
-        "CentOS 7 x86_64",
-        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
-    );
+    let centos = installer_iso(&dir.path().join("centos7.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
     let key = dir.path().join("key.pub");
     std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB'x user@host\n").expect("write");
     let out = lab(dir.path(), &["make-all", centos.to_str().expect("utf8"), key.to_str().expect("utf8")]);
@@ -194,19 +167,11 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
         "installs its hosts from a RHEL-like ISO: `lab --backend virtualbox make-all ISO KEY.pub`",
     );
 
-    let centos = iso(
-        dir.path(),
-        "CentOS 7 x86_64",
-        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
-    );
+    let centos = installer_iso(&dir.path().join("centos7.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
     let out = lab(dir.path(), &["--backend", "virtualbox", "make-all", centos.to_str().expect("utf8")]);
     assert_refused(dir.path(), &out, "CentOS 7 ships Pacemaker 1.1, pcs 0.9 and corosync 2");
 
-    let rocky = iso(
-        dir.path(),
-        "Rocky-9-3-x86_64-dvd",
-        &[(".treeinfo", ROCKY9_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
-    );
+    let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
     let out = lab(dir.path(), &["--backend", "virtualbox", "make-all", rocky.to_str().expect("utf8")]);
     assert_refused(dir.path(), &out, "needs root's SSH public key: `lab make-all ISO KEY.pub`");
 }
@@ -214,11 +179,7 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
 #[test]
 fn the_qemu_backend_does_not_install_isos_yet() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let centos = iso(
-        dir.path(),
-        "CentOS 7 x86_64",
-        &[(".treeinfo", CENTOS7_TREEINFO), ("images/pxeboot/vmlinuz", "k"), ("images/pxeboot/initrd.img", "i")],
-    );
+    let centos = installer_iso(&dir.path().join("centos7.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
     let out = lab(dir.path(), &["--backend", "qemu", "make-all", centos.to_str().expect("utf8")]);
     assert_refused(
         dir.path(),

@@ -6,11 +6,13 @@
 //! `tests/data/virtualbox/<operation>.txt` (`UPDATE_GOLDEN=1` rewrites
 //! them); paths under the test's scratch directory read `$TMP`.
 
+mod common;
+
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::installer::{CENTOS7_TREEINFO, fake_vboxmanage, installer_iso};
 use lab::backend::{BackendError, GuestFile, NodeBackend};
 use lab::config::Config;
 use lab::iso::IsoInfo;
@@ -20,9 +22,6 @@ use lab::topology::{HostRole, HostSpec, Topology};
 use lab::virtualbox::{Install, VBoxManageBinary, VirtualBoxSettings, VirtualBoxVms};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL4z5iK1D0NdwKlKdYJs20SxkDKdkhnfEzRV6zjg1GR7 alice@laptop";
-const TREEINFO: &str = "[general]\nfamily = CentOS\nversion = 7\n\n[images-x86_64]\n\
-    kernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
-
 /// A scratch directory with the fake VBoxManage behind a wrapper that
 /// gives it its log and state, a small CentOS 7 ISO and a lab of three hosts.
 struct Bench {
@@ -34,28 +33,8 @@ impl Bench {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake/VBoxManage");
-        let wrapper = root.join("VBoxManage");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nFAKE_VBOX_LOG='{}' FAKE_VBOX_STATE='{}' exec python3 -S '{}' \"$@\"\n",
-                root.join("calls.log").display(),
-                root.join("vbox").display(),
-                fake.display()
-            ),
-        )
-        .expect("write wrapper");
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-
-        let tree = root.join("iso");
-        std::fs::create_dir_all(tree.join("images/pxeboot")).expect("mkdir");
-        std::fs::write(tree.join(".treeinfo"), TREEINFO).expect("write");
-        std::fs::write(tree.join("images/pxeboot/vmlinuz"), "kernel").expect("write");
-        std::fs::write(tree.join("images/pxeboot/initrd.img"), "initrd").expect("write");
-        let iso = root.join("CentOS-7-x86_64-Minimal-2009.iso");
-        let args = ["-as", "mkisofs", "-V", "CentOS 7 x86_64", "-R", "-J", "-o"].map(std::ffi::OsStr::new);
-        lab::iso::xorriso(args.into_iter().chain([iso.as_os_str(), tree.as_os_str()])).expect("xorriso");
+        let wrapper = fake_vboxmanage(root);
+        let iso = installer_iso(&root.join("CentOS-7-x86_64-Minimal-2009.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
         let info: IsoInfo = lab::iso::inspect(&iso).expect("test ISO recognised");
 
         let vms = VirtualBoxVms::with_vboxmanage(
@@ -121,7 +100,7 @@ impl Bench {
 
     /// Runs the fake directly (to set up state behind the backend's back).
     fn fake(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(self.root().join("VBoxManage")).args(args).output().expect("run fake")
+        std::process::Command::new(self.root().join("bin/VBoxManage")).args(args).output().expect("run fake")
     }
 }
 

@@ -9,16 +9,15 @@
 //! its own (`unshare --net`) where the whole lab subnet is local: the ssh
 //! attempts and the fence daemon stay on its loopback and reach no network.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT alice@laptop\n";
-/// As on Rocky Linux 9.3's DVD.
-const TREEINFO: &str = "[header]\ntype = productmd.treeinfo\nversion = 1.2\n\n\
-    [release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.3\n\n[tree]\narch = x86_64\n\n\
-    [images-x86_64]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n";
+use common::installer::{ROCKY9_TREEINFO, fake_vboxmanage, installer_iso};
 
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT alice@laptop\n";
 /// A scratch directory with the fake VBoxManage on a PATH of its own, a
 /// small Rocky Linux 9 ISO and root's key.
 struct Bench {
@@ -29,27 +28,8 @@ impl Bench {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        let bin = root.join("bin");
-        std::fs::create_dir(&bin).expect("bin");
-        let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake/VBoxManage");
-        let wrapper = bin.join("VBoxManage");
-        let script = format!(
-            "#!/bin/sh\nFAKE_VBOX_LOG='{}' FAKE_VBOX_STATE='{}' exec python3 -S '{}' \"$@\"\n",
-            root.join("calls.log").display(),
-            root.join("vbox").display(),
-            fake.display()
-        );
-        std::fs::write(&wrapper, script).expect("write wrapper");
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-
-        let tree = root.join("iso");
-        std::fs::create_dir_all(tree.join("images/pxeboot")).expect("mkdir");
-        std::fs::write(tree.join(".treeinfo"), TREEINFO).expect("write");
-        std::fs::write(tree.join("images/pxeboot/vmlinuz"), "kernel").expect("write");
-        std::fs::write(tree.join("images/pxeboot/initrd.img"), "initrd").expect("write");
-        let args = ["-as", "mkisofs", "-V", "Rocky-9-3-x86_64-dvd", "-R", "-J", "-o"].map(std::ffi::OsStr::new);
-        let iso = root.join("Rocky-9.3-x86_64-dvd.iso");
-        lab::iso::xorriso(args.into_iter().chain([iso.as_os_str(), tree.as_os_str()])).expect("xorriso");
+        fake_vboxmanage(root);
+        installer_iso(&root.join("Rocky-9.3-x86_64-dvd.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
         std::fs::write(root.join("key.pub"), KEY).expect("key");
         Bench { dir }
     }

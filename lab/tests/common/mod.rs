@@ -1,8 +1,11 @@
 //! What the end-to-end tests share: running the lab binary on one lab,
 //! judging a run's result, finding run directories, and checking that
-//! `lab destroy` left nothing behind.
+//! `lab destroy` left nothing behind; and ([`installer`]) the installation
+//! media and fake VBoxManage of the tests of installing from an ISO.
 
 #![allow(dead_code)]
+
+pub mod installer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
