@@ -130,30 +130,6 @@ impl Backend {
             }
         })
     }
-
-    /// This backend, installing new hosts from `install`'s ISO; only
-    /// VirtualBox installs from an ISO so far.
-    pub fn installing(self, install: crate::virtualbox::Install) -> Result<Self, BackendError> {
-        match self {
-            Backend::VirtualBox(vms) => Ok(Backend::VirtualBox(vms.with_install(install))),
-            other => Err(BackendError::Node {
-                node: "(every host)".into(),
-                problem: format!(
-                    "cannot be installed from an ISO on the {} backend yet; use --backend virtualbox, or \
-                     `lab make-all` without the ISO for the embedded Debian 12 image",
-                    other.kind()
-                ),
-            }),
-        }
-    }
-
-    pub fn kind(&self) -> BackendKind {
-        match self {
-            Backend::Container(_) => BackendKind::Container,
-            Backend::Qemu(_) => BackendKind::Qemu,
-            Backend::VirtualBox(_) => BackendKind::VirtualBox,
-        }
-    }
 }
 
 /// Calls the same method on whichever backend this is.

@@ -455,9 +455,11 @@ async fn build(
     }
     let token = secrets.get(Secret::FenceToken)?;
     let mut backend = Backend::open(paths, &topology, &config)?;
-    if let Some(Installation { iso, info, root_key }) = checked.installation {
+    // `installation` refused an ISO on every other backend.
+    if let (Backend::VirtualBox(vms), Some(Installation { iso, info, root_key })) = (&mut backend, checked.installation)
+    {
         let root_password_hash = crate::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
-        backend = backend.installing(crate::virtualbox::Install { iso, info, root_key, root_password_hash })?;
+        *vms = vms.clone().with_install(crate::virtualbox::Install { iso, info, root_key, root_password_hash });
     }
     // Installations from an ISO take minutes each: all hosts at once.
     let creations = topology.hosts.iter().map(|host| {
