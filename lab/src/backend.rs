@@ -76,6 +76,27 @@ pub enum BackendError {
     NoSnapshot { name: String },
 }
 
+/// Records that snapshot `name` exists, for backends that keep their
+/// snapshots elsewhere (inside disks, in VirtualBox): `lab status` lists
+/// every backend's snapshots from the lab's `snapshots/` directory.
+pub fn mark_snapshot(paths: &crate::paths::LabPaths, name: &str) -> Result<(), BackendError> {
+    let marker = paths.snapshot(name);
+    std::fs::create_dir_all(&marker).map_err(|source| BackendError::Io { what: "cannot create", path: marker, source })
+}
+
+impl BackendError {
+    /// A host whose installation from an ISO failed, and where to look.
+    pub fn not_installed(node: &str, what: &str, console: &std::path::Path) -> Self {
+        BackendError::Node {
+            node: node.to_owned(),
+            problem: format!(
+                "was not installed: {what}; see its console log {} and, in the VM, /root/lab-kickstart-post.log",
+                console.display()
+            ),
+        }
+    }
+}
+
 pub trait NodeBackend: Send + Sync {
     /// Creates a node from the image, with `files` in place for its first boot.
     fn create(&self, host: &HostSpec, files: &[GuestFile]) -> impl Future<Output = Result<(), BackendError>> + Send;

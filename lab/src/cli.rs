@@ -53,9 +53,10 @@ pub struct Global {
 pub enum Command {
     /// Create the lab from nothing: image, hosts, snapshot `install`, cluster, snapshot `setup`.
     MakeAll {
-        /// Optional: a RHEL-like installation ISO (CentOS 7, Rocky, Alma 8/9)
-        /// to install the hosts from with a kickstart (--backend virtualbox);
-        /// without it the hosts run the embedded Debian 12 image. Then SSH
+        /// Optional: a RHEL-like installation ISO (Rocky, Alma, CentOS Stream
+        /// 8/9) to install the hosts from with a kickstart (--backend
+        /// virtualbox, or qemu with a [qemu] repo_mirror); without it the
+        /// hosts run the embedded Debian 12 image. Then SSH
         /// public key(s) to authorize for root on every host (lab always
         /// authorizes its own key); an ISO needs at least one.
         #[arg(value_name = "[ISO] KEY.pub")]

@@ -155,6 +155,12 @@ pub struct QemuSection {
     pub witness_memory_mb: u32,
     pub cpus: u32,
     pub tcg_slowdown: f64,
+    /// Local copies of the repositories an ISO installation needs (see
+    /// [`crate::repo_mirror`]); empty: none.
+    pub repo_mirror: PathBuf,
+    pub repo_mirror_port: u16,
+    pub disk_gb: u32,
+    pub install_timeout_s: u64,
 }
 
 /// The VirtualBox backend's VMs.

@@ -30,11 +30,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::backend::GuestFile;
-use crate::distro::{Family, Firewall};
+use crate::distro::{Family, Firewall, Repo};
 use crate::guest::shell_quote;
 use crate::host::HostError;
 use crate::iso::IsoInfo;
 use crate::pubkey::PublicKey;
+use crate::topology::{HostSpec, Topology};
 
 /// The volume label anaconda searches for a kickstart on.
 pub const OEMDRV_LABEL: &str = "OEMDRV";
@@ -69,8 +70,69 @@ pub struct KickstartInput {
     pub root_key: PublicKey,
     /// `$6$...` (see [`crate::sha_crypt::hash_password`]); never the password.
     pub root_password_hash: String,
+    /// The repositories installed from besides the ISO.
+    pub repos: Vec<Repo>,
+    /// Extra arguments of the installed kernel (the bootloader's `--append`).
+    pub boot_args: Vec<String>,
     /// Files placed on the host in `%post`.
     pub files: Vec<GuestFile>,
+}
+
+/// What the hosts of a lab are installed from, whatever runs them: the
+/// ISO, root's key and password hash, and where the packages the ISO lacks
+/// come from (the vendors' repositories through VirtualBox's NAT card, or
+/// lab's own copy of them inside a QEMU lab, see [`crate::repo_mirror`]).
+#[derive(Clone, Debug)]
+pub struct IsoInstall {
+    pub iso: PathBuf,
+    pub info: IsoInfo,
+    pub root_key: PublicKey,
+    /// SHA-512 crypt hash of the lab's root password.
+    pub root_password_hash: String,
+    pub repos: Vec<Repo>,
+}
+
+/// How a backend's VM sees its hardware, for the kickstart.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// See [`KickstartInput::lab_nic`].
+    pub lab_nic: String,
+    /// See [`KickstartInput::uplink_nic`].
+    pub uplink_nic: Option<String>,
+    /// See [`KickstartInput::disk`].
+    pub disk: String,
+    /// See [`KickstartInput::boot_args`].
+    pub boot_args: Vec<String>,
+}
+
+impl IsoInstall {
+    /// The kickstart of `host` of `topology` on `machine`.
+    pub fn kickstart(
+        &self,
+        host: &HostSpec,
+        topology: &Topology,
+        machine: Machine,
+        files: &[GuestFile],
+    ) -> Result<String, KickstartError> {
+        render(&KickstartInput {
+            hostname: host.name.clone(),
+            address: host.address,
+            prefix: topology.prefix,
+            lab_nic: machine.lab_nic,
+            uplink_nic: machine.uplink_nic,
+            disk: machine.disk,
+            family: self.info.family,
+            release: format!("{} {}", self.info.name, self.info.version),
+            pg_version: topology.pg_version,
+            pg_port: topology.pg_port,
+            redis_port: topology.redis_port,
+            root_key: self.root_key.clone(),
+            root_password_hash: self.root_password_hash.clone(),
+            repos: self.repos.clone(),
+            boot_args: machine.boot_args,
+            files: files.to_vec(),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +171,18 @@ impl KickstartInput {
         for nic in std::iter::once(&self.lab_nic).chain(&self.uplink_nic) {
             if nic != "link" && !is_mac(nic) {
                 return Err(field("network card", nic, "is neither a MAC address (aa:bb:cc:dd:ee:ff) nor `link`"));
+            }
+        }
+        let arg_ok = |a: &String| !a.is_empty() && a.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+        if let Some(arg) = self.boot_args.iter().find(|a| !arg_ok(a)) {
+            return Err(field("kernel argument", arg, "is not one word without quotes"));
+        }
+        for repo in &self.repos {
+            if !name_ok(&repo.name) {
+                return Err(field("repository name", &repo.name, "is not a name (letters, digits, `-`)"));
+            }
+            if repo.baseurl.is_empty() || !repo.baseurl.chars().all(|c| c.is_ascii_graphic() && c != '"') {
+                return Err(field("repository URL", &repo.baseurl, "is not a URL without spaces or quotes"));
             }
         }
         let hash = &self.root_password_hash;
@@ -172,7 +246,7 @@ pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
         Firewall::None => emit!("firewall --disabled"),
     }
     emit!("services --enabled=sshd,chronyd,pcsd");
-    for repo in input.family.repos(input.pg_version) {
+    for repo in &input.repos {
         emit!("repo --name={} --baseurl={}", repo.name, repo.baseurl);
     }
     emit!();
@@ -180,7 +254,9 @@ pub fn render(input: &KickstartInput) -> Result<String, KickstartError> {
     emit!("ignoredisk --only-use={disk}");
     emit!("zerombr");
     emit!("clearpart --all --initlabel --disklabel=msdos --drives={disk}");
-    emit!("bootloader --location=mbr --boot-drive={disk} --timeout=1 --append=\"console=tty0 console=ttyS0,115200n8\"");
+    let mut boot_args = vec!["console=tty0".to_owned(), "console=ttyS0,115200n8".to_owned()];
+    boot_args.extend(input.boot_args.iter().cloned());
+    emit!("bootloader --location=mbr --boot-drive={disk} --timeout=1 --append=\"{}\"", boot_args.join(" "));
     emit!("part / --fstype=xfs --size=1024 --grow --asprimary --ondisk={disk}");
     emit!();
     emit!("# The end of the install stage: powered off, ready for the `install` snapshot.");
@@ -327,6 +403,8 @@ mod tests {
             redis_port: 6379,
             root_key: PublicKey::parse(KEY).expect("key"),
             root_password_hash: crate::sha_crypt::sha512_crypt(b"per-lab secret", "labsalt", None),
+            repos: family.repos(15),
+            boot_args: Vec::new(),
             files: vec![
                 GuestFile::new("/etc/hostname", format!("{hostname}\n").into_bytes(), 0o644),
                 GuestFile::new("/etc/ssh/sshd_config.d/lab.conf", b"PasswordAuthentication no\n".to_vec(), 0o644),
@@ -360,8 +438,14 @@ mod tests {
     fn rocky9_witness_matches_golden() {
         let mut input = input(Family::RhelLike { vendor: Vendor::Rocky, major: 9 }, "witness");
         input.release = "Rocky Linux 9.3".into();
+        // As the QEMU backend installs it: lab's mirror, a TCG guest's clock.
         input.uplink_nic = None;
         input.disk = "vda".into();
+        input.repos = vec![Repo {
+            name: "highavailability".into(),
+            baseurl: "http://192.168.89.1:8089/highavailability/".into(),
+        }];
+        input.boot_args = vec!["clocksource=hpet".into(), "tsc=unstable".into()];
         let text = render(&input).expect("render");
         golden("rocky9-witness", &text);
     }
@@ -435,6 +519,10 @@ mod tests {
         assert!(!m.contains("changeme"), "{m}");
         let m = message(&|i| i.hostname = "node 1; reboot".into());
         assert!(m.starts_with("kickstart for `node 1; reboot`: hostname"), "{m}");
+        let m = message(&|i| i.boot_args = vec!["a\" rd.break".into()]);
+        assert!(m.contains("kernel argument `a\" rd.break` is not one word"), "{m}");
+        let m = message(&|i| i.repos[0].name = "base os".into());
+        assert!(m.contains("repository name `base os`"), "{m}");
         let m = message(&|i| i.lab_nic = "eth0'".into());
         assert!(m.contains("network card `eth0'` is neither a MAC address"), "{m}");
     }

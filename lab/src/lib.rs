@@ -13,6 +13,9 @@
 //!   (the node trait) with [`container`] (systemd-nspawn) and [`qemu`]
 //!   (VMs over [`qmp`], on the [`vm_disk`], under the [`accel`]erator),
 //!   [`identity`] (per-host keys and files), [`teardown`] (`lab destroy`).
+//! - Hosts from an ISO: [`iso`], [`kickstart`], [`distro`] (what differs
+//!   per distribution), [`repo_mirror`] (packages inside a QEMU lab),
+//!   [`virtualbox`].
 //! - Guests and the cluster: [`guest`] (ssh), [`stack`] (setup and
 //!   operations through `guest/*.sh`), [`cluster`] (crm_mon view),
 //!   [`fenced`] (host-side fence daemon).
@@ -54,6 +57,7 @@ pub mod pubkey;
 pub mod qemu;
 pub mod qmp;
 pub mod render;
+pub mod repo_mirror;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -6,6 +6,7 @@
 //! or reuse the image, create the hosts, prepare them, snapshot `install`,
 //! set up the cluster, snapshot `setup`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,21 +15,25 @@ use serde::Serialize;
 use crate::backend::{Backend, BackendError, NodeBackend};
 use crate::config::{BackendKind, Config};
 use crate::container::read_pid;
+use crate::distro::Repo;
 use crate::exit::Failure;
 use crate::guest::{Guest, GuestError, SshGuest};
 use crate::host::{self, HostError};
 use crate::identity::{self, SshMaterial};
 use crate::image::{self, ImageError, Recipe};
 use crate::iso::{IsoError, IsoInfo};
+use crate::kickstart::IsoInstall;
 use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
 use crate::progress::Progress;
 use crate::pubkey::PublicKey;
+use crate::qemu::QemuInstall;
+use crate::repo_mirror::{self, MirrorError, RepoMirror};
 use crate::secrets::{Secret, SecretError, Secrets};
 use crate::stack::{Stack, StackError};
 use crate::teardown::{self, TeardownError};
-use crate::topology::{Topology, TopologyError, VmSpec};
+use crate::topology::{Topology, TopologyError, VmBoot, VmSpec};
 use crate::vm_disk;
 
 /// Snapshot names, as in Tuchanka.
@@ -71,6 +76,8 @@ pub enum LabError {
     Key(#[from] crate::pubkey::KeyError),
     #[error(transparent)]
     Iso(#[from] IsoError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
 }
 
 impl From<LabError> for Failure {
@@ -83,6 +90,7 @@ impl From<LabError> for Failure {
             | LabError::Backend(BackendError::NoSnapshot { .. })
             | LabError::Key(_)
             | LabError::Iso(_)
+            | LabError::Mirror(MirrorError::Read { .. } | MirrorError::Missing { .. })
             | LabError::Accel(_)
             | LabError::Unsupported(_) => Failure::usage(error),
             _ => Failure::infra(error),
@@ -312,6 +320,10 @@ pub struct Installation {
     pub info: IsoInfo,
     /// The key the kickstart installs for root.
     pub root_key: PublicKey,
+    /// The repositories the kickstart installs from besides the ISO.
+    pub repos: Vec<Repo>,
+    /// Where lab serves them inside a QEMU lab (its network reaches nothing else).
+    pub mirror: Option<(RepoMirror, SocketAddr)>,
 }
 
 /// Checks everything `make-all` needs before anything is created: the
@@ -324,7 +336,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     };
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
     let backend = config.lab.backend;
-    let installation = installation(iso, &keys, backend)?;
+    let installation = installation(iso, &keys, config)?;
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
@@ -340,13 +352,14 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     Ok(Checked { keys: keys.iter().map(PublicKey::line).collect(), installation })
 }
 
-/// Whether `backend` can install hosts from `iso` (an ISO and what it
-/// holds), or needs one.
+/// Whether the configured backend can install hosts from `iso` (an ISO
+/// and what it holds), or needs one, and from which repositories.
 fn installation(
     iso: Option<(PathBuf, IsoInfo)>,
     keys: &[PublicKey],
-    backend: BackendKind,
+    config: &Config,
 ) -> Result<Option<Installation>, LabError> {
+    let backend = config.lab.backend;
     let refuse = |message: String| Err(LabError::Unsupported(message));
     let Some((iso, info)) = iso else {
         if backend == BackendKind::VirtualBox {
@@ -359,28 +372,40 @@ fn installation(
         return Ok(None);
     };
     let release = format!("{}: {} {}", iso.display(), info.name, info.version);
-    match backend {
-        BackendKind::Container => refuse(format!(
+    if backend == BackendKind::Container {
+        return refuse(format!(
             "{release} recognised, but the container backend runs the embedded Debian 12 image and installs no ISO; \
-             use --backend virtualbox, or `lab make-all` without the ISO"
-        )),
-        BackendKind::Qemu => refuse(format!(
-            "{release} recognised, but the qemu backend does not install from an ISO yet; \
-             use --backend virtualbox, or `lab make-all` without the ISO for the embedded Debian 12 image"
-        )),
-        BackendKind::VirtualBox => {
-            if let Some(gap) = info.family.cluster_stack_gap() {
-                return refuse(format!("{release} {gap}"));
-            }
-            let Some(root_key) = keys.first().cloned() else {
-                return refuse(format!(
-                    "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",
-                    iso.display()
-                ));
-            };
-            Ok(Some(Installation { iso, info, root_key }))
-        }
+             use --backend qemu or virtualbox, or `lab make-all` without the ISO"
+        ));
     }
+    if let Some(gap) = info.family.cluster_stack_gap() {
+        return refuse(format!("{release} {gap}"));
+    }
+    let Some(root_key) = keys.first().cloned() else {
+        return refuse(format!(
+            "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",
+            iso.display()
+        ));
+    };
+    let needed = info.family.repos(config.postgres.version);
+    let (repos, mirror) = match backend {
+        BackendKind::Qemu => {
+            if config.qemu.repo_mirror.as_os_str().is_empty() {
+                let names: Vec<&str> = needed.iter().map(|r| r.name.as_str()).collect();
+                return refuse(format!(
+                    "{release} recognised, but its hosts also need packages from {} and a QEMU lab reaches \
+                     nothing outside: set [qemu] repo_mirror (or --set qemu.repo_mirror=DIR) to a directory \
+                     holding copies of them (README: Installing from an ISO)",
+                    names.join(", ")
+                ));
+            }
+            let mirror = RepoMirror::new(&config.qemu.repo_mirror);
+            let address = repo_mirror::address(config.network.host_address, config.qemu.repo_mirror_port);
+            (mirror.repos(&needed, address)?, Some((mirror, address)))
+        }
+        _ => (needed, None),
+    };
+    Ok(Some(Installation { iso, info, root_key, repos, mirror }))
 }
 
 /// Creates the lab from nothing. On any failure the half-made lab is
@@ -432,6 +457,9 @@ async fn build(
         Some(installation) => {
             let mut topology = Topology::from_config(&config, &installation.info.volume_id)?;
             topology.distribution = installation.info.family;
+            if config.lab.backend == BackendKind::Qemu {
+                topology.vm = Some(VmSpec { boot: VmBoot::Disk, ..vm_spec(&config).await? });
+            }
             topology
         }
     };
@@ -455,11 +483,25 @@ async fn build(
     }
     let token = secrets.get(Secret::FenceToken)?;
     let mut backend = Backend::open(paths, &topology, &config)?;
-    // `installation` refused an ISO on every other backend.
-    if let (Backend::VirtualBox(vms), Some(Installation { iso, info, root_key })) = (&mut backend, checked.installation)
-    {
+    let mut mirror = None;
+    if let Some(installation) = checked.installation {
         let root_password_hash = crate::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
-        *vms = vms.clone().with_install(crate::virtualbox::Install { iso, info, root_key, root_password_hash });
+        let Installation { iso, info, root_key, repos, mirror: served } = installation;
+        let media = IsoInstall { iso, info, root_key, root_password_hash, repos };
+        match &mut backend {
+            Backend::VirtualBox(vms) => *vms = vms.clone().with_install(media),
+            Backend::Qemu(vms) => {
+                let timeout = config.qemu.install_timeout_s as f64 * topology.time_factor();
+                let timeout = Duration::from_secs_f64(timeout);
+                *vms = vms.clone().with_install(QemuInstall { media, disk_gb: config.qemu.disk_gb, timeout });
+            }
+            // `installation` refused an ISO here.
+            Backend::Container(_) => {}
+        }
+        if let Some((repos, address)) = served {
+            let labnet = LabNet::enter(&netns::lab_namespace(paths, topology.backend))?;
+            mirror = Some((repos.serve_in(&labnet, address).await?, labnet));
+        }
     }
     // Installations from an ISO take minutes each: all hosts at once.
     let creations = topology.hosts.iter().map(|host| {
@@ -470,6 +512,7 @@ async fn build(
         }
     });
     futures_util::future::try_join_all(creations).await?;
+    drop(mirror);
     timings.hosts_s = step.done().as_secs_f64();
 
     let lab = Lab::assemble(config, paths.clone(), topology, progress.clone())?;
@@ -519,5 +562,6 @@ async fn vm_spec(config: &Config) -> Result<VmSpec, LabError> {
         witness_memory_mb: config.qemu.witness_memory_mb,
         cpus: config.qemu.cpus,
         time_factor,
+        boot: VmBoot::Kernel,
     })
 }

@@ -113,6 +113,14 @@ impl Secrets {
     }
 }
 
+/// Writes a file only root may read (kickstarts: they carry the hosts'
+/// private keys), replacing one that was there.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents)
+}
+
 /// Alphanumeric characters (~5.95 bits each: 24 make ~142 bits), safe
 /// inside shell and SQL quotes.
 fn random_secret(length: usize) -> String {

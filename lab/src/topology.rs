@@ -62,6 +62,20 @@ pub struct VmSpec {
     pub cpus: u32,
     /// How many times slower than native the guests run (TCG: `qemu.tcg_slowdown`).
     pub time_factor: f64,
+    /// What a VM boots (labs made before hosts were installed from ISOs boot the image's kernel).
+    #[serde(default)]
+    pub boot: VmBoot,
+}
+
+/// What a VM boots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmBoot {
+    /// The guest image's kernel, directly, over the image's shared disk.
+    #[default]
+    Kernel,
+    /// The VM's own disk, installed from an ISO, through the firmware.
+    Disk,
 }
 
 #[derive(Debug, thiserror::Error)]

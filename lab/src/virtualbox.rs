@@ -21,17 +21,14 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
 use crate::config::VirtualBoxSection;
 use crate::host::{Host, HostError};
-use crate::iso::IsoInfo;
-use crate::kickstart::KickstartInput;
+use crate::kickstart::{IsoInstall, Machine};
 use crate::paths::LabPaths;
-use crate::pubkey::PublicKey;
 use crate::topology::{HostRole, HostSpec, Topology};
 
 /// The one `VBoxManage` operation lab needs: run it with these arguments.
@@ -105,16 +102,6 @@ impl VirtualBoxSettings {
     }
 }
 
-/// What hosts are installed from; only [`NodeBackend::create`] needs it.
-#[derive(Clone, Debug)]
-pub struct Install {
-    pub iso: PathBuf,
-    pub info: IsoInfo,
-    pub root_key: PublicKey,
-    /// SHA-512 crypt hash of the lab's root password.
-    pub root_password_hash: String,
-}
-
 /// The storage controller lab gives every VM.
 const CONTROLLER: &str = "SATA";
 /// The VirtualBox error for a VM that is not registered.
@@ -125,7 +112,7 @@ pub struct VirtualBoxVms<V = VBoxManageBinary> {
     paths: LabPaths,
     topology: Topology,
     settings: VirtualBoxSettings,
-    install: Option<Install>,
+    install: Option<IsoInstall>,
     vbox: V,
     /// The host-only interface, once found or made (one per process).
     hostonly: Arc<tokio::sync::Mutex<Option<String>>>,
@@ -272,7 +259,7 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
     }
 
     /// Where [`NodeBackend::create`] installs hosts from.
-    pub fn with_install(mut self, install: Install) -> Self {
+    pub fn with_install(mut self, install: IsoInstall) -> Self {
         self.install = Some(install);
         self
     }
@@ -401,13 +388,7 @@ impl<V: VBoxManage> VirtualBoxVms<V> {
     }
 
     fn install_failed(&self, node: &str, what: &str) -> BackendError {
-        BackendError::Node {
-            node: node.to_owned(),
-            problem: format!(
-                "was not installed: {what}; see its console log {} and, in the VM, /root/lab-kickstart-post.log",
-                self.paths.console(node).display()
-            ),
-        }
+        BackendError::not_installed(node, what, &self.paths.console(node))
     }
 
     /// Removes a node's VM and its disk (`lab destroy`); nothing if there is none.
@@ -481,24 +462,16 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
         let lab_mac = mac_address(0x89, host.address);
         let uplink_mac = mac_address(0xa9, host.address);
 
-        let text = crate::kickstart::render(&KickstartInput {
-            hostname: node.to_owned(),
-            address: host.address,
-            prefix: self.topology.prefix,
+        let machine = Machine {
             lab_nic: mac_colons(lab_mac),
             uplink_nic: self.settings.uplink.then(|| mac_colons(uplink_mac)),
             disk: "sda".into(),
-            family: install.info.family,
-            release: format!("{} {}", install.info.name, install.info.version),
-            pg_version: self.topology.pg_version,
-            pg_port: self.topology.pg_port,
-            redis_port: self.topology.redis_port,
-            root_key: install.root_key.clone(),
-            root_password_hash: install.root_password_hash.clone(),
-            files: files.to_vec(),
-        })
-        .map_err(|error| BackendError::Node { node: node.to_owned(), problem: error.to_string() })?;
-        std::fs::write(&kickstart, text).map_err(|source| BackendError::Io {
+            boot_args: Vec::new(),
+        };
+        let text = install
+            .kickstart(host, &self.topology, machine, files)
+            .map_err(|error| BackendError::Node { node: node.to_owned(), problem: error.to_string() })?;
+        crate::secrets::write_private(kickstart.as_ref(), text.as_bytes()).map_err(|source| BackendError::Io {
             what: "cannot write",
             path: kickstart.clone().into(),
             source,
@@ -645,13 +618,7 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
             }
             self.vbox(node, ["snapshot", &vm, "take", name]).await?;
         }
-        // `lab status` lists the snapshots of every backend from here.
-        let marker = self.paths.snapshot(name);
-        std::fs::create_dir_all(&marker).map_err(|source| BackendError::Io {
-            what: "cannot create",
-            path: marker,
-            source,
-        })
+        crate::backend::mark_snapshot(&self.paths, name)
     }
 
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {

@@ -177,13 +177,33 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
 }
 
 #[test]
-fn the_qemu_backend_does_not_install_isos_yet() {
+fn the_qemu_backend_installs_isos_from_a_local_repository_mirror() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let centos = installer_iso(&dir.path().join("centos7.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
-    let out = lab(dir.path(), &["--backend", "qemu", "make-all", centos.to_str().expect("utf8")]);
+    let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
+    let key = dir.path().join("key.pub");
+    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n";
+    std::fs::write(&key, line).expect("write");
+    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    let out = lab(dir.path(), &["--backend", "qemu", "make-all", rocky, key]);
     assert_refused(
         dir.path(),
         &out,
-        "CentOS 7 recognised, but the qemu backend does not install from an ISO yet; use --backend virtualbox",
+        "Rocky Linux 9.3 recognised, but its hosts also need packages from highavailability, pgdg-common, pgdg15 \
+         and a QEMU lab reaches nothing outside: set [qemu] repo_mirror",
     );
+
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("highavailability/repodata")).expect("mkdir");
+    std::fs::write(mirror.join("highavailability/repodata/repomd.xml"), "<repomd/>").expect("write");
+    let set = format!("qemu.repo_mirror={}", mirror.display());
+    let out = lab(dir.path(), &["--backend", "qemu", "--set", &set, "make-all", rocky, key]);
+    assert_refused(
+        dir.path(),
+        &out,
+        &format!(
+            "[qemu] repo_mirror {}: no repository `pgdg-common` (no pgdg-common/repodata/repomd.xml)",
+            mirror.display()
+        ),
+    );
+    assert!(stderr(&out).contains("dnf reposync --download-metadata --repoid=pgdg-common"), "{}", stderr(&out));
 }

@@ -16,10 +16,11 @@ use common::installer::{CENTOS7_TREEINFO, fake_vboxmanage, installer_iso};
 use lab::backend::{BackendError, GuestFile, NodeBackend};
 use lab::config::Config;
 use lab::iso::IsoInfo;
+use lab::kickstart::IsoInstall;
 use lab::paths::LabPaths;
 use lab::pubkey::PublicKey;
 use lab::topology::{HostRole, HostSpec, Topology};
-use lab::virtualbox::{Install, VBoxManageBinary, VirtualBoxSettings, VirtualBoxVms};
+use lab::virtualbox::{VBoxManageBinary, VirtualBoxSettings, VirtualBoxVms};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL4z5iK1D0NdwKlKdYJs20SxkDKdkhnfEzRV6zjg1GR7 alice@laptop";
 /// A scratch directory with the fake VBoxManage behind a wrapper that
@@ -46,7 +47,8 @@ impl Bench {
             },
             VBoxManageBinary::new(wrapper.to_string_lossy()),
         )
-        .with_install(Install {
+        .with_install(IsoInstall {
+            repos: info.family.repos(15),
             iso,
             info,
             root_key: PublicKey::parse(KEY).expect("key"),

@@ -15,7 +15,7 @@ pub const ROCKY9_TREEINFO: &str = "[header]\ntype = productmd.treeinfo\nversion 
 
 /// An ISO 9660 image at `iso` labelled `label` holding `files`, made with
 /// xorriso as installation media are.
-pub fn iso(iso: &Path, label: &str, files: &[(&str, &str)]) -> PathBuf {
+pub fn iso<C: AsRef<[u8]>>(iso: &Path, label: &str, files: &[(&str, C)]) -> PathBuf {
     let tree = iso.with_extension("tree");
     for (path, contents) in files {
         let path = tree.join(path);

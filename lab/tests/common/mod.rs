@@ -36,13 +36,19 @@ impl LabCli {
         Path::new("/var/lib/lab/runs").join(self.name)
     }
 
+    /// `lab destroy` succeeded and nothing of the lab is left (see
+    /// [`LabCli::assert_nothing_left`]) but its results.
+    pub fn assert_destroyed(&self) {
+        self.assert_nothing_left();
+        assert!(self.runs().is_dir(), "results outlive the lab");
+    }
+
     /// `lab destroy` succeeded and nothing of the lab is left: no state,
     /// namespace, mount or process.
-    pub fn assert_destroyed(&self) {
+    pub fn assert_nothing_left(&self) {
         let destroyed = self.run(&["--json", "destroy"]);
         assert_eq!(destroyed.status.code(), Some(0));
         assert!(!Path::new("/var/lib/lab/labs").join(self.name).exists(), "state removed");
-        assert!(self.runs().is_dir(), "results outlive the lab");
         let prefix = format!("lab-{}", self.name);
         let netns = std::fs::read_dir("/run/netns")
             .map(|d| {

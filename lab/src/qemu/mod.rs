@@ -9,12 +9,19 @@
 //! reach nothing but the lab. Each VM has a QMP socket and a serial console
 //! log that lab keeps for the reports.
 //!
+//! Hosts installed from a RHEL-like ISO instead (see [`QemuInstall`]) get
+//! a disk of their own: QEMU boots the ISO's installer kernel with lab's
+//! kickstart on an OEMDRV disk until the kickstart powers the VM off, and
+//! from then on the VM boots that disk through its firmware; the kickstart
+//! gave it its address and files.
+//!
 //! Snapshots are QEMU internal snapshots of running VMs (memory included),
 //! taken with all of them paused so they are consistent with each other;
 //! restoring one needs no boot. A power-off is QMP `quit` (SIGKILL if QEMU
 //! does not go), a reset is `system_reset`, a cable is `set_link`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
@@ -22,8 +29,12 @@ use crate::host::Host;
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
 use crate::qmp::Qmp;
-use crate::topology::{HostRole, HostSpec, Topology, VmSpec};
+use crate::topology::{HostRole, HostSpec, Topology, VmBoot, VmSpec};
 use crate::vm_disk::{self, VmDisk};
+
+mod install;
+use install::InstallerBoot;
+pub use install::QemuInstall;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -42,6 +53,8 @@ pub struct QemuVms {
     disk: VmDisk,
     network: LabNetwork,
     host: Host,
+    install: Option<QemuInstall>,
+    installer_boot: Arc<tokio::sync::OnceCell<InstallerBoot>>,
 }
 
 impl QemuVms {
@@ -53,7 +66,13 @@ impl QemuVms {
         })?;
         let disk = VmDisk::at(&paths.images().join(&topology.image));
         let network = LabNetwork::new(paths.netns());
-        Ok(QemuVms { paths, topology, vm, disk, network, host: Host })
+        Ok(QemuVms { paths, topology, vm, disk, network, host: Host, install: None, installer_boot: Arc::default() })
+    }
+
+    /// These VMs are made by installing `install`'s ISO (their lab must boot [`VmBoot::Disk`]).
+    pub fn with_install(mut self, install: QemuInstall) -> Self {
+        self.install = Some(install);
+        self
     }
 
     fn dir(&self, node: &str) -> PathBuf {
@@ -93,18 +112,17 @@ impl QemuVms {
         (ours && !netns::is_zombie(pid)).then_some(pid)
     }
 
-    /// The whole QEMU command line of a node (after `ip netns exec LAB`).
-    pub fn command_line(&self, node: &str, load_snapshot: Option<&str>) -> Result<Vec<String>, BackendError> {
-        let host = self.spec(node)?;
-        let machine_id = std::fs::read_to_string(self.dir(node).join("machine-id")).unwrap_or_default();
-        let memory = if host.role == HostRole::Witness { self.vm.witness_memory_mb } else { self.vm.memory_mb };
-        let append = kernel_command_line(host, &self.topology, machine_id.trim());
-        let dir = self.dir(node);
-        let path = |p: PathBuf| p.display().to_string();
+    fn memory_mb(&self, host: &HostSpec) -> u32 {
+        if host.role == HostRole::Witness { self.vm.witness_memory_mb } else { self.vm.memory_mb }
+    }
+
+    /// The start of every QEMU command line of a node: machine, memory,
+    /// no devices but the ones lab adds.
+    fn machine_args(&self, node: &str, process: &str, memory_mb: u32) -> Vec<String> {
         let mut args: Vec<String> = vec![
             QEMU.into(),
             "-name".into(),
-            format!("{node},process=lab-{}-{node}", self.topology.lab),
+            format!("{node},process=lab-{}-{process}", self.topology.lab),
             "-machine".into(),
             "q35".into(),
         ];
@@ -113,31 +131,65 @@ impl QemuVms {
             "-smp".into(),
             self.vm.cpus.to_string(),
             "-m".into(),
-            memory.to_string(),
+            memory_mb.to_string(),
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
-            "-kernel".into(),
-            path(self.disk.kernel.clone()),
-            "-initrd".into(),
-            path(self.disk.initrd.clone()),
-            "-append".into(),
-            append,
-            "-drive".into(),
-            format!("file={},if=virtio,format=qcow2,cache=writeback", path(self.overlay(node))),
-            // Read-only: savevm skips it, and the guest cannot change it.
-            "-drive".into(),
-            format!("file={},if=virtio,format=raw,readonly=on", path(dir.join("seed.img"))),
+        ]);
+        args
+    }
+
+    /// The node's own disk: the first virtio disk, `vda`.
+    fn disk_args(&self, node: &str) -> [String; 2] {
+        let file = self.overlay(node).display().to_string();
+        ["-drive".into(), format!("file={file},if=virtio,format=qcow2,cache=writeback")]
+    }
+
+    /// The node's network card on its tap, and its serial console.
+    fn nic_console_args(&self, host: &HostSpec) -> Vec<String> {
+        vec![
             "-netdev".into(),
-            format!("tap,id=n0,ifname={},script=no,downscript=no", netns::tap_name(node)),
+            format!("tap,id=n0,ifname={},script=no,downscript=no", netns::tap_name(&host.name)),
             "-device".into(),
             format!("virtio-net-pci,netdev=n0,id={NIC},mac={}", mac_address(host.address)),
-            "-qmp".into(),
-            format!("unix:{},server=on,wait=off", path(self.qmp_socket(node))),
             "-chardev".into(),
-            format!("file,id=console,path={},append=on", path(self.paths.console(node))),
+            format!("file,id=console,path={},append=on", self.paths.console(&host.name).display()),
             "-serial".into(),
             "chardev:console".into(),
+        ]
+    }
+
+    /// The whole QEMU command line of a node (after `ip netns exec LAB`).
+    pub fn command_line(&self, node: &str, load_snapshot: Option<&str>) -> Result<Vec<String>, BackendError> {
+        let host = self.spec(node)?;
+        let path = |p: PathBuf| p.display().to_string();
+        let mut args = self.machine_args(node, node, self.memory_mb(host));
+        // The order of the devices is the guest's hardware: a snapshot
+        // loads only into the same.
+        match self.vm.boot {
+            VmBoot::Kernel => {
+                let machine_id = std::fs::read_to_string(self.dir(node).join("machine-id")).unwrap_or_default();
+                args.extend([
+                    "-kernel".into(),
+                    path(self.disk.kernel.clone()),
+                    "-initrd".into(),
+                    path(self.disk.initrd.clone()),
+                    "-append".into(),
+                    kernel_command_line(host, &self.topology, machine_id.trim()),
+                ]);
+                args.extend(self.disk_args(node));
+                // Read-only: savevm skips it, and the guest cannot change it.
+                args.extend([
+                    "-drive".into(),
+                    format!("file={},if=virtio,format=raw,readonly=on", path(self.dir(node).join("seed.img"))),
+                ]);
+            }
+            VmBoot::Disk => args.extend(self.disk_args(node)),
+        }
+        args.extend(self.nic_console_args(host));
+        args.extend([
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", path(self.qmp_socket(node))),
             "-pidfile".into(),
             path(self.pid_file(node)),
             "-daemonize".into(),
@@ -234,10 +286,20 @@ pub fn kernel_command_line(host: &HostSpec, topology: &Topology, machine_id: &st
     if !machine_id.is_empty() {
         line.push_str(&format!(" systemd.machine_id={machine_id}"));
     }
-    if topology.vm.as_ref().is_some_and(|vm| vm.accel == crate::accel::Accel::Tcg) {
-        line.push_str(" clocksource=hpet tsc=unstable");
+    for arg in topology.vm.as_ref().map(clock_args).unwrap_or_default() {
+        line.push(' ');
+        line.push_str(arg);
     }
     line
+}
+
+/// Kernel arguments that keep an emulated guest's time across snapshots
+/// (see [`kernel_command_line`]); installed hosts get them from the kickstart.
+pub fn clock_args(vm: &VmSpec) -> Vec<&'static str> {
+    match vm.accel {
+        crate::accel::Accel::Tcg => vec!["clocksource=hpet", "tsc=unstable"],
+        crate::accel::Accel::Kvm => Vec::new(),
+    }
 }
 
 /// Snapshot names in `qemu-img snapshot -l` output (a stopped VM's disk;
@@ -259,6 +321,10 @@ impl NodeBackend for QemuVms {
             path: dir.clone(),
             source,
         })?;
+        self.network.add_tap(&host.name).await?;
+        if self.vm.boot == VmBoot::Disk {
+            return self.install(host, files).await;
+        }
         let overlay = self.overlay(&host.name);
         self.host
             .run(
@@ -292,7 +358,6 @@ impl NodeBackend for QemuVms {
         vm_disk::seed_disk(&dir.join("seed.img"), &seeded)
             .await
             .map_err(|e| BackendError::Node { node: host.name.clone(), problem: format!("seed disk: {e}") })?;
-        self.network.add_tap(&host.name).await?;
         Ok(())
     }
 
@@ -368,12 +433,7 @@ impl NodeBackend for QemuVms {
             qmp.cont().await.map_err(|e| qmp_error(node, e))?;
         }
         saved?;
-        let marker = self.paths.snapshot(name);
-        std::fs::create_dir_all(&marker).map_err(|source| BackendError::Io {
-            what: "cannot create",
-            path: marker,
-            source,
-        })
+        crate::backend::mark_snapshot(&self.paths, name)
     }
 
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
@@ -424,6 +484,7 @@ mod tests {
             witness_memory_mb: 512,
             cpus: 1,
             time_factor: 8.0,
+            boot: VmBoot::Kernel,
         });
         QemuVms::new(LabPaths::new(Path::new("/state"), "t"), topology).expect("vms")
     }
@@ -465,9 +526,23 @@ mod tests {
             assert!(a.contains(needed), "{needed} missing from {a}");
         }
         assert!(!a.contains("-loadvm"));
+        let (root, seed) = (a.find("disk.qcow2").expect("root"), a.find("seed.img").expect("seed"));
+        assert!(root < seed, "the root disk is vda, the seed disk vdb: {a}");
         let w = vms.command_line("witness", Some("setup")).expect("w").join(" ");
         assert!(w.contains("-m 512") && w.ends_with("-loadvm setup"), "{w}");
         assert!(vms.command_line("nobody", None).is_err());
+    }
+
+    #[test]
+    fn an_installed_vm_boots_its_own_disk_through_the_firmware() {
+        let mut vms = vms();
+        vms.vm.boot = VmBoot::Disk;
+        let a = vms.command_line("tuchanka-a", None).expect("a").join(" ");
+        for gone in ["-kernel", "-initrd", "-append", "seed.img"] {
+            assert!(!a.contains(gone), "{gone} in {a}");
+        }
+        assert!(a.contains("-drive file=/state/labs/t/nodes/tuchanka-a/disk.qcow2,if=virtio,format=qcow2"), "{a}");
+        assert!(a.contains("mac=52:54:00:89:59:0b") && a.contains("-qmp unix:") && a.ends_with("-daemonize"), "{a}");
     }
 
     #[test]
