@@ -9,6 +9,13 @@ set -euo pipefail
 # Operation timeouts are for native speed; emulated (TCG) hosts get them
 # multiplied by TIME_FACTOR. Monitor intervals stay: they set detection time.
 t() { echo "$(($1 * TIME_FACTOR))s"; }
+# Pacemaker 1.1 (RHEL 7) names a promotable clone `<master>` and its roles
+# Master/Slave; its schema rejects Promoted/Unpromoted.
+if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
+    PROMOTABLE=master PROMOTED=Master UNPROMOTED=Slave
+else
+    PROMOTABLE=clone PROMOTED=Promoted UNPROMOTED=Unpromoted
+fi
 # One <op>; ids follow pcs's pattern <resource>-<action>-interval-<interval>.
 op() { # resource action interval timeout [role]
     local id="$1-$2-interval-$3${5:+-$5}"
@@ -21,13 +28,15 @@ nvpairs() { # id-prefix name=value...
     done
 }
 promotable() { # resource
-    echo "<meta_attributes id=\"$1-clone-meta_attributes\">$(nvpairs "$1-clone-meta_attributes" promotable=true notify=true)</meta_attributes>"
+    local meta=(notify=true)
+    [ "$PROMOTABLE" = master ] || meta+=(promotable=true)
+    echo "<meta_attributes id=\"$1-clone-meta_attributes\">$(nvpairs "$1-clone-meta_attributes" "${meta[@]}")</meta_attributes>"
 }
 stateful_ops() { # resource
     echo "<operations>"
     op "$1" start 0s "$(t 60)"; op "$1" stop 0s "$(t 60)"
     op "$1" promote 0s "$(t "${PROMOTE_S:-60}")"; op "$1" demote 0s "$(t "${DEMOTE_S:-60}")"
-    op "$1" monitor 5s "$(t 10)" Promoted; op "$1" monitor 6s "$(t 10)" Unpromoted
+    op "$1" monitor 5s "$(t 10)" "$PROMOTED"; op "$1" monitor 6s "$(t 10)" "$UNPROMOTED"
     op "$1" notify 0s "$(t 60)"
     echo "</operations>"
 }
@@ -40,7 +49,7 @@ vip() { # id address
 # The VIP follows the master: only where the clone is promoted, only after
 # the promotion, and gone before a demotion.
 follows_master() { # vip clone
-    echo "<rsc_colocation id=\"colocation-$1-$2-INFINITY\" rsc=\"$1\" with-rsc=\"$2\" with-rsc-role=\"Promoted\" score=\"INFINITY\"/>
+    echo "<rsc_colocation id=\"colocation-$1-$2-INFINITY\" rsc=\"$1\" with-rsc=\"$2\" with-rsc-role=\"$PROMOTED\" score=\"INFINITY\"/>
 <rsc_order id=\"order-$2-$1-promote\" first=\"$2\" first-action=\"promote\" then=\"$1\" then-action=\"start\" symmetrical=\"false\" kind=\"Mandatory\"/>
 <rsc_order id=\"order-$2-$1-demote\" first=\"$2\" first-action=\"demote\" then=\"$1\" then-action=\"stop\" symmetrical=\"false\" kind=\"Mandatory\"/>"
 }
@@ -52,25 +61,25 @@ resources() {
   <operations>$(op "fence-$node" monitor 60s "$(t 20)")</operations>
 </primitive>"
     done
-    echo "<clone id=\"pgsqld-clone\">
+    echo "<$PROMOTABLE id=\"pgsqld-clone\">
 <primitive id=\"pgsqld\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsqlms\">
   <instance_attributes id=\"pgsqld-instance_attributes\">$(nvpairs pgsqld-instance_attributes \
         bindir="$PG_BINDIR" pgdata="$PG_CONFDIR" datadir="$PG_DATADIR" pghost=/var/run/postgresql pgport="$PG_PORT")</instance_attributes>
   $(PROMOTE_S=30 DEMOTE_S=120 stateful_ops pgsqld)
 </primitive>
 $(promotable pgsqld)
-</clone>"
+</$PROMOTABLE>"
     vip pg-master-vip "$MASTER_VIP"
     vip pg-replica-vip "$REPLICA_VIP"
     # Redis: a promotable clone managed by the redis agent, its master behind
     # its own VIP.
-    echo "<clone id=\"redisd-clone\">
+    echo "<$PROMOTABLE id=\"redisd-clone\">
 <primitive id=\"redisd\" class=\"ocf\" provider=\"heartbeat\" type=\"redis\">
   <instance_attributes id=\"redisd-instance_attributes\">$(nvpairs redisd-instance_attributes config="$REDIS_CONF" port="$REDIS_PORT")</instance_attributes>
   $(stateful_ops redisd)
 </primitive>
 $(promotable redisd)
-</clone>"
+</$PROMOTABLE>"
     vip redis-master-vip "$REDIS_VIP"
 }
 
@@ -81,7 +90,7 @@ constraints() {
     follows_master pg-master-vip pgsqld-clone
     # The replica VIP prefers a replica but follows the master when none is
     # left, so readers keep working on a lone survivor.
-    echo "<rsc_colocation id=\"colocation-pg-replica-vip-pgsqld-clone-100\" rsc=\"pg-replica-vip\" with-rsc=\"pgsqld-clone\" with-rsc-role=\"Unpromoted\" score=\"100\"/>
+    echo "<rsc_colocation id=\"colocation-pg-replica-vip-pgsqld-clone-100\" rsc=\"pg-replica-vip\" with-rsc=\"pgsqld-clone\" with-rsc-role=\"$UNPROMOTED\" score=\"100\"/>
 <rsc_colocation id=\"colocation-pg-replica-vip-pgsqld-clone-INFINITY\" rsc=\"pg-replica-vip\" with-rsc=\"pgsqld-clone\" score=\"INFINITY\"/>"
     follows_master redis-master-vip redisd-clone
 }

@@ -6,6 +6,12 @@
 # fixed 60 s request timeout on emulated (TCG) VMs.
 set -euo pipefail
 conf=$(mktemp -u)
-pcs cluster setup "$CLUSTER_NAME" $NODE_ADDRS --corosync_conf "$conf" >/dev/null
+if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
+    # pcs 0.9 and corosync 2 (udpu): the ring addresses are the host names,
+    # which /etc/hosts gives their lab addresses.
+    pcs cluster setup --local --corosync_conf="$conf" --name "$CLUSTER_NAME" $NODE_NAMES >/dev/null
+else
+    pcs cluster setup "$CLUSTER_NAME" $NODE_ADDRS --corosync_conf "$conf" >/dev/null
+fi
 cat "$conf"
 rm -f "$conf"

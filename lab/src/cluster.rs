@@ -234,6 +234,18 @@ mod tests {
         assert_eq!(state.master.as_deref(), Some("tuchanka-a"), "PostgreSQL is read apart from Redis");
     }
 
+    /// Pacemaker 1.1 (RHEL 7) answers `crm_mon -X` in its own shape: root
+    /// `<crm_mon>`, roles Master/Slave, agents `ocf::heartbeat:…` (the lab
+    /// of `crm_mon_with_redis.xml`, written as Pacemaker 1.1 prints it).
+    #[test]
+    fn pacemaker_1_1_output_reads_the_same() {
+        let old = ClusterState::parse(include_str!("../tests/data/crm_mon_pacemaker_1_1.xml")).expect("parse");
+        let new = ClusterState::parse(include_str!("../tests/data/crm_mon_with_redis.xml")).expect("parse");
+        assert_eq!(format!("{old:?}"), format!("{new:?}"));
+        assert_eq!(old.master.as_deref(), Some("tuchanka-a"));
+        assert_eq!(old.redis_master.as_deref(), Some("tuchanka-b"));
+    }
+
     #[test]
     fn garbage_is_an_error() {
         assert!(ClusterState::parse("not xml").is_err());

@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use crate::pacemaker::ClusterStack;
+
 /// Which rebuild of RHEL an ISO holds: it decides where the packages that
 /// are not on the ISO come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -224,19 +226,11 @@ impl Family {
         }
     }
 
-    /// Why lab cannot set the cluster up on this distribution yet, if it
-    /// cannot. The guest scripts speak pcs 0.10+, Pacemaker 2.1's CIB
-    /// (promotable clones, role `Promoted`, `crm_mon --output-as=xml`) and
-    /// corosync 3 (knet); RHEL 7 has pcs 0.9, Pacemaker 1.1 and corosync 2.
-    /// Refused before anything is installed: an installation takes long.
-    pub fn cluster_stack_gap(&self) -> Option<&'static str> {
+    /// The generation of its cluster stack (see [`crate::pacemaker`]).
+    pub fn cluster_stack(&self) -> ClusterStack {
         match self {
-            Family::RhelLike { major: ..=7, .. } => Some(
-                "ships Pacemaker 1.1, pcs 0.9 and corosync 2, whose commands and configuration lab's cluster \
-                 setup does not speak yet (it needs Pacemaker 2.1, pcs 0.10 or later and corosync 3); \
-                 use a RHEL-like 8 or 9 ISO (Rocky, AlmaLinux, CentOS Stream)",
-            ),
-            _ => None,
+            Family::RhelLike { major: ..=7, .. } => ClusterStack::Pacemaker1,
+            _ => ClusterStack::Pacemaker2,
         }
     }
 
@@ -280,6 +274,7 @@ impl Family {
             ("REDIS_CONF", self.redis_conf().to_owned()),
             ("FIREWALL", firewall.to_owned()),
             ("PKG_MANAGER", self.package_manager().to_owned()),
+            ("CLUSTER_STACK", self.cluster_stack().guest_name().to_owned()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -372,11 +367,11 @@ mod tests {
     }
 
     #[test]
-    fn only_rhel_7_lacks_the_cluster_stack_lab_speaks() {
-        assert!(CENTOS7.cluster_stack_gap().is_some_and(|gap| gap.contains("Pacemaker 1.1")));
-        assert_eq!(ROCKY9.cluster_stack_gap(), None);
-        assert_eq!(Family::RhelLike { vendor: Vendor::Alma, major: 8 }.cluster_stack_gap(), None);
-        assert_eq!(Family::Debian.cluster_stack_gap(), None);
+    fn only_rhel_7_runs_pacemaker_1_1() {
+        assert_eq!(CENTOS7.cluster_stack(), ClusterStack::Pacemaker1);
+        assert_eq!(ROCKY9.cluster_stack(), ClusterStack::Pacemaker2);
+        assert_eq!(Family::RhelLike { vendor: Vendor::Alma, major: 8 }.cluster_stack(), ClusterStack::Pacemaker2);
+        assert_eq!(Family::Debian.cluster_stack(), ClusterStack::Pacemaker2);
     }
 
     #[test]

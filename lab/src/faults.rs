@@ -67,6 +67,7 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
     }
     tracing::warn!(action = ?fault.action, victim, "fault");
     let pcs = |command: String| Script::command("pcs", command);
+    let promoted = lab.topology.distribution.cluster_stack().promoted_flag();
     match fault.action {
         FaultAction::KillPostgres => {
             lab.guest.run(victim, &postmaster_signal(lab, "KILL")).await?;
@@ -101,10 +102,10 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
         }
         FaultAction::Move => {
             let destination = other_node(lab, victim).unwrap_or_default();
-            lab.guest.run(victim, &pcs(format!("pcs resource move {PG_CLONE} {destination} --promoted"))).await?;
+            lab.guest.run(victim, &pcs(format!("pcs resource move {PG_CLONE} {destination} {promoted}"))).await?;
         }
         FaultAction::Ban => {
-            lab.guest.run(victim, &pcs(format!("pcs resource ban {PG_CLONE} {victim} --promoted"))).await?;
+            lab.guest.run(victim, &pcs(format!("pcs resource ban {PG_CLONE} {victim} {promoted}"))).await?;
         }
         FaultAction::Restart => {
             let resource = fault.resource.clone().unwrap_or_default();

@@ -50,6 +50,7 @@ pub mod labnet;
 pub mod lifecycle;
 pub mod live;
 pub mod netns;
+pub mod pacemaker;
 pub mod paths;
 pub mod probes;
 pub mod progress;

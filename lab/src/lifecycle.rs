@@ -378,9 +378,6 @@ fn installation(
              use --backend qemu or virtualbox, or `lab make-all` without the ISO"
         ));
     }
-    if let Some(gap) = info.family.cluster_stack_gap() {
-        return refuse(format!("{release} {gap}"));
-    }
     let Some(root_key) = keys.first().cloned() else {
         return refuse(format!(
             "installing from {} needs root's SSH public key: `lab make-all ISO KEY.pub`",

@@ -166,10 +166,8 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// stops its own stack, which also checks PostgreSQL shut down cleanly.
     pub async fn stop(&self) -> Result<(), StackError> {
         let f = self.time_factor();
-        let stop = Script::command(
-            "cluster-stop",
-            format!("timeout {} pcs cluster stop --all --wait={} >/dev/null", 150 * f, 120 * f),
-        );
+        let stop_all = self.topology.distribution.cluster_stack().stop_all(120 * f);
+        let stop = Script::command("cluster-stop", format!("timeout {} {stop_all} >/dev/null", 150 * f));
         if let Err(error) = self.guest.run(&self.first_node(), &stop).await {
             tracing::warn!(%error, "pcs cluster stop --all did not finish; stopping node by node");
             self.on_all(&self.topology.node_names(), &self.script(guest_script!("node-stop.sh"))).await?;
@@ -185,7 +183,7 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// The cluster as seen by the first node that answers, asking `avoid`
     /// (a fault's victim, maybe unreachable) last.
     pub async fn state_avoiding(&self, avoid: &str) -> Result<ClusterState, StackError> {
-        let crm_mon = Script::command("crm_mon", "crm_mon -1 --output-as=xml".into());
+        let crm_mon = Script::command("crm_mon", self.topology.distribution.cluster_stack().crm_mon_xml().into());
         let mut last = String::from("no nodes");
         let mut nodes = self.topology.node_names();
         nodes.sort_by_key(|n| n == avoid);
@@ -327,15 +325,21 @@ mod tests {
         assert!(checked >= 10, "only {checked} scripts in {}", dir.display());
     }
 
-    #[tokio::test]
-    async fn scripts_get_the_hosts_distribution_paths() {
+    /// The install scripts lab sends to a lab of `family`'s hosts.
+    async fn install_scripts(family: Family) -> (Topology, Vec<(String, String)>) {
         let config = crate::config::Config::defaults().expect("defaults");
         let mut topology = Topology::from_config(&config, "img").expect("topology");
-        topology.distribution = Family::RhelLike { vendor: Vendor::Rocky, major: 9 };
+        topology.distribution = family;
         let secrets = Secrets::new(std::path::Path::new("/nonexistent"));
         let guest = RecordingGuest::default();
         Stack::new(&guest, &topology, &secrets).install().await.expect("install");
         let sent = guest.sent.into_inner().expect("lock");
+        (topology, sent)
+    }
+
+    #[tokio::test]
+    async fn scripts_get_the_hosts_distribution_paths() {
+        let (topology, sent) = install_scripts(Family::RhelLike { vendor: Vendor::Rocky, major: 9 }).await;
         assert_eq!(sent.len(), topology.hosts.len(), "one script per host");
         let pg = topology.pg_version;
         for (_, text) in &sent {
@@ -343,6 +347,13 @@ mod tests {
             assert!(text.contains(&format!("export PG_SERVICE='postgresql-{pg}'")), "{text}");
             assert!(text.contains("export REDIS_CONF='/etc/redis/redis.conf'"), "{text}");
             assert!(text.contains("eval \"$PG_NEW_CLUSTER\""), "{text}");
+            assert!(text.contains("export CLUSTER_STACK='pacemaker-2'"), "{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn rhel_7_scripts_speak_pacemaker_1_1() {
+        let (_, sent) = install_scripts(Family::RhelLike { vendor: Vendor::CentOs, major: 7 }).await;
+        assert!(sent.iter().all(|(_, text)| text.contains("export CLUSTER_STACK='pacemaker-1.1'")), "{sent:?}");
     }
 }

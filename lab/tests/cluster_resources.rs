@@ -1,0 +1,79 @@
+//! The cluster configuration `guest/cluster-resources.sh` writes, in both
+//! dialects of the cluster stack (see `lab::pacemaker`), validated against
+//! Pacemaker's own schemas: `pacemaker-2.10`, the newest Pacemaker 1.1
+//! (RHEL 7) knows, and `pacemaker-3.9` of Pacemaker 2.1 (Debian 12, RHEL
+//! 8/9). No RHEL 7 host can run here; its schema can (Debian's
+//! pacemaker-common ships every version's, for upgrades).
+//!
+//! Needs bash, xmllint (libxml2-utils) and /usr/share/pacemaker (pacemaker-common).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const SCHEMAS: &str = "/usr/share/pacemaker";
+
+/// The CIB the script would push, for `CLUSTER_STACK=stack`, declared
+/// valid against `schema`: the script's own functions, without its last
+/// part that talks to a running cluster.
+fn cib(stack: &str, schema: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/cluster-resources.sh");
+    let script = std::fs::read_to_string(&path).expect("cluster-resources.sh");
+    let (functions, _) = script.split_once("\ncib=$(mktemp)").expect("the script's cluster part starts at cib=");
+    let program = format!(
+        "{functions}\necho \"<cib validate-with=\\\"{schema}\\\" admin_epoch=\\\"0\\\" epoch=\\\"1\\\" num_updates=\\\"0\\\">\
+         <configuration><crm_config/><nodes/><resources>$(resources)</resources>\
+         <constraints>$(constraints)</constraints></configuration><status/></cib>\"\n"
+    );
+    let env = [
+        ("CLUSTER_STACK", stack),
+        ("TIME_FACTOR", "1"),
+        ("NODE_NAMES", "tuchanka-a tuchanka-b"),
+        ("PREFIX", "24"),
+        ("MASTER_VIP", "192.168.89.103"),
+        ("REPLICA_VIP", "192.168.89.104"),
+        ("REDIS_VIP", "192.168.89.105"),
+        ("PG_BINDIR", "/usr/pgsql-15/bin"),
+        ("PG_CONFDIR", "/var/lib/pgsql/15/data"),
+        ("PG_DATADIR", "/var/lib/pgsql/15/data"),
+        ("PG_PORT", "5432"),
+        ("REDIS_CONF", "/etc/redis.conf"),
+        ("REDIS_PORT", "6379"),
+    ];
+    let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).output().expect("bash");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// Whether xmllint finds `xml` valid against Pacemaker's schema `schema`.
+fn validates(xml: &str, schema: &str) -> Result<(), String> {
+    let rng = Path::new(SCHEMAS).join(format!("{schema}.rng"));
+    assert!(rng.is_file(), "{}: apt-get install pacemaker-common", rng.display());
+    let mut child = Command::new("xmllint")
+        .args(["--noout", "--relaxng"])
+        .arg(&rng)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xmllint: apt-get install libxml2-utils");
+    child.stdin.take().expect("stdin").write_all(xml.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("xmllint");
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+#[test]
+fn each_stack_gets_a_configuration_its_pacemaker_accepts() {
+    let old = cib("pacemaker-1.1", "pacemaker-2.10");
+    validates(&old, "pacemaker-2.10").unwrap_or_else(|e| panic!("Pacemaker 1.1 refuses it: {e}\n{old}"));
+    assert!(old.contains("<master id=\"pgsqld-clone\">") && old.contains("<master id=\"redisd-clone\">"), "{old}");
+    assert!(old.contains("role=\"Master\"") && !old.contains("Promoted"), "{old}");
+
+    let new = cib("pacemaker-2", "pacemaker-3.9");
+    validates(&new, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{new}"));
+    assert!(new.contains("<clone id=\"pgsqld-clone\">") && new.contains("role=\"Promoted\""), "{new}");
+
+    // Why there are two: Pacemaker 1.1 knows no Promoted role.
+    let mixed = new.replace("pacemaker-3.9", "pacemaker-2.10");
+    assert!(validates(&mixed, "pacemaker-2.10").is_err(), "Pacemaker 1.1 would take Pacemaker 2's configuration");
+}
