@@ -60,6 +60,10 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
     let clock = Clock::start();
     let probes = Probes::start(lab, scenario, &run_id, clock)?;
     tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s + jitter)).await;
+    // The fault must hit a cluster that can fail over: under the warm-up's
+    // writes a lagging replica is scored -1000 by PAF for a while (seen on
+    // emulated VMs), and a master lost then has no successor.
+    lab.stack().wait_healthy(healthy, &step).await?;
     let fault_at = clock.elapsed();
     faults::inject(lab, &scenario.fault, &victim).await?;
     let observation = observe(lab, scenario, &probes, &victim, &master_before, clock, fault_at, &step).await;
