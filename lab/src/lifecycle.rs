@@ -29,7 +29,7 @@ use crate::paths::LabPaths;
 use crate::progress::Progress;
 use crate::pubkey::PublicKey;
 use crate::qemu::QemuInstall;
-use crate::repo_mirror::{self, MirrorError, RepoMirror};
+use crate::repo_mirror::{MirrorError, RepoMirror};
 use crate::secrets::{Secret, SecretError, Secrets};
 use crate::stack::{Stack, StackError};
 use crate::teardown::{self, TeardownError};
@@ -397,7 +397,7 @@ fn installation(
                 ));
             }
             let mirror = RepoMirror::new(&config.qemu.repo_mirror);
-            let address = repo_mirror::address(config.network.host_address, config.qemu.repo_mirror_port);
+            let address = SocketAddr::from((config.network.host_address, config.qemu.repo_mirror_port));
             (mirror.repos(&needed, address)?, Some((mirror, address)))
         }
         _ => (needed, None),

@@ -16,7 +16,7 @@
 //! nothing else: no listing, no path outside it, one request per
 //! connection (what dnf's librepo needs, and nothing a test cannot read).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -142,11 +142,6 @@ impl Drop for Serving {
     }
 }
 
-/// The address the mirror is served at in the lab network.
-pub fn address(host_address: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::from((host_address, port))
-}
-
 /// Answers one request on `stream`.
 async fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut head = Vec::new();
@@ -224,6 +219,7 @@ fn percent_decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn mirror(names: &[&str]) -> (tempfile::TempDir, RepoMirror) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -244,7 +240,7 @@ mod tests {
     #[test]
     fn the_kickstart_gets_every_needed_repository_then_the_others() {
         let (_dir, mirror) = mirror(&["pgdg15", "appstream", "highavailability", "pgdg-common"]);
-        let at = address(Ipv4Addr::new(192, 168, 89, 1), 8089);
+        let at = SocketAddr::from((Ipv4Addr::new(192, 168, 89, 1), 8089));
         let repos = mirror.repos(&needed(&["highavailability", "pgdg-common", "pgdg15"]), at).expect("repos");
         let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["highavailability", "pgdg-common", "pgdg15", "appstream"]);
@@ -254,7 +250,7 @@ mod tests {
     #[test]
     fn a_missing_repository_is_named_with_how_to_copy_it() {
         let (dir, mirror) = mirror(&["highavailability"]);
-        let at = address(Ipv4Addr::LOCALHOST, 1);
+        let at = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
         let error = mirror.repos(&needed(&["highavailability", "pgdg15"]), at).expect_err("missing").to_string();
         assert!(error.contains("no repository `pgdg15` (no pgdg15/repodata/repomd.xml)"), "{error}");
         assert!(error.contains(&format!("--repoid=pgdg15 -p {}", dir.path().display())), "{error}");

@@ -7,11 +7,11 @@
 //! too, and from then on the VM boots that disk ([`VmBoot::Disk`]).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use super::{QemuVms, clock_args, mac_address};
 use crate::backend::{BackendError, GuestFile};
+use crate::host::HostError;
 use crate::kickstart::{IsoInstall, Machine};
 use crate::topology::{HostSpec, VmBoot};
 
@@ -31,9 +31,9 @@ pub struct QemuInstall {
     pub timeout: Duration,
 }
 
-/// The installer's kernel and initrd, extracted from the ISO once per lab.
-#[derive(Clone, Debug, Default)]
-pub struct InstallerBoot {
+/// Where the installer's kernel and initrd are copied out of the ISO, once per lab.
+#[derive(Clone, Debug)]
+struct InstallerBoot {
     kernel: PathBuf,
     initrd: PathBuf,
 }
@@ -62,24 +62,21 @@ impl QemuVms {
 
     /// Copies the installer's kernel and initrd out of the ISO, once for all hosts.
     async fn extract_installer(&self, node: &str, install: &QemuInstall) -> Result<(), BackendError> {
-        let boot = self.installer_boot_paths();
-        self.installer_boot
+        self.installer_extracted
             .get_or_try_init(|| async {
-                let (iso, info, to) = (install.media.iso.clone(), install.media.info.clone(), boot.clone());
+                let (iso, info, to) =
+                    (install.media.iso.clone(), install.media.info.clone(), self.installer_boot_paths());
                 let dir = to.kernel.parent().map(Path::to_owned).unwrap_or_default();
                 std::fs::create_dir_all(&dir).map_err(|source| BackendError::Io {
                     what: "cannot create",
                     path: dir,
                     source,
                 })?;
-                tokio::task::spawn_blocking(move || {
+                blocking(node, "installer: ", move || {
                     crate::iso::extract(&iso, &info.kernel, &to.kernel)?;
                     crate::iso::extract(&iso, &info.initrd, &to.initrd)
                 })
                 .await
-                .map_err(|e| BackendError::Node { node: node.to_owned(), problem: e.to_string() })?
-                .map_err(|e| BackendError::Node { node: node.to_owned(), problem: format!("installer: {e}") })?;
-                Ok::<_, BackendError>(boot)
             })
             .await?;
         Ok(())
@@ -120,10 +117,7 @@ impl QemuVms {
         })?;
         let oemdrv = dir.join("oemdrv.iso");
         let image = oemdrv.clone();
-        tokio::task::spawn_blocking(move || crate::kickstart::oemdrv_image(&kickstart, &image))
-            .await
-            .map_err(|e| BackendError::Node { node: node.to_owned(), problem: e.to_string() })?
-            .map_err(|e| BackendError::Node { node: node.to_owned(), problem: e.to_string() })?;
+        blocking(node, "", move || crate::kickstart::oemdrv_image(&kickstart, &image)).await?;
 
         let installed = self.run_installer(host, install, &oemdrv).await;
         let _ = std::fs::remove_file(&oemdrv);
@@ -139,32 +133,18 @@ impl QemuVms {
         let node = host.name.as_str();
         let mut command = tokio::process::Command::new("ip");
         command.args(["netns", "exec", self.network.lab_ns()]).args(self.install_command_line(host, install, oemdrv));
-        let line = crate::host::describe(&command);
-        tracing::info!(command = %line, "host");
-        // Dropped on a timeout or by Ctrl-C: QEMU goes with it (`ip` execs it).
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| crate::host::HostError::Spawn { command: line, source })?;
-        let output = match tokio::time::timeout(install.timeout, child.wait_with_output()).await {
-            Ok(output) => output.map_err(|source| BackendError::Io {
-                what: "cannot wait for the installer of",
-                path: self.dir(node),
-                source,
-            })?,
+        // A run dropped at the timeout (or by Ctrl-C) kills QEMU with it: `ip` execs it.
+        match tokio::time::timeout(install.timeout, self.host.output(command)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(HostError::Failed { status, stderr, .. })) => {
+                Err(self.install_failed(node, &format!("QEMU {status}: {stderr}")))
+            }
+            Ok(Err(other)) => Err(other.into()),
             Err(_) => {
                 let what = format!("it did not power off within {} s", install.timeout.as_secs());
-                return Err(self.install_failed(node, &what));
+                Err(self.install_failed(node, &what))
             }
-        };
-        if !output.status.success() {
-            let stderr = crate::host::tail(&String::from_utf8_lossy(&output.stderr));
-            return Err(self.install_failed(node, &format!("QEMU {}: {stderr}", output.status)));
         }
-        Ok(())
     }
 
     /// Whether the first sector of `node`'s disk ends with the boot signature.
@@ -181,6 +161,25 @@ impl QemuVms {
 
     fn install_failed(&self, node: &str, what: &str) -> BackendError {
         BackendError::not_installed(node, what, &self.paths.console(node))
+    }
+}
+
+/// Runs blocking work (xorriso) off the runtime, so the hosts' installs
+/// go on meanwhile; its error is `node`'s, after `context`.
+async fn blocking<T, E>(
+    node: &str,
+    context: &str,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, BackendError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let problem =
+        |e: &dyn std::fmt::Display| BackendError::Node { node: node.to_owned(), problem: format!("{context}{e}") };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| problem(&e)),
+        Err(join) => Err(problem(&join)),
     }
 }
 

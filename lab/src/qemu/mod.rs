@@ -33,7 +33,6 @@ use crate::topology::{HostRole, HostSpec, Topology, VmBoot, VmSpec};
 use crate::vm_disk::{self, VmDisk};
 
 mod install;
-use install::InstallerBoot;
 pub use install::QemuInstall;
 
 /// The QEMU binary.
@@ -54,7 +53,8 @@ pub struct QemuVms {
     network: LabNetwork,
     host: Host,
     install: Option<QemuInstall>,
-    installer_boot: Arc<tokio::sync::OnceCell<InstallerBoot>>,
+    /// Set once the installer's kernel and initrd are out of the ISO.
+    installer_extracted: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl QemuVms {
@@ -66,7 +66,16 @@ impl QemuVms {
         })?;
         let disk = VmDisk::at(&paths.images().join(&topology.image));
         let network = LabNetwork::new(paths.netns());
-        Ok(QemuVms { paths, topology, vm, disk, network, host: Host, install: None, installer_boot: Arc::default() })
+        Ok(QemuVms {
+            paths,
+            topology,
+            vm,
+            disk,
+            network,
+            host: Host,
+            install: None,
+            installer_extracted: Arc::default(),
+        })
     }
 
     /// These VMs are made by installing `install`'s ISO (their lab must boot [`VmBoot::Disk`]).
