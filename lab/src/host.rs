@@ -45,8 +45,41 @@ pub fn require(tools: &[&str]) -> Result<(), HostError> {
 
 /// A tool that is not installed, with the Debian package that provides it.
 fn missing(tool: &str) -> HostError {
-    let hint = REQUIRED_TOOLS.iter().find(|(name, _)| *name == tool).map_or("install it", |(_, hint)| hint);
+    let hint = if tool == "qemu-system-x86_64" && qemu_utils_blocks_the_emulator() {
+        QEMU_FROM_BOOKWORM
+    } else {
+        REQUIRED_TOOLS.iter().find(|(name, _)| *name == tool).map_or("install it", |(_, hint)| hint)
+    };
     HostError::Missing { program: tool.to_owned(), hint }
+}
+
+/// The way to the emulator when a newer qemu-utils stands in its way.
+///
+/// Some Debian 12 machine images ship qemu-utils from backports (10.x), which
+/// declares `Breaks: qemu-system-common (<< 1:8.0)`, while Debian 12 itself
+/// offers QEMU 7.2: `apt-get install qemu-system-x86` then fails with "held
+/// broken packages". Taking qemu-utils back to bookworm's makes one set.
+const QEMU_FROM_BOOKWORM: &str = "the installed qemu-utils is newer than Debian 12's qemu-system-x86 accepts \
+     (it Breaks qemu-system-common < 8); install QEMU as one set from bookworm: \
+     apt-get install --allow-downgrades qemu-system-x86 qemu-utils/bookworm";
+
+/// Whether this host is Debian 12 with a qemu-img of QEMU 8 or later, the
+/// case where [`QEMU_FROM_BOOKWORM`] is the fix.
+fn qemu_utils_blocks_the_emulator() -> bool {
+    let codename = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let qemu_img = std::process::Command::new("qemu-img").arg("--version").stdin(Stdio::null()).output();
+    let version = qemu_img.map(|out| String::from_utf8_lossy(&out.stdout).into_owned()).unwrap_or_default();
+    is_bookworm(&codename) && qemu_major(&version).is_some_and(|major| major >= 8)
+}
+
+fn is_bookworm(os_release: &str) -> bool {
+    os_release.lines().any(|line| line.trim() == "VERSION_CODENAME=bookworm")
+}
+
+/// The major version in `qemu-img --version`'s first line ("qemu-img version 10.0.2 (...)").
+fn qemu_major(version_output: &str) -> Option<u32> {
+    let version = version_output.lines().next()?.strip_prefix("qemu-img version ")?;
+    version.split('.').next()?.parse().ok()
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
@@ -161,5 +194,24 @@ mod tests {
         assert!(err.to_string().contains("definitely-not-a-tool-xyz"));
         let err = HostError::Missing { program: "mmdebstrap".into(), hint: "apt-get install mmdebstrap" };
         assert!(err.to_string().contains("apt-get install mmdebstrap"));
+    }
+
+    #[test]
+    fn a_backported_qemu_utils_is_recognised_on_bookworm_only() {
+        let backport = "qemu-img version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright (c) 2003-2025\n";
+        let bookworm = "qemu-img version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18+b2)\n";
+        assert_eq!(qemu_major(backport), Some(10));
+        assert_eq!(qemu_major(bookworm), Some(7));
+        assert_eq!(qemu_major(""), None);
+        assert!(is_bookworm("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_CODENAME=bookworm\n"));
+        assert!(!is_bookworm("VERSION_CODENAME=trixie\n"));
+    }
+
+    #[test]
+    fn the_conflict_hint_is_a_command_that_resolves_it() {
+        let err = HostError::Missing { program: "qemu-system-x86_64".into(), hint: QEMU_FROM_BOOKWORM };
+        let msg = err.to_string();
+        assert!(msg.contains("Breaks qemu-system-common < 8"), "{msg}");
+        assert!(msg.ends_with("apt-get install --allow-downgrades qemu-system-x86 qemu-utils/bookworm"), "{msg}");
     }
 }
