@@ -64,6 +64,9 @@ pub enum Command {
         /// Keep the lab if make-all fails, to look at it (`lab destroy` removes it).
         #[arg(long)]
         keep_failed: bool,
+        /// The stack to build (stack.profile; `lab stacks` lists them).
+        #[arg(long, value_name = "NAME")]
+        stack: Option<crate::profile::ProfileName>,
     },
     /// Show hosts, links, snapshots and the cluster.
     Status,
@@ -93,6 +96,9 @@ pub enum Command {
     Heartbeat {
         #[arg(value_enum)]
         role: ProbeRole,
+        /// The service probed (default: the stack's first, PostgreSQL in Tuchanka's).
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<crate::services::ServiceName>,
         /// Attempts per second (default: heartbeat.rate_hz).
         #[arg(long)]
         rate: Option<f64>,
@@ -118,6 +124,8 @@ pub enum Command {
     },
     /// List the builtin scenarios.
     Scenarios,
+    /// List the stack profiles: their services and the backends that run them.
+    Stacks,
     /// Compare a run's results.json with a baseline; exit 1 on a regression.
     Report {
         /// results.json to judge (default: the lab's most recent one).
@@ -177,14 +185,10 @@ impl SnapshotName {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProbeRole {
-    /// PostgreSQL writes through the master VIP.
+    /// Writes through the service's master VIP.
     Writer,
-    /// PostgreSQL reads through the replica VIP.
+    /// Reads through the service's replica VIP (its master VIP where it has none).
     Reader,
-    /// Redis writes through the Redis master VIP.
-    RedisWriter,
-    /// Redis reads through the Redis master VIP.
-    RedisReader,
 }
 
 /// Entry point used by `main`.
@@ -199,7 +203,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load_config(global: &Global) -> Result<Config, Failure> {
+fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
     let mut overrides = Override::from_env(std::env::vars());
     if let Some(lab) = &global.lab {
         overrides.push(Override::flag("--lab", &["lab", "name"], toml::Value::String(lab.clone())));
@@ -214,6 +218,9 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
     if let Some(backend) = global.backend {
         overrides.push(Override::flag("--backend", &["lab", "backend"], toml::Value::String(backend.to_string())));
     }
+    if let Command::MakeAll { stack: Some(stack), .. } = command {
+        overrides.push(Override::flag("--stack", &["stack", "profile"], toml::Value::String(stack.to_string())));
+    }
     for raw in &global.overrides {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);
     }
@@ -223,7 +230,7 @@ fn load_config(global: &Global) -> Result<Config, Failure> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let config = load_config(&cli.global)?;
+    let config = load_config(&cli.global, &cli.command)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     init_logging(&paths, cli.global.verbose);
     tracing::info!(command = ?cli.command, "lab");
@@ -282,7 +289,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
-        Command::MakeAll { inputs, keep_failed } => {
+        Command::MakeAll { inputs, keep_failed, .. } => {
             commands::make_all(config, progress, inputs, keep_failed, json).await
         }
         Command::Status => crate::status::show(config, json).await,
@@ -290,7 +297,9 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             commands::rollback(config, progress, snapshot, start_cluster, json).await
         }
         Command::Destroy => commands::destroy(&config, json).await,
-        Command::Heartbeat { role, rate, seconds } => crate::live::heartbeat(config, role, rate, seconds, json).await,
+        Command::Heartbeat { role, service, rate, seconds } => {
+            crate::live::heartbeat(config, role, service, rate, seconds, json).await
+        }
         Command::Scenario { name, runs } => {
             let scenario = Scenario::find(&name).map_err(Failure::usage)?;
             commands::run_plan(config, progress, scenario.name.clone(), vec![scenario], runs, json).await
@@ -327,6 +336,15 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
                 commands::print_json(&bench)
             } else {
                 print!("{}", bench.render())
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stacks => {
+            let profiles: Vec<_> = crate::profile::ProfileName::ALL.iter().map(|p| p.profile()).collect();
+            if json {
+                commands::print_json(&profiles);
+            } else {
+                profiles.iter().for_each(|p| print!("{}", p.render()));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,47 +2,43 @@
 //!
 //! Scenarios pick their victim by role ("the current master"), wait for the
 //! cluster to be healthy, and report where the master ended up: all from
-//! this one parsed view.
+//! this one parsed view. It knows Pacemaker, not the services: which clone
+//! and VIPs are a service's, and when it is healthy, its
+//! [`ServiceSpec`] says.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Name of the PAF promotable clone and the floating IPs, as set up by
-/// `guest/cluster-resources.sh`.
-pub const PG_CLONE: &str = "pgsqld-clone";
-pub const MASTER_VIP: &str = "pg-master-vip";
-pub const REPLICA_VIP: &str = "pg-replica-vip";
-/// The Redis promotable clone and its VIP.
-pub const REDIS_CLONE: &str = "redisd-clone";
-pub const REDIS_VIP: &str = "redis-master-vip";
+use crate::services::ServiceSpec;
+
 /// Fence devices are named `fence-<node>`.
 pub const FENCE_PREFIX: &str = "fence-";
-/// Node attribute where PAF keeps each node's promotion score.
-pub const PROMOTION_SCORE: &str = "master-pgsqld";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ClusterState {
     pub quorate: bool,
     pub online: Vec<String>,
     pub offline: Vec<String>,
-    /// Node where PostgreSQL is promoted.
-    pub master: Option<String>,
-    /// Nodes where PostgreSQL runs as a replica.
-    pub replicas: Vec<String>,
-    /// Node where Redis is promoted.
-    pub redis_master: Option<String>,
-    /// Nodes where Redis runs as a replica.
-    pub redis_replicas: Vec<String>,
-    /// Each primitive resource outside the clone (VIPs, fence devices) and
+    /// Each promotable clone by id: where it is promoted and where it runs
+    /// unpromoted. Which service a clone is, its [`ServiceSpec`] says.
+    pub clones: BTreeMap<String, CloneState>,
+    /// Each primitive resource outside the clones (VIPs, fence devices) and
     /// the node it runs on, if any.
     pub resources: BTreeMap<String, Option<String>>,
-    /// PAF's promotion score per node (`master-pgsqld`). PAF gives a
-    /// replica a positive score only once the master has seen it streaming;
-    /// a replica at -1000 would not be promoted if the master failed.
-    pub promotion_scores: BTreeMap<String, i64>,
+    /// Node attributes holding promotion scores (`master-<resource>`), by
+    /// attribute and node.
+    pub promotion_scores: BTreeMap<String, BTreeMap<String, i64>>,
     /// Failed actions still recorded (cleared by `pcs resource cleanup`).
     pub failed_actions: usize,
+}
+
+/// Where a promotable clone's instances run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CloneState {
+    pub promoted: Option<String>,
+    /// Sorted.
+    pub unpromoted: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,37 +64,32 @@ impl ClusterState {
         };
         for element in resources.children().filter(|n| n.is_element()) {
             let id = element.attribute("id").unwrap_or_default();
-            if element.has_tag_name("clone") && (id == PG_CLONE || id == REDIS_CLONE) {
-                let (master, replicas) = if id == PG_CLONE {
-                    (&mut state.master, &mut state.replicas)
-                } else {
-                    (&mut state.redis_master, &mut state.redis_replicas)
-                };
+            if element.has_tag_name("clone") && element.attribute("multi_state") == Some("true") {
+                let clone = state.clones.entry(id.to_owned()).or_default();
                 for instance in element.children().filter(|n| n.has_tag_name("resource")) {
                     let Some(node) = running_on(instance) else { continue };
                     match instance.attribute("role") {
-                        Some("Promoted" | "Master") => *master = Some(node),
-                        Some("Unpromoted" | "Slave") => replicas.push(node),
+                        Some("Promoted" | "Master") => clone.promoted = Some(node),
+                        Some("Unpromoted" | "Slave") => clone.unpromoted.push(node),
                         _ => {}
                     }
                 }
+                clone.unpromoted.sort();
             } else if element.has_tag_name("resource") {
                 let node = if element.attribute("active") == Some("true") { running_on(element) } else { None };
                 state.resources.insert(id.to_owned(), node);
             }
         }
-        state.replicas.sort();
-        state.redis_replicas.sort();
         if let Some(attributes) = find("node_attributes") {
             for node in attributes.children().filter(|n| n.has_tag_name("node")) {
                 let name = node.attribute("name").unwrap_or_default();
-                let score = node
-                    .children()
-                    .find(|a| a.attribute("name") == Some(PROMOTION_SCORE))
-                    .and_then(|a| a.attribute("value"))
-                    .and_then(|v| v.parse().ok());
-                if let Some(score) = score {
-                    state.promotion_scores.insert(name.to_owned(), score);
+                for attribute in node.children().filter(|a| a.has_tag_name("attribute")) {
+                    let (Some(key), Some(value)) = (attribute.attribute("name"), attribute.attribute("value")) else {
+                        continue;
+                    };
+                    if let (true, Ok(score)) = (key.starts_with("master-"), value.parse()) {
+                        state.promotion_scores.entry(key.to_owned()).or_default().insert(name.to_owned(), score);
+                    }
                 }
             }
         }
@@ -112,37 +103,19 @@ impl ClusterState {
         self.resources.get(resource).and_then(|n| n.as_deref())
     }
 
-    /// A master, a replica on every other node that PAF would promote, the
-    /// master VIP with the master and the replica VIP up: the state every
-    /// scenario starts from and must return to.
-    pub fn is_healthy(&self, nodes: &[String]) -> bool {
-        let Some(master) = &self.master else {
-            return false;
-        };
-        let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
-        expected.sort();
-        let replicas: Vec<&String> = self.replicas.iter().collect();
-        self.quorate
-            && self.online.len() == nodes.len()
-            && replicas == expected
-            && self.replicas.iter().all(|r| self.promotion_scores.get(r).is_some_and(|s| *s > 0))
-            && self.location(MASTER_VIP) == Some(master.as_str())
-            && self.location(REPLICA_VIP).is_some()
-            && self.fencing_ready()
-            && self.redis_ready(nodes)
+    /// The promotion score `attribute` gives `node`, if it has one.
+    pub fn promotion_score(&self, attribute: &str, node: &str) -> Option<i64> {
+        self.promotion_scores.get(attribute).and_then(|scores| scores.get(node)).copied()
     }
 
-    /// Redis, where the lab has it: a master with its VIP and a replica on
-    /// every other node. A cluster without the Redis resource is not judged
-    /// on it.
-    pub fn redis_ready(&self, nodes: &[String]) -> bool {
-        if !self.resources.contains_key(REDIS_VIP) {
-            return true;
-        }
-        let Some(master) = &self.redis_master else { return false };
-        let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
-        expected.sort();
-        self.redis_replicas.iter().collect::<Vec<_>>() == expected && self.location(REDIS_VIP) == Some(master.as_str())
+    /// Quorum, every node online, fencing ready and every one of `services`
+    /// healthy (see [`ServiceSpec::is_healthy`]): the state every scenario
+    /// starts from and must return to.
+    pub fn is_healthy(&self, nodes: &[String], services: &[&ServiceSpec]) -> bool {
+        self.quorate
+            && self.online.len() == nodes.len()
+            && self.fencing_ready()
+            && services.iter().all(|service| service.is_healthy(self, nodes))
     }
 
     /// Every fence device runs somewhere: without them no failure that
@@ -152,12 +125,11 @@ impl ClusterState {
     }
 
     /// One line for progress and logs.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self, services: &[&ServiceSpec]) -> String {
+        let services: Vec<String> = services.iter().map(|s| s.summary(self)).collect();
         format!(
-            "master {}, replicas [{}], redis master {}, online [{}]{}",
-            self.master.as_deref().unwrap_or("none"),
-            self.replicas.join(" "),
-            self.redis_master.as_deref().unwrap_or("none"),
+            "{}; online [{}]{}",
+            services.join("; "),
             self.online.join(" "),
             if self.quorate { "" } else { ", no quorum" }
         )
@@ -171,6 +143,7 @@ fn running_on(resource: roxmltree::Node<'_, '_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::ServiceName;
 
     /// Trimmed from real `crm_mon -1 --output-as=xml` of a lab cluster.
     const HEALTHY: &str = include_str!("../tests/data/crm_mon_healthy.xml");
@@ -180,15 +153,28 @@ mod tests {
         vec!["tuchanka-a".into(), "tuchanka-b".into()]
     }
 
+    fn postgres() -> &'static ServiceSpec {
+        ServiceName::Postgres.spec()
+    }
+
+    fn redis() -> &'static ServiceSpec {
+        ServiceName::Redis.spec()
+    }
+
     #[test]
     fn healthy_cluster_is_recognised() {
         let state = ClusterState::parse(HEALTHY).expect("parse");
-        assert_eq!(state.master.as_deref(), Some("tuchanka-a"));
-        assert_eq!(state.replicas, ["tuchanka-b"]);
-        assert_eq!(state.location(MASTER_VIP), Some("tuchanka-a"));
-        assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
+        assert_eq!(postgres().master(&state), Some("tuchanka-a"));
+        assert_eq!(postgres().replicas(&state), ["tuchanka-b"]);
+        assert_eq!(state.location("pg-master-vip"), Some("tuchanka-a"));
+        assert_eq!(state.location("pg-replica-vip"), Some("tuchanka-b"));
         assert!(state.quorate);
-        assert!(state.is_healthy(&nodes()), "{state:?}");
+        assert!(state.is_healthy(&nodes(), &[postgres()]), "{state:?}");
+        assert!(!state.is_healthy(&nodes(), &[postgres(), redis()]), "this cluster has no Redis");
+        assert_eq!(
+            state.summary(&[postgres()]),
+            "postgres master tuchanka-a, replicas [tuchanka-b]; online [tuchanka-a tuchanka-b]"
+        );
     }
 
     #[test]
@@ -198,18 +184,18 @@ mod tests {
         // replica to promote.
         let xml = HEALTHY.replace(r#"name="master-pgsqld" value="1000""#, r#"name="master-pgsqld" value="-1000""#);
         let state = ClusterState::parse(&xml).expect("parse");
-        assert_eq!(state.promotion_scores.get("tuchanka-b"), Some(&-1000));
-        assert!(!state.is_healthy(&nodes()));
+        assert_eq!(state.promotion_score("master-pgsqld", "tuchanka-b"), Some(-1000));
+        assert!(!state.is_healthy(&nodes(), &[postgres()]));
     }
 
     #[test]
     fn lone_survivor_is_not_healthy_but_serves_both_vips() {
         let state = ClusterState::parse(FAILED_OVER).expect("parse");
-        assert_eq!(state.master.as_deref(), Some("tuchanka-b"));
-        assert!(state.replicas.is_empty());
+        assert_eq!(postgres().master(&state), Some("tuchanka-b"));
+        assert!(postgres().replicas(&state).is_empty());
         assert_eq!(state.offline, ["tuchanka-a"]);
-        assert_eq!(state.location(REPLICA_VIP), Some("tuchanka-b"));
-        assert!(!state.is_healthy(&nodes()));
+        assert_eq!(state.location("pg-replica-vip"), Some("tuchanka-b"));
+        assert!(!state.is_healthy(&nodes(), &[postgres()]));
     }
 
     #[test]
@@ -221,17 +207,18 @@ mod tests {
         );
         let state = ClusterState::parse(&xml).expect("parse");
         assert!(!state.fencing_ready());
-        assert!(!state.is_healthy(&nodes()));
+        assert!(!state.is_healthy(&nodes(), &[postgres()]));
     }
 
     #[test]
-    fn redis_clone_and_vip_are_read() {
+    fn each_service_reads_its_own_clone_and_vip() {
         let state = ClusterState::parse(include_str!("../tests/data/crm_mon_with_redis.xml")).expect("parse");
-        assert_eq!(state.redis_master.as_deref(), Some("tuchanka-b"));
-        assert_eq!(state.redis_replicas, ["tuchanka-a"]);
-        assert_eq!(state.location(REDIS_VIP), Some("tuchanka-b"));
-        assert!(state.redis_ready(&nodes()));
-        assert_eq!(state.master.as_deref(), Some("tuchanka-a"), "PostgreSQL is read apart from Redis");
+        assert_eq!(redis().master(&state), Some("tuchanka-b"));
+        assert_eq!(redis().replicas(&state), ["tuchanka-a"]);
+        assert_eq!(state.location("redis-master-vip"), Some("tuchanka-b"));
+        assert!(redis().is_healthy(&state, &nodes()));
+        assert_eq!(postgres().master(&state), Some("tuchanka-a"), "PostgreSQL is read apart from Redis");
+        assert!(state.is_healthy(&nodes(), &[postgres(), redis()]));
     }
 
     /// Pacemaker 1.1 (RHEL 7) answers `crm_mon -X` in its own shape: root
@@ -242,8 +229,8 @@ mod tests {
         let old = ClusterState::parse(include_str!("../tests/data/crm_mon_pacemaker_1_1.xml")).expect("parse");
         let new = ClusterState::parse(include_str!("../tests/data/crm_mon_with_redis.xml")).expect("parse");
         assert_eq!(format!("{old:?}"), format!("{new:?}"));
-        assert_eq!(old.master.as_deref(), Some("tuchanka-a"));
-        assert_eq!(old.redis_master.as_deref(), Some("tuchanka-b"));
+        assert_eq!(postgres().master(&old), Some("tuchanka-a"));
+        assert_eq!(redis().master(&old), Some("tuchanka-b"));
     }
 
     #[test]

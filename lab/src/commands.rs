@@ -100,7 +100,7 @@ pub(crate) async fn rollback(
         cluster_start_s = Some(started.elapsed().as_secs_f64());
         step.done();
         if !json {
-            println!("cluster: {}", state.summary());
+            println!("cluster: {}", state.summary(&lab.stack().services()));
         }
     }
     if json {
@@ -143,10 +143,11 @@ pub(crate) async fn run_plan(
     }
     let lab = Lab::open(config, progress)?;
     let capabilities = crate::backend::NodeBackend::capabilities(&lab.backend);
+    let stack = lab.topology.stack.profile();
     let (scenarios, refused): (Vec<Scenario>, Vec<Scenario>) =
-        scenarios.into_iter().partition(|s| s.unsupported_by(capabilities).is_none());
+        scenarios.into_iter().partition(|s| s.unsupported_by(capabilities, stack).is_none());
     for scenario in &refused {
-        let why = scenario.unsupported_by(capabilities).unwrap_or_default();
+        let why = scenario.unsupported_by(capabilities, stack).unwrap_or_default();
         if scenarios.is_empty() {
             return Err(Failure::Usage(why));
         }

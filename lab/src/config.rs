@@ -26,6 +26,7 @@ pub struct Config {
     pub lab: LabSection,
     pub image: ImageSection,
     pub network: NetworkSection,
+    pub stack: StackSection,
     pub cluster: ClusterSection,
     pub postgres: PostgresSection,
     pub redis: RedisSection,
@@ -88,6 +89,12 @@ pub struct NetworkSection {
     pub host_address: Ipv4Addr,
     pub prefix: u8,
     pub fence_port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSection {
+    pub profile: crate::profile::ProfileName,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -11,44 +11,33 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::NodeBackend;
-use crate::cluster::{ClusterState, PG_CLONE};
+use crate::cluster::ClusterState;
 use crate::guest::{Guest, Script, shell_quote};
 use crate::lifecycle::{Lab, LabError};
 use crate::scenario::{Fault, FaultAction, Target};
+use crate::services::ServiceName;
 
 /// How long a victim may take to come back as a streaming replica on its
 /// own (after unstandby, clear or a recovered crash) before it is rebuilt.
 const REJOIN_BY_ITSELF: Duration = Duration::from_secs(30);
 
-/// The host a fault hits. `Random` draws from the cluster nodes with `rng`,
-/// so the same seed picks the same victim.
+/// The host a fault hits: `service`'s master or a replica of it, the
+/// witness, or a node drawn with `rng` (the same seed picks the same victim).
 pub fn choose_victim(
     target: Target,
+    service: ServiceName,
     state: &ClusterState,
     nodes: &[String],
     witness: &str,
     rng: &mut ChaCha8Rng,
 ) -> Option<String> {
+    let spec = service.spec();
     match target {
-        Target::Master => state.master.clone(),
-        Target::Replica => state.replicas.first().cloned(),
+        Target::Master => spec.master(state).map(str::to_owned),
+        Target::Replica => spec.replicas(state).first().cloned(),
         Target::Witness => Some(witness.to_owned()),
         Target::Random => (!nodes.is_empty()).then(|| nodes[rng.random_range(0..nodes.len())].clone()),
-        Target::RedisMaster => state.redis_master.clone(),
-        Target::RedisReplica => state.redis_replicas.first().cloned(),
     }
-}
-
-/// Signals every PostgreSQL process (postmaster and backends): a hang of
-/// the postmaster alone leaves established connections working.
-fn postgres_signal(signal: &str) -> Script {
-    Script::command("signal-postgres", format!("pkill -{signal} -x postgres"))
-}
-
-fn postmaster_signal(lab: &Lab, signal: &str) -> Script {
-    let t = &lab.topology;
-    let pid_file = format!("{}/postmaster.pid", t.distribution.pg_datadir(t.pg_version));
-    Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
 }
 
 /// Another cluster node than `victim`, to run pcs from or move the master to.
@@ -56,27 +45,25 @@ fn other_node(lab: &Lab, victim: &str) -> Option<String> {
     lab.topology.node_names().into_iter().find(|n| n != victim)
 }
 
-/// Injects `fault` on `victim`.
-pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabError> {
+/// Injects `fault`, about `service`, on `victim`.
+pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     if !fault.action.fits(lab.backend.capabilities()) {
         // On a container this would panic the host itself.
         return Err(LabError::Unsupported(format!(
-            "{:?} needs a node with its own kernel (--backend qemu)",
-            fault.action
+            "{} needs a node with its own kernel (--backend qemu)",
+            fault.action.name()
         )));
     }
-    tracing::warn!(action = ?fault.action, victim, "fault");
+    tracing::warn!(action = %fault.action.name(), %service, victim, "fault");
     let pcs = |command: String| Script::command("pcs", command);
     let promoted = lab.topology.distribution.cluster_stack().promoted_flag();
+    let clone = service.spec().clone;
     match fault.action {
-        FaultAction::KillPostgres => {
-            lab.guest.run(victim, &postmaster_signal(lab, "KILL")).await?;
+        FaultAction::Kill => {
+            lab.guest.run(victim, &service.signal(&lab.topology, "KILL", false)).await?;
         }
-        FaultAction::StopPostgres => {
-            lab.guest.run(victim, &postgres_signal("STOP")).await?;
-        }
-        FaultAction::KillRedis => {
-            lab.guest.run(victim, &Script::command("kill-redis", "pkill -KILL -x redis-server".into())).await?;
+        FaultAction::Stop => {
+            lab.guest.run(victim, &service.signal(&lab.topology, "STOP", true)).await?;
         }
         FaultAction::PowerOff => {
             lab.guest.forget(victim).await;
@@ -101,23 +88,27 @@ pub async fn inject(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabErr
             lab.guest.run(victim, &pcs(format!("pcs node standby {victim}"))).await?;
         }
         FaultAction::Move => {
-            let destination = other_node(lab, victim).unwrap_or_default();
-            lab.guest.run(victim, &pcs(format!("pcs resource move {PG_CLONE} {destination} {promoted}"))).await?;
+            let destination = other_node(lab, victim)
+                .ok_or_else(|| LabError::Unsupported(format!("no other node to move {clone} to from {victim}")))?;
+            lab.guest.run(victim, &pcs(format!("pcs resource move {clone} {destination} {promoted}"))).await?;
         }
         FaultAction::Ban => {
-            lab.guest.run(victim, &pcs(format!("pcs resource ban {PG_CLONE} {victim} {promoted}"))).await?;
+            lab.guest.run(victim, &pcs(format!("pcs resource ban {clone} {victim} {promoted}"))).await?;
         }
         FaultAction::Restart => {
-            let resource = fault.resource.clone().unwrap_or_default();
-            lab.guest.run(victim, &pcs(format!("pcs resource restart {}", shell_quote(&resource)))).await?;
+            let resource = fault.resource.as_deref().ok_or_else(|| {
+                LabError::Unsupported("[fault] action restart needs resource = \"<pacemaker resource>\"".into())
+            })?;
+            lab.guest.run(victim, &pcs(format!("pcs resource restart {}", shell_quote(resource)))).await?;
         }
     }
     Ok(())
 }
 
-/// Undoes whatever `fault` did to `victim` and brings the victim back as a
-/// replica of the current master, as an operator would.
-pub async fn restore(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabError> {
+/// Undoes whatever `fault` (about `service`) did to `victim` and brings the
+/// victim back as a replica of every service's current master, as an
+/// operator would.
+pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     lab.backend.set_link(victim, true).await?;
     if fault.action == FaultAction::KernelPanic {
         // Fenced or still frozen: either way a reset gives a booted node.
@@ -134,48 +125,46 @@ pub async fn restore(lab: &Lab, fault: &Fault, victim: &str) -> Result<(), LabEr
     if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
         return Ok(());
     }
+    let clone = service.spec().clone;
     let undo = match fault.action {
-        FaultAction::StopPostgres => Some(postgres_signal("CONT")),
+        FaultAction::Stop => Some(service.signal(&lab.topology, "CONT", true)),
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
-        FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {PG_CLONE}"))),
+        FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {clone}"))),
         _ => None,
     };
     if let Some(undo) = undo {
         // Best effort: after fencing the process or constraint may be gone.
-        let host = if fault.action == FaultAction::StopPostgres { victim } else { survivor.as_str() };
+        let host = if fault.action == FaultAction::Stop { victim } else { survivor.as_str() };
         if let Err(e) = lab.guest.run(host, &undo).await {
             tracing::info!(error = %e, "undo step had nothing to undo");
         }
     }
-    if !rejoined_by_itself(lab, victim).await {
-        lab.stack().rejoin_as_replica(victim).await?;
+    let stale = stale_after_waiting(lab, victim).await;
+    if !stale.is_empty() {
+        lab.stack().rejoin_as_replica(victim, &stale).await?;
     }
     lab.stack().cleanup().await?;
     Ok(())
 }
 
-/// Waits a little for the victim to be master or a streaming replica again.
-async fn rejoined_by_itself(lab: &Lab, victim: &str) -> bool {
+/// Waits a little for the victim to be master or an up-to-date replica of
+/// every service again; the services for which it is not by then.
+async fn stale_after_waiting(lab: &Lab, victim: &str) -> Vec<ServiceName> {
     let deadline = tokio::time::Instant::now() + REJOIN_BY_ITSELF;
     loop {
-        if let Ok(state) = lab.stack().state().await {
-            if !state.online.iter().any(|n| n == victim) {
-                // Out of the cluster (fenced, rebooted): it will not come back alone.
-                return false;
-            }
-            match state.master.as_deref() {
-                Some(master) if master == victim => return true,
-                Some(master) => {
-                    let streaming = lab.stack().streaming_replicas(master).await.unwrap_or_default();
-                    if streaming.iter().any(|r| r == victim) {
-                        return true;
-                    }
+        let stale = match lab.stack().state().await {
+            Ok(state) => {
+                let stale = lab.stack().to_rebuild(&state, victim).await;
+                if stale.is_empty() || !state.online.iter().any(|n| n == victim) {
+                    // Rejoined, or out of the cluster (fenced, rebooted): it will not come back alone.
+                    return stale;
                 }
-                None => {}
+                stale
             }
-        }
+            Err(_) => lab.stack().profile().services.to_vec(),
+        };
         if tokio::time::Instant::now() >= deadline {
-            return false;
+            return stale;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -187,26 +176,28 @@ mod tests {
     use rand::SeedableRng;
 
     fn state() -> ClusterState {
-        ClusterState {
-            master: Some("a".into()),
-            replicas: vec!["b".into(), "c".into()],
-            redis_master: Some("c".into()),
-            redis_replicas: vec!["a".into(), "b".into()],
-            ..ClusterState::default()
-        }
+        let clone = |promoted: &str, unpromoted: [&str; 2]| crate::cluster::CloneState {
+            promoted: Some(promoted.into()),
+            unpromoted: unpromoted.map(String::from).to_vec(),
+        };
+        let mut state = ClusterState::default();
+        state.clones.insert("pgsqld-clone".into(), clone("a", ["b", "c"]));
+        state.clones.insert("redisd-clone".into(), clone("c", ["a", "b"]));
+        state
     }
 
     #[test]
-    fn roles_resolve_against_the_cluster() {
+    fn roles_resolve_against_the_faults_service() {
         let nodes = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let pick = |t, rng: &mut ChaCha8Rng| choose_victim(t, &state(), &nodes, "witness", rng);
-        assert_eq!(pick(Target::Master, &mut rng).as_deref(), Some("a"));
-        assert_eq!(pick(Target::Replica, &mut rng).as_deref(), Some("b"));
-        assert_eq!(pick(Target::Witness, &mut rng).as_deref(), Some("witness"));
-        assert_eq!(pick(Target::RedisMaster, &mut rng).as_deref(), Some("c"));
-        assert_eq!(pick(Target::RedisReplica, &mut rng).as_deref(), Some("a"));
-        assert_eq!(choose_victim(Target::Master, &ClusterState::default(), &nodes, "w", &mut rng), None);
+        let mut pick = |t, service| choose_victim(t, service, &state(), &nodes, "witness", &mut rng);
+        assert_eq!(pick(Target::Master, ServiceName::Postgres).as_deref(), Some("a"));
+        assert_eq!(pick(Target::Replica, ServiceName::Postgres).as_deref(), Some("b"));
+        assert_eq!(pick(Target::Witness, ServiceName::Postgres).as_deref(), Some("witness"));
+        assert_eq!(pick(Target::Master, ServiceName::Redis).as_deref(), Some("c"));
+        assert_eq!(pick(Target::Replica, ServiceName::Redis).as_deref(), Some("a"));
+        let empty = ClusterState::default();
+        assert_eq!(choose_victim(Target::Master, ServiceName::Postgres, &empty, &nodes, "w", &mut rng), None);
     }
 
     #[test]
@@ -215,7 +206,10 @@ mod tests {
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             (0..20)
-                .map(|_| choose_victim(Target::Random, &state(), &nodes, "w", &mut rng).unwrap_or_default())
+                .map(|_| {
+                    choose_victim(Target::Random, ServiceName::Postgres, &state(), &nodes, "w", &mut rng)
+                        .unwrap_or_default()
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(42), draw(42));

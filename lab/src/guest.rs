@@ -23,18 +23,24 @@ use crate::paths::LabPaths;
 #[derive(Clone, Debug)]
 pub struct Script {
     pub name: &'static str,
-    body: &'static str,
+    body: std::borrow::Cow<'static, str>,
     env: Vec<(String, String)>,
 }
 
 impl Script {
     pub fn new(name: &'static str, body: &'static str) -> Self {
-        Script { name, body, env: Vec::new() }
+        Script { name, body: body.into(), env: Vec::new() }
+    }
+
+    /// One script made of `parts` in order: shell libraries first, then
+    /// the script that uses them.
+    pub fn composed(name: &'static str, parts: &[&'static str]) -> Self {
+        Script { name, body: parts.join("\n").into(), env: Vec::new() }
     }
 
     /// An ad-hoc command (e.g. `crm_mon -1`).
     pub fn command(name: &'static str, command: String) -> Self {
-        Script { name, body: "", env: vec![("LAB_COMMAND".into(), command)] }
+        Script { name, body: "".into(), env: vec![("LAB_COMMAND".into(), command)] }
     }
 
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
@@ -51,7 +57,7 @@ impl Script {
         if self.body.is_empty() {
             text.push_str("eval \"$LAB_COMMAND\"\n");
         } else {
-            text.push_str(self.body);
+            text.push_str(&self.body);
         }
         text
     }

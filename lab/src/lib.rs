@@ -17,8 +17,10 @@
 //!   per distribution), [`repo_mirror`] (packages inside a QEMU lab),
 //!   [`virtualbox`].
 //! - Guests and the cluster: [`guest`] (ssh), [`stack`] (setup and
-//!   operations through `guest/*.sh`), [`cluster`] (crm_mon view),
-//!   [`fenced`] (host-side fence daemon).
+//!   operations through `guest/*.sh`), [`profile`] (which services a stack
+//!   runs), [`services`] (one module per service: its resources, health,
+//!   probes and faults), [`cluster`] (crm_mon view), [`fenced`] (host-side
+//!   fence daemon).
 //! - Runs: [`lifecycle`] (make-all, rollback), [`runner`] (a scenario),
 //!   [`probes`] (heartbeat probes on the VIPs),
 //!   [`report`] (results, tables, JSON), [`live`] (`lab heartbeat`).
@@ -53,6 +55,7 @@ pub mod netns;
 pub mod pacemaker;
 pub mod paths;
 pub mod probes;
+pub mod profile;
 pub mod progress;
 pub mod pubkey;
 pub mod qemu;
@@ -64,6 +67,7 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;
+pub mod services;
 pub mod sha_crypt;
 pub mod stack;
 pub mod stats;

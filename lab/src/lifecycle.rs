@@ -336,6 +336,9 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     };
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
     let backend = config.lab.backend;
+    if let Some(why) = config.stack.profile.profile().refuses(backend) {
+        return Err(LabError::Unsupported(why));
+    }
     let installation = installation(iso, &keys, config)?;
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;

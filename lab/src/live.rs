@@ -12,32 +12,35 @@ use crate::cli::ProbeRole;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::lifecycle::Lab;
-use crate::probes::{self, ProbeKind, Service};
+use crate::probes::{self, ProbeKind};
 use crate::progress::Progress;
+use crate::services::ServiceName;
 
 pub async fn heartbeat(
     config: Config,
     role: ProbeRole,
+    service: Option<ServiceName>,
     rate: Option<f64>,
     seconds: Option<f64>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let lab = Lab::open(config, Progress::hidden())?;
-    let kind = match role {
-        ProbeRole::Writer => ProbeKind::PgWriter,
-        ProbeRole::Reader => ProbeKind::PgReader,
-        ProbeRole::RedisWriter => ProbeKind::RedisWriter,
-        ProbeRole::RedisReader => ProbeKind::RedisReader,
+    let stack = lab.topology.stack.profile();
+    let service = service.unwrap_or_else(|| stack.primary());
+    if !stack.has(service) {
+        return Err(Failure::Usage(format!("the {} stack runs no {service}", stack.name)));
+    }
+    let role = match role {
+        ProbeRole::Writer => heartbeat::Role::Writer,
+        ProbeRole::Reader => heartbeat::Role::Reader,
     };
+    let kind = ProbeKind { service, role };
     let mut settings = probes::settings(&lab);
     if let Some(rate) = rate {
         settings.rate_hz = rate;
     }
     settings.validate().map_err(Failure::usage)?;
-    let target = match kind.service() {
-        Service::Postgres => probes::target(&lab, kind.role())?.to_string(),
-        Service::Redis => probes::redis_target(&lab)?.to_string(),
-    };
+    let target = service.probe_target(&lab, role)?;
     eprintln!("{} probe on {target} at {} Hz; Ctrl-C stops", kind.name(), settings.rate_hz);
     let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
     let clock = Clock::start();

@@ -1,76 +1,36 @@
 //! Heartbeat probes run by lab against the VIPs, inside the lab network:
-//! PostgreSQL's writer on the master VIP and reader on the replica VIP (as
-//! the per-lab `heartbeat` user), Redis's writer and reader on the Redis
-//! master VIP.
+//! each probed service's writer on its master VIP and reader on its replica
+//! VIP. What a probe connects to and speaks is its service's
+//! ([`crate::services`]); this module runs them and collects their attempts.
 
 use std::time::Duration;
 
-use heartbeat::{
-    Attempt, Clock, PgReader, PgWriter, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role,
-};
-use serde::{Deserialize, Serialize};
+use heartbeat::{Attempt, Clock, ProbeSettings, Recording};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::lifecycle::{Lab, LabError};
+use crate::profile::StackProfile;
 use crate::scenario::Scenario;
-use crate::secrets::Secret;
+pub use crate::services::ProbeKind;
 
-/// The service a probe exercises.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    #[default]
-    Postgres,
-    Redis,
-}
-
-/// One of the probes lab runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProbeKind {
-    PgWriter,
-    PgReader,
-    RedisWriter,
-    RedisReader,
-}
-
-impl ProbeKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProbeKind::PgWriter => "pg-writer",
-            ProbeKind::PgReader => "pg-reader",
-            ProbeKind::RedisWriter => "redis-writer",
-            ProbeKind::RedisReader => "redis-reader",
+/// The probes a scenario asks for in `stack`, by service in the stack's
+/// order, writers first.
+pub fn for_scenario(scenario: &Scenario, stack: &StackProfile) -> Vec<ProbeKind> {
+    let p = &scenario.probes;
+    let mut kinds = Vec::new();
+    for service in stack.services.iter().filter(|s| p.covers(**s, stack.services)) {
+        for role in service.spec().probes {
+            let wanted = match role {
+                heartbeat::Role::Writer => p.writer,
+                heartbeat::Role::Reader => p.reader,
+            };
+            if wanted {
+                kinds.push(ProbeKind { service: *service, role: *role });
+            }
         }
     }
-
-    pub fn role(self) -> Role {
-        match self {
-            ProbeKind::PgWriter | ProbeKind::RedisWriter => Role::Writer,
-            ProbeKind::PgReader | ProbeKind::RedisReader => Role::Reader,
-        }
-    }
-
-    pub fn service(self) -> Service {
-        match self {
-            ProbeKind::PgWriter | ProbeKind::PgReader => Service::Postgres,
-            ProbeKind::RedisWriter | ProbeKind::RedisReader => Service::Redis,
-        }
-    }
-
-    /// The probes a scenario asks for, writers first.
-    pub fn for_scenario(scenario: &Scenario) -> Vec<ProbeKind> {
-        let p = &scenario.probes;
-        [
-            (ProbeKind::PgWriter, p.writer),
-            (ProbeKind::PgReader, p.reader),
-            (ProbeKind::RedisWriter, p.redis),
-            (ProbeKind::RedisReader, p.redis),
-        ]
-        .into_iter()
-        .filter_map(|(kind, on)| on.then_some(kind))
-        .collect()
-    }
+    kinds
 }
 
 /// The probe settings from the configuration.
@@ -81,32 +41,6 @@ pub fn settings(lab: &Lab) -> ProbeSettings {
         connect_timeout: Duration::from_millis(h.connect_timeout_ms),
         query_timeout: Duration::from_millis(h.query_timeout_ms),
     }
-}
-
-/// Where a PostgreSQL probe of `role` connects: the writer to the master
-/// VIP, the reader to the replica VIP, both as the heartbeat user.
-pub fn target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
-    let t = &lab.topology;
-    let vip = match role {
-        Role::Writer => t.master_vip,
-        Role::Reader => t.replica_vip,
-    };
-    Ok(heartbeat::Target {
-        host: vip.to_string(),
-        port: t.pg_port,
-        dbname: "heartbeat".into(),
-        user: "heartbeat".into(),
-        password: lab.secrets.get(Secret::Heartbeat)?,
-    })
-}
-
-/// Where Redis probes connect: the Redis master VIP.
-pub fn redis_target(lab: &Lab) -> Result<RedisTarget, LabError> {
-    Ok(RedisTarget {
-        host: lab.topology.redis_vip.to_string(),
-        port: lab.topology.redis_port,
-        password: lab.secrets.get(Secret::Redis)?,
-    })
 }
 
 /// Starts one probe on the lab network runtime; every attempt is also sent
@@ -120,31 +54,27 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
     live: mpsc::UnboundedSender<Attempt>,
 ) -> Result<JoinHandle<Recording>, LabError> {
-    let run = Run { kind, run_id: run_id.to_owned(), rate: settings.rate_hz, clock, stop, live };
-    let role = kind.role();
-    Ok(match kind {
-        ProbeKind::PgWriter => run.launch(lab, PgWriter::new(target(lab, role)?, settings, run_id)),
-        ProbeKind::PgReader => run.launch(lab, PgReader::new(target(lab, role)?, settings, run_id)),
-        ProbeKind::RedisWriter => run.launch(lab, RedisWriter::new(redis_target(lab)?, settings, run_id)),
-        ProbeKind::RedisReader => run.launch(lab, RedisReader::new(redis_target(lab)?, settings, run_id)),
-    })
+    let run = ProbeRun { kind, run_id: run_id.to_owned(), rate: settings.rate_hz, clock, stop, live };
+    kind.service.launch_probe(lab, kind.role, settings, run)
 }
 
 /// Everything a probe loop needs besides the probe itself.
-struct Run {
+#[derive(Debug)]
+pub struct ProbeRun {
     kind: ProbeKind,
-    run_id: String,
+    pub run_id: String,
     rate: f64,
     clock: Clock,
     stop: watch::Receiver<bool>,
     live: mpsc::UnboundedSender<Attempt>,
 }
 
-impl Run {
-    fn launch<P: heartbeat::Probe + 'static>(self, lab: &Lab, probe: P) -> JoinHandle<Recording> {
-        let Run { kind, run_id, rate, clock, stop, live } = self;
+impl ProbeRun {
+    /// Runs `probe` on the lab network runtime until told to stop.
+    pub fn launch<P: heartbeat::Probe + 'static>(self, lab: &Lab, probe: P) -> JoinHandle<Recording> {
+        let ProbeRun { kind, run_id, rate, clock, stop, live } = self;
         lab.labnet().handle().spawn(async move {
-            heartbeat::run(probe, kind.name(), kind.role(), &run_id, rate, clock, stop, Some(live)).await
+            heartbeat::run(probe, &kind.name(), kind.role, &run_id, rate, clock, stop, Some(live)).await
         })
     }
 }
@@ -171,7 +101,7 @@ impl Probes {
         let settings = settings(lab);
         let mut handles = Vec::new();
         let mut live = Vec::new();
-        for kind in ProbeKind::for_scenario(scenario) {
+        for kind in for_scenario(scenario, lab.topology.stack.profile()) {
             let (tx, rx) = mpsc::unbounded_channel();
             handles.push((kind, spawn(lab, kind, settings.clone(), run_id, clock, stop_rx.clone(), tx)?));
             live.push(LiveProbe { kind, incoming: rx, seen: Vec::new() });
@@ -200,5 +130,23 @@ impl Probes {
             recordings.push((kind, recording));
         }
         Ok(recordings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ServiceName;
+    use heartbeat::Role;
+
+    #[test]
+    fn a_scenario_probes_every_service_of_the_stack_unless_it_names_some() {
+        let stack = crate::profile::ProfileName::Tuchanka.profile();
+        let mut scenario = Scenario::find("poweroff-master").expect("builtin");
+        let names = |s: &Scenario| for_scenario(s, stack).into_iter().map(ProbeKind::name).collect::<Vec<_>>();
+        assert_eq!(names(&scenario), ["postgres-writer", "postgres-reader", "redis-writer", "redis-reader"]);
+        scenario.probes.services = Some(vec![ServiceName::Redis]);
+        scenario.probes.reader = false;
+        assert_eq!(for_scenario(&scenario, stack), [ProbeKind { service: ServiceName::Redis, role: Role::Writer }]);
     }
 }

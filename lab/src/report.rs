@@ -4,6 +4,7 @@
 //! `results.json` has a `schema` version so CI tooling can rely on its shape;
 //! `probes.json` beside it holds every probe attempt for later analysis.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use heartbeat::{AckCheck, Outage, Recording, Role};
@@ -11,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;
-use crate::probes::Service;
 use crate::scenario::{Fault, MasterExpectation, Scenario};
+use crate::services::ServiceName;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunTimings {
@@ -28,8 +29,7 @@ pub struct RunTimings {
 pub struct ProbeSummary {
     pub probe: String,
     pub role: Role,
-    #[serde(default)]
-    pub service: Service,
+    pub service: ServiceName,
     pub attempts: usize,
     pub failed: usize,
     /// Outage windows that ended after the fault (or never ended).
@@ -41,7 +41,7 @@ pub struct ProbeSummary {
 }
 
 impl ProbeSummary {
-    pub fn from_recording(recording: &Recording, service: Service, fault_at: Duration) -> Self {
+    pub fn from_recording(recording: &Recording, service: ServiceName, fault_at: Duration) -> Self {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
         let longest_outage_ms = if recovered {
@@ -82,6 +82,8 @@ pub struct RunFacts {
     pub lab: String,
     pub backend: BackendKind,
     pub started_unix_ms: u128,
+    /// The service the fault was about: the master figures are its.
+    pub service: ServiceName,
     pub victim: String,
     pub master_before: String,
     pub master_after: Option<String>,
@@ -89,8 +91,8 @@ pub struct RunFacts {
     pub fault_at: Duration,
     pub recovered: bool,
     pub probes: Vec<ProbeSummary>,
-    pub acks: Option<AckCheck>,
-    pub redis_acks: Option<AckCheck>,
+    /// Each writer's check for lost acknowledged writes, by service.
+    pub acks: BTreeMap<ServiceName, AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
     /// Why the victim could not be brought back, if it could not.
@@ -108,15 +110,18 @@ pub struct ScenarioResult {
     pub backend: BackendKind,
     pub started_unix_ms: u128,
     pub fault: Fault,
+    /// The service the fault was about: `master_*` and `new_master_after_ms`
+    /// are its, and summaries show its probes.
+    pub service: ServiceName,
     pub victim: String,
     pub fault_at_ms: f64,
     pub master_before: String,
     pub master_after: Option<String>,
     pub new_master_after_ms: Option<f64>,
+    /// Every probe, each naming its service.
     pub probes: Vec<ProbeSummary>,
-    pub lost_writes: Option<AckCheck>,
-    #[serde(default)]
-    pub redis_lost_writes: Option<AckCheck>,
+    /// Each writer's check for lost acknowledged writes, by service.
+    pub lost_writes: BTreeMap<ServiceName, AckCheck>,
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
     pub restore_error: Option<String>,
@@ -126,6 +131,14 @@ pub struct ScenarioResult {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// "write" or "read", for check names and tables.
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Writer => "write",
+        Role::Reader => "read",
+    }
 }
 
 impl ScenarioResult {
@@ -139,29 +152,21 @@ impl ScenarioResult {
             actual: if facts.recovered { "yes".into() } else { "no".into() },
             passed: facts.recovered,
         });
-        let limits = [
-            (Service::Postgres, Role::Writer, expect.max_write_outage_ms, "write outage"),
-            (Service::Postgres, Role::Reader, expect.max_read_outage_ms, "read outage"),
-            (Service::Redis, Role::Writer, expect.max_redis_write_outage_ms, "redis write outage"),
-            (Service::Redis, Role::Reader, expect.max_redis_read_outage_ms, "redis read outage"),
-        ];
-        for (service, role, limit, name) in limits {
-            let probe = facts.probes.iter().find(|p| p.service == service && p.role == role);
-            let (Some(limit), Some(probe)) = (limit, probe) else { continue };
-            let (actual, passed) = match probe.longest_outage_ms {
-                Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
-                None => ("never recovered".into(), false),
-            };
-            checks.push(Check { name: name.into(), expected: format!("≤ {limit} ms"), actual, passed });
-        }
-        let acks = [
-            ("lost acknowledged writes", &facts.acks, Some(expect.lost_writes)),
-            ("lost acknowledged redis writes", &facts.redis_acks, expect.redis_lost_writes),
-        ];
-        for (name, acks, allowed) in acks {
-            let (Some(acks), Some(allowed)) = (acks, allowed) else { continue };
+        for (service, limits) in &expect.services {
+            let outages = [(Role::Writer, limits.max_write_outage_ms), (Role::Reader, limits.max_read_outage_ms)];
+            for (role, limit) in outages {
+                let probe = facts.probes.iter().find(|p| p.service == *service && p.role == role);
+                let (Some(limit), Some(probe)) = (limit, probe) else { continue };
+                let (actual, passed) = match probe.longest_outage_ms {
+                    Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
+                    None => ("never recovered".into(), false),
+                };
+                let name = format!("{service} {} outage", role_word(role));
+                checks.push(Check { name, expected: format!("≤ {limit} ms"), actual, passed });
+            }
+            let (Some(allowed), Some(acks)) = (limits.lost_writes, facts.acks.get(service)) else { continue };
             checks.push(Check {
-                name: name.into(),
+                name: format!("lost acknowledged {service} writes"),
                 expected: format!("≤ {allowed}"),
                 actual: format!("{} of {}", acks.lost.len(), acks.acknowledged),
                 passed: acks.lost.len() as u64 <= allowed,
@@ -180,7 +185,7 @@ impl ScenarioResult {
             MasterExpectation::Any => ("anywhere".into(), facts.master_after.is_some()),
         };
         checks.push(Check {
-            name: "master".into(),
+            name: format!("{} master", facts.service),
             expected,
             actual: facts.master_after.clone().unwrap_or_else(|| "none".into()),
             passed,
@@ -202,6 +207,7 @@ impl ScenarioResult {
             backend: facts.backend,
             started_unix_ms: facts.started_unix_ms,
             fault: scenario.fault.clone(),
+            service: facts.service,
             victim: facts.victim,
             fault_at_ms: ms(facts.fault_at),
             master_before: facts.master_before,
@@ -209,13 +215,22 @@ impl ScenarioResult {
             new_master_after_ms: facts.new_master_after.map(ms),
             probes: facts.probes,
             lost_writes: facts.acks,
-            redis_lost_writes: facts.redis_acks,
             fence_events: facts.fence_events,
             timings: facts.timings,
             restore_error: facts.restore_error,
             checks,
             passed,
         }
+    }
+
+    /// The probe of `role` of the fault's service, the one summaries show.
+    pub fn probe(&self, role: Role) -> Option<&ProbeSummary> {
+        self.probes.iter().find(|p| p.service == self.service && p.role == role)
+    }
+
+    /// The lost-write check of the fault's service, if its writes were checked.
+    pub fn acks(&self) -> Option<&AckCheck> {
+        self.lost_writes.get(&self.service)
     }
 
     /// The table printed at the end of a run.
@@ -234,12 +249,7 @@ impl ScenarioResult {
         ));
         out.push_str(&format!("{:<28} {:>12}\n", "measure", "value"));
         for p in &self.probes {
-            let what = match (p.service, p.role) {
-                (Service::Postgres, Role::Writer) => "write outage (ms)",
-                (Service::Postgres, Role::Reader) => "read outage (ms)",
-                (Service::Redis, Role::Writer) => "redis write outage (ms)",
-                (Service::Redis, Role::Reader) => "redis read outage (ms)",
-            };
+            let what = format!("{} {} outage (ms)", p.service, role_word(p.role));
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
                 what,
@@ -251,19 +261,21 @@ impl ScenarioResult {
                 format!("{} / {}", p.attempts, p.failed)
             ));
         }
-        out.push_str(&format!("{:<28} {:>12}\n", "time to new master (ms)", opt_ms(self.new_master_after_ms)));
-        out.push_str(&format!("{:<28} {:>12}\n", "master after", self.master_after.as_deref().unwrap_or("none")));
-        if let Some(acks) = &self.redis_lost_writes {
+        let service = self.service;
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            format!("new {service} master (ms)"),
+            opt_ms(self.new_master_after_ms)
+        ));
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            format!("{service} master after"),
+            self.master_after.as_deref().unwrap_or("none")
+        ));
+        for (service, acks) in &self.lost_writes {
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
-                "lost acknowledged redis writes",
-                format!("{} of {}", acks.lost.len(), acks.acknowledged)
-            ));
-        }
-        if let Some(acks) = &self.lost_writes {
-            out.push_str(&format!(
-                "{:<28} {:>12}\n",
-                "lost acknowledged writes",
+                format!("lost acked {service} writes"),
                 format!("{} of {}", acks.lost.len(), acks.acknowledged)
             ));
         }
@@ -280,7 +292,7 @@ impl ScenarioResult {
         ));
         for c in &self.checks {
             out.push_str(&format!(
-                "{} {:<26} expected {:<18} got {}\n",
+                "{} {:<32} expected {:<18} got {}\n",
                 if c.passed { "ok  " } else { "FAIL" },
                 c.name,
                 c.expected,
@@ -319,6 +331,7 @@ mod tests {
             lab: "t".into(),
             backend: BackendKind::Container,
             started_unix_ms: 0,
+            service: ServiceName::Postgres,
             victim: "a".into(),
             master_before: "a".into(),
             master_after: Some(master_after.into()),
@@ -326,11 +339,13 @@ mod tests {
             fault_at,
             recovered: true,
             probes: vec![
-                ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), Service::Postgres, fault_at),
-                ProbeSummary::from_recording(&recording(Role::Reader, 12..20), Service::Postgres, fault_at),
+                ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), ServiceName::Postgres, fault_at),
+                ProbeSummary::from_recording(&recording(Role::Reader, 12..20), ServiceName::Postgres, fault_at),
             ],
-            acks: Some(AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost }),
-            redis_acks: None,
+            acks: BTreeMap::from([(
+                ServiceName::Postgres,
+                AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost },
+            )]),
             fence_events: Vec::new(),
             timings: RunTimings::default(),
             restore_error: None,
@@ -340,7 +355,7 @@ mod tests {
     /// The builtin scenario with a 5 s write-outage limit.
     fn scenario() -> Scenario {
         let mut s = Scenario::find("kill-postgres-master").expect("builtin");
-        s.expect.max_write_outage_ms = Some(5000);
+        s.expect.services.entry(ServiceName::Postgres).or_default().max_write_outage_ms = Some(5000);
         s
     }
 
@@ -358,15 +373,15 @@ mod tests {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![17], "b"));
         assert!(!result.passed);
         let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-        assert_eq!(failed, ["lost acknowledged writes"]);
+        assert_eq!(failed, ["lost acknowledged postgres writes"]);
     }
 
     #[test]
     fn too_long_an_outage_and_a_master_that_stayed_fail() {
         let result = ScenarioResult::judge(&scenario(), facts(10..99, vec![], "a"));
         let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-        assert_eq!(failed, ["write outage", "master"]);
-        assert!(result.render().contains("FAIL write outage"), "{}", result.render());
+        assert_eq!(failed, ["postgres write outage", "postgres master"]);
+        assert!(result.render().contains("FAIL postgres write outage"), "{}", result.render());
     }
 
     #[test]
@@ -381,6 +396,8 @@ mod tests {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
         let json: serde_json::Value = serde_json::to_value(&result).expect("json");
         assert_eq!(json["scenario"], "kill-postgres-master");
-        assert_eq!(json["fault"]["action"], "kill-postgres");
+        assert_eq!(json["fault"]["action"], "kill");
+        assert_eq!(json["service"], "postgres");
+        assert_eq!(json["lost_writes"]["postgres"]["acknowledged"], 90);
     }
 }

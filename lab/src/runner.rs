@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use heartbeat::{Attempt, Clock, Role};
+use std::collections::BTreeMap;
+
+use heartbeat::{AckCheck, Attempt, Clock, Role};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -17,13 +19,16 @@ use crate::probes::{self, ProbeKind, Probes};
 use crate::report::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::results::RunRecord;
 use crate::scenario::Scenario;
+use crate::services::ServiceName;
 
 /// Runs `scenario` once and returns its judged result. `seed` drives every
 /// random choice (victim, timing); the same seed replays the same run.
 pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
-    if let Some(why) = scenario.unsupported_by(lab.backend.capabilities()) {
+    let stack = lab.topology.stack.profile();
+    if let Some(why) = scenario.unsupported_by(lab.backend.capabilities(), stack) {
         return Err(LabError::Unsupported(why));
     }
+    let service = scenario.service(stack);
     // Limits are written for native speed; emulated hosts get them stretched.
     let scenario = &scenario.stretched(lab.topology.time_factor());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -47,14 +52,16 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
     timings.cluster_start_s = cluster_started.elapsed().as_secs_f64();
     step.done();
 
-    let master_before = before.master.clone().unwrap_or_default();
+    // A healthy cluster has a master of every service.
+    let master_before = service.spec().master(&before).unwrap_or_default().to_owned();
     let witness = lab.stack().witness().unwrap_or_default();
-    let victim = faults::choose_victim(scenario.fault.target, &before, &lab.topology.node_names(), &witness, &mut rng)
-        .ok_or_else(|| LabError::Probe(format!("no {:?} to hit in the cluster", scenario.fault.target)))?;
+    let target = scenario.fault.target;
+    let victim = faults::choose_victim(target, service, &before, &lab.topology.node_names(), &witness, &mut rng)
+        .ok_or_else(|| LabError::Probe(format!("no {service} {target:?} to hit in the cluster")))?;
     let jitter = if scenario.probes.jitter_s > 0.0 { rng.random_range(0.0..scenario.probes.jitter_s) } else { 0.0 };
 
-    let step =
-        progress.step(format!("probe, then {:?} on {victim} ({:?})", scenario.fault.action, scenario.fault.target));
+    let action = scenario.fault.action.name();
+    let step = progress.step(format!("probe, then {action} on {victim} ({service} {target:?})"));
     let observe_started = Instant::now();
     let fence_events_before = read_events(&lab.paths.root().join("fence-events.jsonl")).len();
     let clock = Clock::start();
@@ -65,8 +72,9 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
     // emulated VMs), and a master lost then has no successor.
     lab.stack().wait_healthy(healthy, &step).await?;
     let fault_at = clock.elapsed();
-    faults::inject(lab, &scenario.fault, &victim).await?;
-    let observation = observe(lab, scenario, &probes, &victim, &master_before, clock, fault_at, &step).await;
+    faults::inject(lab, &scenario.fault, service, &victim).await?;
+    let watch = Watch { service, victim: &victim, master_before: &master_before, fault_at };
+    let observation = observe(lab, scenario, &probes, &watch, clock, &step).await;
     let recordings = probes.stop().await?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
     step.done();
@@ -76,7 +84,7 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
     let step = progress.step(format!("restore {victim} as a replica and wait until healthy"));
     let restore_started = Instant::now();
     let restored = async {
-        faults::restore(lab, &scenario.fault, &victim).await?;
+        faults::restore(lab, &scenario.fault, service, &victim).await?;
         Ok::<_, LabError>(lab.stack().wait_healthy(healthy, &step).await?)
     }
     .await;
@@ -92,15 +100,15 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
         }
     };
 
-    let (acks, redis_acks) = match after {
+    let acks = match after {
         Some(_) => check_acknowledged(lab, &recordings).await?,
-        None => (None, None),
+        None => BTreeMap::new(),
     };
 
     let fence_events = read_events(&lab.paths.root().join("fence-events.jsonl")).split_off(fence_events_before);
     timings.total_s = started.elapsed().as_secs_f64();
     let summaries =
-        recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service(), fault_at)).collect();
+        recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service, fault_at)).collect();
     let result = ScenarioResult::judge(
         scenario,
         crate::report::RunFacts {
@@ -110,16 +118,19 @@ pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> R
             lab: lab.topology.lab.clone(),
             backend: lab.topology.backend,
             started_unix_ms,
+            service,
             victim,
             master_before,
-            master_after: after.as_ref().and_then(|a| a.master.clone()).or(observation.master_seen),
+            master_after: after
+                .as_ref()
+                .and_then(|a| service.spec().master(a).map(str::to_owned))
+                .or(observation.master_seen),
             restore_error,
             new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
             fault_at,
             recovered: observation.recovered,
             probes: summaries,
             acks,
-            redis_acks,
             fence_events,
             timings,
         },
@@ -159,37 +170,28 @@ pub fn unix_ms() -> u128 {
 }
 
 /// After recovery: which acknowledged writes of each writer are missing,
-/// read from the current master of PostgreSQL and of Redis.
+/// read from its service's current master.
 async fn check_acknowledged(
     lab: &Lab,
     recordings: &[(ProbeKind, heartbeat::Recording)],
-) -> Result<(Option<heartbeat::AckCheck>, Option<heartbeat::AckCheck>), LabError> {
+) -> Result<BTreeMap<ServiceName, AckCheck>, LabError> {
     let settings = probes::settings(lab);
-    let mut checks = (None, None);
-    for (kind, recording) in recordings {
-        let (settings, recording) = (settings.clone(), recording.clone());
-        let check = match kind {
-            ProbeKind::PgWriter => {
-                let target = probes::target(lab, Role::Writer)?;
-                lab.labnet()
-                    .run(async move { heartbeat::check_acknowledged(&target, &settings, &recording).await })
-                    .await?
-            }
-            ProbeKind::RedisWriter => {
-                let target = probes::redis_target(lab)?;
-                lab.labnet()
-                    .run(async move { heartbeat::check_redis_acknowledged(&target, &settings, &recording).await })
-                    .await?
-            }
-            ProbeKind::PgReader | ProbeKind::RedisReader => continue,
-        };
-        let check = check.map_err(|e| LabError::Probe(format!("lost-write check of {}: {e}", kind.name())))?;
-        match kind.service() {
-            crate::probes::Service::Postgres => checks.0 = Some(check),
-            crate::probes::Service::Redis => checks.1 = Some(check),
-        }
+    let mut checks = BTreeMap::new();
+    for (kind, recording) in recordings.iter().filter(|(kind, _)| kind.role == Role::Writer) {
+        let check = kind.service.check_acknowledged(lab, settings.clone(), recording.clone()).await?;
+        checks.insert(kind.service, check);
     }
     Ok(checks)
+}
+
+/// What the observation watches for.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    /// The fault's service: a new master of it is what a failover means.
+    service: ServiceName,
+    victim: &'a str,
+    master_before: &'a str,
+    fault_at: Duration,
 }
 
 struct Observation {
@@ -201,17 +203,15 @@ struct Observation {
 
 /// Watches probes and cluster until every probe works again (and, when the
 /// scenario expects a failover, a new master is up), or the timeout.
-#[allow(clippy::too_many_arguments)]
 async fn observe(
     lab: &Lab,
     scenario: &Scenario,
     probes: &Probes,
-    victim: &str,
-    master_before: &str,
+    watch: &Watch<'_>,
     clock: Clock,
-    fault_at: Duration,
     step: &crate::progress::Step,
 ) -> Observation {
+    let Watch { service, victim, master_before, fault_at } = *watch;
     let settle = Duration::from_secs_f64(scenario.observe.settle_s);
     let deadline = fault_at + Duration::from_secs_f64(scenario.observe.timeout_s);
     let wants_failover = scenario.expect.master == crate::scenario::MasterExpectation::Other;
@@ -219,10 +219,11 @@ async fn observe(
     let mut master_seen = None;
     loop {
         if let Ok(state) = lab.stack().state_avoiding(victim).await {
-            if new_master_at.is_none() && state.master.as_deref().is_some_and(|m| m != master_before) {
+            let master = service.spec().master(&state);
+            if new_master_at.is_none() && master.is_some_and(|m| m != master_before) {
                 new_master_at = Some(clock.elapsed());
             }
-            master_seen = state.master;
+            master_seen = master.map(str::to_owned);
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
@@ -235,7 +236,7 @@ async fn observe(
             })
             .collect();
         step.detail(format!(
-            "{:.0} s after fault; {}; new master: {}",
+            "{:.0} s after fault; {}; new {service} master: {}",
             now.saturating_sub(fault_at).as_secs_f64(),
             status.join(", "),
             if new_master_at.is_some() { "yes" } else { "not yet" }

@@ -5,9 +5,13 @@
 //! the user. Unknown keys are errors with file and line: a misspelt
 //! expectation must never pass silently.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::profile::StackProfile;
+use crate::services::ServiceName;
 
 /// The scenarios shipped with lab, by name, in the order a suite runs them.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -56,6 +60,12 @@ fn one() -> u32 {
 pub struct Fault {
     pub action: FaultAction,
     pub target: Target,
+    /// The service the fault is about: whose master or replica `target`
+    /// names, whose process `kill` and `stop` hit, whose master `move` and
+    /// `ban` act on, whose master the expectations follow. Default: the
+    /// stack's first service (PostgreSQL in Tuchanka's stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceName>,
     /// The Pacemaker resource of a `restart` (e.g. "pg-master-vip").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
@@ -66,12 +76,12 @@ pub struct Fault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultAction {
-    /// `kill -9` of the PostgreSQL postmaster.
-    KillPostgres,
-    /// `kill -9` of redis-server.
-    KillRedis,
-    /// SIGSTOP of every PostgreSQL process: it hangs instead of dying.
-    StopPostgres,
+    /// `kill -9` of the service's main process (PostgreSQL's postmaster,
+    /// redis-server).
+    Kill,
+    /// SIGSTOP of every process of the service: it hangs instead of dying
+    /// (SIGCONT at restore).
+    Stop,
     /// Hard power-off of the node (no shutdown).
     PowerOff,
     /// Hard reset: power off and straight back on; the node boots without
@@ -81,9 +91,9 @@ pub enum FaultAction {
     LinkDown,
     /// `pcs node standby`: the node gives up its resources.
     Standby,
-    /// `pcs resource move` of the master role to another node.
+    /// `pcs resource move` of the service's master role to another node.
     Move,
-    /// `pcs resource ban` of the master role from the node.
+    /// `pcs resource ban` of the service's master role from the node.
     Ban,
     /// `pcs resource restart` of `fault.resource`.
     Restart,
@@ -108,35 +118,43 @@ impl FaultAction {
     fn fits_witness(self) -> bool {
         matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown | FaultAction::KernelPanic)
     }
+
+    /// Whether the action hits the service's processes rather than its node.
+    pub fn hits_a_process(self) -> bool {
+        matches!(self, FaultAction::Kill | FaultAction::Stop)
+    }
+
+    /// The action as scenario files spell it: `power-off`.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
 }
 
 /// Which host a fault hits, resolved against the cluster just before the fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
-    /// The node where PostgreSQL is promoted.
+    /// The node where the fault's service is promoted.
     Master,
-    /// A node where PostgreSQL is a replica.
+    /// A node where the fault's service is a replica.
     Replica,
     /// The quorum device host.
     Witness,
     /// A cluster node drawn from the run's seed.
     Random,
-    /// The node where Redis is promoted.
-    RedisMaster,
-    /// A node where Redis is a replica.
-    RedisReplica,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Probes {
-    /// Writer on the master VIP.
+    /// The services probed; default (none given): every service of the stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceName>>,
+    /// Each probed service's writer, through its master VIP.
     pub writer: bool,
-    /// Reader on the replica VIP.
+    /// Each probed service's reader, through its replica VIP (its master
+    /// VIP where it has no replica VIP).
     pub reader: bool,
-    /// Redis writer and reader on the Redis master VIP.
-    pub redis: bool,
     /// Probing before the fault, for a baseline.
     pub warmup_s: f64,
     /// Up to this much more warm-up, drawn from the run's seed, so faults
@@ -146,7 +164,17 @@ pub struct Probes {
 
 impl Default for Probes {
     fn default() -> Self {
-        Probes { writer: true, reader: true, redis: false, warmup_s: 5.0, jitter_s: 0.0 }
+        Probes { services: None, writer: true, reader: true, warmup_s: 5.0, jitter_s: 0.0 }
+    }
+}
+
+impl Probes {
+    /// Whether `service` is probed in a stack of `stack`'s services.
+    pub fn covers(&self, service: ServiceName, stack: &[ServiceName]) -> bool {
+        match &self.services {
+            Some(services) => services.contains(&service),
+            None => stack.contains(&service),
+        }
     }
 }
 
@@ -166,30 +194,79 @@ impl Default for Observe {
 }
 
 /// Expectations checked by the report; a miss makes the run exit 1.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// In TOML, `[expect]` holds `master`, and one table per service holds
+/// that service's limits: `[expect.postgres]`, `[expect.redis]`.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Expect {
+    /// Where the fault's service's master must be once service resumed.
+    pub master: MasterExpectation,
+    /// Each service's limits; a service without a table is measured and
+    /// reported, not judged.
+    pub services: BTreeMap<ServiceName, ServiceExpect>,
+}
+
+/// What must hold for one service.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceExpect {
     /// Longest tolerated write outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_write_outage_ms: Option<u64>,
     /// Longest tolerated read outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_read_outage_ms: Option<u64>,
     /// Acknowledged writes that may be missing afterwards (normally 0).
-    #[serde(default)]
-    pub lost_writes: u64,
-    /// Longest tolerated Redis write outage (with `probes.redis`).
-    #[serde(default)]
-    pub max_redis_write_outage_ms: Option<u64>,
-    /// Longest tolerated Redis read outage (with `probes.redis`).
-    #[serde(default)]
-    pub max_redis_read_outage_ms: Option<u64>,
-    /// Acknowledged Redis writes that may be missing afterwards. Redis
-    /// replicates asynchronously, so a failover can lose acknowledged
-    /// writes; unset means measured and reported, not judged.
-    #[serde(default)]
-    pub redis_lost_writes: Option<u64>,
-    /// Where the master must be once service resumed.
-    #[serde(default)]
-    pub master: MasterExpectation,
+    /// Unset: measured and reported, not judged (for asynchronous
+    /// replication, such as Redis's, which may lose acknowledged writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_writes: Option<u64>,
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1 + self.services.len()))?;
+        map.serialize_entry("master", &self.master)?;
+        for (service, expect) in &self.services {
+            map.serialize_entry(service.as_str(), expect)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Expect;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`master` and one table per service, e.g. [expect.postgres]")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Expect, A::Error> {
+                let mut expect = Expect::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "master" {
+                        expect.master = map.next_value()?;
+                        continue;
+                    }
+                    let service: ServiceName = key.parse().map_err(|e: crate::services::UnknownService| {
+                        serde::de::Error::custom(format!(
+                            "{e}; [expect] takes `master` and one table per service, \
+                             e.g. [expect.postgres] max_write_outage_ms = 60000"
+                        ))
+                    })?;
+                    if expect.services.insert(service, map.next_value()?).is_some() {
+                        return Err(serde::de::Error::custom(format!("[expect.{service}] given twice")));
+                    }
+                }
+                Ok(expect)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,7 +313,10 @@ impl Scenario {
     fn check(&self) -> Result<(), String> {
         let fault = &self.fault;
         if fault.target == Target::Witness && !fault.action.fits_witness() {
-            return Err(format!("[fault] action {:?} cannot target the witness (it runs no resources)", fault.action));
+            return Err(format!(
+                "[fault] action {} cannot target the witness (it runs no resources)",
+                fault.action.name()
+            ));
         }
         match (fault.action, &fault.resource) {
             (FaultAction::Restart, None) => {
@@ -248,21 +328,46 @@ impl Scenario {
         if self.repeat == 0 {
             return Err("repeat must be at least 1".into());
         }
+        if let Some(probed) = &self.probes.services {
+            for (service, expect) in &self.expect.services {
+                let judged = expect.max_write_outage_ms.is_some()
+                    || expect.max_read_outage_ms.is_some()
+                    || expect.lost_writes.is_some();
+                if judged && !probed.contains(service) {
+                    return Err(format!(
+                        "[expect.{service}] judges probes that [probes] services does not run; add \"{service}\""
+                    ));
+                }
+            }
+        }
         if self.probes.warmup_s < 0.0 || self.probes.jitter_s < 0.0 {
             return Err("[probes] warmup_s and jitter_s cannot be negative".into());
         }
         Ok(())
     }
 
-    /// Why this scenario cannot run on a backend with `capabilities`, if it cannot.
-    pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities) -> Option<String> {
-        (!self.fault.action.fits(capabilities)).then(|| {
-            format!(
-                "scenario `{}` ({:?}) needs nodes with their own kernel, which containers do not have; \
+    /// The service the fault is about in `stack`.
+    pub fn service(&self, stack: &StackProfile) -> ServiceName {
+        self.fault.service.unwrap_or_else(|| stack.primary())
+    }
+
+    /// Why this scenario cannot run on a backend with `capabilities` or
+    /// against `stack`, if it cannot.
+    pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities, stack: &StackProfile) -> Option<String> {
+        if !self.fault.action.fits(capabilities) {
+            return Some(format!(
+                "scenario `{}` ({}) needs nodes with their own kernel, which containers do not have; \
                  make the lab with `lab make-all --backend qemu`",
-                self.name, self.fault.action
-            )
-        })
+                self.name,
+                self.fault.action.name()
+            ));
+        }
+        let named =
+            self.fault.service.iter().chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
+        named
+            .filter(|s| !stack.has(**s))
+            .map(|s| format!("scenario `{}` needs {s}, which the {} stack does not run", self.name, stack.name))
+            .next()
     }
 
     /// The scenario for hosts `factor` times slower than native (TCG): the
@@ -272,11 +377,10 @@ impl Scenario {
         let stretch = |limit: Option<u64>| limit.map(|ms| (ms as f64 * factor).round() as u64);
         let mut scenario = self.clone();
         scenario.observe.timeout_s *= factor;
-        let expect = &mut scenario.expect;
-        expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
-        expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
-        expect.max_redis_write_outage_ms = stretch(expect.max_redis_write_outage_ms);
-        expect.max_redis_read_outage_ms = stretch(expect.max_redis_read_outage_ms);
+        for expect in scenario.expect.services.values_mut() {
+            expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
+            expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
+        }
         scenario
     }
 
@@ -317,20 +421,75 @@ mod tests {
         }
     }
 
-    #[test]
-    fn kill_postgres_master_expects_a_failover_without_loss() {
-        let s = Scenario::find("kill-postgres-master").expect("builtin");
-        assert_eq!(s.fault, Fault { action: FaultAction::KillPostgres, target: Target::Master, resource: None });
-        assert_eq!(s.expect.lost_writes, 0);
-        assert!(s.expect.max_write_outage_ms.is_some());
+    fn postgres(s: &Scenario) -> &ServiceExpect {
+        s.expect.services.get(&ServiceName::Postgres).expect("[expect.postgres]")
     }
 
     #[test]
-    fn every_builtin_scenario_expects_no_lost_writes_and_some_outage_limit() {
+    fn kill_postgres_master_expects_a_failover_without_loss() {
+        let s = Scenario::find("kill-postgres-master").expect("builtin");
+        let kill = Fault {
+            action: FaultAction::Kill,
+            target: Target::Master,
+            service: Some(ServiceName::Postgres),
+            resource: None,
+        };
+        assert_eq!(s.fault, kill);
+        assert_eq!(postgres(&s).lost_writes, Some(0));
+        assert!(postgres(&s).max_write_outage_ms.is_some());
+        assert_eq!(s.expect.master, MasterExpectation::Other);
+    }
+
+    #[test]
+    fn every_builtin_scenario_expects_no_lost_postgres_writes_and_some_outage_limit() {
         for s in Scenario::builtin().expect("builtin") {
-            assert_eq!(s.expect.lost_writes, 0, "{}", s.name);
-            assert!(s.expect.max_write_outage_ms.is_some(), "{}", s.name);
+            assert_eq!(postgres(&s).lost_writes, Some(0), "{}", s.name);
+            assert!(postgres(&s).max_write_outage_ms.is_some(), "{}", s.name);
         }
+    }
+
+    #[test]
+    fn expectations_are_per_service_and_round_trip() {
+        let s = Scenario::find("kill-redis-master").expect("builtin");
+        assert_eq!(s.fault.service, Some(ServiceName::Redis));
+        let redis = s.expect.services.get(&ServiceName::Redis).expect("[expect.redis]");
+        assert!(redis.max_write_outage_ms.is_some());
+        assert_eq!(redis.lost_writes, None, "Redis's asynchronous losses are measured, not judged");
+        let json = serde_json::to_value(&s.expect).expect("json");
+        assert_eq!(json["master"], "other");
+        assert_eq!(json["redis"]["max_write_outage_ms"], redis.max_write_outage_ms.expect("limit"));
+        let text = toml::to_string(&s).expect("toml");
+        assert_eq!(Scenario::parse(&s.name, "x.toml", &text).expect("reparse"), s);
+    }
+
+    #[test]
+    fn an_unknown_service_table_names_the_known_ones_and_the_line() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [expect]\nmaster = \"other\"\n[expect.mysql]\nlost_writes = 0\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("mysql").to_string();
+        assert!(msg.starts_with("my.toml:"), "{msg}");
+        assert!(msg.contains("unknown service `mysql`; known: postgres, redis"), "{msg}");
+        let old = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                   [expect]\nmax_write_outage_ms = 5000\n";
+        let msg = Scenario::parse("x", "my.toml", old).expect_err("flat limits").to_string();
+        assert!(msg.contains("[expect.postgres]"), "says where limits go now: {msg}");
+    }
+
+    #[test]
+    fn a_judged_service_must_be_probed() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [probes]\nservices = [\"postgres\"]\n[expect.redis]\nmax_write_outage_ms = 1\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect_err("unprobed").to_string();
+        assert!(msg.contains("[expect.redis]") && msg.contains("services"), "{msg}");
+    }
+
+    #[test]
+    fn the_fault_service_defaults_to_the_stacks_first() {
+        let tuchanka = crate::profile::ProfileName::Tuchanka.profile();
+        let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[expect]\n";
+        let s = Scenario::parse("x", "x.toml", text).expect("parse");
+        assert_eq!(s.service(tuchanka), ServiceName::Postgres);
+        assert!(s.probes.covers(ServiceName::Redis, tuchanka.services), "every service is probed by default");
     }
 
     #[test]
@@ -345,7 +504,7 @@ mod tests {
 
     #[test]
     fn the_witness_only_takes_host_level_faults() {
-        let text = "description = \"x\"\n[fault]\naction = \"kill-postgres\"\ntarget = \"witness\"\n[expect]\n";
+        let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"witness\"\n[expect]\n";
         let msg = Scenario::parse("x", "x.toml", text).expect_err("witness").to_string();
         assert!(msg.contains("witness"), "{msg}");
     }
@@ -355,10 +514,11 @@ mod tests {
         let s = Scenario::find("kernel-panic-master").expect("builtin");
         let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false };
         let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
-        let msg = s.unsupported_by(containers).expect("refused on containers");
-        assert!(msg.contains("--backend qemu") && msg.contains("kernel-panic-master"), "{msg}");
-        assert_eq!(s.unsupported_by(vms), None);
-        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers), None);
+        let stack = crate::profile::ProfileName::Tuchanka.profile();
+        let msg = s.unsupported_by(containers, stack).expect("refused on containers");
+        assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
+        assert_eq!(s.unsupported_by(vms, stack), None);
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers, stack), None);
     }
 
     #[test]
@@ -366,8 +526,11 @@ mod tests {
         let s = Scenario::find("poweroff-master").expect("builtin");
         let slow = s.stretched(8.0);
         assert_eq!(slow.observe.timeout_s, s.observe.timeout_s * 8.0);
-        assert_eq!(slow.expect.max_write_outage_ms, s.expect.max_write_outage_ms.map(|ms| ms * 8));
-        assert_eq!((slow.expect.lost_writes, slow.observe.settle_s), (s.expect.lost_writes, s.observe.settle_s));
+        assert_eq!(postgres(&slow).max_write_outage_ms, postgres(&s).max_write_outage_ms.map(|ms| ms * 8));
+        assert_eq!(
+            (postgres(&slow).lost_writes, slow.observe.settle_s),
+            (postgres(&s).lost_writes, s.observe.settle_s)
+        );
         assert_eq!(s.stretched(0.5), s, "never shrinks");
     }
 
@@ -379,8 +542,8 @@ mod tests {
 
     #[test]
     fn misspelt_key_names_file_and_line() {
-        let text =
-            "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\nlost_write = 0\n";
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [expect.postgres]\nlost_write = 0\n";
         let msg = Scenario::parse("x", "my.toml", text).expect_err("typo").to_string();
         assert!(msg.starts_with("my.toml:6:"), "{msg}");
         assert!(msg.contains("lost_write"), "{msg}");

@@ -1,21 +1,25 @@
 //! The HA stack under test, set up and operated through guest scripts:
 //! corosync + pacemaker with the witness's corosync-qnetd as quorum device,
-//! PostgreSQL streaming replication managed by PAF (pgsqlms), a master VIP
-//! and a replica VIP, fencing through the lab's fence daemon — the layout
-//! of Tuchanka's second cluster.
+//! fencing through the lab's fence daemon, and the services of the lab's
+//! stack profile ([`crate::profile`]), each set up by its own module
+//! ([`crate::services`]) — by default the layout of Tuchanka's second cluster.
 
 use std::time::Duration;
 
 use crate::cluster::ClusterState;
 use crate::guest::{Guest, GuestError, Script};
+use crate::profile::StackProfile;
 use crate::secrets::{Secret, SecretError, Secrets};
+use crate::services::{ServiceName, ServiceSpec};
 use crate::topology::{HostRole, Topology};
 
+/// A script of `guest/`, compiled in.
 macro_rules! guest_script {
     ($name:literal) => {
-        Script::new($name, include_str!(concat!("../guest/", $name)))
+        $crate::guest::Script::new($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/guest/", $name)))
     };
 }
+pub(crate) use guest_script;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -27,6 +31,8 @@ pub enum StackError {
     NotHealthy { timeout: Duration, state: String },
     #[error("no cluster node answers crm_mon: {0}")]
     NoView(String),
+    #[error("the lab has no cluster node `{0}`")]
+    NoNode(String),
 }
 
 /// Operations on the lab's cluster.
@@ -42,13 +48,37 @@ impl<'a, G: Guest> Stack<'a, G> {
         Stack { guest, topology, secrets }
     }
 
-    fn first_node(&self) -> String {
-        self.topology.node_names().into_iter().next().unwrap_or_default()
+    pub fn topology(&self) -> &Topology {
+        self.topology
+    }
+
+    pub fn secret(&self, secret: Secret) -> Result<String, StackError> {
+        Ok(self.secrets.get(secret)?)
+    }
+
+    /// The stack profile the lab was made with.
+    pub fn profile(&self) -> &'static StackProfile {
+        self.topology.stack.profile()
+    }
+
+    /// What each of the stack's services declares, in the profile's order.
+    pub fn services(&self) -> Vec<&'static ServiceSpec> {
+        self.profile().services.iter().map(|s| s.spec()).collect()
+    }
+
+    /// The node that runs one-off cluster commands (and is the first master).
+    pub fn first_node(&self) -> Result<String, StackError> {
+        self.topology.node_names().into_iter().next().ok_or_else(|| StackError::NoNode("(none)".into()))
+    }
+
+    /// Runs `script` on `host`.
+    pub async fn run(&self, host: &str, script: &Script) -> Result<String, StackError> {
+        Ok(self.guest.run(host, script).await?)
     }
 
     /// Parameters every script may use, the distribution's paths and
     /// service names included (see [`crate::distro::Family::guest_env`]).
-    fn script(&self, script: Script) -> Script {
+    pub fn script(&self, script: Script) -> Script {
         let t = self.topology;
         let script = t.distribution.guest_env(t.pg_version).into_iter().fold(script, |s, (k, v)| s.env(&k, v));
         script
@@ -62,6 +92,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("NODE_NAMES", t.node_names().join(" "))
             .env("REDIS_VIP", t.redis_vip)
             .env("REDIS_PORT", t.redis_port)
+            .env("SERVICES", self.profile().services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
             .env("TIME_FACTOR", self.time_factor())
     }
 
@@ -78,7 +109,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         Duration::from_secs_f64(self.topology.time_factor().clamp(1.0, 5.0))
     }
 
-    async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
+    pub async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
         let runs = hosts.iter().map(|h| self.guest.run(h, script));
         for result in futures_util::future::join_all(runs).await {
             result?;
@@ -92,14 +123,12 @@ impl<'a, G: Guest> Stack<'a, G> {
         self.on_all(&self.topology.host_names(), &script).await
     }
 
-    /// Creates the cluster, PostgreSQL with replication, the heartbeat
-    /// database, the PAF resource, VIPs and fencing. Leaves it running.
+    /// Creates the cluster with qdevice and fencing, sets up each service,
+    /// then pushes every Pacemaker resource at once. Leaves it running.
     pub async fn setup(&self, step: &crate::progress::Step) -> Result<(), StackError> {
         let t = self.topology;
-        let first = self.first_node();
+        let first = self.first_node()?;
         let hacluster = self.secrets.get(Secret::Hacluster)?;
-        let replication = self.secrets.get(Secret::Replication)?;
-        let heartbeat = self.secrets.get(Secret::Heartbeat)?;
 
         step.detail("pcsd and quorum device");
         let auth = self.script(guest_script!("pcsd-auth.sh")).env("HACLUSTER_PASSWORD", &hacluster);
@@ -120,42 +149,27 @@ impl<'a, G: Guest> Stack<'a, G> {
         let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster);
         self.guest.run(&first, &create).await?;
 
-        step.detail("PostgreSQL configuration");
-        for node in t.nodes() {
-            let config = self
-                .script(guest_script!("postgres-config.sh"))
-                .env("NODE_ADDRESS", node.address)
-                .env("REPLICATION_PASSWORD", &replication);
-            self.guest.run(&node.name, &config).await?;
+        for service in self.profile().services {
+            service.setup(self, step).await?;
         }
-        step.detail("PostgreSQL master, roles and heartbeat database");
-        let master = self
-            .script(guest_script!("postgres-master.sh"))
-            .env("REPLICATION_PASSWORD", &replication)
-            .env("HEARTBEAT_PASSWORD", &heartbeat)
-            .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL);
-        self.guest.run(&first, &master).await?;
-        let first_address = t.host(&first).map(|h| h.address.to_string()).unwrap_or_default();
-        for node in t.node_names().iter().filter(|n| **n != first) {
-            step.detail(format!("replica {node} (pg_basebackup)"));
-            let replica = self.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", &first_address);
-            self.guest.run(node, &replica).await?;
-        }
-        self.on_all(&t.node_names(), &self.script(guest_script!("postgres-stop.sh"))).await?;
 
-        step.detail("Redis configuration");
-        let redis =
-            self.script(guest_script!("redis-config.sh")).env("REDIS_PASSWORD", self.secrets.get(Secret::Redis)?);
-        self.on_all(&t.node_names(), &redis).await?;
-
-        step.detail("pacemaker resources: fencing, PAF, Redis, VIPs");
-        self.guest.run(&first, &self.script(guest_script!("cluster-resources.sh"))).await?;
+        step.detail(format!(
+            "pacemaker resources: fencing, {}",
+            self.profile().services.iter().map(|s| s.spec().title).collect::<Vec<_>>().join(", ")
+        ));
+        self.guest.run(&first, &self.script(self.resources_script())).await?;
         Ok(())
+    }
+
+    /// `guest/cluster-resources.sh` with the CIB helpers and every service's
+    /// fragment before it.
+    pub fn resources_script(&self) -> Script {
+        resources_script(self.profile().services)
     }
 
     /// Starts the cluster on all nodes (nothing starts at boot).
     pub async fn start(&self) -> Result<(), StackError> {
-        self.guest.run(&self.first_node(), &self.script(guest_script!("cluster-start.sh"))).await?;
+        self.guest.run(&self.first_node()?, &self.script(guest_script!("cluster-start.sh"))).await?;
         Ok(())
     }
 
@@ -168,7 +182,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         let f = self.time_factor();
         let stop_all = self.topology.distribution.cluster_stack().stop_all(120 * f);
         let stop = Script::command("cluster-stop", format!("timeout {} {stop_all} >/dev/null", 150 * f));
-        if let Err(error) = self.guest.run(&self.first_node(), &stop).await {
+        if let Err(error) = self.guest.run(&self.first_node()?, &stop).await {
             tracing::warn!(%error, "pcs cluster stop --all did not finish; stopping node by node");
             self.on_all(&self.topology.node_names(), &self.script(guest_script!("node-stop.sh"))).await?;
         }
@@ -200,14 +214,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         Err(StackError::NoView(last))
     }
 
-    /// Names of the replicas streaming from `master`.
-    pub async fn streaming_replicas(&self, master: &str) -> Result<Vec<String>, StackError> {
-        let out = self.guest.run(master, &self.script(guest_script!("replication-status.sh"))).await?;
-        Ok(out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
-    }
-
-    /// Waits until a master, streaming replicas on all other nodes and both
-    /// VIPs are up.
+    /// Waits until every service is healthy and really replicating.
     pub async fn wait_healthy(
         &self,
         timeout: Duration,
@@ -215,19 +222,19 @@ impl<'a, G: Guest> Stack<'a, G> {
     ) -> Result<ClusterState, StackError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let nodes = self.topology.node_names();
+        let services = self.services();
         loop {
             let last = match self.state().await {
                 Ok(state) => {
-                    step.detail(state.summary());
-                    if state.is_healthy(&nodes) {
-                        let master = state.master.clone().unwrap_or_default();
-                        let streaming = self.streaming_replicas(&master).await.unwrap_or_default();
-                        if streaming.len() + 1 == nodes.len() {
-                            return Ok(state);
+                    let summary = state.summary(&services);
+                    step.detail(&summary);
+                    if state.is_healthy(&nodes, &services) {
+                        match self.not_replicating(&state).await {
+                            None => return Ok(state),
+                            Some(service) => format!("{summary}; {service} replicas not streaming yet"),
                         }
-                        format!("{}; streaming: [{}]", state.summary(), streaming.join(" "))
                     } else {
-                        state.summary()
+                        summary
                     }
                 }
                 Err(e) => e.to_string(),
@@ -239,13 +246,38 @@ impl<'a, G: Guest> Stack<'a, G> {
         }
     }
 
-    /// Brings a failed node back as a replica of the current master: what an
-    /// operator does after a fault, as in Tuchanka's `restore` scripts.
-    pub async fn rejoin_as_replica(&self, node: &str) -> Result<(), StackError> {
+    /// The first service whose replicas do not replicate yet.
+    async fn not_replicating(&self, state: &ClusterState) -> Option<ServiceName> {
+        let nodes = self.topology.node_names().len();
+        for service in self.profile().services {
+            if !service.replicating(self, state, nodes).await {
+                return Some(*service);
+            }
+        }
+        None
+    }
+
+    /// The services whose data on `node` must be rebuilt before it rejoins
+    /// (see [`ServiceName::needs_rebuild`]).
+    pub async fn to_rebuild(&self, state: &ClusterState, node: &str) -> Vec<ServiceName> {
+        let mut stale = Vec::new();
+        for service in self.profile().services {
+            if service.needs_rebuild(self, state, node).await {
+                stale.push(*service);
+            }
+        }
+        stale
+    }
+
+    /// Brings a failed node back as a replica of each service's current
+    /// master, rebuilding the data of `services` first: what an operator
+    /// does after a fault, as in Tuchanka's `restore` scripts.
+    pub async fn rejoin_as_replica(&self, node: &str, services: &[ServiceName]) -> Result<(), StackError> {
         let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
         self.guest.run(node, &stop).await?;
-        let replica = self.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", self.topology.master_vip);
-        self.guest.run(node, &replica).await?;
+        for service in services {
+            service.rebuild(self, node).await?;
+        }
         let join = Script::command(
             "cluster-join",
             format!(
@@ -260,7 +292,7 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// Clears failed actions so the cluster retries everywhere.
     pub async fn cleanup(&self) -> Result<(), StackError> {
         let cleanup = Script::command("resource-cleanup", "crm_resource --cleanup >/dev/null".into());
-        self.guest.run(&self.first_node(), &cleanup).await?;
+        self.guest.run(&self.first_node()?, &cleanup).await?;
         Ok(())
     }
 
@@ -268,6 +300,15 @@ impl<'a, G: Guest> Stack<'a, G> {
     pub fn witness(&self) -> Option<String> {
         self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
     }
+}
+
+/// `guest/cluster-resources.sh` for `services`: the CIB helpers, each
+/// service's fragment, then the script that pushes them.
+pub fn resources_script(services: &[ServiceName]) -> Script {
+    let mut parts = vec![include_str!("../guest/cib.sh")];
+    parts.extend(services.iter().map(|s| s.spec().cib));
+    parts.push(include_str!("../guest/cluster-resources.sh"));
+    Script::composed("cluster-resources.sh", &parts)
 }
 
 #[cfg(test)]
@@ -311,10 +352,11 @@ mod tests {
             "redis-server",
         ];
         let mut checked = 0;
-        for entry in std::fs::read_dir(&dir).expect("guest/") {
+        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
+        for entry in std::fs::read_dir(&dir).expect("guest/").chain(services) {
             let path = entry.expect("entry").path();
             if !path.is_file() {
-                continue; // vm/: the Debian image's own first-boot service
+                continue; // vm/: the Debian image's own first-boot service; services/: read too
             }
             let text = std::fs::read_to_string(&path).expect("script");
             for word in debian_only {

@@ -86,18 +86,16 @@ pub struct ScenarioStats {
     pub lost_writes: u64,
 }
 
-/// The longest outage after the fault seen by the run's probe of `role`;
-/// `None` without such a probe or when it never recovered.
+/// The longest outage after the fault seen by the run's probe of `role` of
+/// the fault's service; `None` without such a probe or when it never recovered.
 pub fn outage_ms(run: &ScenarioResult, role: Role) -> Option<f64> {
-    run.probes
-        .iter()
-        .find(|p| p.service == crate::probes::Service::Postgres && p.role == role)
-        .and_then(|p| p.longest_outage_ms)
+    run.probe(role).and_then(|p| p.longest_outage_ms)
 }
 
-/// Acknowledged writes the run lost (0 when writes were not checked).
+/// Acknowledged writes of the fault's service the run lost (0 when its
+/// writes were not checked).
 pub fn lost_writes(run: &ScenarioResult) -> u64 {
-    run.lost_writes.as_ref().map_or(0, |a| a.lost.len() as u64)
+    run.acks().map_or(0, |a| a.lost.len() as u64)
 }
 
 /// Statistics per scenario, in the order scenarios first appear in the suite.

@@ -19,6 +19,8 @@ use crate::topology::HostRole;
 pub struct Status {
     pub lab: String,
     pub backend: crate::config::BackendKind,
+    /// The stack profile the cluster runs.
+    pub stack: crate::profile::ProfileName,
     /// The hosts' distribution.
     pub distribution: crate::distro::Family,
     /// The VMs' accelerator and how much slower than native they run.
@@ -66,6 +68,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
     let status = Status {
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
+        stack: lab.topology.stack,
         distribution: lab.topology.distribution,
         vm: lab.topology.vm,
         hosts,
@@ -84,10 +87,12 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
 fn render(status: &Status) -> String {
     let mut out = match &status.vm {
         Some(vm) => format!(
-            "lab {} ({}, {:?}, timeouts x{}; {} hosts)\n",
-            status.lab, status.backend, vm.accel, vm.time_factor, status.distribution
+            "lab {} ({} stack; {}, {:?}, timeouts x{}; {} hosts)\n",
+            status.lab, status.stack, status.backend, vm.accel, vm.time_factor, status.distribution
         ),
-        None => format!("lab {} ({}; {} hosts)\n", status.lab, status.backend, status.distribution),
+        None => {
+            format!("lab {} ({} stack; {}; {} hosts)\n", status.lab, status.stack, status.backend, status.distribution)
+        }
     };
     for h in &status.hosts {
         out.push_str(&format!(
@@ -105,7 +110,10 @@ fn render(status: &Status) -> String {
     ));
     out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
     match &status.cluster {
-        Some(c) => out.push_str(&format!("cluster: {}\n", c.summary())),
+        Some(c) => {
+            let services: Vec<_> = status.stack.profile().services.iter().map(|s| s.spec()).collect();
+            out.push_str(&format!("cluster: {}\n", c.summary(&services)));
+        }
         None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),
     }
     out

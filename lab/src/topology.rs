@@ -37,6 +37,10 @@ pub struct Topology {
     /// The hosts' distribution: where PostgreSQL and Redis live on them.
     #[serde(default)]
     pub distribution: crate::distro::Family,
+    /// The stack profile the cluster was set up with (labs made before
+    /// profiles existed run Tuchanka's).
+    #[serde(default)]
+    pub stack: crate::profile::ProfileName,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -110,6 +114,7 @@ impl Topology {
             backend: config.lab.backend,
             image: image.to_owned(),
             distribution: crate::distro::Family::Debian,
+            stack: config.stack.profile,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,

@@ -207,3 +207,24 @@ fn the_qemu_backend_installs_isos_from_a_local_repository_mirror() {
     );
     assert!(stderr(&out).contains("dnf reposync --download-metadata --repoid=pgdg-common"), "{}", stderr(&out));
 }
+
+#[test]
+fn stacks_lists_each_profile_with_its_services_and_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["--json", "stacks"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stacks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let tuchanka = stacks.as_array().and_then(|s| s.iter().find(|p| p["name"] == "tuchanka")).expect("tuchanka");
+    assert_eq!(tuchanka["services"], serde_json::json!(["postgres", "redis"]));
+    assert_eq!(tuchanka["backends"], serde_json::json!(["container", "qemu", "virtualbox"]));
+    let text = String::from_utf8_lossy(&lab(dir.path(), &["stacks"]).stdout).into_owned();
+    assert!(text.starts_with("tuchanka  Tuchanka's second cluster"), "{text}");
+    assert!(text.contains("services: postgres, redis"), "{text}");
+}
+
+#[test]
+fn an_unknown_stack_exits_2_naming_the_known_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["make-all", "--stack", "galera"]);
+    assert_refused(dir.path(), &out, "possible values: tuchanka");
+}

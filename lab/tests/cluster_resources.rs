@@ -11,14 +11,16 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use lab::services::ServiceName;
+
 const SCHEMAS: &str = "/usr/share/pacemaker";
 
 /// The CIB the script would push, for `CLUSTER_STACK=stack`, declared
 /// valid against `schema`: the script's own functions, without its last
 /// part that talks to a running cluster.
 fn cib(stack: &str, schema: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/cluster-resources.sh");
-    let script = std::fs::read_to_string(&path).expect("cluster-resources.sh");
+    // What lab sends: the CIB helpers, each service's fragment, then the script.
+    let script = lab::stack::resources_script(&[ServiceName::Postgres, ServiceName::Redis]).render();
     let (functions, _) = script.split_once("\ncib=$(mktemp)").expect("the script's cluster part starts at cib=");
     let program = format!(
         "{functions}\necho \"<cib validate-with=\\\"{schema}\\\" admin_epoch=\\\"0\\\" epoch=\\\"1\\\" num_updates=\\\"0\\\">\
@@ -27,6 +29,7 @@ fn cib(stack: &str, schema: &str) -> String {
     );
     let env = [
         ("CLUSTER_STACK", stack),
+        ("SERVICES", "postgres redis"),
         ("TIME_FACTOR", "1"),
         ("NODE_NAMES", "tuchanka-a tuchanka-b"),
         ("PREFIX", "24"),

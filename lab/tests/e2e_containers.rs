@@ -32,10 +32,13 @@ fn make_all_then_two_faults_then_destroy() {
     assert_eq!(suite["seed"], 7);
     let result = &suite["runs"][0];
     assert_only_async_losses(&run, result);
-    assert!(result["lost_writes"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "the writer wrote");
+    assert!(result["lost_writes"]["postgres"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "the writer wrote");
+    assert!(result["lost_writes"]["redis"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "Redis was probed too");
+    assert_eq!(result["service"], "postgres");
     assert_ne!(result["master_after"], result["victim"], "the master moved");
     let probes = result["probes"].as_array().expect("probes");
-    let writer = probes.iter().find(|p| p["role"] == "writer").expect("writer");
+    assert_eq!(probes.len(), 4, "a writer and a reader of each of the stack's services");
+    let writer = probes.iter().find(|p| p["probe"] == "postgres-writer").expect("writer");
     assert!(writer["failed"].as_u64().is_some_and(|n| n > 0), "the writer saw the master die");
     // The reader uses the replica VIP, which stays up on the replica.
     for probe in probes {
@@ -52,6 +55,7 @@ fn make_all_then_two_faults_then_destroy() {
     let suite = json(&run);
     assert_only_async_losses(&run, &suite["runs"][0]);
     assert_eq!(suite["runs"][0]["fault"]["action"], "power-off");
+    assert_eq!(suite["schema"], 2);
     let dir = newest_run_dir(&runs, "-suite");
     for file in ["results.json", "junit.xml", "summary.md", "report.html", "poweroff-master-1/probes.json"] {
         assert!(dir.join(file).is_file(), "{} missing", dir.join(file).display());

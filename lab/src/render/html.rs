@@ -181,14 +181,14 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
             ),
         ));
     }
-    if let Some(acks) = &run.lost_writes {
-        let mut text = format!("{} ({} present)", lost(run), acks.present);
+    for (service, acks) in &run.lost_writes {
+        let mut text = format!("{} of {} ({} present)", acks.lost.len(), acks.acknowledged, acks.present);
         if !acks.lost.is_empty() {
             let shown: Vec<String> = acks.lost.iter().take(20).map(u64::to_string).collect();
             let more = if acks.lost.len() > 20 { format!(" and {} more", acks.lost.len() - 20) } else { String::new() };
             text.push_str(&format!(": seq {}{more}", shown.join(", ")));
         }
-        facts.push(("lost writes".into(), text));
+        facts.push((format!("lost {service} writes"), text));
     }
     for e in &run.fence_events {
         facts.push(("fenced".into(), format!("{} {} at {}: {}", e.action, e.node, utc(e.unix_ms), e.answer)));

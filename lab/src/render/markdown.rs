@@ -169,7 +169,7 @@ mod tests {
         let run = &mut suite.runs[2];
         run.passed = true;
         run.probes[0].longest_outage_ms = Some(40000.0);
-        if let Some(acks) = &mut run.lost_writes {
+        for acks in run.lost_writes.values_mut() {
             acks.lost.clear();
         }
         suite

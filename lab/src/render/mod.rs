@@ -54,13 +54,17 @@ pub(crate) fn serde_name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-/// `kill-postgres on master`, `restart pg-master-vip on master`.
+/// `kill postgres on master`, `power-off on redis master`, `restart
+/// pg-master-vip on master`: the action, then what it hit.
 pub(crate) fn fault_name(run: &ScenarioResult) -> String {
-    let action = serde_name(&run.fault.action);
+    let action = run.fault.action.name();
     let target = serde_name(&run.fault.target);
-    match &run.fault.resource {
-        Some(resource) => format!("{action} {resource} on {target}"),
-        None => format!("{action} on {target}"),
+    let service = run.fault.service.map(|s| s.to_string());
+    match (&run.fault.resource, service) {
+        (Some(resource), _) => format!("{action} {resource} on {target}"),
+        (None, Some(service)) if run.fault.action.hits_a_process() => format!("{action} {service} on {target}"),
+        (None, Some(service)) => format!("{action} on {service} {target}"),
+        (None, None) => format!("{action} on {target}"),
     }
 }
 
@@ -69,10 +73,10 @@ pub(crate) fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
 }
 
-/// The run's longest outage for `role` in ms; `-` without such a probe,
-/// `never recovered` when it did not.
+/// The run's longest outage for `role` of the fault's service in ms; `-`
+/// without such a probe, `never recovered` when it did not.
 pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
-    match run.probes.iter().find(|p| p.role == role) {
+    match run.probe(role) {
         None => "-".to_owned(),
         Some(p) => p.longest_outage_ms.map_or_else(|| "never recovered".to_owned(), |v| format!("{v:.0}")),
     }
@@ -80,7 +84,7 @@ pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
 
 /// `1 of 402`, or `-` when writes were not checked.
 pub(crate) fn lost(run: &ScenarioResult) -> String {
-    run.lost_writes.as_ref().map_or_else(|| "-".to_owned(), |a| format!("{} of {}", lost_writes(run), a.acknowledged))
+    run.acks().map_or_else(|| "-".to_owned(), |a| format!("{} of {}", lost_writes(run), a.acknowledged))
 }
 
 /// The run's facts on one line.
@@ -92,7 +96,7 @@ pub(crate) fn facts_line(run: &ScenarioResult) -> String {
         format!("master {} → {}", run.master_before, run.master_after.as_deref().unwrap_or("none")),
     ];
     for (role, what) in [(Role::Writer, "write outage"), (Role::Reader, "read outage")] {
-        if let Some(p) = run.probes.iter().find(|p| p.role == role) {
+        if let Some(p) = run.probe(role) {
             parts.push(match p.longest_outage_ms {
                 Some(v) => format!("{what} {v:.0} ms"),
                 None => format!("{what} never recovered"),
@@ -103,7 +107,7 @@ pub(crate) fn facts_line(run: &ScenarioResult) -> String {
         Some(v) => format!("new master after {v:.0} ms"),
         None => "no new master".to_owned(),
     });
-    if run.lost_writes.is_some() {
+    if run.acks().is_some() {
         parts.push(format!("lost writes {}", lost(run)));
     }
     parts.join(", ")
@@ -151,11 +155,12 @@ pub(crate) mod fixtures {
 
     /// `suite.json`: two passing runs of kill-postgres-master, one failing
     /// run of power-off-master that lost a write (and whose description
-    /// holds a `<script>`).
+    /// holds a `<script>`). Written in schema 1, so every rendering test
+    /// also reads an upgraded file.
     pub fn suite() -> SuiteResults {
         let path = dir().join("suite.json");
         let text = std::fs::read_to_string(&path).expect("suite.json");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        SuiteResults::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     /// `probes.json`: the recordings of the suite's first run: 60 attempts

@@ -317,8 +317,8 @@ mod tests {
             .map(|n| n.text().unwrap_or_default().trim().to_owned())
             .collect();
         for wanted in [
-            "kill-postgres-master #1: kill-postgres on master → node1 (passed)",
-            "kill-postgres on master → node1 at 4.8 s",
+            "kill-postgres-master #1: kill postgres on master → node1 (passed)",
+            "kill postgres on master → node1 at 4.8 s",
             "new master node2 (+9.5 s)",
             "≈ fence off node1 (OK)",
             "writer",

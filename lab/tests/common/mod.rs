@@ -95,10 +95,10 @@ pub fn assert_only_async_losses(run: &Output, result: &serde_json::Value) {
         assert_eq!(result["passed"], true);
         return;
     }
-    assert_eq!(failed, ["lost acknowledged writes"], "{:#}", result["checks"]);
+    assert_eq!(failed, ["lost acknowledged postgres writes"], "{:#}", result["checks"]);
     assert_eq!(run.status.code(), Some(1), "missed expectations exit 1");
-    let lost = result["lost_writes"]["lost"].as_array().expect("lost");
-    let acknowledged = result["lost_writes"]["acknowledged"].as_u64().expect("acknowledged");
+    let lost = result["lost_writes"]["postgres"]["lost"].as_array().expect("lost");
+    let acknowledged = result["lost_writes"]["postgres"]["acknowledged"].as_u64().expect("acknowledged");
     assert!(
         lost.len() <= 3 && lost.len() as u64 * 10 < acknowledged,
         "only the few writes in flight at the fault may be lost: {lost:?}"
