@@ -11,7 +11,7 @@ use crate::exit::Failure;
 use crate::lifecycle;
 use crate::paths::LabPaths;
 use crate::progress::Progress;
-use crate::scenario::Scenario;
+use crate::run::scenario::Scenario;
 
 /// A chaos lab for Pacemaker/Corosync clusters: build nodes and a witness,
 /// set up the real HA stack, inject faults, measure outages and lost writes.
@@ -66,7 +66,7 @@ pub enum Command {
         keep_failed: bool,
         /// The stack to build (stack.profile; `lab stacks` lists them).
         #[arg(long, value_name = "NAME")]
-        stack: Option<crate::profile::ProfileName>,
+        stack: Option<crate::cluster::profile::ProfileName>,
     },
     /// Show hosts, links, snapshots and the cluster.
     Status,
@@ -98,7 +98,7 @@ pub enum Command {
         role: ProbeRole,
         /// The service probed (default: the stack's first, PostgreSQL in Tuchanka's).
         #[arg(long, value_name = "SERVICE")]
-        service: Option<crate::services::ServiceName>,
+        service: Option<crate::cluster::services::ServiceName>,
         /// Attempts per second (default: heartbeat.rate_hz).
         #[arg(long)]
         rate: Option<f64>,
@@ -298,7 +298,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::Destroy => commands::destroy(&config, json).await,
         Command::Heartbeat { role, service, rate, seconds } => {
-            crate::live::heartbeat(config, role, service, rate, seconds, json).await
+            crate::run::live::heartbeat(config, role, service, rate, seconds, json).await
         }
         Command::Scenario { name, runs } => {
             let scenario = Scenario::find(&name).map_err(Failure::usage)?;
@@ -313,7 +313,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             commands::run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
         Command::Report { results, baseline, tolerance, tolerance_ms } => {
-            let tolerance = crate::baseline::Tolerance {
+            let tolerance = crate::report::baseline::Tolerance {
                 relative: tolerance.unwrap_or(config.report.regression_tolerance),
                 absolute_ms: tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
             };
@@ -321,7 +321,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::Bench { repeat, only, seed } => {
             let names: Vec<String> = if only.is_empty() {
-                crate::bench::DEFAULT_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
+                crate::run::bench::DEFAULT_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
             } else {
                 only
             };
@@ -331,7 +331,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
                 return Err(Failure::Usage("--repeat must be at least 1".into()));
             }
             let seed = seed.unwrap_or_else(rand::random);
-            let bench = crate::bench::run(config, progress, scenarios, repeat, seed).await?;
+            let bench = crate::run::bench::run(config, progress, scenarios, repeat, seed).await?;
             if json {
                 commands::print_json(&bench)
             } else {
@@ -340,7 +340,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Stacks => {
-            let profiles: Vec<_> = crate::profile::ProfileName::ALL.iter().map(|p| p.profile()).collect();
+            let profiles: Vec<_> = crate::cluster::profile::ProfileName::ALL.iter().map(|p| p.profile()).collect();
             if json {
                 commands::print_json(&profiles);
             } else {

@@ -14,7 +14,7 @@ use crate::exit::Failure;
 use crate::lifecycle::{self, Lab, MakeAllInput};
 use crate::paths::LabPaths;
 use crate::progress::Progress;
-use crate::scenario::Scenario;
+use crate::run::scenario::Scenario;
 
 pub(crate) fn print_json(value: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -94,7 +94,7 @@ pub(crate) async fn rollback(
         lab.stack().start().await.map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
         let state = lab
             .stack()
-            .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &step)
+            .wait_healthy(Duration::from_secs(lab.config.timeouts.healthy_s), &|detail| step.detail(detail))
             .await
             .map_err(|e| Failure::from(lifecycle::LabError::from(e)))?;
         cluster_start_s = Some(started.elapsed().as_secs_f64());
@@ -160,13 +160,13 @@ pub(crate) async fn run_plan(
     if !json {
         eprintln!("seed {seed} (replay with --seed {seed})");
     }
-    let plan = crate::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
-    let print_run = |result: &crate::report::ScenarioResult| {
+    let plan = crate::run::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
+    let print_run = |result: &crate::report::judge::ScenarioResult| {
         if !json {
             println!("{}", result.render());
         }
     };
-    let (dir, suite, _records) = crate::suite::run(&lab, &plan, print_run).await?;
+    let (dir, suite, _records) = crate::run::suite::run(&lab, &plan, print_run).await?;
     if json {
         print_json(&suite);
     } else {
@@ -187,26 +187,26 @@ pub(crate) fn report(
     config: &Config,
     results: Option<PathBuf>,
     baseline: &std::path::Path,
-    tolerance: &crate::baseline::Tolerance,
+    tolerance: &crate::report::baseline::Tolerance,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    use crate::results::SuiteResults;
+    use crate::report::results::SuiteResults;
     let results = match results {
         Some(path) => path,
         None => newest_results(&LabPaths::new(&config.lab.state_dir, &config.lab.name).runs())?,
     };
     let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
     let base = SuiteResults::load(baseline).map_err(Failure::Usage)?;
-    let comparison = crate::baseline::compare(&base, &current, tolerance);
+    let comparison = crate::report::baseline::compare(&base, &current, tolerance);
     if let Some(dir) = results.parent() {
-        let summary = crate::render::markdown(&current, Some(&comparison));
+        let summary = crate::report::render::markdown(&current, Some(&comparison));
         std::fs::write(dir.join("summary.md"), summary).map_err(Failure::infra)?;
     }
     if json {
         print_json(&comparison);
     } else {
         println!("{} against baseline {}", results.display(), baseline.display());
-        print!("{}", crate::baseline::render(&comparison));
+        print!("{}", crate::report::baseline::render(&comparison));
     }
     match comparison.regressions() {
         0 => Ok(ExitCode::SUCCESS),
@@ -259,7 +259,7 @@ pub(crate) fn exec_ssh(
     let netns = std::fs::File::open(crate::netns::lab_namespace(paths, topology.backend))
         .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
-    let config_file = crate::identity::SshMaterial::new(&paths.ssh()).config();
+    let config_file = crate::install::identity::SshMaterial::new(&paths.ssh()).config();
     let mut ssh = std::process::Command::new("ssh");
     ssh.arg("-F").arg(config_file);
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());

@@ -94,7 +94,7 @@ pub struct NetworkSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackSection {
-    pub profile: crate::profile::ProfileName,
+    pub profile: crate::cluster::profile::ProfileName,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -157,13 +157,13 @@ impl TimeoutsSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QemuSection {
-    pub accel: crate::accel::AccelChoice,
+    pub accel: crate::backend::accel::AccelChoice,
     pub memory_mb: u32,
     pub witness_memory_mb: u32,
     pub cpus: u32,
     pub tcg_slowdown: f64,
     /// Local copies of the repositories an ISO installation needs (see
-    /// [`crate::repo_mirror`]); empty: none.
+    /// [`crate::install::repo_mirror`]); empty: none.
     pub repo_mirror: PathBuf,
     pub repo_mirror_port: u16,
     pub disk_gb: u32,

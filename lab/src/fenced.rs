@@ -83,7 +83,7 @@ impl<B: NodeBackend> FenceDaemon<B> {
 
     fn record(&self, action: &str, node: &str, answer: &str) {
         let event = FenceEvent {
-            unix_ms: crate::runner::unix_ms(),
+            unix_ms: crate::run::runner::unix_ms(),
             action: action.to_owned(),
             node: node.to_owned(),
             answer: answer.to_owned(),

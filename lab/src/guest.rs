@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 
-use crate::identity::SshMaterial;
+use crate::install::identity::SshMaterial;
 use crate::paths::LabPaths;
 
 /// A guest-side shell script with its parameters.

@@ -12,29 +12,29 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::backend::container::read_pid;
+use crate::backend::qemu::QemuInstall;
+use crate::backend::vm_disk;
 use crate::backend::{Backend, BackendError, NodeBackend};
+use crate::cluster::stack::{Stack, StackError};
 use crate::config::{BackendKind, Config};
-use crate::container::read_pid;
-use crate::distro::Repo;
 use crate::exit::Failure;
 use crate::guest::{Guest, GuestError, SshGuest};
 use crate::host::{self, HostError};
-use crate::identity::{self, SshMaterial};
-use crate::image::{self, ImageError, Recipe};
-use crate::iso::{IsoError, IsoInfo};
-use crate::kickstart::IsoInstall;
+use crate::install::distro::Repo;
+use crate::install::identity::{self, SshMaterial};
+use crate::install::image::{self, ImageError, Recipe};
+use crate::install::iso::{IsoError, IsoInfo};
+use crate::install::kickstart::IsoInstall;
+use crate::install::pubkey::PublicKey;
+use crate::install::repo_mirror::{MirrorError, RepoMirror};
 use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
 use crate::progress::Progress;
-use crate::pubkey::PublicKey;
-use crate::qemu::QemuInstall;
-use crate::repo_mirror::{MirrorError, RepoMirror};
 use crate::secrets::{Secret, SecretError, Secrets};
-use crate::stack::{Stack, StackError};
 use crate::teardown::{self, TeardownError};
 use crate::topology::{Topology, TopologyError, VmBoot, VmSpec};
-use crate::vm_disk;
 
 /// Snapshot names, as in Tuchanka.
 pub const INSTALL: &str = "install";
@@ -73,7 +73,7 @@ pub enum LabError {
     #[error("cannot create the lab directory {path}: {source}")]
     Create { path: String, source: std::io::Error },
     #[error(transparent)]
-    Key(#[from] crate::pubkey::KeyError),
+    Key(#[from] crate::install::pubkey::KeyError),
     #[error(transparent)]
     Iso(#[from] IsoError),
     #[error(transparent)]
@@ -215,7 +215,7 @@ impl Lab {
         });
         if let (Some(pid), false) = (running, current) {
             tracing::info!(pid, "replacing a fence daemon from another lab binary");
-            crate::container::kill_and_wait(pid, Duration::from_secs(5)).await;
+            crate::backend::container::kill_and_wait(pid, Duration::from_secs(5)).await;
         }
         if !current {
             self.spawn_fenced()?;
@@ -331,7 +331,7 @@ pub struct Installation {
 /// can use them, then the host's tools.
 pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabError> {
     let iso = match &input.installation_iso {
-        Some(path) => Some((path.clone(), crate::iso::inspect(path)?)),
+        Some(path) => Some((path.clone(), crate::install::iso::inspect(path)?)),
         None => None,
     };
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
@@ -345,7 +345,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     host::require(&["ssh", "ssh-keygen"])?;
     match backend {
         BackendKind::Container => host::require(&["ip", "mount", "systemd-nspawn"])?,
-        BackendKind::Qemu => host::require(&["ip", "mount", crate::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
+        BackendKind::Qemu => host::require(&["ip", "mount", crate::backend::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
         BackendKind::VirtualBox => host::require(&["VBoxManage"])?,
     }
     let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
@@ -485,7 +485,7 @@ async fn build(
     let mut backend = Backend::open(paths, &topology, &config)?;
     let mut mirror = None;
     if let Some(installation) = checked.installation {
-        let root_password_hash = crate::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
+        let root_password_hash = crate::install::sha_crypt::hash_password(&secrets.get(Secret::RootPassword)?);
         let Installation { iso, info, root_key, repos, mirror: served } = installation;
         let media = IsoInstall { iso, info, root_key, root_password_hash, repos };
         match &mut backend {
@@ -526,13 +526,14 @@ async fn build(
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();
 
-    let step = progress.step("set up the cluster: corosync, qdevice, PostgreSQL + PAF, VIPs, fencing");
+    let services: Vec<&str> = lab.stack().services().iter().map(|s| s.title).collect();
+    let step = progress.step(format!("set up the cluster: corosync, qdevice, fencing, {}", services.join(", ")));
     let setup_started = Instant::now();
     lab.boot().await?;
     lab.stack().setup(&step).await?;
-    step.detail("waiting for master, replica, VIPs and streaming replication");
+    step.detail("waiting for every service's master, replicas, VIPs and replication");
     let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
-    lab.stack().wait_healthy(healthy, &step).await?;
+    lab.stack().wait_healthy(healthy, &|detail| step.detail(detail)).await?;
     // A live snapshot keeps the healthy cluster running: every rollback then
     // resumes it in seconds instead of a cold start (minutes on emulated
     // hosts). Disk snapshots need it stopped cleanly, PostgreSQL shut down.
@@ -549,11 +550,12 @@ async fn build(
 /// The VMs' settings for this host: the accelerator decides how much
 /// slower than native everything runs.
 async fn vm_spec(config: &Config) -> Result<VmSpec, LabError> {
-    let accel =
-        crate::accel::choose(config.qemu.accel, crate::qemu::QEMU).await.map_err(|e| LabError::Accel(e.to_string()))?;
+    let accel = crate::backend::accel::choose(config.qemu.accel, crate::backend::qemu::QEMU)
+        .await
+        .map_err(|e| LabError::Accel(e.to_string()))?;
     let time_factor = match accel {
-        crate::accel::Accel::Kvm => 1.0,
-        crate::accel::Accel::Tcg => config.qemu.tcg_slowdown.max(1.0),
+        crate::backend::accel::Accel::Kvm => 1.0,
+        crate::backend::accel::Accel::Tcg => config.qemu.tcg_slowdown.max(1.0),
     };
     tracing::info!(?accel, time_factor, "VM accelerator");
     Ok(VmSpec {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backend::NodeBackend;
-use crate::cluster::ClusterState;
+use crate::backend::container::read_pid;
+use crate::cluster::state::ClusterState;
 use crate::config::Config;
-use crate::container::read_pid;
 use crate::exit::Failure;
 use crate::lifecycle::Lab;
 use crate::progress::Progress;
@@ -20,9 +20,9 @@ pub struct Status {
     pub lab: String,
     pub backend: crate::config::BackendKind,
     /// The stack profile the cluster runs.
-    pub stack: crate::profile::ProfileName,
+    pub stack: crate::cluster::profile::ProfileName,
     /// The hosts' distribution.
-    pub distribution: crate::distro::Family,
+    pub distribution: crate::install::distro::Family,
     /// The VMs' accelerator and how much slower than native they run.
     pub vm: Option<crate::topology::VmSpec>,
     pub hosts: Vec<HostStatus>,

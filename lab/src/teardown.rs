@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
+use crate::backend::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 use crate::config::{BackendKind, Config};
-use crate::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
 use crate::host::{Host, HostError};
 use crate::netns::{LabNetwork, command_line};
 use crate::paths::LabPaths;
 use crate::topology::Topology;
-use crate::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 
 /// What `destroy` found and removed.
 #[derive(Debug, Default, Serialize)]

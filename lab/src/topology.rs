@@ -36,11 +36,11 @@ pub struct Topology {
     pub image: String,
     /// The hosts' distribution: where PostgreSQL and Redis live on them.
     #[serde(default)]
-    pub distribution: crate::distro::Family,
+    pub distribution: crate::install::distro::Family,
     /// The stack profile the cluster was set up with (labs made before
     /// profiles existed run Tuchanka's).
     #[serde(default)]
-    pub stack: crate::profile::ProfileName,
+    pub stack: crate::cluster::profile::ProfileName,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -60,7 +60,7 @@ pub struct Topology {
 /// How a VM backend runs this lab's VMs, decided when the lab is made.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VmSpec {
-    pub accel: crate::accel::Accel,
+    pub accel: crate::backend::accel::Accel,
     pub memory_mb: u32,
     pub witness_memory_mb: u32,
     pub cpus: u32,
@@ -113,7 +113,7 @@ impl Topology {
             lab: config.lab.name.clone(),
             backend: config.lab.backend,
             image: image.to_owned(),
-            distribution: crate::distro::Family::Debian,
+            distribution: crate::install::distro::Family::Debian,
             stack: config.stack.profile,
             cluster_name: config.cluster.name.clone(),
             hosts,

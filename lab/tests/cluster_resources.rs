@@ -1,5 +1,5 @@
 //! The cluster configuration `guest/cluster-resources.sh` writes, in both
-//! dialects of the cluster stack (see `lab::pacemaker`), validated against
+//! dialects of the cluster stack (see `lab::cluster::pacemaker`), validated against
 //! Pacemaker's own schemas: `pacemaker-2.10`, the newest Pacemaker 1.1
 //! (RHEL 7) knows, and `pacemaker-3.9` of Pacemaker 2.1 (Debian 12, RHEL
 //! 8/9). No RHEL 7 host can run here; its schema can (Debian's
@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use lab::services::ServiceName;
+use lab::cluster::services::ServiceName;
 
 const SCHEMAS: &str = "/usr/share/pacemaker";
 
@@ -20,7 +20,7 @@ const SCHEMAS: &str = "/usr/share/pacemaker";
 /// part that talks to a running cluster.
 fn cib(stack: &str, schema: &str) -> String {
     // What lab sends: the CIB helpers, each service's fragment, then the script.
-    let script = lab::stack::resources_script(&[ServiceName::Postgres, ServiceName::Redis]).render();
+    let script = lab::cluster::stack::resources_script(&[ServiceName::Postgres, ServiceName::Redis]).render();
     let (functions, _) = script.split_once("\ncib=$(mktemp)").expect("the script's cluster part starts at cib=");
     let program = format!(
         "{functions}\necho \"<cib validate-with=\\\"{schema}\\\" admin_epoch=\\\"0\\\" epoch=\\\"1\\\" num_updates=\\\"0\\\">\

@@ -117,11 +117,12 @@ fn guest_kernel_and_initrd() -> (PathBuf, PathBuf) {
     let config = lab::config::Config::defaults().expect("defaults");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let disk = runtime.block_on(async {
-        let recipe = lab::image::Recipe::embedded().expect("recipe");
+        let recipe = lab::install::image::Recipe::embedded().expect("recipe");
         let progress = lab::progress::Progress::hidden();
         let images = config.lab.state_dir.join("images");
-        let image = lab::image::ensure(&images, &recipe, &config.image.mirror, &progress).await.expect("image");
-        lab::vm_disk::ensure(&image, &progress).await.expect("VM disk")
+        let image =
+            lab::install::image::ensure(&images, &recipe, &config.image.mirror, &progress).await.expect("image");
+        lab::backend::vm_disk::ensure(&image, &progress).await.expect("VM disk")
     });
     (disk.kernel, disk.initrd)
 }

@@ -1,4 +1,4 @@
-//! `lab::qmp` against a real QEMU: a tiny VM (firmware only, 64 MB, TCG,
+//! `lab::backend::qmp` against a real QEMU: a tiny VM (firmware only, 64 MB, TCG,
 //! a 64 MB qcow2 disk and a NIC on a hub with no other port, so no frame
 //! leaves it) started paused by the test, driven through every helper the
 //! lab uses, then told to quit.
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lab::qmp::{Qmp, QmpError, Status};
+use lab::backend::qmp::{Qmp, QmpError, Status};
 
 /// Finds `program` on PATH or fails the test saying what to install.
 fn require(program: &str) -> PathBuf {

@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::installer::{CENTOS7_TREEINFO, fake_vboxmanage, installer_iso};
+use lab::backend::virtualbox::{VBoxManageBinary, VirtualBoxSettings, VirtualBoxVms};
 use lab::backend::{BackendError, GuestFile, NodeBackend};
 use lab::config::Config;
-use lab::iso::IsoInfo;
-use lab::kickstart::IsoInstall;
+use lab::install::iso::IsoInfo;
+use lab::install::kickstart::IsoInstall;
+use lab::install::pubkey::PublicKey;
 use lab::paths::LabPaths;
-use lab::pubkey::PublicKey;
 use lab::topology::{HostRole, HostSpec, Topology};
-use lab::virtualbox::{VBoxManageBinary, VirtualBoxSettings, VirtualBoxVms};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL4z5iK1D0NdwKlKdYJs20SxkDKdkhnfEzRV6zjg1GR7 alice@laptop";
 /// A scratch directory with the fake VBoxManage behind a wrapper that
@@ -36,7 +36,7 @@ impl Bench {
         let root = dir.path();
         let wrapper = fake_vboxmanage(root);
         let iso = installer_iso(&root.join("CentOS-7-x86_64-Minimal-2009.iso"), "CentOS 7 x86_64", CENTOS7_TREEINFO);
-        let info: IsoInfo = lab::iso::inspect(&iso).expect("test ISO recognised");
+        let info: IsoInfo = lab::install::iso::inspect(&iso).expect("test ISO recognised");
 
         let vms = VirtualBoxVms::with_vboxmanage(
             LabPaths::new(&root.join("state"), "t"),
@@ -52,7 +52,7 @@ impl Bench {
             iso,
             info,
             root_key: PublicKey::parse(KEY).expect("key"),
-            root_password_hash: lab::sha_crypt::sha512_crypt(b"secret", "fixedsalt", None),
+            root_password_hash: lab::install::sha_crypt::sha512_crypt(b"secret", "fixedsalt", None),
         });
         Bench { dir, vms }
     }

@@ -23,7 +23,7 @@ pub fn iso<C: AsRef<[u8]>>(iso: &Path, label: &str, files: &[(&str, C)]) -> Path
         std::fs::write(path, contents).expect("write");
     }
     let args = ["-as", "mkisofs", "-V", label, "-R", "-J", "-o"].map(std::ffi::OsStr::new);
-    lab::iso::xorriso(args.into_iter().chain([iso.as_os_str(), tree.as_os_str()]))
+    lab::install::iso::xorriso(args.into_iter().chain([iso.as_os_str(), tree.as_os_str()]))
         .expect("xorriso (apt-get install xorriso)");
     iso.to_owned()
 }

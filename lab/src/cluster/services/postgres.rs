@@ -1,0 +1,147 @@
+//! PostgreSQL streaming replication managed by PAF (`ocf:heartbeat:pgsqlms`),
+//! as in Tuchanka's second cluster: a promotable clone, a master VIP that
+//! follows the promoted instance, a replica VIP that prefers a replica.
+//! Probes connect as the per-lab `heartbeat` user to the `heartbeat`
+//! database. A node whose data diverged (a crashed master) is rebuilt with
+//! pg_basebackup before it rejoins: PAF cannot rewind it.
+
+use heartbeat::{AckCheck, PgReader, PgWriter, ProbeSettings, Recording, Role};
+
+use super::{ServiceName, ServiceSpec};
+use crate::cluster::stack::{Stack, StackError, guest_script};
+use crate::cluster::state::ClusterState;
+use crate::guest::{Guest, Script};
+use crate::lifecycle::{Lab, LabError};
+use crate::run::probes::ProbeRun;
+use crate::secrets::Secret;
+use crate::topology::Topology;
+
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: ServiceName::Postgres,
+    title: "PostgreSQL (PAF)",
+    clone: "pgsqld-clone",
+    master_vip: "pg-master-vip",
+    replica_vip: Some("pg-replica-vip"),
+    promotion_score: Some("master-pgsqld"),
+    probes: &[Role::Writer, Role::Reader],
+    process: "postgres",
+    cib: include_str!("../../../guest/services/postgres.cib.sh"),
+};
+
+/// Configures PostgreSQL on every node, makes the first node the master
+/// (roles, heartbeat database) and the others replicas, then stops them
+/// all: PAF starts PostgreSQL itself.
+pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step) -> Result<(), StackError> {
+    let t = stack.topology();
+    let replication = stack.secret(Secret::Replication)?;
+    step.detail("PostgreSQL configuration");
+    for node in t.nodes() {
+        let config = stack
+            .script(guest_script!("postgres-config.sh"))
+            .env("NODE_ADDRESS", node.address)
+            .env("REPLICATION_PASSWORD", &replication);
+        stack.run(&node.name, &config).await?;
+    }
+    step.detail("PostgreSQL master, roles and heartbeat database");
+    let first = stack.first_node()?;
+    let master = stack
+        .script(guest_script!("postgres-master.sh"))
+        .env("REPLICATION_PASSWORD", &replication)
+        .env("HEARTBEAT_PASSWORD", stack.secret(Secret::Heartbeat)?)
+        .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL);
+    stack.run(&first, &master).await?;
+    let first_address = t.host(&first).map(|h| h.address).ok_or_else(|| StackError::NoNode(first.clone()))?;
+    for node in t.node_names().iter().filter(|n| **n != first) {
+        step.detail(format!("replica {node} (pg_basebackup)"));
+        let replica = stack.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", first_address);
+        stack.run(node, &replica).await?;
+    }
+    stack.on_all(&t.node_names(), &stack.script(guest_script!("postgres-stop.sh"))).await
+}
+
+/// Names of the replicas streaming from `master`.
+pub async fn streaming_replicas<G: Guest>(stack: &Stack<'_, G>, master: &str) -> Result<Vec<String>, StackError> {
+    let out = stack.run(master, &stack.script(guest_script!("replication-status.sh"))).await?;
+    Ok(out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
+}
+
+/// A node that is out of the cluster, or neither the master nor streaming
+/// from it, must be rebuilt.
+pub async fn needs_rebuild<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
+    if !state.online.iter().any(|n| n == node) {
+        return true;
+    }
+    match SPEC.master(state) {
+        Some(master) if master == node => false,
+        Some(master) => !streaming_replicas(stack, master).await.unwrap_or_default().iter().any(|r| r == node),
+        None => true,
+    }
+}
+
+/// Throws `node`'s data away and copies it from the master (through the
+/// master VIP), as Tuchanka's `restore` scripts do.
+pub async fn rebuild<G: Guest>(stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
+    let replica = stack.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", stack.topology().master_vip);
+    stack.run(node, &replica).await?;
+    Ok(())
+}
+
+/// Every other node streams from the master.
+pub async fn replicating<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
+    let Some(master) = SPEC.master(state) else { return false };
+    streaming_replicas(stack, master).await.is_ok_and(|streaming| streaming.len() + 1 == nodes)
+}
+
+/// `kill -SIGNAL` of the postmaster (its pid file names it), or of every
+/// PostgreSQL process: a hang of the postmaster alone leaves established
+/// connections working.
+pub fn signal(topology: &Topology, signal: &str, every_process: bool) -> Script {
+    if every_process {
+        return Script::command("signal-postgres", format!("pkill -{signal} -x {}", SPEC.process));
+    }
+    let pid_file = format!("{}/postmaster.pid", topology.distribution.pg_datadir(topology.pg_version));
+    Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
+}
+
+/// Where a probe of `role` connects: the writer to the master VIP, the
+/// reader to the replica VIP, both as the heartbeat user.
+pub fn target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
+    let t = &lab.topology;
+    let vip = match role {
+        Role::Writer => t.master_vip,
+        Role::Reader => t.replica_vip,
+    };
+    Ok(heartbeat::Target {
+        host: vip.to_string(),
+        port: t.pg_port,
+        dbname: "heartbeat".into(),
+        user: "heartbeat".into(),
+        password: lab.secrets.get(Secret::Heartbeat)?,
+    })
+}
+
+pub fn launch_probe(
+    lab: &Lab,
+    role: Role,
+    settings: ProbeSettings,
+    run: ProbeRun,
+) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
+    let target = target(lab, role)?;
+    let run_id = run.run_id.clone();
+    Ok(match role {
+        Role::Writer => run.launch(lab, PgWriter::new(target, settings, &run_id)),
+        Role::Reader => run.launch(lab, PgReader::new(target, settings, &run_id)),
+    })
+}
+
+pub async fn check_acknowledged(
+    lab: &Lab,
+    settings: ProbeSettings,
+    recording: Recording,
+) -> Result<AckCheck, LabError> {
+    let target = target(lab, Role::Writer)?;
+    lab.labnet()
+        .run(async move { heartbeat::check_acknowledged(&target, &settings, &recording).await })
+        .await?
+        .map_err(|e| LabError::Probe(format!("lost-write check of postgres: {e}")))
+}

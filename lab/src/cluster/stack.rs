@@ -1,0 +1,402 @@
+//! The HA stack under test, set up and operated through guest scripts:
+//! corosync + pacemaker with the witness's corosync-qnetd as quorum device,
+//! fencing through the lab's fence daemon, and the services of the lab's
+//! stack profile ([`crate::cluster::profile`]), each set up by its own module
+//! ([`crate::cluster::services`]) — by default the layout of Tuchanka's second cluster.
+
+use std::time::Duration;
+
+use crate::cluster::profile::StackProfile;
+use crate::cluster::services::{ServiceName, ServiceSpec};
+use crate::cluster::state::ClusterState;
+use crate::guest::{Guest, GuestError, Script};
+use crate::secrets::{Secret, SecretError, Secrets};
+use crate::topology::{HostRole, Topology};
+
+/// A script of `guest/`, compiled in.
+macro_rules! guest_script {
+    ($name:literal) => {
+        $crate::guest::Script::new($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/guest/", $name)))
+    };
+}
+pub(crate) use guest_script;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cluster not healthy after {timeout:?}: {state}")]
+    NotHealthy { timeout: Duration, state: String },
+    #[error("no cluster node answers crm_mon: {0}")]
+    NoView(String),
+    #[error("the lab has no cluster node `{0}`")]
+    NoNode(String),
+}
+
+/// Operations on the lab's cluster.
+#[derive(Debug)]
+pub struct Stack<'a, G> {
+    guest: &'a G,
+    topology: &'a Topology,
+    secrets: &'a Secrets,
+}
+
+impl<'a, G: Guest> Stack<'a, G> {
+    pub fn new(guest: &'a G, topology: &'a Topology, secrets: &'a Secrets) -> Self {
+        Stack { guest, topology, secrets }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        self.topology
+    }
+
+    pub fn secret(&self, secret: Secret) -> Result<String, StackError> {
+        Ok(self.secrets.get(secret)?)
+    }
+
+    /// The stack profile the lab was made with.
+    pub fn profile(&self) -> &'static StackProfile {
+        self.topology.stack.profile()
+    }
+
+    /// What each of the stack's services declares, in the profile's order.
+    pub fn services(&self) -> Vec<&'static ServiceSpec> {
+        self.profile().services.iter().map(|s| s.spec()).collect()
+    }
+
+    /// The node that runs one-off cluster commands (and is the first master).
+    pub fn first_node(&self) -> Result<String, StackError> {
+        self.topology.node_names().into_iter().next().ok_or_else(|| StackError::NoNode("(none)".into()))
+    }
+
+    /// Runs `script` on `host`.
+    pub async fn run(&self, host: &str, script: &Script) -> Result<String, StackError> {
+        Ok(self.guest.run(host, script).await?)
+    }
+
+    /// Parameters every script may use, the distribution's paths and
+    /// service names included (see [`crate::install::distro::Family::guest_env`]).
+    pub fn script(&self, script: Script) -> Script {
+        let t = self.topology;
+        let script = t.distribution.guest_env(t.pg_version).into_iter().fold(script, |s, (k, v)| s.env(&k, v));
+        script
+            .env("PG_VERSION", t.pg_version)
+            .env("PG_PORT", t.pg_port)
+            .env("MASTER_VIP", t.master_vip)
+            .env("REPLICA_VIP", t.replica_vip)
+            .env("SUBNET", t.subnet())
+            .env("PREFIX", t.prefix)
+            .env("CLUSTER_NAME", &t.cluster_name)
+            .env("NODE_NAMES", t.node_names().join(" "))
+            .env("REDIS_VIP", t.redis_vip)
+            .env("REDIS_PORT", t.redis_port)
+            .env("SERVICES", self.profile().services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+            .env("TIME_FACTOR", self.time_factor())
+    }
+
+    /// How many times slower than native the hosts are, as a whole number
+    /// for the scripts' timeouts (pcs, pacemaker operations).
+    fn time_factor(&self) -> u64 {
+        self.topology.time_factor().ceil() as u64
+    }
+
+    /// How often to ask the cluster for its state. Every `crm_mon` costs the
+    /// asked node CPU that Pacemaker needs too; on emulated hosts (one query
+    /// costs seconds there) asking less often lets the cluster get on.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.topology.time_factor().clamp(1.0, 5.0))
+    }
+
+    pub async fn on_all(&self, hosts: &[String], script: &Script) -> Result<(), StackError> {
+        let runs = hosts.iter().map(|h| self.guest.run(h, script));
+        for result in futures_util::future::join_all(runs).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Per-host preparation before the `install` snapshot.
+    pub async fn install(&self) -> Result<(), StackError> {
+        let script = self.script(guest_script!("node-install.sh"));
+        self.on_all(&self.topology.host_names(), &script).await
+    }
+
+    /// Creates the cluster with qdevice and fencing, sets up each service,
+    /// then pushes every Pacemaker resource at once. Leaves it running.
+    pub async fn setup(&self, step: &crate::progress::Step) -> Result<(), StackError> {
+        let t = self.topology;
+        let first = self.first_node()?;
+        let hacluster = self.secrets.get(Secret::Hacluster)?;
+
+        step.detail("pcsd and quorum device");
+        let auth = self.script(guest_script!("pcsd-auth.sh")).env("HACLUSTER_PASSWORD", &hacluster);
+        self.on_all(&t.host_names(), &auth).await?;
+
+        step.detail("corosync configuration and keys");
+        let addresses = t.nodes().map(|n| format!("{} addr={}", n.name, n.address)).collect::<Vec<_>>().join(" ");
+        let conf = self.script(guest_script!("corosync-conf.sh")).env("NODE_ADDRS", &addresses);
+        let corosync_conf = self.guest.run(&first, &conf).await?;
+        let files = self
+            .script(guest_script!("cluster-files.sh"))
+            .env("COROSYNC_CONF", corosync_conf.trim_end())
+            .env("COROSYNC_KEY", self.secrets.get(Secret::CorosyncKey)?)
+            .env("PACEMAKER_KEY", self.secrets.get(Secret::PacemakerKey)?);
+        self.on_all(&t.node_names(), &files).await?;
+
+        step.detail("corosync cluster with qdevice");
+        let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster);
+        self.guest.run(&first, &create).await?;
+
+        for service in self.profile().services {
+            service.setup(self, step).await?;
+        }
+
+        step.detail(format!(
+            "pacemaker resources: fencing, {}",
+            self.profile().services.iter().map(|s| s.spec().title).collect::<Vec<_>>().join(", ")
+        ));
+        self.guest.run(&first, &self.script(self.resources_script())).await?;
+        Ok(())
+    }
+
+    /// `guest/cluster-resources.sh` with the CIB helpers and every service's
+    /// fragment before it.
+    pub fn resources_script(&self) -> Script {
+        resources_script(self.profile().services)
+    }
+
+    /// Starts the cluster on all nodes (nothing starts at boot).
+    pub async fn start(&self) -> Result<(), StackError> {
+        self.guest.run(&self.first_node()?, &self.script(guest_script!("cluster-start.sh"))).await?;
+        Ok(())
+    }
+
+    /// Stops the cluster on all nodes, cleanly.
+    ///
+    /// `pcs cluster stop --all` usually takes seconds but was seen to hang
+    /// (about one make-all in ten); when it does not finish in time, each node
+    /// stops its own stack, which also checks PostgreSQL shut down cleanly.
+    pub async fn stop(&self) -> Result<(), StackError> {
+        let f = self.time_factor();
+        let stop_all = self.topology.distribution.cluster_stack().stop_all(120 * f);
+        let stop = Script::command("cluster-stop", format!("timeout {} {stop_all} >/dev/null", 150 * f));
+        if let Err(error) = self.guest.run(&self.first_node()?, &stop).await {
+            tracing::warn!(%error, "pcs cluster stop --all did not finish; stopping node by node");
+            self.on_all(&self.topology.node_names(), &self.script(guest_script!("node-stop.sh"))).await?;
+        }
+        Ok(())
+    }
+
+    /// The cluster as seen by the first node that answers.
+    pub async fn state(&self) -> Result<ClusterState, StackError> {
+        self.state_avoiding("").await
+    }
+
+    /// The cluster as seen by the first node that answers, asking `avoid`
+    /// (a fault's victim, maybe unreachable) last.
+    pub async fn state_avoiding(&self, avoid: &str) -> Result<ClusterState, StackError> {
+        let crm_mon = Script::command("crm_mon", self.topology.distribution.cluster_stack().crm_mon_xml().into());
+        let mut last = String::from("no nodes");
+        let mut nodes = self.topology.node_names();
+        nodes.sort_by_key(|n| n == avoid);
+        for node in nodes {
+            match self.guest.run(&node, &crm_mon).await {
+                Ok(xml) => match ClusterState::parse(&xml) {
+                    Ok(state) if !state.online.is_empty() => return Ok(state),
+                    Ok(_) => last = format!("{node}: not in the cluster"),
+                    Err(e) => last = format!("{node}: {e}"),
+                },
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(StackError::NoView(last))
+    }
+
+    /// Waits until every service is healthy and really replicating,
+    /// telling `detail` what the cluster looks like meanwhile.
+    pub async fn wait_healthy(
+        &self,
+        timeout: Duration,
+        detail: &(dyn Fn(&str) + Sync),
+    ) -> Result<ClusterState, StackError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let nodes = self.topology.node_names();
+        let services = self.services();
+        loop {
+            let last = match self.state().await {
+                Ok(state) => {
+                    let summary = state.summary(&services);
+                    detail(&summary);
+                    if state.is_healthy(&nodes, &services) {
+                        match self.not_replicating(&state).await {
+                            None => return Ok(state),
+                            Some(service) => format!("{summary}; {service} replicas not streaming yet"),
+                        }
+                    } else {
+                        summary
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StackError::NotHealthy { timeout, state: last });
+            }
+            tokio::time::sleep(self.poll_interval()).await;
+        }
+    }
+
+    /// The first service whose replicas do not replicate yet.
+    async fn not_replicating(&self, state: &ClusterState) -> Option<ServiceName> {
+        let nodes = self.topology.node_names().len();
+        for service in self.profile().services {
+            if !service.replicating(self, state, nodes).await {
+                return Some(*service);
+            }
+        }
+        None
+    }
+
+    /// The services whose data on `node` must be rebuilt before it rejoins
+    /// (see [`ServiceName::needs_rebuild`]).
+    pub async fn to_rebuild(&self, state: &ClusterState, node: &str) -> Vec<ServiceName> {
+        let mut stale = Vec::new();
+        for service in self.profile().services {
+            if service.needs_rebuild(self, state, node).await {
+                stale.push(*service);
+            }
+        }
+        stale
+    }
+
+    /// Brings a failed node back as a replica of each service's current
+    /// master, rebuilding the data of `services` first: what an operator
+    /// does after a fault, as in Tuchanka's `restore` scripts.
+    pub async fn rejoin_as_replica(&self, node: &str, services: &[ServiceName]) -> Result<(), StackError> {
+        let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
+        self.guest.run(node, &stop).await?;
+        for service in services {
+            service.rebuild(self, node).await?;
+        }
+        let join = Script::command(
+            "cluster-join",
+            format!(
+                "pcs cluster start --wait={} >/dev/null && crm_resource --cleanup >/dev/null",
+                120 * self.time_factor()
+            ),
+        );
+        self.guest.run(node, &join).await?;
+        Ok(())
+    }
+
+    /// Clears failed actions so the cluster retries everywhere.
+    pub async fn cleanup(&self) -> Result<(), StackError> {
+        let cleanup = Script::command("resource-cleanup", "crm_resource --cleanup >/dev/null".into());
+        self.guest.run(&self.first_node()?, &cleanup).await?;
+        Ok(())
+    }
+
+    /// The quorum device host, if the lab has one.
+    pub fn witness(&self) -> Option<String> {
+        self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
+    }
+}
+
+/// `guest/cluster-resources.sh` for `services`: the CIB helpers, each
+/// service's fragment, then the script that pushes them.
+pub fn resources_script(services: &[ServiceName]) -> Script {
+    let mut parts = vec![include_str!("../../guest/cib.sh")];
+    parts.extend(services.iter().map(|s| s.spec().cib));
+    parts.push(include_str!("../../guest/cluster-resources.sh"));
+    Script::composed("cluster-resources.sh", &parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::install::distro::{Family, Vendor};
+
+    /// Records what would be sent to each host.
+    #[derive(Default)]
+    struct RecordingGuest {
+        sent: Mutex<Vec<(String, String)>>,
+    }
+
+    impl Guest for RecordingGuest {
+        async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
+            self.sent.lock().expect("lock").push((node.to_owned(), script.render()));
+            Ok(String::new())
+        }
+
+        async fn wait_ready(&self, _node: &str, _timeout: Duration) -> Result<(), GuestError> {
+            Ok(())
+        }
+
+        async fn forget(&self, _node: &str) {}
+    }
+
+    /// Distribution differences live in `distro.rs` only: a guest script
+    /// naming a Debian path or tool would break RHEL-like hosts.
+    #[test]
+    fn guest_scripts_name_no_distribution_specific_path() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+        let debian_only = [
+            "/usr/lib/postgresql",
+            "/etc/postgresql",
+            "/var/lib/postgresql",
+            "pg_ctlcluster",
+            "pg_createcluster",
+            "/etc/redis",
+            "redis-server",
+        ];
+        let mut checked = 0;
+        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
+        for entry in std::fs::read_dir(&dir).expect("guest/").chain(services) {
+            let path = entry.expect("entry").path();
+            if !path.is_file() {
+                continue; // vm/: the Debian image's own first-boot service; services/: read too
+            }
+            let text = std::fs::read_to_string(&path).expect("script");
+            for word in debian_only {
+                assert!(!text.contains(word), "{} names `{word}`; take it from distro.rs", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} scripts in {}", dir.display());
+    }
+
+    /// The install scripts lab sends to a lab of `family`'s hosts.
+    async fn install_scripts(family: Family) -> (Topology, Vec<(String, String)>) {
+        let config = crate::config::Config::defaults().expect("defaults");
+        let mut topology = Topology::from_config(&config, "img").expect("topology");
+        topology.distribution = family;
+        let secrets = Secrets::new(std::path::Path::new("/nonexistent"));
+        let guest = RecordingGuest::default();
+        Stack::new(&guest, &topology, &secrets).install().await.expect("install");
+        let sent = guest.sent.into_inner().expect("lock");
+        (topology, sent)
+    }
+
+    #[tokio::test]
+    async fn scripts_get_the_hosts_distribution_paths() {
+        let (topology, sent) = install_scripts(Family::RhelLike { vendor: Vendor::Rocky, major: 9 }).await;
+        assert_eq!(sent.len(), topology.hosts.len(), "one script per host");
+        let pg = topology.pg_version;
+        for (_, text) in &sent {
+            assert!(text.contains(&format!("export PG_BINDIR='/usr/pgsql-{pg}/bin'")), "{text}");
+            assert!(text.contains(&format!("export PG_SERVICE='postgresql-{pg}'")), "{text}");
+            assert!(text.contains("export REDIS_CONF='/etc/redis/redis.conf'"), "{text}");
+            assert!(text.contains("eval \"$PG_NEW_CLUSTER\""), "{text}");
+            assert!(text.contains("export CLUSTER_STACK='pacemaker-2'"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rhel_7_scripts_speak_pacemaker_1_1() {
+        let (_, sent) = install_scripts(Family::RhelLike { vendor: Vendor::CentOs, major: 7 }).await;
+        assert!(sent.iter().all(|(_, text)| text.contains("export CLUSTER_STACK='pacemaker-1.1'")), "{sent:?}");
+    }
+}

@@ -1,0 +1,240 @@
+//! The embedded default guest image: Debian with the HA stack, built with
+//! mmdebstrap and cached by the hash of its recipe.
+//!
+//! The image is a plain root directory that every node uses read-only as
+//! the lower layer of its overlay. It is built from the host's own Debian
+//! mirror, the only mirror a host is known to reach.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::host::{self, HostError};
+use crate::progress::Progress;
+
+/// The recipe of the embedded default image.
+pub const DEFAULT_RECIPE: &str = include_str!("../../../images/debian12.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image recipe {name}: {message}")]
+    Recipe { name: String, message: String },
+    #[error(
+        "no Debian mirror for suite `{suite}` in the host's apt sources (/etc/apt/sources.list*); set image.mirror in the config"
+    )]
+    NoMirror { suite: String },
+    #[error("cannot prepare image directory {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// What goes into an image.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub suite: String,
+    pub variant: String,
+    pub packages: Vec<String>,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Recipe {
+    pub fn parse(name: &str, text: &str) -> Result<Self, ImageError> {
+        let mut recipe: Recipe =
+            toml::from_str(text).map_err(|e| ImageError::Recipe { name: name.to_owned(), message: e.to_string() })?;
+        if recipe.packages.is_empty() {
+            return Err(ImageError::Recipe { name: name.to_owned(), message: "packages is empty".into() });
+        }
+        recipe.text = text.to_owned();
+        Ok(recipe)
+    }
+
+    pub fn embedded() -> Result<Self, ImageError> {
+        Self::parse("images/debian12.toml", DEFAULT_RECIPE)
+    }
+
+    /// Cache key: changes whenever the recipe text changes.
+    pub fn key(&self) -> String {
+        let digest = Sha256::digest(self.text.as_bytes());
+        hex::encode(&digest[..8])
+    }
+}
+
+/// A built image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub key: String,
+    pub rootfs: PathBuf,
+}
+
+/// Returns the cached image for `recipe`, building it first if needed.
+pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Progress) -> Result<Image, ImageError> {
+    let key = recipe.key();
+    let dir = images.join(&key);
+    let image = Image { key: key.clone(), rootfs: dir.join("rootfs") };
+    if dir.join("complete").exists() {
+        tracing::info!(image = %key, "guest image cached");
+        return Ok(image);
+    }
+    host::require(&["mmdebstrap"])?;
+    let mirror = if mirror.is_empty() { host_mirror(&recipe.suite)? } else { mirror.to_owned() };
+    let partial = images.join(format!("{key}.partial"));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ImageError::Io { path, source }
+    };
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let step = progress.step(format!("build guest image {key} ({} from {mirror})", recipe.suite));
+    build(recipe, &mirror, &partial.join("rootfs"), &step).await?;
+    std::fs::write(partial.join("recipe.toml"), &recipe.text).map_err(io(&partial))?;
+    std::fs::write(partial.join("complete"), "").map_err(io(&partial))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    std::fs::rename(&partial, &dir).map_err(io(&dir))?;
+    step.done();
+    Ok(image)
+}
+
+async fn build(recipe: &Recipe, mirror: &str, rootfs: &Path, step: &crate::progress::Step) -> Result<(), ImageError> {
+    let mut command = tokio::process::Command::new("mmdebstrap");
+    command
+        .arg(format!("--variant={}", recipe.variant))
+        .arg(format!("--include={}", recipe.packages.join(",")))
+        .arg("--dpkgopt=path-exclude=/usr/share/doc/*")
+        .arg("--dpkgopt=path-exclude=/usr/share/man/*")
+        .arg(&recipe.suite)
+        .arg(rootfs)
+        .arg(mirror)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let line = host::describe(&command);
+    tracing::info!(command = %line, "host");
+    let mut child = command.spawn().map_err(|source| HostError::Spawn { command: line.clone(), source })?;
+    let mut last_lines = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(text)) = lines.next_line().await {
+            tracing::debug!(target: "mmdebstrap", "{text}");
+            step.detail(text.clone());
+            last_lines.push(text);
+            if last_lines.len() > 20 {
+                last_lines.remove(0);
+            }
+        }
+    }
+    let status = child.wait().await.map_err(|source| HostError::Spawn { command: line.clone(), source })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HostError::Failed { command: line, status, stderr: host::tail(&last_lines.join("\n")) }.into())
+    }
+}
+
+/// The first mirror in the host's apt sources that serves `suite`.
+pub fn host_mirror(suite: &str) -> Result<String, ImageError> {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        more.sort();
+        files.extend(more);
+    }
+    files
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok().map(|text| (path, text)))
+        .find_map(|(path, text)| {
+            if path.extension().is_some_and(|e| e == "sources") {
+                mirror_in_deb822(&text, suite)
+            } else {
+                mirror_in_one_line(&text, suite)
+            }
+        })
+        .ok_or_else(|| ImageError::NoMirror { suite: suite.to_owned() })
+}
+
+fn mirror_in_one_line(text: &str, suite: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        // Drop the `[option=value ...]` block, which may contain spaces.
+        let line = match (line.find('['), line.find(']')) {
+            (Some(open), Some(close)) if open < close => {
+                format!("{} {}", &line[..open], &line[close + 1..])
+            }
+            _ => line.to_owned(),
+        };
+        let mut words = line.split_whitespace();
+        if words.next()? != "deb" {
+            return None;
+        }
+        let uri = words.next()?;
+        (words.next()? == suite).then(|| uri.to_owned())
+    })
+}
+
+fn mirror_in_deb822(text: &str, suite: &str) -> Option<String> {
+    text.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| {
+            stanza.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+            })
+        };
+        let types = field("Types")?;
+        let suites = field("Suites")?;
+        if !types.split_whitespace().any(|t| t == "deb") || !suites.split_whitespace().any(|s| s == suite) {
+            return None;
+        }
+        field("URIs")?.split_whitespace().next().map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_recipe_parses_and_has_the_stack() {
+        let recipe = Recipe::embedded().expect("recipe");
+        for needed in ["pacemaker", "corosync-qnetd", "resource-agents-paf", "postgresql", "pcs"] {
+            assert!(recipe.packages.iter().any(|p| p == needed), "{needed} missing");
+        }
+        assert_eq!(recipe.key().len(), 16);
+    }
+
+    #[test]
+    fn key_changes_with_the_recipe() {
+        let a = Recipe::parse("a", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\n").expect("a");
+        let b = Recipe::parse("b", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\", \"b\"]\n").expect("b");
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn recipe_with_unknown_key_is_rejected() {
+        let err = Recipe::parse("x", "suite = \"bookworm\"\nvariant = \"apt\"\npackages = [\"a\"]\nextra = 1\n");
+        assert!(err.expect_err("unknown").to_string().contains("extra"));
+    }
+
+    #[test]
+    fn mirror_from_deb822_sources_skips_other_suites() {
+        let text = "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\n\
+                    Types: deb\n# comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
+        assert_eq!(mirror_in_deb822(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(mirror_in_deb822(text, "trixie"), None);
+    }
+
+    #[test]
+    fn mirror_from_one_line_sources() {
+        let text = "# deb http://old.example/debian bookworm main\n\
+                    deb-src http://src.example/debian bookworm main\n\
+                    deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib\n";
+        assert_eq!(mirror_in_one_line(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+    }
+}

@@ -1,0 +1,403 @@
+//! Results of a scenario run: the facts measured, the expectations judged,
+//! a table for people and JSON for machines.
+//!
+//! `results.json` has a `schema` version so CI tooling can rely on its shape;
+//! `probes.json` beside it holds every probe attempt for later analysis.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use heartbeat::{AckCheck, Outage, Recording, Role};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::services::ServiceName;
+use crate::config::BackendKind;
+use crate::fenced::FenceEvent;
+use crate::run::scenario::{Fault, MasterExpectation, Scenario};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunTimings {
+    pub rollback_s: f64,
+    pub cluster_start_s: f64,
+    pub observe_s: f64,
+    pub restore_s: f64,
+    pub total_s: f64,
+}
+
+/// What one probe saw, relative to the fault.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    pub probe: String,
+    pub role: Role,
+    pub service: ServiceName,
+    pub attempts: usize,
+    pub failed: usize,
+    /// Outage windows that ended after the fault (or never ended).
+    pub outages: Vec<Outage>,
+    /// The longest of them, in milliseconds; None if never recovered.
+    pub longest_outage_ms: Option<f64>,
+    /// No outage after the fault was left open.
+    pub recovered: bool,
+}
+
+impl ProbeSummary {
+    pub fn from_recording(recording: &Recording, service: ServiceName, fault_at: Duration) -> Self {
+        let outages = heartbeat::outages_after(&recording.attempts, fault_at);
+        let recovered = outages.iter().all(|o| o.end.is_some());
+        let longest_outage_ms = if recovered {
+            Some(outages.iter().filter_map(Outage::duration).max().unwrap_or_default().as_secs_f64() * 1000.0)
+        } else {
+            None
+        };
+        ProbeSummary {
+            probe: recording.probe.clone(),
+            role: recording.role,
+            service,
+            attempts: recording.attempts.len(),
+            failed: recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
+            outages,
+            longest_outage_ms,
+            recovered,
+        }
+    }
+}
+
+/// One expectation and how the run measured up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
+    pub passed: bool,
+}
+
+/// The facts a run measured, before judging.
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    pub run_id: String,
+    /// Seed of the run's random choices (victim, timing): replays it exactly.
+    pub seed: u64,
+    /// Which of the scenario's repeated runs this is, from 1.
+    pub iteration: u32,
+    pub lab: String,
+    pub backend: BackendKind,
+    pub started_unix_ms: u128,
+    /// The service the fault was about: the master figures are its.
+    pub service: ServiceName,
+    pub victim: String,
+    pub master_before: String,
+    pub master_after: Option<String>,
+    pub new_master_after: Option<Duration>,
+    pub fault_at: Duration,
+    pub recovered: bool,
+    pub probes: Vec<ProbeSummary>,
+    /// Each writer's check for lost acknowledged writes, by service.
+    pub acks: BTreeMap<ServiceName, AckCheck>,
+    pub fence_events: Vec<FenceEvent>,
+    pub timings: RunTimings,
+    /// Why the victim could not be brought back, if it could not.
+    pub restore_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub description: String,
+    pub run_id: String,
+    pub seed: u64,
+    pub iteration: u32,
+    pub lab: String,
+    pub backend: BackendKind,
+    pub started_unix_ms: u128,
+    pub fault: Fault,
+    /// The service the fault was about: `master_*` and `new_master_after_ms`
+    /// are its, and summaries show its probes.
+    pub service: ServiceName,
+    pub victim: String,
+    pub fault_at_ms: f64,
+    pub master_before: String,
+    pub master_after: Option<String>,
+    pub new_master_after_ms: Option<f64>,
+    /// Every probe, each naming its service.
+    pub probes: Vec<ProbeSummary>,
+    /// Each writer's check for lost acknowledged writes, by service.
+    pub lost_writes: BTreeMap<ServiceName, AckCheck>,
+    pub fence_events: Vec<FenceEvent>,
+    pub timings: RunTimings,
+    pub restore_error: Option<String>,
+    pub checks: Vec<Check>,
+    pub passed: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// "write" or "read", for check names and tables.
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Writer => "write",
+        Role::Reader => "read",
+    }
+}
+
+impl ScenarioResult {
+    /// Judges the facts against the scenario's expectations.
+    pub fn judge(scenario: &Scenario, facts: RunFacts) -> Self {
+        let mut checks = Vec::new();
+        let expect = &scenario.expect;
+        checks.push(Check {
+            name: "service resumed".into(),
+            expected: format!("within {} s", scenario.observe.timeout_s),
+            actual: if facts.recovered { "yes".into() } else { "no".into() },
+            passed: facts.recovered,
+        });
+        for (service, limits) in &expect.services {
+            let outages = [(Role::Writer, limits.max_write_outage_ms), (Role::Reader, limits.max_read_outage_ms)];
+            for (role, limit) in outages {
+                let probe = facts.probes.iter().find(|p| p.service == *service && p.role == role);
+                let (Some(limit), Some(probe)) = (limit, probe) else { continue };
+                let (actual, passed) = match probe.longest_outage_ms {
+                    Some(outage) => (format!("{outage:.0} ms"), outage <= limit as f64),
+                    None => ("never recovered".into(), false),
+                };
+                let name = format!("{service} {} outage", role_word(role));
+                checks.push(Check { name, expected: format!("≤ {limit} ms"), actual, passed });
+            }
+            let (Some(allowed), Some(acks)) = (limits.lost_writes, facts.acks.get(service)) else { continue };
+            checks.push(Check {
+                name: format!("lost acknowledged {service} writes"),
+                expected: format!("≤ {allowed}"),
+                actual: format!("{} of {}", acks.lost.len(), acks.acknowledged),
+                passed: acks.lost.len() as u64 <= allowed,
+            });
+        }
+        let moved = facts.master_after.as_deref().is_some_and(|m| m != facts.victim);
+        let (expected, passed) = match expect.master {
+            MasterExpectation::Other => (format!("not on {}", facts.victim), facts.new_master_after.is_some() && moved),
+            MasterExpectation::Unchanged => (
+                format!("on {}", facts.master_before),
+                facts.master_after.as_deref() == Some(facts.master_before.as_str()),
+            ),
+            MasterExpectation::Same => {
+                (format!("on {}", facts.victim), facts.master_after.as_deref() == Some(facts.victim.as_str()))
+            }
+            MasterExpectation::Any => ("anywhere".into(), facts.master_after.is_some()),
+        };
+        checks.push(Check {
+            name: format!("{} master", facts.service),
+            expected,
+            actual: facts.master_after.clone().unwrap_or_else(|| "none".into()),
+            passed,
+        });
+        checks.push(Check {
+            name: "restored and healthy".into(),
+            expected: "yes".into(),
+            actual: facts.restore_error.clone().map_or_else(|| "yes".into(), |e| format!("no: {e}")),
+            passed: facts.restore_error.is_none(),
+        });
+        let passed = checks.iter().all(|c| c.passed);
+        ScenarioResult {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            run_id: facts.run_id,
+            seed: facts.seed,
+            iteration: facts.iteration,
+            lab: facts.lab,
+            backend: facts.backend,
+            started_unix_ms: facts.started_unix_ms,
+            fault: scenario.fault.clone(),
+            service: facts.service,
+            victim: facts.victim,
+            fault_at_ms: ms(facts.fault_at),
+            master_before: facts.master_before,
+            master_after: facts.master_after,
+            new_master_after_ms: facts.new_master_after.map(ms),
+            probes: facts.probes,
+            lost_writes: facts.acks,
+            fence_events: facts.fence_events,
+            timings: facts.timings,
+            restore_error: facts.restore_error,
+            checks,
+            passed,
+        }
+    }
+
+    /// The probe of `role` of the fault's service, the one summaries show.
+    pub fn probe(&self, role: Role) -> Option<&ProbeSummary> {
+        self.probes.iter().find(|p| p.service == self.service && p.role == role)
+    }
+
+    /// The lost-write check of the fault's service, if its writes were checked.
+    pub fn acks(&self) -> Option<&AckCheck> {
+        self.lost_writes.get(&self.service)
+    }
+
+    /// The table printed at the end of a run.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let opt_ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+        out.push_str(&format!("{} — {}\n", self.scenario, self.description));
+        out.push_str(&format!(
+            "lab {} ({:?}), run {}\nvictim {} (master before: {}), fault at {:.1} s\n\n",
+            self.lab,
+            self.backend,
+            self.run_id,
+            self.victim,
+            self.master_before,
+            self.fault_at_ms / 1000.0
+        ));
+        out.push_str(&format!("{:<28} {:>12}\n", "measure", "value"));
+        for p in &self.probes {
+            let what = format!("{} {} outage (ms)", p.service, role_word(p.role));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                what,
+                p.longest_outage_ms.map_or("never ended".into(), |v| format!("{v:.0}"))
+            ));
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                format!("  {} attempts / failed", p.probe),
+                format!("{} / {}", p.attempts, p.failed)
+            ));
+        }
+        let service = self.service;
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            format!("new {service} master (ms)"),
+            opt_ms(self.new_master_after_ms)
+        ));
+        out.push_str(&format!(
+            "{:<28} {:>12}\n",
+            format!("{service} master after"),
+            self.master_after.as_deref().unwrap_or("none")
+        ));
+        for (service, acks) in &self.lost_writes {
+            out.push_str(&format!(
+                "{:<28} {:>12}\n",
+                format!("lost acked {service} writes"),
+                format!("{} of {}", acks.lost.len(), acks.acknowledged)
+            ));
+        }
+        for event in &self.fence_events {
+            out.push_str(&format!("{:<28} {:>12}\n", format!("fenced ({})", event.action), event.node));
+        }
+        out.push_str(&format!(
+            "{:<28} {:>12}\n\n",
+            "rollback / start / total (s)",
+            format!(
+                "{:.1} / {:.1} / {:.0}",
+                self.timings.rollback_s, self.timings.cluster_start_s, self.timings.total_s
+            )
+        ));
+        for c in &self.checks {
+            out.push_str(&format!(
+                "{} {:<32} expected {:<18} got {}\n",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                c.expected,
+                c.actual
+            ));
+        }
+        out.push_str(if self.passed { "PASSED\n" } else { "FAILED\n" });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heartbeat::{Attempt, Outcome};
+
+    fn recording(role: Role, fail: std::ops::Range<u64>) -> Recording {
+        let attempts = (0..100)
+            .map(|i| Attempt {
+                seq: i,
+                started: Duration::from_millis(i * 100),
+                latency: Duration::from_millis(5),
+                outcome: if fail.contains(&i) { Outcome::Timeout } else { Outcome::Ok },
+                observed_seq: None,
+            })
+            .collect();
+        Recording { probe: format!("{role:?}"), role, run_id: "r".into(), attempts }
+    }
+
+    fn facts(writer_fail: std::ops::Range<u64>, lost: Vec<u64>, master_after: &str) -> RunFacts {
+        let fault_at = Duration::from_millis(1000);
+        RunFacts {
+            run_id: "r".into(),
+            seed: 7,
+            iteration: 1,
+            lab: "t".into(),
+            backend: BackendKind::Container,
+            started_unix_ms: 0,
+            service: ServiceName::Postgres,
+            victim: "a".into(),
+            master_before: "a".into(),
+            master_after: Some(master_after.into()),
+            new_master_after: Some(Duration::from_secs(3)),
+            fault_at,
+            recovered: true,
+            probes: vec![
+                ProbeSummary::from_recording(&recording(Role::Writer, writer_fail), ServiceName::Postgres, fault_at),
+                ProbeSummary::from_recording(&recording(Role::Reader, 12..20), ServiceName::Postgres, fault_at),
+            ],
+            acks: BTreeMap::from([(
+                ServiceName::Postgres,
+                AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost },
+            )]),
+            fence_events: Vec::new(),
+            timings: RunTimings::default(),
+            restore_error: None,
+        }
+    }
+
+    /// The builtin scenario with a 5 s write-outage limit.
+    fn scenario() -> Scenario {
+        let mut s = Scenario::find("kill-postgres-master").expect("builtin");
+        s.expect.services.entry(ServiceName::Postgres).or_default().max_write_outage_ms = Some(5000);
+        s
+    }
+
+    #[test]
+    fn a_clean_failover_passes() {
+        let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
+        assert!(result.passed, "{}", result.render());
+        // Attempts 10..40 failed: from 1.0 s to the completion of attempt 40 at 4.005 s.
+        assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3005.0));
+        assert!(result.render().contains("PASSED"));
+    }
+
+    #[test]
+    fn a_lost_write_fails_the_run() {
+        let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![17], "b"));
+        assert!(!result.passed);
+        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        assert_eq!(failed, ["lost acknowledged postgres writes"]);
+    }
+
+    #[test]
+    fn too_long_an_outage_and_a_master_that_stayed_fail() {
+        let result = ScenarioResult::judge(&scenario(), facts(10..99, vec![], "a"));
+        let failed: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        assert_eq!(failed, ["postgres write outage", "postgres master"]);
+        assert!(result.render().contains("FAIL postgres write outage"), "{}", result.render());
+    }
+
+    #[test]
+    fn a_probe_that_never_recovered_fails() {
+        let result = ScenarioResult::judge(&scenario(), facts(10..100, vec![], "b"));
+        assert_eq!(result.probes[0].longest_outage_ms, None);
+        assert!(!result.passed);
+    }
+
+    #[test]
+    fn result_json_names_scenario_and_fault() {
+        let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
+        let json: serde_json::Value = serde_json::to_value(&result).expect("json");
+        assert_eq!(json["scenario"], "kill-postgres-master");
+        assert_eq!(json["fault"]["action"], "kill");
+        assert_eq!(json["service"], "postgres");
+        assert_eq!(json["lost_writes"]["postgres"]["acknowledged"], 90);
+    }
+}

@@ -1,0 +1,14 @@
+//! What runs measured, judged and shown.
+//!
+//! # Layout
+//! - [`judge`]: one run's facts against its scenario's expectations.
+//! - [`results`]: `results.json`, versioned.
+//! - [`stats`]: statistics per scenario; [`baseline`]: regressions
+//!   against an earlier run.
+//! - [`render`]: JUnit XML, Markdown and HTML with a timeline.
+
+pub mod baseline;
+pub mod judge;
+pub mod render;
+pub mod results;
+pub mod stats;

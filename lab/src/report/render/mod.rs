@@ -1,0 +1,257 @@
+//! Reports a CI can read, rendered from a suite's results: JUnit XML for
+//! test dashboards, Markdown for a job summary, one self-contained HTML page
+//! with a timeline per run, and the `results.json` itself.
+//!
+//! Every renderer is a pure function of its inputs (no clock, no random ids),
+//! so the same results always give the same bytes and can be golden-tested.
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod timeline;
+
+use std::path::Path;
+
+use heartbeat::Role;
+
+pub use html::html;
+pub use junit::junit;
+pub use markdown::markdown;
+pub use timeline::timeline_svg;
+
+use crate::report::baseline::Comparison;
+use crate::report::judge::ScenarioResult;
+use crate::report::results::{RunRecord, SuiteResults};
+use crate::report::stats::lost_writes;
+
+/// Writes `results.json`, `junit.xml`, `summary.md` and `report.html` into
+/// `dir` (created if missing).
+pub fn write_all(
+    dir: &Path,
+    suite: &SuiteResults,
+    records: &[RunRecord],
+    comparison: Option<&Comparison>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(suite).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("results.json"), json + "\n")?;
+    std::fs::write(dir.join("junit.xml"), junit(suite))?;
+    std::fs::write(dir.join("summary.md"), markdown(suite, comparison))?;
+    std::fs::write(dir.join("report.html"), html(suite, records))
+}
+
+/// `kill-postgres-master#2`: a run's name in reports.
+pub(crate) fn run_name(run: &ScenarioResult) -> String {
+    format!("{}#{}", run.scenario, run.iteration)
+}
+
+/// The serialized (lowercase) name of a value such as a backend kind or a
+/// fault action: `container`, `kill-postgres`.
+pub(crate) fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "?".to_owned(),
+    }
+}
+
+/// `kill postgres on master`, `power-off on redis master`, `restart
+/// pg-master-vip on master`: the action, then what it hit.
+pub(crate) fn fault_name(run: &ScenarioResult) -> String {
+    let action = run.fault.action.name();
+    let target = serde_name(&run.fault.target);
+    let service = run.fault.service.map(|s| s.to_string());
+    match (&run.fault.resource, service) {
+        (Some(resource), _) => format!("{action} {resource} on {target}"),
+        (None, Some(service)) if run.fault.action.hits_a_process() => format!("{action} {service} on {target}"),
+        (None, Some(service)) => format!("{action} on {service} {target}"),
+        (None, None) => format!("{action} on {target}"),
+    }
+}
+
+/// Milliseconds as a whole number, `-` for none.
+pub(crate) fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
+}
+
+/// The run's longest outage for `role` of the fault's service in ms; `-`
+/// without such a probe, `never recovered` when it did not.
+pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
+    match run.probe(role) {
+        None => "-".to_owned(),
+        Some(p) => p.longest_outage_ms.map_or_else(|| "never recovered".to_owned(), |v| format!("{v:.0}")),
+    }
+}
+
+/// `1 of 402`, or `-` when writes were not checked.
+pub(crate) fn lost(run: &ScenarioResult) -> String {
+    run.acks().map_or_else(|| "-".to_owned(), |a| format!("{} of {}", lost_writes(run), a.acknowledged))
+}
+
+/// The run's facts on one line.
+pub(crate) fn facts_line(run: &ScenarioResult) -> String {
+    let mut parts = vec![
+        format!("victim {}", run.victim),
+        format!("fault {} at {:.1} s", fault_name(run), run.fault_at_ms / 1000.0),
+        format!("seed {}", run.seed),
+        format!("master {} → {}", run.master_before, run.master_after.as_deref().unwrap_or("none")),
+    ];
+    for (role, what) in [(Role::Writer, "write outage"), (Role::Reader, "read outage")] {
+        if let Some(p) = run.probe(role) {
+            parts.push(match p.longest_outage_ms {
+                Some(v) => format!("{what} {v:.0} ms"),
+                None => format!("{what} never recovered"),
+            });
+        }
+    }
+    parts.push(match run.new_master_after_ms {
+        Some(v) => format!("new master after {v:.0} ms"),
+        None => "no new master".to_owned(),
+    });
+    if run.acks().is_some() {
+        parts.push(format!("lost writes {}", lost(run)));
+    }
+    parts.join(", ")
+}
+
+/// The failed checks, one line each: `write outage: expected ≤ 60000 ms, got 71234 ms`.
+pub(crate) fn failed_checks(run: &ScenarioResult) -> Vec<String> {
+    run.checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.actual))
+        .collect()
+}
+
+/// `2026-01-01 00:00:12 UTC`; the raw number if out of range.
+pub(crate) fn utc(unix_ms: u128) -> String {
+    i64::try_from(unix_ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| format!("{unix_ms} ms since the epoch"), |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+/// Fixtures and golden files shared by the renderers' tests.
+///
+/// Golden files live in `tests/data/render/golden/`. A test renders its
+/// output from the JSON fixtures beside them and compares it byte for byte;
+/// after an intended change, regenerate them with
+///
+/// ```text
+/// UPDATE_GOLDEN=1 cargo test -p lab --lib render
+/// ```
+///
+/// and review the diff before committing.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::path::PathBuf;
+
+    use heartbeat::Recording;
+
+    use crate::report::results::{RunRecord, SuiteResults};
+
+    pub fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/render")
+    }
+
+    /// `suite.json`: two passing runs of kill-postgres-master, one failing
+    /// run of power-off-master that lost a write (and whose description
+    /// holds a `<script>`). Written in schema 1, so every rendering test
+    /// also reads an upgraded file.
+    pub fn suite() -> SuiteResults {
+        let path = dir().join("suite.json");
+        let text = std::fs::read_to_string(&path).expect("suite.json");
+        SuiteResults::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `probes.json`: the recordings of the suite's first run: 60 attempts
+    /// per probe, with the outage after the fault and a blip before it.
+    pub fn recordings() -> Vec<Recording> {
+        let path = dir().join("probes.json");
+        let text = std::fs::read_to_string(&path).expect("probes.json");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A record for the first run only (with its recordings) and for the
+    /// failing one (without): the second run has no record.
+    pub fn records(suite: &SuiteResults) -> Vec<RunRecord> {
+        vec![
+            RunRecord { result: suite.runs[0].clone(), recordings: recordings(), consoles: Vec::new() },
+            RunRecord { result: suite.runs[2].clone(), recordings: Vec::new(), consoles: Vec::new() },
+        ]
+    }
+
+    /// Compares `actual` with the golden file `name`, or rewrites the file
+    /// when `UPDATE_GOLDEN=1`.
+    pub fn assert_golden(name: &str, actual: &str) {
+        let path = dir().join("golden").join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(dir().join("golden")).expect("golden dir");
+            std::fs::write(&path, actual).expect("write golden");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; create it with UPDATE_GOLDEN=1", path.display()));
+        if expected == actual {
+            return;
+        }
+        let first = expected.lines().zip(actual.lines()).position(|(e, a)| e != a);
+        let detail = match first {
+            Some(i) => format!(
+                "first difference at line {}:\n  golden: {}\n  actual: {}",
+                i + 1,
+                expected.lines().nth(i).unwrap_or_default(),
+                actual.lines().nth(i).unwrap_or_default()
+            ),
+            None => format!("{} lines in golden, {} rendered", expected.lines().count(), actual.lines().count()),
+        };
+        panic!("{} differs from the rendering ({detail}); if intended, rerun with UPDATE_GOLDEN=1", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_describe_a_run() {
+        let suite = fixtures::suite();
+        let run = &suite.runs[2];
+        assert_eq!(run_name(run), "power-off-master#1");
+        assert_eq!(fault_name(run), "power-off on master");
+        assert_eq!(serde_name(&run.backend), "container");
+        assert_eq!(lost(run), "1 of 402");
+        assert_eq!(
+            failed_checks(run),
+            ["write outage: expected ≤ 60000 ms, got 71234 ms", "lost acknowledged writes: expected ≤ 0, got 1 of 402"]
+        );
+        assert_eq!(utc(1767225612000), "2026-01-01 00:00:12 UTC");
+    }
+
+    #[test]
+    fn a_probe_that_never_recovered_says_so() {
+        let mut suite = fixtures::suite();
+        let run = &mut suite.runs[0];
+        run.probes[0].longest_outage_ms = None;
+        assert_eq!(outage(run, Role::Writer), "never recovered");
+        assert!(facts_line(run).contains("write outage never recovered,"), "{}", facts_line(run));
+        run.probes.retain(|p| p.role == Role::Reader);
+        assert_eq!(outage(run, Role::Writer), "-");
+        assert!(!facts_line(run).contains("write outage"));
+    }
+
+    #[test]
+    fn write_all_writes_the_four_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("reports");
+        let suite = fixtures::suite();
+        write_all(&out, &suite, &fixtures::records(&suite), None).expect("write");
+        let names = ["results.json", "junit.xml", "summary.md", "report.html"];
+        for name in names {
+            let text = std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!text.is_empty(), "{name}");
+        }
+        let back = SuiteResults::load(&out.join("results.json")).expect("results.json loads back");
+        assert_eq!(back.runs.len(), 3);
+        assert_eq!(std::fs::read_to_string(out.join("summary.md")).ok(), Some(markdown(&suite, None)));
+    }
+}

@@ -1,0 +1,400 @@
+//! A run's timeline as SVG: what each probe saw, attempt by attempt, with
+//! the fault and its consequences marked.
+//!
+//! One horizontal lane per probe recording. Every attempt is a tick at its
+//! start time, green when it succeeded and red when it failed; outage
+//! windows (as defined by [`heartbeat::outage`]) are shaded red behind the
+//! ticks. Vertical lines mark the fault (black), the new master (blue) and
+//! fencing actions (amber). The x axis is seconds on the probes' clock, the
+//! same clock `fault_at_ms` is measured on.
+//!
+//! Drawn with plotters' SVG backend without its `ttf` feature: text goes
+//! out as `<text>` elements and the viewer picks the font, so nothing on
+//! the host is needed to render.
+//!
+//! # Fence marks are approximate
+//!
+//! Fence events carry wall-clock `unix_ms`, while the probe clock starts
+//! after the rollback and the cluster start of the run. A fence event is
+//! placed at `unix_ms − started_unix_ms − (rollback_s + cluster_start_s)`,
+//! which is late by the few milliseconds between the end of the cluster
+//! start and the probes' clock origin, and off by any wall-clock step during
+//! the run; its label says `≈`. Events outside the plotted time range are
+//! left out.
+//!
+//! # Size
+//!
+//! Ticks that land on the same pixel column of a lane with the same outcome
+//! are drawn once, so a long, fast-probed run stays a few thousand elements
+//! at most.
+
+use std::collections::BTreeSet;
+use std::error::Error;
+
+use heartbeat::{Recording, Role};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{fault_name, serde_name};
+use crate::report::judge::ScenarioResult;
+
+/// Width of the image in pixels.
+pub const WIDTH: u32 = 900;
+/// Height of one probe lane.
+const LANE_PX: u32 = 44;
+/// Space above the lanes for the markers' labels, in lanes.
+const BAND: f64 = 1.2;
+/// Title, margins and the x axis.
+const CHROME_PX: u32 = 34 + 10 + 40;
+
+/// Stroke of a succeeded attempt.
+pub const OK_COLOR: RGBColor = RGBColor(22, 163, 74);
+/// Stroke of a failed attempt; shading of outage windows.
+pub const FAILED_COLOR: RGBColor = RGBColor(220, 38, 38);
+const FAULT_COLOR: RGBColor = RGBColor(17, 24, 39);
+const MASTER_COLOR: RGBColor = RGBColor(37, 99, 235);
+const FENCE_COLOR: RGBColor = RGBColor(217, 119, 6);
+const GRID_COLOR: RGBColor = RGBColor(209, 213, 219);
+const FONT: &str = "sans-serif";
+/// Font sizes as plotters takes them: its SVG backend writes `size / 1.24`
+/// pixels, so these come out as exactly 16, 14, 12 and 11 px.
+const TITLE_SIZE: f64 = 19.84;
+const LANE_SIZE: f64 = 17.36;
+const TEXT_SIZE: f64 = 14.88;
+const SMALL_SIZE: f64 = 13.64;
+
+/// The run's timeline as a standalone SVG document (no XML declaration, so
+/// it can also be inlined in HTML).
+pub fn timeline_svg(result: &ScenarioResult, recordings: &[Recording]) -> String {
+    let lanes = recordings.len().max(1);
+    let height = CHROME_PX + (((lanes as f64) + BAND) * f64::from(LANE_PX)).round() as u32;
+    let mut svg = String::new();
+    let drawn = draw(&mut svg, (WIDTH, height), result, recordings);
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => format!(
+            "<svg width=\"{WIDTH}\" height=\"40\" viewBox=\"0 0 {WIDTH} 40\" xmlns=\"http://www.w3.org/2000/svg\">\
+             <text x=\"10\" y=\"24\">timeline could not be drawn: {}</text></svg>\n",
+            e.to_string().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        ),
+    }
+}
+
+/// A vertical marker: where, what colour, what it says.
+struct Marker {
+    at_s: f64,
+    color: RGBColor,
+    label: String,
+}
+
+fn markers(result: &ScenarioResult) -> Vec<Marker> {
+    let fault_s = result.fault_at_ms / 1000.0;
+    let mut markers = vec![Marker {
+        at_s: fault_s,
+        color: FAULT_COLOR,
+        label: format!("{} → {} at {fault_s:.1} s", fault_name(result), result.victim),
+    }];
+    if let Some(after) = result.new_master_after_ms {
+        markers.push(Marker {
+            at_s: fault_s + after / 1000.0,
+            color: MASTER_COLOR,
+            label: format!("new master {} (+{:.1} s)", result.master_after.as_deref().unwrap_or("?"), after / 1000.0),
+        });
+    }
+    let origin_ms =
+        result.started_unix_ms as f64 + (result.timings.rollback_s + result.timings.cluster_start_s) * 1000.0;
+    for event in &result.fence_events {
+        markers.push(Marker {
+            at_s: (event.unix_ms as f64 - origin_ms) / 1000.0,
+            color: FENCE_COLOR,
+            label: format!("≈ fence {} {} ({})", event.action, event.node, event.answer),
+        });
+    }
+    markers
+}
+
+/// The lane's name: the probe, and its role when the name does not say it.
+fn lane_name(recording: &Recording) -> String {
+    let role = match recording.role {
+        Role::Writer => "writer",
+        Role::Reader => "reader",
+    };
+    if recording.probe == role { recording.probe.clone() } else { format!("{} ({role})", recording.probe) }
+}
+
+fn draw(
+    svg: &mut String,
+    size: (u32, u32),
+    result: &ScenarioResult,
+    recordings: &[Recording],
+) -> Result<(), Box<dyn Error>> {
+    let root = SVGBackend::with_string(svg, size).into_drawing_area();
+    root.fill(&WHITE)?;
+
+    let lanes = recordings.len().max(1) as f64;
+    let data_end =
+        recordings.iter().flat_map(|r| r.attempts.last()).map(|a| a.completed().as_secs_f64()).fold(0.0, f64::max);
+    let fault_s = result.fault_at_ms / 1000.0;
+    let master_s = result.new_master_after_ms.map_or(0.0, |m| fault_s + m / 1000.0);
+    let x_end = (data_end.max(fault_s).max(master_s) + 1.0).ceil().max(1.0);
+    let markers: Vec<Marker> = markers(result).into_iter().filter(|m| (0.0..=x_end).contains(&m.at_s)).collect();
+
+    let title = format!(
+        "{} #{}: {} → {} ({})",
+        result.scenario,
+        result.iteration,
+        fault_name(result),
+        result.victim,
+        if result.passed { "passed" } else { "FAILED" }
+    );
+    let title_style = (FONT, TITLE_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Top));
+    root.draw(&Text::new(title, (10, 8), title_style))?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(10)
+        .margin_top(34)
+        .margin_right(20)
+        .x_label_area_size(40)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0.0..x_end, 0.0..lanes + BAND)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels(12)
+        .x_label_formatter(&seconds)
+        .x_desc(format!("seconds on the probes' clock ({} backend)", serde_name(&result.backend)))
+        .max_light_lines(0)
+        .bold_line_style(GRID_COLOR)
+        .label_style((FONT, TEXT_SIZE).into_font())
+        .axis_desc_style((FONT, TEXT_SIZE).into_font())
+        .draw()?;
+
+    // Lane i from the top: y in [lanes - i - 1, lanes - i).
+    let lane_bottom = |i: usize| lanes - i as f64 - 1.0;
+    for i in 1..recordings.len() {
+        let y = lane_bottom(i) + 1.0;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, y), (x_end, y)], GRID_COLOR)))?;
+    }
+
+    // Outage windows, behind the ticks.
+    for (i, recording) in recordings.iter().enumerate() {
+        let y = lane_bottom(i);
+        chart.draw_series(recording.outages().iter().map(|o| {
+            let start = o.start.as_secs_f64();
+            let end = o.end.map_or(x_end, |e| e.as_secs_f64());
+            Rectangle::new([(start, y + 0.1), (end, y + 0.9)], FAILED_COLOR.mix(0.13).filled())
+        }))?;
+    }
+
+    // One tick per attempt, deduplicated per pixel column and outcome.
+    for (i, recording) in recordings.iter().enumerate() {
+        let y = lane_bottom(i);
+        let mut seen = BTreeSet::new();
+        let mut ticks = Vec::new();
+        for attempt in &recording.attempts {
+            let x = attempt.started.as_secs_f64();
+            let ok = attempt.outcome.is_ok();
+            if seen.insert((chart.backend_coord(&(x, y)).0, ok)) {
+                let color = if ok { OK_COLOR } else { FAILED_COLOR };
+                ticks.push(PathElement::new(vec![(x, y + 0.25), (x, y + 0.75)], color.stroke_width(2)));
+            }
+        }
+        chart.draw_series(ticks)?;
+    }
+
+    // Markers: a line through the lanes, the label in the band above them;
+    // labels take turns on three rows so neighbouring ones do not overlap.
+    let (plot_left, _) = chart.backend_coord(&(0.0, lanes + BAND));
+    let (plot_right, _) = chart.backend_coord(&(x_end, 0.0));
+    for (row, marker) in markers.iter().enumerate() {
+        let top = lanes + BAND - 0.3 - 0.4 * (row % 3) as f64;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(marker.at_s, 0.0), (marker.at_s, top)],
+            marker.color.stroke_width(2),
+        )))?;
+        let (x, y) = chart.backend_coord(&(marker.at_s, top));
+        // Labels of markers in the right third go on the line's left.
+        let (x, h) =
+            if x > plot_left + (plot_right - plot_left) * 2 / 3 { (x - 4, HPos::Right) } else { (x + 4, HPos::Left) };
+        let style = (FONT, TEXT_SIZE).into_font().color(&marker.color).pos(Pos::new(h, VPos::Center));
+        root.draw(&Text::new(marker.label.clone(), (x, y), style))?;
+    }
+
+    // Lane names left of the plot.
+    for (i, recording) in recordings.iter().enumerate() {
+        let (_, y) = chart.backend_coord(&(0.0, lane_bottom(i) + 0.5));
+        let style = (FONT, LANE_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(lane_name(recording), (plot_left - 8, y), style))?;
+    }
+    if recordings.is_empty() {
+        let (_, y) = chart.backend_coord(&(0.0, 0.5));
+        let style = (FONT, TEXT_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new("no probe recordings", (plot_left + 8, y), style))?;
+    }
+
+    legend(&root, (plot_right, 8))?;
+    root.present()?;
+    Ok(())
+}
+
+/// An axis label: `5`, `2.5`, never `0.30000000000000004`.
+fn seconds(x: &f64) -> String {
+    let text = format!("{x:.1}");
+    text.strip_suffix(".0").map_or_else(|| text.clone(), str::to_owned)
+}
+
+/// `▮ ok attempt ▮ failed attempt ▮ outage`, ending at `right`, `top` down.
+fn legend(root: &DrawingArea<SVGBackend<'_>, Shift>, (right, top): (i32, i32)) -> Result<(), Box<dyn Error>> {
+    let entries = [
+        ("outage", FAILED_COLOR.mix(0.13).filled()),
+        ("failed attempt", FAILED_COLOR.filled()),
+        ("ok attempt", OK_COLOR.filled()),
+    ];
+    // From the right; the text width is estimated (the viewer picks the font).
+    let mut x = right;
+    for (label, style) in entries {
+        x -= 6 * label.chars().count() as i32;
+        let text = (FONT, SMALL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(label, (x, top + 6), text))?;
+        root.draw(&Rectangle::new([(x - 14, top + 1), (x - 4, top + 11)], style))?;
+        x -= 14 + 16;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::render::fixtures;
+
+    fn color(c: RGBColor) -> String {
+        format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+    }
+
+    fn strokes(doc: &roxmltree::Document<'_>, c: RGBColor) -> usize {
+        let c = color(c);
+        doc.descendants().filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(c.as_str())).count()
+    }
+
+    #[test]
+    fn timeline_matches_golden() {
+        let suite = fixtures::suite();
+        fixtures::assert_golden("timeline.svg", &timeline_svg(&suite.runs[0], &fixtures::recordings()));
+    }
+
+    #[test]
+    fn one_red_tick_per_failed_attempt() {
+        let suite = fixtures::suite();
+        let recordings = fixtures::recordings();
+        let svg = timeline_svg(&suite.runs[0], &recordings);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert_eq!(doc.root_element().attribute("width"), Some("900"));
+        let failed = recordings.iter().flat_map(|r| &r.attempts).filter(|a| !a.outcome.is_ok()).count();
+        let ok = recordings.iter().flat_map(|r| &r.attempts).filter(|a| a.outcome.is_ok()).count();
+        assert_eq!(failed, 41, "fixture");
+        assert_eq!(strokes(&doc, FAILED_COLOR), failed);
+        assert_eq!(strokes(&doc, OK_COLOR), ok);
+        // three outage windows shaded: the writer's, the reader's blip and its outage
+        let red = color(FAILED_COLOR);
+        let shaded = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(red.as_str()))
+            .filter(|n| n.attribute("opacity") == Some("0.13"))
+            .count();
+        assert_eq!(shaded, 3 + 1, "three windows and the legend swatch");
+    }
+
+    #[test]
+    fn text_is_drawn_as_text_elements() {
+        let suite = fixtures::suite();
+        let svg = timeline_svg(&suite.runs[0], &fixtures::recordings());
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let texts: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| n.text().unwrap_or_default().trim().to_owned())
+            .collect();
+        for wanted in [
+            "kill-postgres-master #1: kill postgres on master → node1 (passed)",
+            "kill postgres on master → node1 at 4.8 s",
+            "new master node2 (+9.5 s)",
+            "≈ fence off node1 (OK)",
+            "writer",
+            "reader",
+        ] {
+            assert!(texts.iter().any(|t| t == wanted), "no {wanted:?} in {texts:?}");
+        }
+        // the fault marker is at 4.8 s, left of the new master at 14.3 s
+        let marker_x = |c: RGBColor| {
+            let c = color(c);
+            doc.descendants()
+                .find(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(c.as_str()))
+                .and_then(|n| n.attribute("points"))
+                .and_then(|p| p.split(',').next())
+                .and_then(|x| x.parse::<i32>().ok())
+                .expect("marker")
+        };
+        // fault at 4.8 s, fence at ≈ 7.9 s, new master at 14.3 s
+        assert!(marker_x(FAULT_COLOR) < marker_x(FENCE_COLOR));
+        assert!(marker_x(FENCE_COLOR) < marker_x(MASTER_COLOR));
+    }
+
+    #[test]
+    fn rendering_is_deterministic_and_works_without_recordings() {
+        let suite = fixtures::suite();
+        let a = timeline_svg(&suite.runs[0], &fixtures::recordings());
+        assert_eq!(a, timeline_svg(&suite.runs[0], &fixtures::recordings()));
+        let empty = timeline_svg(&suite.runs[2], &[]);
+        let doc = roxmltree::Document::parse(&empty).expect("well-formed SVG");
+        assert!(doc.descendants().any(|n| n.text().map(str::trim) == Some("no probe recordings")), "{empty}");
+        assert_eq!(strokes(&doc, FAILED_COLOR), 0);
+    }
+
+    #[test]
+    fn ticks_on_one_pixel_are_drawn_once() {
+        let suite = fixtures::suite();
+        let mut recordings = fixtures::recordings();
+        // 5 more successful attempts 1 ms after the first one
+        let first = recordings[0].attempts[0].clone();
+        for k in 1..=5 {
+            let mut a = first.clone();
+            a.started += std::time::Duration::from_millis(k);
+            recordings[0].attempts.insert(k as usize, a);
+        }
+        let svg = timeline_svg(&suite.runs[0], &recordings);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert_eq!(strokes(&doc, OK_COLOR), 79);
+    }
+
+    #[test]
+    fn axis_labels_are_short() {
+        assert_eq!(seconds(&5.0), "5");
+        assert_eq!(seconds(&0.30000000000000004), "0.3");
+        assert_eq!(seconds(&12.5), "12.5");
+    }
+
+    #[test]
+    fn a_long_run_stays_small() {
+        // 10 Hz for 300 s on both probes: 6000 attempts, at most one tick
+        // per pixel column and outcome
+        let suite = fixtures::suite();
+        let mut recordings = fixtures::recordings();
+        for r in &mut recordings {
+            let template = r.attempts[0].clone();
+            r.attempts = (0..3000u64)
+                .map(|seq| {
+                    let mut a = template.clone();
+                    a.seq = seq;
+                    a.started = std::time::Duration::from_millis(seq * 100);
+                    a
+                })
+                .collect();
+        }
+        let svg = timeline_svg(&suite.runs[0], &recordings);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let ticks = strokes(&doc, OK_COLOR);
+        assert!(ticks <= 2 * 800 && ticks > 2 * 700, "{ticks} ticks");
+    }
+}

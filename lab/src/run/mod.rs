@@ -1,0 +1,17 @@
+//! Running faults against a lab and measuring them.
+//!
+//! # Layout
+//! - [`scenario`]: scenario files (fault, probes, expectations).
+//! - [`runner`]: one run, over ports, emitting events.
+//! - [`faults`]: injecting a fault and restoring after it.
+//! - [`probes`]: heartbeat probes on the VIPs.
+//! - [`suite`]: several runs and their reports; [`bench`](mod@bench): medians over
+//!   repeated runs; [`live`]: `lab heartbeat`.
+
+pub mod bench;
+pub mod faults;
+pub mod live;
+pub mod probes;
+pub mod runner;
+pub mod scenario;
+pub mod suite;

@@ -1,0 +1,248 @@
+//! Runs one scenario against a lab, for real: roll back to `setup`, start
+//! the cluster, wait until healthy, start the probes, inject the fault,
+//! observe until the service resumes, restore the victim as an operator
+//! would, check that no acknowledged write was lost, and judge.
+//!
+//! # Layout
+//! - this module: the run itself, over [`ports::ScenarioPorts`] (every side
+//!   effect) and [`events::RunEvents`] (everything it tells), so a whole
+//!   run is tested in milliseconds against fakes under a paused clock;
+//! - [`ports`]: the traits and the real lab behind them;
+//! - [`events`]: what a run tells, and the terminal's progress display.
+
+use std::time::Duration;
+
+use heartbeat::{Attempt, Clock};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use crate::cluster::services::ServiceName;
+use crate::lifecycle::{Lab, LabError};
+use crate::report::judge::{ProbeSummary, RunTimings, ScenarioResult};
+use crate::report::results::RunRecord;
+use crate::run::faults;
+use crate::run::scenario::Scenario;
+
+pub mod events;
+pub mod ports;
+#[cfg(test)]
+mod tests;
+
+use events::{ProgressEvents, RunEvent, RunEvents};
+use ports::{LabPorts, ProbeSet, ScenarioPorts};
+
+/// Runs `scenario` once on `lab`, showing its phases as progress, and
+/// returns its judged result. `seed` drives every random choice (victim,
+/// timing); the same seed replays the same run.
+pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
+    let events = ProgressEvents::new(lab.progress.clone());
+    run_with(&LabPorts(lab), &events, scenario, seed, iteration).await
+}
+
+/// Runs `scenario` once through `ports`, telling `events` what happens.
+pub async fn run_with(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    scenario: &Scenario,
+    seed: u64,
+    iteration: u32,
+) -> Result<RunRecord, LabError> {
+    let lab = ports.context();
+    if let Some(why) = scenario.unsupported_by(lab.capabilities, lab.stack) {
+        return Err(LabError::Unsupported(why));
+    }
+    let service = scenario.service(lab.stack);
+    // Limits are written for native speed; emulated hosts get them stretched.
+    let scenario = &scenario.stretched(lab.time_factor);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let started = Instant::now();
+    let started_unix_ms = unix_ms();
+    let run_id =
+        format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), scenario.name) + &format!("-{iteration}");
+    let mut timings = RunTimings::default();
+    let detail = |text: &str| events.emit(RunEvent::Detail(text.to_owned()));
+
+    let consoles = ports.console_marks();
+    events.emit(RunEvent::Phase("roll back to `setup` and boot".into()));
+    timings.rollback_s = ports.rollback().await?.as_secs_f64();
+    events.emit(RunEvent::PhaseDone);
+
+    events.emit(RunEvent::Phase("start the cluster and wait until healthy".into()));
+    let cluster_started = Instant::now();
+    ports.start_cluster().await?;
+    let before = ports.wait_healthy(&detail).await?;
+    timings.cluster_start_s = cluster_started.elapsed().as_secs_f64();
+    events.emit(RunEvent::PhaseDone);
+
+    // A healthy cluster has a master of every service.
+    let master_before = service.spec().master(&before).unwrap_or_default().to_owned();
+    let witness = lab.witness.clone().unwrap_or_default();
+    let target = scenario.fault.target;
+    let victim = faults::choose_victim(target, service, &before, &lab.nodes, &witness, &mut rng)
+        .ok_or_else(|| LabError::Probe(format!("no {service} {target:?} to hit in the cluster")))?;
+    let jitter = if scenario.probes.jitter_s > 0.0 { rng.random_range(0.0..scenario.probes.jitter_s) } else { 0.0 };
+
+    let action = scenario.fault.action.name();
+    events.emit(RunEvent::Phase(format!("probe, then {action} on {victim} ({service} {target:?})")));
+    let observe_started = Instant::now();
+    let fence_events_before = ports.fence_events().len();
+    let clock = Clock::start();
+    let probes = ports.start_probes(&crate::run::probes::for_scenario(scenario, lab.stack), &run_id, clock)?;
+    tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s + jitter)).await;
+    // The fault must hit a cluster that can fail over: under the warm-up's
+    // writes a lagging replica is scored -1000 by PAF for a while (seen on
+    // emulated VMs), and a master lost then has no successor.
+    ports.wait_healthy(&detail).await?;
+    let fault_at = clock.elapsed();
+    ports.inject(&scenario.fault, service, &victim).await?;
+    events.emit(RunEvent::Fault { action, service, victim: victim.clone(), at: fault_at });
+    let watch = Watch { service, victim: &victim, master_before: &master_before, fault_at };
+    let observation = observe(ports, events, scenario, &probes, &watch, clock).await;
+    let recordings = probes.stop().await?;
+    timings.observe_s = observe_started.elapsed().as_secs_f64();
+    events.emit(RunEvent::PhaseDone);
+
+    // A cluster that failed to recover is a finding, not a crash of lab:
+    // restore problems are reported, and judged, like everything else.
+    events.emit(RunEvent::Phase(format!("restore {victim} as a replica and wait until healthy")));
+    let restore_started = Instant::now();
+    let restored = async {
+        ports.restore(&scenario.fault, service, &victim).await?;
+        ports.wait_healthy(&detail).await
+    }
+    .await;
+    timings.restore_s = restore_started.elapsed().as_secs_f64();
+    let (after, restore_error) = match restored {
+        Ok(state) => {
+            events.emit(RunEvent::PhaseDone);
+            (Some(state), None)
+        }
+        Err(e) => {
+            events.emit(RunEvent::PhaseFailed(e.to_string()));
+            (None, Some(e.to_string()))
+        }
+    };
+
+    let acks = match after {
+        Some(_) => ports.check_acknowledged(&recordings).await?,
+        None => Default::default(),
+    };
+
+    let fence_events = ports.fence_events().split_off(fence_events_before);
+    timings.total_s = started.elapsed().as_secs_f64();
+    let summaries =
+        recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service, fault_at)).collect();
+    let result = ScenarioResult::judge(
+        scenario,
+        crate::report::judge::RunFacts {
+            run_id,
+            seed,
+            iteration,
+            lab: lab.lab,
+            backend: lab.backend,
+            started_unix_ms,
+            service,
+            victim,
+            master_before,
+            master_after: after
+                .as_ref()
+                .and_then(|a| service.spec().master(a).map(str::to_owned))
+                .or(observation.master_seen),
+            restore_error,
+            new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
+            fault_at,
+            recovered: observation.recovered,
+            probes: summaries,
+            acks,
+            fence_events,
+            timings,
+        },
+    );
+    events.emit(RunEvent::Judged { passed: result.passed });
+    Ok(RunRecord {
+        result,
+        recordings: recordings.into_iter().map(|(_, r)| r).collect(),
+        consoles: ports.consoles_since(&consoles),
+    })
+}
+
+pub fn unix_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+struct Observation {
+    recovered: bool,
+    new_master_at: Option<Duration>,
+    /// The last master the cluster showed while observing.
+    master_seen: Option<String>,
+}
+
+/// What the observation watches for.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    /// The fault's service: a new master of it is what a failover means.
+    service: ServiceName,
+    victim: &'a str,
+    master_before: &'a str,
+    fault_at: Duration,
+}
+
+/// Watches probes and cluster until every probe works again (and, when the
+/// scenario expects a failover, a new master is up), or the timeout.
+async fn observe(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    scenario: &Scenario,
+    probes: &impl ProbeSet,
+    watch: &Watch<'_>,
+    clock: Clock,
+) -> Observation {
+    let Watch { service, victim, master_before, fault_at } = *watch;
+    let poll_interval = ports.context().poll_interval;
+    let settle = Duration::from_secs_f64(scenario.observe.settle_s);
+    let deadline = fault_at + Duration::from_secs_f64(scenario.observe.timeout_s);
+    let wants_failover = scenario.expect.master == crate::run::scenario::MasterExpectation::Other;
+    let mut new_master_at = None;
+    let mut master_seen = None;
+    loop {
+        if let Ok(state) = ports.cluster_state(victim).await {
+            let master = service.spec().master(&state);
+            if new_master_at.is_none() && master.is_some_and(|m| m != master_before) {
+                new_master_at = Some(clock.elapsed());
+            }
+            master_seen = master.map(str::to_owned);
+        }
+        let now = clock.elapsed();
+        let attempts = probes.snapshot().await;
+        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
+        let status: Vec<String> = attempts
+            .iter()
+            .map(|(kind, a)| {
+                let failed = a.iter().filter(|x| x.started >= fault_at && !x.outcome.is_ok()).count();
+                format!("{}: {failed} failed", kind.name())
+            })
+            .collect();
+        events.emit(RunEvent::Detail(format!(
+            "{:.0} s after fault; {}; new {service} master: {}",
+            now.saturating_sub(fault_at).as_secs_f64(),
+            status.join(", "),
+            if new_master_at.is_some() { "yes" } else { "not yet" }
+        )));
+        if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
+            return Observation { recovered: true, new_master_at, master_seen };
+        }
+        if now >= deadline {
+            return Observation { recovered: false, new_master_at, master_seen };
+        }
+        tokio::time::sleep(poll_interval).await;
+    }
+}
+
+/// A probe has recovered when it has attempts after the fault and none of
+/// the attempts in the last `settle` failed.
+pub fn probe_recovered(attempts: &[Attempt], fault_at: Duration, now: Duration, settle: Duration) -> bool {
+    let since = now.saturating_sub(settle).max(fault_at);
+    let recent: Vec<&Attempt> = attempts.iter().filter(|a| a.started >= since).collect();
+    !recent.is_empty() && recent.iter().all(|a| a.outcome.is_ok())
+}

@@ -1,0 +1,377 @@
+//! Whole scenario runs against fake ports: recorded crm_mon views of a
+//! two-node lab, probes whose attempts follow the paused tokio clock, and a
+//! fault that takes PostgreSQL's writes down for a set time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use heartbeat::{AckCheck, Attempt, Clock, Outcome, Recording, Role};
+
+use super::events::{RunEvent, RunEvents};
+use super::ports::{ProbeSet, RunContext, ScenarioPorts};
+use super::*;
+use crate::backend::Capabilities;
+use crate::cluster::state::ClusterState;
+use crate::config::BackendKind;
+use crate::fenced::FenceEvent;
+use crate::run::probes::ProbeKind;
+use crate::run::scenario::Fault;
+
+/// Attempts per second of the fake probes.
+const RATE_HZ: u64 = 10;
+
+/// Where the fake cluster is in the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stage {
+    Healthy,
+    FailedOver,
+    Restored,
+}
+
+/// A two-node Tuchanka lab whose PostgreSQL master `tuchanka-a` fails over
+/// to `tuchanka-b` when a fault hits it.
+struct FakeLab {
+    stage: Mutex<Stage>,
+    /// How long the writers of PostgreSQL fail after the fault.
+    write_outage: Duration,
+    /// Acknowledged writes of PostgreSQL that the new master lacks.
+    lost: Vec<u64>,
+    /// The restore fails with this.
+    restore_fails: Option<String>,
+    calls: Mutex<Vec<String>>,
+    /// When the fault hit, on the probes' clock.
+    fault_at: Arc<Mutex<Option<Duration>>>,
+    clock: Mutex<Option<Clock>>,
+}
+
+impl FakeLab {
+    fn new(write_outage: Duration) -> Self {
+        FakeLab {
+            stage: Mutex::new(Stage::Healthy),
+            write_outage,
+            lost: Vec::new(),
+            restore_fails: None,
+            calls: Mutex::default(),
+            fault_at: Arc::default(),
+            clock: Mutex::default(),
+        }
+    }
+
+    fn call(&self, what: String) {
+        self.calls.lock().expect("calls").push(what);
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("calls").clone()
+    }
+
+    fn state(&self) -> ClusterState {
+        let healthy = ClusterState::parse(include_str!("../../../tests/data/crm_mon_with_redis.xml")).expect("fixture");
+        match *self.stage.lock().expect("stage") {
+            Stage::Healthy => healthy,
+            Stage::FailedOver => {
+                ClusterState::parse(include_str!("../../../tests/data/crm_mon_failed_over.xml")).expect("fixture")
+            }
+            Stage::Restored => {
+                let mut state = healthy;
+                let postgres = state.clones.get_mut("pgsqld-clone").expect("PAF clone");
+                postgres.promoted = Some("tuchanka-b".into());
+                postgres.unpromoted = vec!["tuchanka-a".into()];
+                state
+            }
+        }
+    }
+}
+
+impl ScenarioPorts for FakeLab {
+    type Probes = FakeProbes;
+
+    fn context(&self) -> RunContext {
+        RunContext {
+            lab: "fake".into(),
+            backend: BackendKind::Container,
+            capabilities: Capabilities { own_kernel: false, live_snapshots: false },
+            stack: crate::cluster::profile::ProfileName::Tuchanka.profile(),
+            nodes: vec!["tuchanka-a".into(), "tuchanka-b".into()],
+            witness: Some("witness".into()),
+            time_factor: 1.0,
+            healthy_timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    async fn rollback(&self) -> Result<Duration, LabError> {
+        self.call("rollback".into());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        Ok(Duration::from_secs(4))
+    }
+
+    async fn start_cluster(&self) -> Result<(), LabError> {
+        self.call("start cluster".into());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(())
+    }
+
+    async fn wait_healthy(&self, detail: &(dyn Fn(&str) + Sync)) -> Result<ClusterState, LabError> {
+        let state = self.state();
+        detail(&format!("{:?}", *self.stage.lock().expect("stage")));
+        Ok(state)
+    }
+
+    async fn cluster_state(&self, _avoid: &str) -> Result<ClusterState, LabError> {
+        Ok(self.state())
+    }
+
+    async fn inject(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
+        self.call(format!("inject {} {service} on {victim}", fault.action.name()));
+        let clock = self.clock.lock().expect("clock").expect("probes started before the fault");
+        *self.fault_at.lock().expect("fault_at") = Some(clock.elapsed());
+        *self.stage.lock().expect("stage") = Stage::FailedOver;
+        Ok(())
+    }
+
+    async fn restore(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
+        self.call(format!("restore {} {service} on {victim}", fault.action.name()));
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        if let Some(error) = &self.restore_fails {
+            return Err(LabError::Probe(error.clone()));
+        }
+        *self.stage.lock().expect("stage") = Stage::Restored;
+        Ok(())
+    }
+
+    fn start_probes(&self, kinds: &[ProbeKind], run_id: &str, clock: Clock) -> Result<FakeProbes, LabError> {
+        *self.clock.lock().expect("clock") = Some(clock);
+        Ok(FakeProbes {
+            kinds: kinds.to_vec(),
+            run_id: run_id.to_owned(),
+            clock,
+            fault_at: self.fault_at.clone(),
+            write_outage: self.write_outage,
+        })
+    }
+
+    async fn check_acknowledged(
+        &self,
+        recordings: &[(ProbeKind, Recording)],
+    ) -> Result<BTreeMap<ServiceName, AckCheck>, LabError> {
+        let writers = recordings.iter().filter(|(kind, _)| kind.role == Role::Writer);
+        Ok(writers
+            .map(|(kind, recording)| {
+                let acknowledged = recording.attempts.iter().filter(|a| a.outcome.is_ok()).count() as u64;
+                let lost = if kind.service == ServiceName::Postgres { self.lost.clone() } else { Vec::new() };
+                (kind.service, AckCheck { acknowledged, present: acknowledged - lost.len() as u64, lost })
+            })
+            .collect())
+    }
+
+    fn fence_events(&self) -> Vec<FenceEvent> {
+        let fenced = *self.stage.lock().expect("stage") != Stage::Healthy;
+        let event = FenceEvent { unix_ms: 0, action: "reboot".into(), node: "tuchanka-a".into(), answer: "OK".into() };
+        if fenced { vec![event] } else { Vec::new() }
+    }
+
+    fn console_marks(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+
+    fn consoles_since(&self, _marks: &[(String, u64)]) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Probes whose attempts are computed from the clock: one per tick, every
+/// one fine except PostgreSQL's writes during the outage after the fault.
+struct FakeProbes {
+    kinds: Vec<ProbeKind>,
+    run_id: String,
+    clock: Clock,
+    fault_at: Arc<Mutex<Option<Duration>>>,
+    write_outage: Duration,
+}
+
+impl FakeProbes {
+    fn attempts(&self, kind: ProbeKind) -> Vec<Attempt> {
+        let now = self.clock.elapsed();
+        let fault_at = *self.fault_at.lock().expect("fault_at");
+        let down = |t: Duration| {
+            kind == ProbeKind { service: ServiceName::Postgres, role: Role::Writer }
+                && fault_at.is_some_and(|at| t >= at && t < at + self.write_outage)
+        };
+        let ticks = (now.as_millis() as u64 * RATE_HZ / 1000).saturating_sub(1);
+        (0..ticks)
+            .map(|seq| {
+                let started = Duration::from_millis(seq * 1000 / RATE_HZ);
+                Attempt {
+                    seq,
+                    started,
+                    latency: Duration::from_millis(5),
+                    outcome: if down(started) { Outcome::Timeout } else { Outcome::Ok },
+                    observed_seq: None,
+                }
+            })
+            .collect()
+    }
+}
+
+impl ProbeSet for FakeProbes {
+    async fn snapshot(&self) -> Vec<(ProbeKind, Vec<Attempt>)> {
+        self.kinds.iter().map(|kind| (*kind, self.attempts(*kind))).collect()
+    }
+
+    async fn stop(self) -> Result<Vec<(ProbeKind, Recording)>, LabError> {
+        Ok(self
+            .kinds
+            .iter()
+            .map(|kind| {
+                let recording = Recording {
+                    probe: kind.name(),
+                    role: kind.role,
+                    run_id: self.run_id.clone(),
+                    attempts: self.attempts(*kind),
+                };
+                (*kind, recording)
+            })
+            .collect())
+    }
+}
+
+/// Keeps every event.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<RunEvent>>);
+
+impl RunEvents for Recorder {
+    fn emit(&self, event: RunEvent) {
+        self.0.lock().expect("events").push(event);
+    }
+}
+
+impl Recorder {
+    fn phases(&self) -> Vec<String> {
+        let events = self.0.lock().expect("events");
+        events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Phase(p) => Some(p.clone()),
+                RunEvent::PhaseDone => Some("done".into()),
+                RunEvent::PhaseFailed(_) => Some("failed".into()),
+                RunEvent::Fault { action, service, victim, .. } => Some(format!("fault: {action} {service} {victim}")),
+                RunEvent::Judged { passed } => Some(format!("judged: {passed}")),
+                RunEvent::Detail(_) => None,
+            })
+            .collect()
+    }
+}
+
+fn scenario(name: &str) -> Scenario {
+    Scenario::find(name).expect("builtin")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_is_measured_restored_and_judged() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    let events = Recorder::default();
+    let record = run_with(&lab, &events, &scenario("kill-postgres-master"), 7, 1).await.expect("run");
+    let result = &record.result;
+    assert!(result.passed, "{}", result.render());
+    assert_eq!((result.victim.as_str(), result.master_before.as_str()), ("tuchanka-a", "tuchanka-a"));
+    assert_eq!(result.master_after.as_deref(), Some("tuchanka-b"));
+    assert_eq!(result.service, ServiceName::Postgres);
+    // The writer failed from the fault's tick for 8 s; the outage ends with
+    // the first success's completion (5 ms later).
+    let writer = result.probe(Role::Writer).expect("writer");
+    let outage = writer.longest_outage_ms.expect("recovered");
+    assert!((8000.0..=8105.0).contains(&outage), "{outage}");
+    assert_eq!(result.probe(Role::Reader).and_then(|p| p.longest_outage_ms), Some(0.0));
+    assert!(result.new_master_after_ms.is_some_and(|ms| ms <= 1000.0), "seen at the first poll after the fault");
+    assert_eq!(record.recordings.len(), 4, "both probes of both services");
+    assert_eq!(result.lost_writes.keys().copied().collect::<Vec<_>>(), [ServiceName::Postgres, ServiceName::Redis]);
+    assert_eq!(result.fence_events.len(), 1);
+    assert_eq!(
+        lab.calls(),
+        ["rollback", "start cluster", "inject kill postgres on tuchanka-a", "restore kill postgres on tuchanka-a"]
+    );
+    assert_eq!(
+        events.phases(),
+        [
+            "roll back to `setup` and boot",
+            "done",
+            "start the cluster and wait until healthy",
+            "done",
+            "probe, then kill on tuchanka-a (postgres Master)",
+            "fault: kill postgres tuchanka-a",
+            "done",
+            "restore tuchanka-a as a replica and wait until healthy",
+            "done",
+            "judged: true",
+        ]
+    );
+    // Paused time: the run's own waits, as they would be on a real lab.
+    assert_eq!(result.timings.rollback_s, 4.0);
+    assert!((30.0..31.0).contains(&result.timings.cluster_start_s), "{:?}", result.timings);
+    assert!(result.timings.restore_s >= 15.0, "{:?}", result.timings);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_beyond_the_limit_and_a_lost_write_fail_the_run() {
+    let mut lab = FakeLab::new(Duration::from_secs(70));
+    lab.lost = vec![42];
+    let record = run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master"), 7, 1).await.expect("run");
+    let failed: Vec<&str> = record.result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed, ["postgres write outage", "lost acknowledged postgres writes"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_never_resumes_is_judged_after_the_observe_timeout() {
+    let lab = FakeLab::new(Duration::from_secs(100_000));
+    let record = run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master"), 7, 1).await.expect("run");
+    let result = &record.result;
+    assert!(!result.passed);
+    let resumed = result.checks.iter().find(|c| c.name == "service resumed").expect("check");
+    assert_eq!((resumed.actual.as_str(), resumed.passed), ("no", false));
+    assert!(result.timings.observe_s >= 300.0, "waited the whole observe window: {:?}", result.timings);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_restore_is_a_finding_not_a_crash() {
+    let mut lab = FakeLab::new(Duration::from_secs(8));
+    lab.restore_fails = Some("pg_basebackup: could not connect".into());
+    let events = Recorder::default();
+    let record = run_with(&lab, &events, &scenario("kill-postgres-master"), 7, 1).await.expect("run");
+    let result = &record.result;
+    assert!(!result.passed);
+    assert!(result.restore_error.as_deref().is_some_and(|e| e.contains("pg_basebackup")), "{result:?}");
+    assert!(result.lost_writes.is_empty(), "writes are only checked on a restored cluster");
+    assert!(events.phases().contains(&"failed".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scenario_the_lab_cannot_take_is_refused_before_anything_runs() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    let error =
+        run_with(&lab, &Recorder::default(), &scenario("kernel-panic-master"), 7, 1).await.expect_err("refused");
+    assert!(matches!(error, LabError::Unsupported(_)), "{error}");
+    assert!(lab.calls().is_empty(), "{:?}", lab.calls());
+}
+
+#[test]
+fn recovered_needs_a_clean_settle_window_after_the_fault() {
+    let attempt = |started_ms: u64, ok: bool| Attempt {
+        seq: started_ms,
+        started: Duration::from_millis(started_ms),
+        latency: Duration::from_millis(2),
+        outcome: if ok { Outcome::Ok } else { Outcome::Timeout },
+        observed_seq: None,
+    };
+    let ms = Duration::from_millis;
+    let fault = ms(1000);
+    let attempts: Vec<Attempt> = (0..30).map(|i| attempt(i * 100, !(12..=20).contains(&i))).collect();
+    // At 2.5 s the last failure (2.0 s) is inside a 1 s settle window.
+    assert!(!probe_recovered(&attempts, fault, ms(2500), ms(1000)));
+    // At 3.0 s the window 2.0..3.0 holds only the failure at 2.0 s.
+    assert!(!probe_recovered(&attempts, fault, ms(3000), ms(1000)));
+    assert!(probe_recovered(&attempts, fault, ms(3050), ms(1000)));
+    // No attempts after the fault yet: not recovered.
+    assert!(!probe_recovered(&attempts[..5], fault, ms(3050), ms(1000)));
+}

@@ -1,0 +1,578 @@
+//! Scenario files: what fault to inject, where, and what must hold after.
+//!
+//! One TOML file per scenario in `scenarios/`, compiled into lab (so a bare
+//! `lab scenario NAME` works anywhere) and also read from a path given by
+//! the user. Unknown keys are errors with file and line: a misspelt
+//! expectation must never pass silently.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::profile::StackProfile;
+use crate::cluster::services::ServiceName;
+
+/// The scenarios shipped with lab, by name, in the order a suite runs them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("kill-postgres-master", include_str!("../../../scenarios/kill-postgres-master.toml")),
+    ("kill-postgres-replica", include_str!("../../../scenarios/kill-postgres-replica.toml")),
+    ("stop-postgres-master", include_str!("../../../scenarios/stop-postgres-master.toml")),
+    ("poweroff-master", include_str!("../../../scenarios/poweroff-master.toml")),
+    ("poweroff-replica", include_str!("../../../scenarios/poweroff-replica.toml")),
+    ("link-down-master", include_str!("../../../scenarios/link-down-master.toml")),
+    ("link-down-replica", include_str!("../../../scenarios/link-down-replica.toml")),
+    ("reset-master", include_str!("../../../scenarios/reset-master.toml")),
+    ("standby-master", include_str!("../../../scenarios/standby-master.toml")),
+    ("move-master", include_str!("../../../scenarios/move-master.toml")),
+    ("ban-master", include_str!("../../../scenarios/ban-master.toml")),
+    ("restart-master-vip", include_str!("../../../scenarios/restart-master-vip.toml")),
+    ("poweroff-witness", include_str!("../../../scenarios/poweroff-witness.toml")),
+    ("kill-redis-master", include_str!("../../../scenarios/kill-redis-master.toml")),
+    ("poweroff-redis-master", include_str!("../../../scenarios/poweroff-redis-master.toml")),
+    ("kernel-panic-master", include_str!("../../../scenarios/kernel-panic-master.toml")),
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    /// Runs per invocation; statistics (avg, sd, p50, p95) need several.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    pub fault: Fault,
+    #[serde(default)]
+    pub probes: Probes,
+    #[serde(default)]
+    pub observe: Observe,
+    pub expect: Expect,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The fault: an action on a target chosen by role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub action: FaultAction,
+    pub target: Target,
+    /// The service the fault is about: whose master or replica `target`
+    /// names, whose process `kill` and `stop` hit, whose master `move` and
+    /// `ban` act on, whose master the expectations follow. Default: the
+    /// stack's first service (PostgreSQL in Tuchanka's stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceName>,
+    /// The Pacemaker resource of a `restart` (e.g. "pg-master-vip").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// What happens to the victim. Faults first, then administrative actions
+/// an operator performs on a healthy cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// `kill -9` of the service's main process (PostgreSQL's postmaster,
+    /// redis-server).
+    Kill,
+    /// SIGSTOP of every process of the service: it hangs instead of dying
+    /// (SIGCONT at restore).
+    Stop,
+    /// Hard power-off of the node (no shutdown).
+    PowerOff,
+    /// Hard reset: power off and straight back on; the node boots without
+    /// rejoining the cluster, as after any reboot.
+    Reset,
+    /// The node's network cable is pulled; reconnected at restore.
+    LinkDown,
+    /// `pcs node standby`: the node gives up its resources.
+    Standby,
+    /// `pcs resource move` of the service's master role to another node.
+    Move,
+    /// `pcs resource ban` of the service's master role from the node.
+    Ban,
+    /// `pcs resource restart` of `fault.resource`.
+    Restart,
+    /// Kernel panic (sysrq `c`): the node hangs, answering nothing, until
+    /// it is fenced. Needs nodes with their own kernel (a VM backend).
+    KernelPanic,
+}
+
+impl FaultAction {
+    /// Whether the action needs nodes with a kernel of their own: on
+    /// containers it would hit the host's kernel.
+    pub fn needs_own_kernel(self) -> bool {
+        matches!(self, FaultAction::KernelPanic)
+    }
+
+    /// Whether nodes with `capabilities` can take this fault.
+    pub fn fits(self, capabilities: crate::backend::Capabilities) -> bool {
+        !self.needs_own_kernel() || capabilities.own_kernel
+    }
+
+    /// Whether the action applies to the witness (which runs no resources).
+    fn fits_witness(self) -> bool {
+        matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown | FaultAction::KernelPanic)
+    }
+
+    /// Whether the action hits the service's processes rather than its node.
+    pub fn hits_a_process(self) -> bool {
+        matches!(self, FaultAction::Kill | FaultAction::Stop)
+    }
+
+    /// The action as scenario files spell it: `power-off`.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+}
+
+/// Which host a fault hits, resolved against the cluster just before the fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The node where the fault's service is promoted.
+    Master,
+    /// A node where the fault's service is a replica.
+    Replica,
+    /// The quorum device host.
+    Witness,
+    /// A cluster node drawn from the run's seed.
+    Random,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Probes {
+    /// The services probed; default (none given): every service of the stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceName>>,
+    /// Each probed service's writer, through its master VIP.
+    pub writer: bool,
+    /// Each probed service's reader, through its replica VIP (its master
+    /// VIP where it has no replica VIP).
+    pub reader: bool,
+    /// Probing before the fault, for a baseline.
+    pub warmup_s: f64,
+    /// Up to this much more warm-up, drawn from the run's seed, so faults
+    /// do not always land at the same phase of the cluster's timers.
+    pub jitter_s: f64,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Probes { services: None, writer: true, reader: true, warmup_s: 5.0, jitter_s: 0.0 }
+    }
+}
+
+impl Probes {
+    /// Whether `service` is probed in a stack of `stack`'s services.
+    pub fn covers(&self, service: ServiceName, stack: &[ServiceName]) -> bool {
+        match &self.services {
+            Some(services) => services.contains(&service),
+            None => stack.contains(&service),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Observe {
+    /// Give up waiting for the service to resume after this long.
+    pub timeout_s: f64,
+    /// Keep probing this long after every probe recovered.
+    pub settle_s: f64,
+}
+
+impl Default for Observe {
+    fn default() -> Self {
+        Observe { timeout_s: 300.0, settle_s: 3.0 }
+    }
+}
+
+/// Expectations checked by the report; a miss makes the run exit 1.
+///
+/// In TOML, `[expect]` holds `master`, and one table per service holds
+/// that service's limits: `[expect.postgres]`, `[expect.redis]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expect {
+    /// Where the fault's service's master must be once service resumed.
+    pub master: MasterExpectation,
+    /// Each service's limits; a service without a table is measured and
+    /// reported, not judged.
+    pub services: BTreeMap<ServiceName, ServiceExpect>,
+}
+
+/// What must hold for one service.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceExpect {
+    /// Longest tolerated write outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_write_outage_ms: Option<u64>,
+    /// Longest tolerated read outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_read_outage_ms: Option<u64>,
+    /// Acknowledged writes that may be missing afterwards (normally 0).
+    /// Unset: measured and reported, not judged (for asynchronous
+    /// replication, such as Redis's, which may lose acknowledged writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_writes: Option<u64>,
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1 + self.services.len()))?;
+        map.serialize_entry("master", &self.master)?;
+        for (service, expect) in &self.services {
+            map.serialize_entry(service.as_str(), expect)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Expect;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`master` and one table per service, e.g. [expect.postgres]")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Expect, A::Error> {
+                let mut expect = Expect::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "master" {
+                        expect.master = map.next_value()?;
+                        continue;
+                    }
+                    let service: ServiceName = key.parse().map_err(|e: crate::cluster::services::UnknownService| {
+                        serde::de::Error::custom(format!(
+                            "{e}; [expect] takes `master` and one table per service, \
+                             e.g. [expect.postgres] max_write_outage_ms = 60000"
+                        ))
+                    })?;
+                    if expect.services.insert(service, map.next_value()?).is_some() {
+                        return Err(serde::de::Error::custom(format!("[expect.{service}] given twice")));
+                    }
+                }
+                Ok(expect)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MasterExpectation {
+    /// On another node than the victim (a failover happened).
+    Other,
+    /// Still on the victim (recovered in place).
+    Same,
+    /// Where it was before the fault (the fault hit another host).
+    Unchanged,
+    #[default]
+    Any,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("unknown scenario `{name}`; known: {known} (or give the path of a .toml file)")]
+    Unknown { name: String, known: String },
+    #[error("cannot read scenario {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid { path: String, line: usize, column: usize, message: String },
+}
+
+impl Scenario {
+    /// Parses a scenario; `origin` names the file in errors.
+    pub fn parse(name: &str, origin: &str, text: &str) -> Result<Self, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| crate::config::line_col(text, s.start));
+            ScenarioError::Invalid { path: origin.to_owned(), line, column, message: e.message().trim().to_owned() }
+        })?;
+        scenario.name = name.to_owned();
+        scenario.check().map_err(|message| ScenarioError::Invalid {
+            path: origin.to_owned(),
+            line: 1,
+            column: 1,
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Rules the TOML types cannot express.
+    fn check(&self) -> Result<(), String> {
+        let fault = &self.fault;
+        if fault.target == Target::Witness && !fault.action.fits_witness() {
+            return Err(format!(
+                "[fault] action {} cannot target the witness (it runs no resources)",
+                fault.action.name()
+            ));
+        }
+        match (fault.action, &fault.resource) {
+            (FaultAction::Restart, None) => {
+                return Err("[fault] action restart needs resource = \"<pacemaker resource>\"".into());
+            }
+            (FaultAction::Restart, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err("[fault] resource is only for action restart".into()),
+        }
+        if self.repeat == 0 {
+            return Err("repeat must be at least 1".into());
+        }
+        if let Some(probed) = &self.probes.services {
+            for (service, expect) in &self.expect.services {
+                let judged = expect.max_write_outage_ms.is_some()
+                    || expect.max_read_outage_ms.is_some()
+                    || expect.lost_writes.is_some();
+                if judged && !probed.contains(service) {
+                    return Err(format!(
+                        "[expect.{service}] judges probes that [probes] services does not run; add \"{service}\""
+                    ));
+                }
+            }
+        }
+        if self.probes.warmup_s < 0.0 || self.probes.jitter_s < 0.0 {
+            return Err("[probes] warmup_s and jitter_s cannot be negative".into());
+        }
+        Ok(())
+    }
+
+    /// The service the fault is about in `stack`.
+    pub fn service(&self, stack: &StackProfile) -> ServiceName {
+        self.fault.service.unwrap_or_else(|| stack.primary())
+    }
+
+    /// Why this scenario cannot run on a backend with `capabilities` or
+    /// against `stack`, if it cannot.
+    pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities, stack: &StackProfile) -> Option<String> {
+        if !self.fault.action.fits(capabilities) {
+            return Some(format!(
+                "scenario `{}` ({}) needs nodes with their own kernel, which containers do not have; \
+                 make the lab with `lab make-all --backend qemu`",
+                self.name,
+                self.fault.action.name()
+            ));
+        }
+        let named =
+            self.fault.service.iter().chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
+        named
+            .filter(|s| !stack.has(**s))
+            .map(|s| format!("scenario `{}` needs {s}, which the {} stack does not run", self.name, stack.name))
+            .next()
+    }
+
+    /// The scenario for hosts `factor` times slower than native (TCG): the
+    /// observe window and every outage limit stretched by it.
+    pub fn stretched(&self, factor: f64) -> Self {
+        let factor = factor.max(1.0);
+        let stretch = |limit: Option<u64>| limit.map(|ms| (ms as f64 * factor).round() as u64);
+        let mut scenario = self.clone();
+        scenario.observe.timeout_s *= factor;
+        for expect in scenario.expect.services.values_mut() {
+            expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
+            expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
+        }
+        scenario
+    }
+
+    /// Every builtin scenario, in the order of [`BUILTIN`].
+    pub fn builtin() -> Result<Vec<Self>, ScenarioError> {
+        BUILTIN.iter().map(|(name, _)| Self::find(name)).collect()
+    }
+
+    /// A builtin scenario by name, or a scenario file by path.
+    pub fn find(name_or_path: &str) -> Result<Self, ScenarioError> {
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(name, &format!("scenarios/{name}.toml"), text);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") || path.components().count() > 1 {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ScenarioError::Read { path: name_or_path.to_owned(), source })?;
+            let name = path.file_stem().map_or_else(|| name_or_path.to_owned(), |s| s.to_string_lossy().into_owned());
+            return Self::parse(&name, name_or_path, &text);
+        }
+        Err(ScenarioError::Unknown {
+            name: name_or_path.to_owned(),
+            known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_parses() {
+        for (name, _) in BUILTIN {
+            let s = Scenario::find(name).expect(name);
+            assert_eq!(s.name, *name);
+            assert!(!s.description.is_empty());
+        }
+    }
+
+    fn postgres(s: &Scenario) -> &ServiceExpect {
+        s.expect.services.get(&ServiceName::Postgres).expect("[expect.postgres]")
+    }
+
+    #[test]
+    fn kill_postgres_master_expects_a_failover_without_loss() {
+        let s = Scenario::find("kill-postgres-master").expect("builtin");
+        let kill = Fault {
+            action: FaultAction::Kill,
+            target: Target::Master,
+            service: Some(ServiceName::Postgres),
+            resource: None,
+        };
+        assert_eq!(s.fault, kill);
+        assert_eq!(postgres(&s).lost_writes, Some(0));
+        assert!(postgres(&s).max_write_outage_ms.is_some());
+        assert_eq!(s.expect.master, MasterExpectation::Other);
+    }
+
+    #[test]
+    fn every_builtin_scenario_expects_no_lost_postgres_writes_and_some_outage_limit() {
+        for s in Scenario::builtin().expect("builtin") {
+            assert_eq!(postgres(&s).lost_writes, Some(0), "{}", s.name);
+            assert!(postgres(&s).max_write_outage_ms.is_some(), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn expectations_are_per_service_and_round_trip() {
+        let s = Scenario::find("kill-redis-master").expect("builtin");
+        assert_eq!(s.fault.service, Some(ServiceName::Redis));
+        let redis = s.expect.services.get(&ServiceName::Redis).expect("[expect.redis]");
+        assert!(redis.max_write_outage_ms.is_some());
+        assert_eq!(redis.lost_writes, None, "Redis's asynchronous losses are measured, not judged");
+        let json = serde_json::to_value(&s.expect).expect("json");
+        assert_eq!(json["master"], "other");
+        assert_eq!(json["redis"]["max_write_outage_ms"], redis.max_write_outage_ms.expect("limit"));
+        let text = toml::to_string(&s).expect("toml");
+        assert_eq!(Scenario::parse(&s.name, "x.toml", &text).expect("reparse"), s);
+    }
+
+    #[test]
+    fn an_unknown_service_table_names_the_known_ones_and_the_line() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [expect]\nmaster = \"other\"\n[expect.mysql]\nlost_writes = 0\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("mysql").to_string();
+        assert!(msg.starts_with("my.toml:"), "{msg}");
+        assert!(msg.contains("unknown service `mysql`; known: postgres, redis"), "{msg}");
+        let old = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                   [expect]\nmax_write_outage_ms = 5000\n";
+        let msg = Scenario::parse("x", "my.toml", old).expect_err("flat limits").to_string();
+        assert!(msg.contains("[expect.postgres]"), "says where limits go now: {msg}");
+    }
+
+    #[test]
+    fn a_judged_service_must_be_probed() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [probes]\nservices = [\"postgres\"]\n[expect.redis]\nmax_write_outage_ms = 1\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect_err("unprobed").to_string();
+        assert!(msg.contains("[expect.redis]") && msg.contains("services"), "{msg}");
+    }
+
+    #[test]
+    fn the_fault_service_defaults_to_the_stacks_first() {
+        let tuchanka = crate::cluster::profile::ProfileName::Tuchanka.profile();
+        let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[expect]\n";
+        let s = Scenario::parse("x", "x.toml", text).expect("parse");
+        assert_eq!(s.service(tuchanka), ServiceName::Postgres);
+        assert!(s.probes.covers(ServiceName::Redis, tuchanka.services), "every service is probed by default");
+    }
+
+    #[test]
+    fn restart_needs_a_resource_and_only_restart_takes_one() {
+        let base = "description = \"x\"\n[fault]\ntarget = \"master\"\n";
+        let no_resource = format!("{base}action = \"restart\"\n[expect]\n");
+        let msg = Scenario::parse("x", "x.toml", &no_resource).expect_err("resource").to_string();
+        assert!(msg.contains("resource"), "{msg}");
+        let stray = format!("{base}action = \"power-off\"\nresource = \"pg-master-vip\"\n[expect]\n");
+        assert!(Scenario::parse("x", "x.toml", &stray).is_err());
+    }
+
+    #[test]
+    fn the_witness_only_takes_host_level_faults() {
+        let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"witness\"\n[expect]\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect_err("witness").to_string();
+        assert!(msg.contains("witness"), "{msg}");
+    }
+
+    #[test]
+    fn a_kernel_panic_needs_a_vm_and_says_so() {
+        let s = Scenario::find("kernel-panic-master").expect("builtin");
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
+        let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
+        let msg = s.unsupported_by(containers, stack).expect("refused on containers");
+        assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
+        assert_eq!(s.unsupported_by(vms, stack), None);
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers, stack), None);
+    }
+
+    #[test]
+    fn stretching_scales_the_window_and_limits_only() {
+        let s = Scenario::find("poweroff-master").expect("builtin");
+        let slow = s.stretched(8.0);
+        assert_eq!(slow.observe.timeout_s, s.observe.timeout_s * 8.0);
+        assert_eq!(postgres(&slow).max_write_outage_ms, postgres(&s).max_write_outage_ms.map(|ms| ms * 8));
+        assert_eq!(
+            (postgres(&slow).lost_writes, slow.observe.settle_s),
+            (postgres(&s).lost_writes, s.observe.settle_s)
+        );
+        assert_eq!(s.stretched(0.5), s, "never shrinks");
+    }
+
+    #[test]
+    fn unknown_scenario_lists_the_known_ones() {
+        let msg = Scenario::find("kill-everything").expect_err("unknown").to_string();
+        assert!(msg.contains("kill-everything") && msg.contains("kill-postgres-master"), "{msg}");
+    }
+
+    #[test]
+    fn misspelt_key_names_file_and_line() {
+        let text = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
+                    [expect.postgres]\nlost_write = 0\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("typo").to_string();
+        assert!(msg.starts_with("my.toml:6:"), "{msg}");
+        assert!(msg.contains("lost_write"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_fault_action_is_rejected() {
+        let text = "description = \"x\"\n[fault]\naction = \"meteor\"\ntarget = \"master\"\n[expect]\n";
+        let msg = Scenario::parse("x", "my.toml", text).expect_err("action").to_string();
+        assert!(msg.contains("my.toml:3") && msg.contains("meteor"), "{msg}");
+    }
+
+    #[test]
+    fn defaults_fill_optional_sections() {
+        let text = "description = \"x\"\n[fault]\naction = \"link-down\"\ntarget = \"replica\"\n[expect]\n";
+        let s = Scenario::parse("x", "x.toml", text).expect("parse");
+        assert_eq!(s.probes, Probes::default());
+        assert_eq!(s.expect.master, MasterExpectation::Any);
+    }
+
+    #[test]
+    fn a_scenario_file_on_disk_is_found_by_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\n")
+            .expect("write");
+        let s = Scenario::find(&path.to_string_lossy()).expect("by path");
+        assert_eq!(s.name, "mine");
+        let err = Scenario::find("/nonexistent/x.toml").expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/x.toml"));
+    }
+}
