@@ -5,10 +5,22 @@
 set -euo pipefail
 # pcsd answers slowly on emulated (TCG) hosts: every wait scales with TIME_FACTOR.
 pcs() { command pcs --request-timeout=$((60 * TIME_FACTOR)) "$@"; }
-if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
-    pcs cluster auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
-else
-    pcs host auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
-fi
+# shellcheck disable=SC2086 # NODE_NAMES is a list of names
+auth() {
+    if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
+        pcs cluster auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
+    else
+        pcs host auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
+    fi
+}
+# A pcsd still warming up on a loaded emulated host answers "Unable to
+# communicate with pcsd" (seen once under TCG while the host was busy):
+# try again before giving up.
+for attempt in 1 2 3; do
+    auth && break
+    [ "$attempt" -lt 3 ] || exit 1
+    echo "pcs auth failed (attempt $attempt of 3); retrying" >&2
+    sleep $((10 * TIME_FACTOR))
+done
 pcs cluster start --all --wait=$((120 * TIME_FACTOR))
 pcs quorum device add model net host=witness algorithm=ffsplit
