@@ -243,9 +243,9 @@ pub(crate) fn exec_ssh(
             .node_names()
             .into_iter()
             .find(|n| {
-                crate::netns::pids_in(&paths.node_netns(n))
+                crate::process::pids_in(&paths.node_netns(n))
                     .iter()
-                    .any(|pid| crate::netns::command_name(*pid) == "pacemakerd")
+                    .any(|pid| crate::process::command_name(*pid) == "pacemakerd")
             })
             .ok_or_else(|| {
                 Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())

@@ -17,7 +17,8 @@
 //!   daemon), [`netns`] and [`labnet`] (the lab network), [`teardown`]
 //!   (`lab destroy`), [`status`].
 //! - Plumbing: [`cli`], [`exit`] (exit codes), [`config`], [`host`] (host
-//!   commands), [`paths`], [`secrets`], [`progress`].
+//!   commands), [`process`] (host processes by pid), [`paths`], [`secrets`],
+//!   [`progress`].
 
 pub mod backend;
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod labnet;
 pub mod lifecycle;
 pub mod netns;
 pub mod paths;
+pub mod process;
 pub mod progress;
 pub mod report;
 pub mod run;

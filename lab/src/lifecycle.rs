@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::container::read_pid;
 use crate::backend::qemu::QemuInstall;
 use crate::backend::vm_disk;
 use crate::backend::{Backend, BackendError, NodeBackend};
@@ -31,6 +30,7 @@ use crate::install::repo_mirror::{MirrorError, RepoMirror};
 use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
+use crate::process::read_pid;
 use crate::progress::Progress;
 use crate::secrets::{Secret, SecretError, Secrets};
 use crate::teardown::{self, TeardownError};
@@ -208,14 +208,14 @@ impl Lab {
     /// binary (an upgraded lab replaces a daemon left by the old one), and
     /// checks that it answers.
     pub async fn ensure_fenced(&self) -> Result<(), LabError> {
-        let running = read_pid(&self.paths.fenced_pid()).filter(|pid| !netns::is_zombie(*pid));
+        let running = read_pid(&self.paths.fenced_pid()).filter(|pid| !crate::process::is_zombie(*pid));
         let current = running.is_some_and(|pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
             exe.is_some() && exe == std::env::current_exe().ok()
         });
         if let (Some(pid), false) = (running, current) {
             tracing::info!(pid, "replacing a fence daemon from another lab binary");
-            crate::backend::container::kill_and_wait(pid, Duration::from_secs(5)).await;
+            crate::process::kill_and_wait(pid, Duration::from_secs(5)).await;
         }
         if !current {
             self.spawn_fenced()?;
@@ -343,11 +343,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     let recipe = Recipe::embedded()?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
-    match backend {
-        BackendKind::Container => host::require(&["ip", "mount", "systemd-nspawn"])?,
-        BackendKind::Qemu => host::require(&["ip", "mount", crate::backend::qemu::QEMU, "qemu-img", "mkfs.ext4"])?,
-        BackendKind::VirtualBox => host::require(&["VBoxManage"])?,
-    }
+    host::require(crate::backend::host_tools(backend))?;
     let cached = config.lab.state_dir.join("images").join(recipe.key()).join("complete").exists();
     if installation.is_none() && !cached {
         host::require(&["mmdebstrap"])?;

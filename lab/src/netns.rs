@@ -7,7 +7,6 @@
 //! namespaces. A link fault is the bridge side of a node's veth going down,
 //! which the node sees as carrier loss, like a pulled cable.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::host::{Host, HostError};
@@ -154,45 +153,6 @@ impl LabNetwork {
     }
 }
 
-/// Processes whose network namespace is `ns`: for a container node these
-/// are all of its processes, init included.
-pub fn pids_in(ns: &str) -> Vec<i32> {
-    let Ok(target) = std::fs::metadata(netns_path(ns)) else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
-        })
-        .filter(|pid| !is_zombie(*pid))
-        .collect()
-}
-
-/// The program name of a process (`/proc/PID/comm`), empty if gone.
-pub fn command_name(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()
-}
-
-/// The command line of a process, arguments joined by spaces, empty if gone.
-pub fn command_line(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-/// A zombie has exited; only its parent's wait is missing.
-pub fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,11 +161,5 @@ mod tests {
     fn bridge_ports_fit_interface_names() {
         assert!(bridge_port("abcdefghijkl").len() <= 15);
         assert!(tap_name("abcdefghijkl").len() <= 15);
-    }
-
-    #[test]
-    fn this_process_is_not_a_zombie() {
-        assert!(!is_zombie(std::process::id() as i32));
-        assert!(is_zombie(-1), "a pid that does not exist counts as gone");
     }
 }

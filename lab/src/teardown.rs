@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::container::{kill_and_wait, kill_namespace, mounts_under, read_pid, unmount};
+use crate::backend::container::{mounts_under, unmount};
 use crate::backend::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 use crate::config::{BackendKind, Config};
 use crate::host::{Host, HostError};
-use crate::netns::{LabNetwork, command_line};
+use crate::netns::LabNetwork;
 use crate::paths::LabPaths;
+use crate::process::command_line;
+use crate::process::{kill_and_wait, kill_namespace, read_pid};
 use crate::topology::Topology;
 
 /// What `destroy` found and removed.
@@ -48,7 +50,7 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
 
     removed.vms = remove_virtualbox_vms(paths).await?;
     for ns in network.existing() {
-        removed.processes += crate::netns::pids_in(&ns).len();
+        removed.processes += crate::process::pids_in(&ns).len();
         kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
     }
     let mut strays = nspawns_under(&root.to_string_lossy());
@@ -104,7 +106,7 @@ fn nspawns_under(root: &str) -> Vec<i32> {
     };
     entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me && !crate::netns::is_zombie(*pid))
+        .filter(|pid| *pid != me && !crate::process::is_zombie(*pid))
         .filter(|pid| {
             let line = command_line(*pid);
             line.starts_with("systemd-nspawn") && line.contains(root)

@@ -14,6 +14,7 @@ use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend, write_t
 use crate::host::Host;
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
+use crate::process::{kill_namespace, read_pid, wait_gone};
 use crate::topology::{HostSpec, Topology};
 
 /// How long a killed node may take to disappear.
@@ -152,7 +153,7 @@ impl NodeBackend for Containers {
         // The node lives on after lab exits; tokio reaps it if it ends while we run.
         drop(child);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if netns::is_zombie(pid as i32) {
+        if crate::process::is_zombie(pid as i32) {
             let log = std::fs::read_to_string(&console).unwrap_or_default();
             return Err(BackendError::Node {
                 node: node.to_owned(),
@@ -176,7 +177,7 @@ impl NodeBackend for Containers {
     }
 
     async fn is_running(&self, node: &str) -> Result<bool, BackendError> {
-        Ok(!netns::pids_in(&self.network.node_ns(node)).is_empty())
+        Ok(!crate::process::pids_in(&self.network.node_ns(node)).is_empty())
     }
 
     async fn set_link(&self, node: &str, up: bool) -> Result<(), BackendError> {
@@ -263,46 +264,6 @@ fn remove_dir(path: &Path) -> Result<(), BackendError> {
         }
         _ => Ok(()),
     }
-}
-
-pub fn read_pid(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// SIGKILLs every process in a network namespace until none is left.
-pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let pids = netns::pids_in(ns);
-        if pids.is_empty() {
-            return Ok(());
-        }
-        for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("still has processes {pids:?} after SIGKILL"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// SIGKILLs a process and waits until it has exited.
-pub async fn kill_and_wait(pid: i32, timeout: Duration) -> bool {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    wait_gone(pid, timeout).await
-}
-
-/// Waits until a process has exited (a zombie counts as exited).
-pub async fn wait_gone(pid: i32, timeout: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !netns::is_zombie(pid) {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    true
 }
 
 pub fn is_mounted(path: &Path) -> bool {

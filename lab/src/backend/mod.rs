@@ -24,6 +24,15 @@ use crate::config::BackendKind;
 use crate::host::HostError;
 use crate::topology::HostSpec;
 
+/// The host programs a backend needs, checked before a lab is made.
+pub fn host_tools(kind: BackendKind) -> &'static [&'static str] {
+    match kind {
+        BackendKind::Container => &["ip", "mount", "systemd-nspawn"],
+        BackendKind::Qemu => &["ip", "mount", qemu::QEMU, "qemu-img", "mkfs.ext4"],
+        BackendKind::VirtualBox => &["VBoxManage"],
+    }
+}
+
 /// A file placed on a node before its first boot (identity, keys, agents).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestFile {

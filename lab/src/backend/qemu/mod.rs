@@ -116,9 +116,9 @@ impl QemuVms {
     }
 
     fn pid(&self, node: &str) -> Option<i32> {
-        let pid = crate::backend::container::read_pid(&self.pid_file(node))?;
-        let ours = netns::command_line(pid).contains(&*self.overlay(node).to_string_lossy());
-        (ours && !netns::is_zombie(pid)).then_some(pid)
+        let pid = crate::process::read_pid(&self.pid_file(node))?;
+        let ours = crate::process::command_line(pid).contains(&*self.overlay(node).to_string_lossy());
+        (ours && !crate::process::is_zombie(pid)).then_some(pid)
     }
 
     fn memory_mb(&self, host: &HostSpec) -> u32 {
@@ -236,9 +236,9 @@ impl QemuVms {
         if let Ok(Ok(mut qmp)) = tokio::time::timeout(QUIT_TIMEOUT, self.qmp(node)).await {
             let _ = tokio::time::timeout(QUIT_TIMEOUT, qmp.quit()).await;
         }
-        if !crate::backend::container::wait_gone(pid, QUIT_TIMEOUT).await {
+        if !crate::process::wait_gone(pid, QUIT_TIMEOUT).await {
             tracing::warn!(node, pid, "QEMU did not quit; killing it");
-            if !crate::backend::container::kill_and_wait(pid, QUIT_TIMEOUT).await {
+            if !crate::process::kill_and_wait(pid, QUIT_TIMEOUT).await {
                 return Err(BackendError::Node {
                     node: node.to_owned(),
                     problem: format!("QEMU {pid} survives SIGKILL"),

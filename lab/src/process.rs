@@ -1,0 +1,99 @@
+//! Processes on the host: the pids lab keeps in files, the processes in a
+//! lab's network namespaces, and killing them and waiting until they are
+//! gone. Everything reads `/proc`; a process that is gone (or a zombie,
+//! which has exited but not been waited for) counts as gone everywhere.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// The pid in a pid file, if it holds one.
+pub fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// SIGKILLs every process in a network namespace until none is left.
+pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let pids = pids_in(ns);
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("still has processes {pids:?} after SIGKILL"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGKILLs a process and waits until it has exited.
+pub async fn kill_and_wait(pid: i32, timeout: Duration) -> bool {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    wait_gone(pid, timeout).await
+}
+
+/// Waits until a process has exited (a zombie counts as exited).
+pub async fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !is_zombie(pid) {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// Processes whose network namespace is `ns`: for a container node these
+/// are all of its processes, init included.
+pub fn pids_in(ns: &str) -> Vec<i32> {
+    let Ok(target) = std::fs::metadata(crate::netns::netns_path(ns)) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
+        })
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
+}
+
+/// The program name of a process (`/proc/PID/comm`), empty if gone.
+pub fn command_name(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+/// The command line of a process, arguments joined by spaces, empty if gone.
+pub fn command_line(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// A zombie has exited; only its parent's wait is missing.
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_not_a_zombie() {
+        assert!(!is_zombie(std::process::id() as i32));
+        assert!(is_zombie(-1), "a pid that does not exist counts as gone");
+    }
+}
