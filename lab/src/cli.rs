@@ -139,6 +139,9 @@ pub enum Command {
         /// Absolute slack in ms (default: report.regression_tolerance_ms).
         #[arg(long)]
         tolerance_ms: Option<f64>,
+        /// Compare even if the baseline ran on another backend or stack.
+        #[arg(long)]
+        allow_mismatch: bool,
     },
     /// Medians of make-all, rollback, scenario wall time and failover over repeated real runs.
     Bench {
@@ -245,10 +248,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
-    // make-all (cleans up) and heartbeat (summarises) handle Ctrl-C
-    // themselves; everything else just stops, and `lab destroy` or the next
-    // rollback deals with what it left.
-    let handles_interrupt = matches!(cli.command, Command::MakeAll { .. } | Command::Heartbeat { .. });
+    // make-all (cleans up), heartbeat (summarises), scenario and suite (the
+    // reports say what did not run) handle Ctrl-C themselves; everything
+    // else just stops, and `lab destroy` or the next rollback deals with
+    // what it left.
+    let handles_interrupt = matches!(
+        cli.command,
+        Command::MakeAll { .. } | Command::Heartbeat { .. } | Command::Scenario { .. } | Command::Suite { .. }
+    );
     runtime.block_on(async {
         if handles_interrupt {
             return dispatch(cli, config).await;
@@ -312,12 +319,13 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             };
             commands::run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
-        Command::Report { results, baseline, tolerance, tolerance_ms } => {
-            let tolerance = crate::report::baseline::Tolerance {
-                relative: tolerance.unwrap_or(config.report.regression_tolerance),
-                absolute_ms: tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
-            };
-            commands::report(&config, results, &baseline, &tolerance, json)
+        Command::Report { results, baseline, tolerance, tolerance_ms, allow_mismatch } => {
+            let tolerance = crate::report::baseline::Tolerance::new(
+                tolerance.unwrap_or(config.report.regression_tolerance),
+                tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
+            )
+            .map_err(Failure::Usage)?;
+            commands::report(&config, results, &baseline, &tolerance, allow_mismatch, json)
         }
         Command::Bench { repeat, only, seed } => {
             let names: Vec<String> = if only.is_empty() {

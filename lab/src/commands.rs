@@ -166,17 +166,42 @@ pub(crate) async fn run_plan(
             println!("{}", result.render());
         }
     };
-    let (dir, suite, _records) = crate::run::suite::run(&lab, &plan, print_run).await?;
+    // Ctrl-C ends the run in progress; the suite's reports then say what did not run.
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let (dir, suite, _records) = crate::run::suite::run(&lab, &plan, interrupt, print_run).await?;
     if json {
         print_json(&suite);
     } else {
+        for unfinished in &suite.unfinished {
+            println!("{}: {}", unfinished.name(), unfinished.reason());
+        }
+        println!("{} {}: {}", suite.verdict().mark(), suite.verdict().word(), suite.counts());
         println!("results: {}", dir.display());
     }
+    suite_exit(&suite)
+}
+
+/// The exit code of a suite: interrupted 130, an infrastructure error in
+/// any run 3, a missed expectation 1.
+fn suite_exit(suite: &crate::report::results::SuiteResults) -> Result<ExitCode, Failure> {
+    use crate::report::results::Verdict;
     let failed = suite.runs.iter().filter(|r| !r.passed).count();
-    if failed == 0 {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", suite.runs.len())))
+    match suite.verdict() {
+        Verdict::Incomplete => Err(Failure::Interrupted),
+        Verdict::Error => {
+            let first = suite.unfinished.iter().find_map(|u| u.error.as_deref()).unwrap_or_default();
+            Err(Failure::Infrastructure(format!(
+                "{} of {} runs ended by an error (first: {first})",
+                suite.errors(),
+                suite.runs.len() + suite.unfinished.len()
+            )))
+        }
+        Verdict::Fail => {
+            Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", suite.runs.len())))
+        }
+        Verdict::Pass => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -188,6 +213,7 @@ pub(crate) fn report(
     results: Option<PathBuf>,
     baseline: &std::path::Path,
     tolerance: &crate::report::baseline::Tolerance,
+    allow_mismatch: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     use crate::report::results::SuiteResults;
@@ -197,6 +223,9 @@ pub(crate) fn report(
     };
     let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
     let base = SuiteResults::load(baseline).map_err(Failure::Usage)?;
+    if let Some(why) = crate::report::baseline::mismatch(&base, &current).filter(|_| !allow_mismatch) {
+        return Err(Failure::Usage(format!("{why}: they measure different things (--allow-mismatch compares anyway)")));
+    }
     let comparison = crate::report::baseline::compare(&base, &current, tolerance);
     if let Some(dir) = results.parent() {
         let summary = crate::report::render::markdown(&current, Some(&comparison));

@@ -328,6 +328,15 @@ impl Config {
         if !(8..=30).contains(&self.network.prefix) {
             return Err(invalid("network.prefix", "must be between 8 and 30"));
         }
+        let tolerances = [
+            ("report.regression_tolerance", self.report.regression_tolerance),
+            ("report.regression_tolerance_ms", self.report.regression_tolerance_ms),
+        ];
+        for (key, value) in tolerances {
+            if !value.is_finite() || value < 0.0 {
+                return Err(invalid(key, "must be a finite number ≥ 0 (a NaN or infinite slack hides any regression)"));
+            }
+        }
         Ok(())
     }
 }

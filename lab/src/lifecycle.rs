@@ -70,6 +70,8 @@ pub enum LabError {
     Probe(String),
     #[error("cannot write results: {0}")]
     Results(String),
+    #[error("{0}")]
+    Runs(String),
     #[error("cannot create the lab directory {path}: {source}")]
     Create { path: String, source: std::io::Error },
     #[error(transparent)]

@@ -23,11 +23,17 @@ fn report(current: &Path, baseline: &Path, extra: &[&str]) -> Output {
 }
 
 /// A copy of the fixture in its own directory (report rewrites summary.md
-/// beside the results), with every write outage multiplied by `factor`.
+/// beside the results) where every run passed, with every write outage
+/// multiplied by `factor`.
 fn scaled(dir: &Path, factor: f64) -> PathBuf {
     let mut suite: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture()).expect("fixture")).expect("json");
     for run in suite["runs"].as_array_mut().expect("runs") {
+        run["passed"] = serde_json::json!(true);
+        for check in run["checks"].as_array_mut().expect("checks") {
+            check["passed"] = serde_json::json!(true);
+        }
+        run["lost_writes"]["lost"] = serde_json::json!([]);
         for probe in run["probes"].as_array_mut().expect("probes") {
             if probe["role"] == "writer" {
                 if let Some(ms) = probe["longest_outage_ms"].as_f64() {
@@ -41,11 +47,16 @@ fn scaled(dir: &Path, factor: f64) -> PathBuf {
     path
 }
 
+/// The passing fixture as a baseline, in a directory of its own.
+fn baseline(dir: &tempfile::TempDir) -> PathBuf {
+    scaled(dir.path(), 1.0)
+}
+
 #[test]
 fn same_results_are_no_regression() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, base) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let current = scaled(dir.path(), 1.0);
-    let out = report(&current, &fixture(), &[]);
+    let out = report(&current, &baseline(&base), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(dir.path().join("summary.md").is_file(), "summary.md rewritten with the comparison");
 }
@@ -53,17 +64,51 @@ fn same_results_are_no_regression() {
 #[test]
 fn much_longer_write_outages_regress_and_exit_1() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let base = tempfile::tempdir().expect("tempdir");
     let current = scaled(dir.path(), 3.0);
-    let out = report(&current, &fixture(), &[]);
+    let out = report(&current, &baseline(&base), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stderr).contains("regression"));
 }
 
 #[test]
+fn a_failing_run_fails_even_against_a_baseline_that_failed_too() {
+    // The fixture itself has a failing power-off-master run.
+    let out = report(&fixture(), &fixture(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("failing in baseline too"));
+}
+
+#[test]
+fn results_of_another_backend_are_refused_unless_allowed() {
+    let (dir, base) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let current = scaled(dir.path(), 1.0);
+    let text = std::fs::read_to_string(&current).expect("read").replace("\"container\"", "\"qemu\"");
+    std::fs::write(&current, text).expect("write");
+    let out = report(&current, &baseline(&base), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the backend container, these results on qemu") && stderr.contains("--allow-mismatch"));
+    assert_eq!(report(&current, &baseline(&base), &["--allow-mismatch"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_tolerance_that_would_hide_everything_is_refused() {
+    let (dir, base) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let current = scaled(dir.path(), 3.0);
+    for bad in ["--tolerance=nan", "--tolerance=inf", "--tolerance=-5", "--tolerance-ms=-1"] {
+        let out = report(&current, &baseline(&base), &[bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("must be a finite number"), "{bad}");
+    }
+}
+
+#[test]
 fn a_wide_tolerance_accepts_the_same_slowdown() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let base = tempfile::tempdir().expect("tempdir");
     let current = scaled(dir.path(), 3.0);
-    let out = report(&current, &fixture(), &["--tolerance", "5"]);
+    let out = report(&current, &baseline(&base), &["--tolerance", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 

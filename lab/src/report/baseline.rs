@@ -5,9 +5,13 @@
 //! Per scenario present in both, the medians (p50, see [`crate::report::stats`]) of
 //! the write outage, the read outage and the time to a new master are
 //! compared under a [`Tolerance`]; on top of that, losing acknowledged
-//! writes where the baseline lost none and failing where the baseline
-//! passed are regressions whatever the numbers. Scenarios only in one of the
-//! two are noted, not flagged.
+//! writes where the baseline lost none, any failing run and any run that
+//! did not finish are regressions whatever the numbers: a nightly job must
+//! not go green on a run that is broken, even if the baseline was broken
+//! too. A scenario of the baseline missing from the current results is a
+//! regression (a suite that silently shrank); one only in the current
+//! results is noted. Results of another backend or stack are not compared
+//! at all ([`mismatch`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +40,17 @@ impl Default for Tolerance {
 }
 
 impl Tolerance {
+    /// A tolerance from user input: both bounds finite and not negative (a
+    /// NaN or infinite bound would hide any regression).
+    pub fn new(relative: f64, absolute_ms: f64) -> Result<Self, String> {
+        for (name, value) in [("--tolerance", relative), ("--tolerance-ms", absolute_ms)] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(format!("{name} {value} must be a finite number ≥ 0 (e.g. 0.25 for 25 %)"));
+            }
+        }
+        Ok(Tolerance { relative, absolute_ms })
+    }
+
     /// Whether going from `baseline` to `current` is beyond tolerance.
     pub fn exceeded(&self, baseline: f64, current: f64) -> bool {
         current > baseline * (1.0 + self.relative) && current - baseline > self.absolute_ms
@@ -76,6 +91,17 @@ pub const NEW_MASTER_P50: &str = "new master p50 (ms)";
 pub const LOST_WRITES: &str = "lost writes";
 pub const PASSED_RUNS: &str = "passed runs";
 pub const RUNS: &str = "runs";
+pub const UNFINISHED_RUNS: &str = "unfinished runs";
+
+/// Why `current` cannot be held against `baseline`, if it cannot: results
+/// of another backend or stack measure something else.
+pub fn mismatch(baseline: &SuiteResults, current: &SuiteResults) -> Option<String> {
+    let differs = |what: &str, base: String, now: String| {
+        (base != now).then(|| format!("the baseline ran on {what} {base}, these results on {now}"))
+    };
+    differs("the backend", baseline.backend.to_string(), current.backend.to_string())
+        .or_else(|| differs("the stack", baseline.stack.to_string(), current.stack.to_string()))
+}
 
 /// Picks one summary out of a scenario's statistics.
 type StatField = fn(&ScenarioStats) -> Option<&Summary>;
@@ -139,7 +165,7 @@ pub fn compare(baseline: &SuiteResults, current: &SuiteResults, tolerance: &Tole
             metric: PASSED_RUNS.into(),
             baseline: Some(base.passed as f64),
             current: Some(cur.passed as f64),
-            regression: base_ok && !cur_ok,
+            regression: !cur_ok,
             note: format!(
                 "{}/{} → {}/{}{}",
                 base.passed,
@@ -148,19 +174,37 @@ pub fn compare(baseline: &SuiteResults, current: &SuiteResults, tolerance: &Tole
                 cur.runs,
                 match (base_ok, cur_ok) {
                     (true, false) => ", failing now",
+                    (false, false) => ", failing in baseline too",
                     (false, true) => ", passing now",
-                    _ => "",
+                    (true, true) => "",
                 }
             ),
         });
     }
-    for base in before.iter().filter(|b| !now.iter().any(|c| c.scenario == b.scenario)) {
+    let mut unfinished: Vec<&str> = current.unfinished.iter().map(|u| u.scenario.as_str()).collect();
+    unfinished.dedup();
+    for scenario in unfinished {
+        let runs = current.unfinished.iter().filter(|u| u.scenario == scenario);
+        let (errors, not_run) = runs.fold((0, 0), |(e, n), u| if u.error.is_some() { (e + 1, n) } else { (e, n + 1) });
+        deltas.push(Delta {
+            scenario: scenario.to_owned(),
+            metric: UNFINISHED_RUNS.into(),
+            baseline: None,
+            current: Some(f64::from(errors + not_run)),
+            regression: true,
+            note: format!("{errors} ended by an error, {not_run} not run"),
+        });
+    }
+    let ran_now = |scenario: &str| {
+        now.iter().any(|c| c.scenario == scenario) || current.unfinished.iter().any(|u| u.scenario == scenario)
+    };
+    for base in before.iter().filter(|b| !ran_now(&b.scenario)) {
         deltas.push(Delta {
             scenario: base.scenario.clone(),
             metric: RUNS.into(),
             baseline: Some(base.runs as f64),
             current: None,
-            regression: false,
+            regression: true,
             note: "missing from current results".into(),
         });
     }
@@ -260,10 +304,59 @@ mod tests {
 
     #[test]
     fn identical_suites_have_no_regressions() {
-        let suite = fixtures::suite();
+        let suite = clean_baseline();
         let c = compare(&suite, &suite, &Tolerance::default());
         assert_eq!(c.regressions(), 0, "{}", render(&c));
         assert_eq!(find(&c, "kill-postgres-master", WRITE_OUTAGE_P50).note, "+0 ms (+0 %)");
+    }
+
+    #[test]
+    fn a_run_failing_now_fails_even_if_it_failed_in_the_baseline_too() {
+        let c = compare(&fixtures::suite(), &fixtures::suite(), &Tolerance::default());
+        let d = find(&c, "power-off-master", PASSED_RUNS);
+        assert!(d.regression, "a broken nightly run must not go green");
+        assert_eq!(d.note, "0/1 → 0/1, failing in baseline too");
+        assert_eq!(c.regressions(), 1, "{}", render(&c));
+    }
+
+    #[test]
+    fn unfinished_runs_are_regressions() {
+        let mut current = clean_baseline();
+        current.unfinished = ["boom", ""]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| crate::report::results::Unfinished {
+                scenario: "power-off-master".into(),
+                iteration: i as u32 + 2,
+                seed: 9,
+                error: (!e.is_empty()).then(|| (*e).to_owned()),
+            })
+            .collect();
+        let c = compare(&clean_baseline(), &current, &Tolerance::default());
+        let d = find(&c, "power-off-master", UNFINISHED_RUNS);
+        assert!(d.regression);
+        assert_eq!(d.note, "1 ended by an error, 1 not run");
+        assert_eq!(c.regressions(), 1, "{}", render(&c));
+    }
+
+    #[test]
+    fn another_backend_or_stack_is_a_mismatch() {
+        let baseline = clean_baseline();
+        assert_eq!(mismatch(&baseline, &baseline), None);
+        let qemu = SuiteResults { backend: crate::config::BackendKind::Qemu, ..clean_baseline() };
+        assert_eq!(
+            mismatch(&baseline, &qemu).as_deref(),
+            Some("the baseline ran on the backend container, these results on qemu")
+        );
+    }
+
+    #[test]
+    fn tolerances_are_finite_and_not_negative() {
+        assert_eq!(Tolerance::new(0.25, 2000.0), Ok(Tolerance::default()));
+        for (relative, absolute) in [(f64::NAN, 1.0), (f64::INFINITY, 1.0), (-5.0, 1.0), (0.1, f64::NAN)] {
+            let error = Tolerance::new(relative, absolute).expect_err("refused");
+            assert!(error.contains("must be a finite number ≥ 0"), "{error}");
+        }
     }
 
     #[test]
@@ -337,17 +430,17 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_scenario_is_noted_not_flagged() {
-        let baseline = fixtures::suite();
-        let mut current = fixtures::suite();
+    fn a_missing_scenario_is_a_regression_a_new_one_is_noted() {
+        let baseline = clean_baseline();
+        let mut current = clean_baseline();
         current.runs.retain(|r| r.scenario == "kill-postgres-master");
         let c = compare(&baseline, &current, &Tolerance::default());
         let d = find(&c, "power-off-master", RUNS);
-        assert!(!d.regression);
+        assert!(d.regression, "a suite that silently shrank");
         assert_eq!((d.baseline, d.current), (Some(1.0), None));
         assert_eq!(d.note, "missing from current results");
-        assert_eq!(c.regressions(), 0);
-        // and a scenario new in current is noted too
+        assert_eq!(c.regressions(), 1);
+        // a scenario new in current is noted, not flagged
         let c = compare(&current, &baseline, &Tolerance::default());
         assert_eq!(find(&c, "power-off-master", RUNS).note, "not in baseline");
         assert_eq!(c.regressions(), 0);

@@ -25,15 +25,122 @@ pub struct SuiteResults {
     pub label: String,
     pub lab: String,
     pub backend: BackendKind,
+    /// The stack profile the lab ran (files from before profiles: Tuchanka's).
+    #[serde(default)]
+    pub stack: crate::cluster::profile::ProfileName,
     pub started_unix_ms: u128,
     /// Base seed; each run's own seed is in its result.
     pub seed: u64,
     pub runs: Vec<ScenarioResult>,
+    /// Planned runs without a result: ended by an infrastructure error, or
+    /// never run because the suite was interrupted. A suite with any is no
+    /// pass, whatever the finished runs say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<Unfinished>,
+    /// The suite was stopped (Ctrl-C) before its last run finished.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// A planned run that produced no result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfinished {
+    pub scenario: String,
+    pub iteration: u32,
+    pub seed: u64,
+    /// The infrastructure error that ended the run; none when it never
+    /// ran to the end because the suite was interrupted.
+    pub error: Option<String>,
+}
+
+impl Unfinished {
+    /// `scenario#iteration`, as runs are named in reports.
+    pub fn name(&self) -> String {
+        format!("{}#{}", self.scenario, self.iteration)
+    }
+
+    /// Why there is no result, in a few words.
+    pub fn reason(&self) -> String {
+        match &self.error {
+            Some(error) => format!("error: {error}"),
+            None => "not run: the suite was interrupted".into(),
+        }
+    }
+}
+
+/// What a whole invocation says, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Interrupted: some planned runs never ran.
+    Incomplete,
+    /// Every run ran, but the infrastructure failed in some.
+    Error,
+    /// A run missed its expectations.
+    Fail,
+    Pass,
+}
+
+impl Verdict {
+    /// The word reports put in their headline.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Incomplete => "INCOMPLETE",
+            Verdict::Error => "ERROR",
+            Verdict::Fail => "FAIL",
+            Verdict::Pass => "PASS",
+        }
+    }
+
+    /// The headline's mark.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Verdict::Incomplete => "⏸️",
+            Verdict::Error => "⚠️",
+            Verdict::Fail => "❌",
+            Verdict::Pass => "✅",
+        }
+    }
 }
 
 impl SuiteResults {
+    /// Every planned run ran and met its expectations.
     pub fn passed(&self) -> bool {
-        self.runs.iter().all(|r| r.passed)
+        self.verdict() == Verdict::Pass
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.interrupted || self.unfinished.iter().any(|u| u.error.is_none()) {
+            Verdict::Incomplete
+        } else if !self.unfinished.is_empty() {
+            Verdict::Error
+        } else if self.runs.iter().any(|r| !r.passed) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// Runs that ended by an infrastructure error.
+    pub fn errors(&self) -> usize {
+        self.unfinished.iter().filter(|u| u.error.is_some()).count()
+    }
+
+    /// Planned runs that never ran.
+    pub fn not_run(&self) -> usize {
+        self.unfinished.len() - self.errors()
+    }
+
+    /// "2 passed, 1 failed", with errors and runs not run when there are any.
+    pub fn counts(&self) -> String {
+        let passed = self.runs.iter().filter(|r| r.passed).count();
+        let mut text = format!("{passed} passed, {} failed", self.runs.len() - passed);
+        if self.errors() > 0 {
+            text.push_str(&format!(", {} error{}", self.errors(), if self.errors() == 1 { "" } else { "s" }));
+        }
+        if self.not_run() > 0 {
+            text.push_str(&format!(", {} not run", self.not_run()));
+        }
+        text
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {
@@ -167,6 +274,46 @@ mod tests {
         assert_eq!(services, [ServiceName::Postgres, ServiceName::Redis]);
         assert_eq!(run.lost_writes[&ServiceName::Postgres].acknowledged, 10);
         assert_eq!(run.lost_writes[&ServiceName::Redis].lost, [4]);
+    }
+
+    fn suite(passed: &[bool], unfinished: &[Option<&str>], interrupted: bool) -> SuiteResults {
+        let mut suite = SuiteResults::from_json(SCHEMA_1).expect("fixture");
+        let run = suite.runs[0].clone();
+        suite.runs = passed.iter().map(|p| ScenarioResult { passed: *p, ..run.clone() }).collect();
+        suite.unfinished = unfinished
+            .iter()
+            .enumerate()
+            .map(|(i, error)| Unfinished {
+                scenario: "poweroff-master".into(),
+                iteration: i as u32 + 1,
+                seed: i as u64,
+                error: error.map(str::to_owned),
+            })
+            .collect();
+        suite.interrupted = interrupted;
+        suite
+    }
+
+    #[test]
+    fn a_suite_passes_only_when_every_planned_run_ran_and_passed() {
+        assert_eq!(suite(&[true, true], &[], false).verdict(), Verdict::Pass);
+        assert_eq!(suite(&[true, false], &[], false).verdict(), Verdict::Fail);
+        let errored = suite(&[true], &[Some("ssh: connection refused")], false);
+        assert_eq!((errored.verdict(), errored.passed()), (Verdict::Error, false));
+        assert_eq!(errored.counts(), "1 passed, 0 failed, 1 error");
+        let stopped = suite(&[true], &[None, None, Some("boom")], true);
+        assert_eq!((stopped.verdict(), stopped.passed()), (Verdict::Incomplete, false));
+        assert_eq!(stopped.counts(), "1 passed, 0 failed, 1 error, 2 not run");
+        assert_eq!(stopped.unfinished[0].reason(), "not run: the suite was interrupted");
+    }
+
+    #[test]
+    fn unfinished_runs_survive_a_round_trip() {
+        let stopped = suite(&[true], &[Some("boom"), None], true);
+        let back = SuiteResults::from_json(&serde_json::to_string(&stopped).expect("json")).expect("read");
+        assert_eq!((back.unfinished, back.interrupted), (stopped.unfinished, true));
+        let complete = serde_json::to_value(suite(&[true], &[], false)).expect("json");
+        assert!(complete.get("unfinished").is_none(), "a complete suite's file is as before");
     }
 
     #[test]

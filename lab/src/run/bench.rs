@@ -52,7 +52,14 @@ pub async fn run(
     }
     let lab = Lab::open(config, progress)?;
     let plan = crate::run::suite::Plan { label: "bench".into(), scenarios, repeat: Some(repeat), seed };
-    let (_dir, suite, _records) = crate::run::suite::run(&lab, &plan, |_| {}).await?;
+    let (_dir, suite, _records) = crate::run::suite::run(&lab, &plan, std::future::pending(), |_| {}).await?;
+    // Medians over the runs that happened would hide the ones that did not.
+    if let Some(error) = suite.unfinished.iter().find_map(|u| u.error.as_deref()) {
+        return Err(LabError::Runs(format!(
+            "{} of the bench's runs ended by an error (first: {error})",
+            suite.errors()
+        )));
+    }
     // The outage and new-master figures are the suite's own statistics;
     // the bench adds how long the lab's steps took.
     let scenarios = scenario_stats(&suite)

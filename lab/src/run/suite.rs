@@ -3,11 +3,12 @@
 //! subdirectory per run (result.json, probes.json) and the collection's
 //! results.json, junit.xml, summary.md and report.html.
 
+use std::future::Future;
 use std::path::PathBuf;
 
 use crate::lifecycle::{Lab, LabError};
 use crate::report::judge::ScenarioResult;
-use crate::report::results::{RunRecord, SCHEMA, SuiteResults};
+use crate::report::results::{RunRecord, SCHEMA, SuiteResults, Unfinished};
 use crate::run::scenario::Scenario;
 
 /// What to run.
@@ -38,39 +39,96 @@ impl Plan {
     }
 }
 
-/// Runs the plan; each scenario starts from the `setup` snapshot. Results
-/// are written as they come, so an interrupted suite keeps what it
-/// measured; `on_run` sees each run's result as soon as it is judged.
+/// Runs the plan on `lab`; each scenario starts from the `setup`
+/// snapshot. Results and reports are written after every run, so an
+/// interrupted suite keeps what it measured; `on_run` sees each run's
+/// result as soon as it is judged. A run that `interrupt` cuts short, and
+/// every run after it, is recorded as not run; a run ended by an
+/// infrastructure error is recorded as that run's error and the suite goes
+/// on (the next run rolls back to `setup` anyway).
 pub async fn run(
     lab: &Lab,
     plan: &Plan,
+    interrupt: impl Future<Output = ()>,
     mut on_run: impl FnMut(&ScenarioResult),
 ) -> Result<(PathBuf, SuiteResults, Vec<RunRecord>), LabError> {
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let dir = lab.paths.runs().join(format!("{stamp}-{}", plan.label));
-    let mut suite = SuiteResults {
+    let suite = SuiteResults {
         schema: SCHEMA,
         label: plan.label.clone(),
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
+        stack: lab.topology.stack,
         started_unix_ms: crate::run::runner::unix_ms(),
         seed: plan.seed,
         runs: Vec::new(),
+        unfinished: Vec::new(),
+        interrupted: false,
     };
+    let mut saved = 0;
+    let after_each = |suite: &SuiteResults, records: &[RunRecord]| {
+        for record in &records[saved..] {
+            let run_dir = dir.join(format!("{}-{}", record.result.scenario, record.result.iteration));
+            record.save(&run_dir).map_err(|e| LabError::Results(format!("{}: {e}", run_dir.display())))?;
+            on_run(&record.result);
+        }
+        saved = records.len();
+        write(&dir, suite, records)
+    };
+    let run_one =
+        async |scenario: &Scenario, iteration, seed| crate::run::runner::run(lab, scenario, seed, iteration).await;
+    let (suite, records) = execute(plan, suite, run_one, interrupt, after_each).await?;
+    Ok((dir, suite, records))
+}
+
+/// Runs every run of `plan` with `run_one`, collecting them into `suite`
+/// and calling `after_each` whenever it changed; stops when `interrupt`
+/// completes, with the rest recorded as not run.
+async fn execute(
+    plan: &Plan,
+    mut suite: SuiteResults,
+    mut run_one: impl AsyncFnMut(&Scenario, u32, u64) -> Result<RunRecord, LabError>,
+    interrupt: impl Future<Output = ()>,
+    mut after_each: impl FnMut(&SuiteResults, &[RunRecord]) -> Result<(), LabError>,
+) -> Result<(SuiteResults, Vec<RunRecord>), LabError> {
+    let mut interrupt = std::pin::pin!(interrupt);
     let mut records = Vec::new();
     let runs = plan.runs();
     let total = runs.len();
-    for (k, (scenario, iteration, seed)) in runs.into_iter().enumerate() {
+    let unfinished = |(scenario, iteration, seed): &(&Scenario, u32, u64), error| Unfinished {
+        scenario: scenario.name.clone(),
+        iteration: *iteration,
+        seed: *seed,
+        error,
+    };
+    for (k, planned) in runs.iter().enumerate() {
+        let (scenario, iteration, seed) = *planned;
         tracing::info!(scenario = %scenario.name, iteration, seed, "run {} of {total}", k + 1);
-        let record = crate::run::runner::run(lab, scenario, seed, iteration).await?;
-        let run_dir = dir.join(format!("{}-{iteration}", scenario.name));
-        record.save(&run_dir).map_err(|e| LabError::Results(format!("{}: {e}", run_dir.display())))?;
-        on_run(&record.result);
-        suite.runs.push(record.result.clone());
-        records.push(record);
-        write(&dir, &suite, &records)?;
+        let outcome = tokio::select! {
+            outcome = run_one(scenario, iteration, seed) => Some(outcome),
+            () = &mut interrupt => None,
+        };
+        match outcome {
+            Some(Ok(record)) => {
+                suite.runs.push(record.result.clone());
+                records.push(record);
+            }
+            Some(Err(error)) => {
+                tracing::error!(%error, scenario = %scenario.name, iteration, "run ended by an error; going on");
+                suite.unfinished.push(unfinished(planned, Some(error.to_string())));
+            }
+            None => {
+                tracing::warn!(done = k, total, "suite interrupted");
+                suite.interrupted = true;
+                suite.unfinished.extend(runs[k..].iter().map(|planned| unfinished(planned, None)));
+                after_each(&suite, &records)?;
+                return Ok((suite, records));
+            }
+        }
+        after_each(&suite, &records)?;
     }
-    Ok((dir, suite, records))
+    Ok((suite, records))
 }
 
 fn write(dir: &std::path::Path, suite: &SuiteResults, records: &[RunRecord]) -> Result<(), LabError> {
@@ -94,5 +152,77 @@ mod tests {
         assert_eq!(runs, [("kill-postgres-master".into(), 1, 100), ("other".into(), 1, 101), ("other".into(), 2, 102)]);
         let plan = Plan { repeat: Some(3), ..plan };
         assert_eq!(plan.runs().len(), 6, "--repeat overrides every scenario's own");
+    }
+
+    fn empty_suite() -> SuiteResults {
+        SuiteResults { runs: Vec::new(), ..crate::report::render::fixtures::suite() }
+    }
+
+    /// A plan of `n` runs of kill-postgres-master.
+    fn plan(n: u32) -> Plan {
+        Plan {
+            label: "suite".into(),
+            scenarios: vec![Scenario::find("kill-postgres-master").expect("builtin")],
+            repeat: Some(n),
+            seed: 1,
+        }
+    }
+
+    /// A finished run of the fixture's first result, renamed as planned.
+    fn record(scenario: &Scenario, iteration: u32, seed: u64) -> RunRecord {
+        let mut result = crate::report::render::fixtures::suite().runs[0].clone();
+        (result.scenario, result.iteration, result.seed) = (scenario.name.clone(), iteration, seed);
+        RunRecord { result, recordings: Vec::new(), consoles: Vec::new() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupted_suite_lists_the_runs_it_did_not_run() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut stop = Some(stop);
+        let mut writes = Vec::new();
+        let run_one = async |scenario: &Scenario, iteration, seed| {
+            if iteration == 2 {
+                // Ctrl-C in the middle of the second run.
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+            Ok(record(scenario, iteration, seed))
+        };
+        let interrupt = async {
+            let _ = stopped.await;
+        };
+        let after_each = |suite: &SuiteResults, _: &[RunRecord]| {
+            writes.push(suite.verdict());
+            Ok(())
+        };
+        let (suite, records) = execute(&plan(5), empty_suite(), run_one, interrupt, after_each).await.expect("suite");
+        assert_eq!(records.len(), 1);
+        assert!(suite.interrupted);
+        let not_run: Vec<(u32, Option<String>)> =
+            suite.unfinished.iter().map(|u| (u.iteration, u.error.clone())).collect();
+        assert_eq!(not_run, [(2, None), (3, None), (4, None), (5, None)]);
+        assert_eq!(suite.counts(), "1 passed, 0 failed, 4 not run");
+        use crate::report::results::Verdict;
+        assert_eq!(writes, [Verdict::Pass, Verdict::Incomplete], "reports rewritten after the run and at the stop");
+    }
+
+    #[tokio::test]
+    async fn an_infrastructure_error_is_that_runs_error_and_the_suite_goes_on() {
+        let run_one = async |scenario: &Scenario, iteration, seed| {
+            if iteration == 2 {
+                return Err(LabError::Probe("no postgres Master to hit in the cluster".into()));
+            }
+            Ok(record(scenario, iteration, seed))
+        };
+        let (suite, records) =
+            execute(&plan(3), empty_suite(), run_one, std::future::pending(), |_, _| Ok(())).await.expect("suite");
+        assert_eq!(records.len(), 2, "runs 1 and 3");
+        assert!(!suite.interrupted);
+        assert_eq!(suite.unfinished.len(), 1);
+        assert_eq!(suite.unfinished[0].iteration, 2);
+        assert!(suite.unfinished[0].error.as_deref().is_some_and(|e| e.contains("no postgres Master")));
+        assert_eq!(suite.verdict(), crate::report::results::Verdict::Error);
     }
 }

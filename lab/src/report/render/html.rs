@@ -56,11 +56,9 @@ code{font-size:.9em}
 /// The report page; `records` give each run its probe recordings for the
 /// timeline, matched by `run_id` (a run without a record has no timeline).
 pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
-    let passed = suite.runs.iter().filter(|r| r.passed).count();
-    let failed = suite.runs.len() - passed;
-    let ok = failed == 0;
+    let ok = suite.passed();
     let label = if suite.label.is_empty() { "lab" } else { suite.label.as_str() };
-    let verdict = if ok { "PASS" } else { "FAIL" };
+    let verdict = suite.verdict().word();
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -68,17 +66,19 @@ pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
     let _ = writeln!(out, "<style>\n{STYLE}</style>\n</head>\n<body>");
     let _ = writeln!(
         out,
-        "<header class=\"{}\">\n<h1>{} {verdict}: {}</h1>\n<p>{passed} passed, {failed} failed · lab <code>{}</code> · \
+        "<header class=\"{}\">\n<h1>{} {verdict}: {}</h1>\n<p>{} · lab <code>{}</code> · \
          backend {} · seed {} · started {}</p>\n</header>\n<main>",
         if ok { "pass" } else { "fail" },
-        if ok { "✅" } else { "❌" },
+        suite.verdict().mark(),
         escape(label),
+        escape(&suite.counts()),
         escape(&suite.lab),
         escape(&serde_name(&suite.backend)),
         suite.seed,
         escape(&utc(suite.started_unix_ms))
     );
 
+    unfinished_table(&mut out, suite);
     stats_table(&mut out, suite);
     runs_table(&mut out, suite);
     for (i, run) in suite.runs.iter().enumerate() {
@@ -87,6 +87,26 @@ pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
+}
+
+/// The planned runs without a result, first thing on the page.
+fn unfinished_table(out: &mut String, suite: &SuiteResults) {
+    if suite.unfinished.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Not finished</h2>\n<table>\n<thead><tr><th>run</th><th>seed</th><th>why</th></tr></thead>\n<tbody>\n",
+    );
+    for u in &suite.unfinished {
+        let _ = writeln!(
+            out,
+            "<tr class=\"fail\"><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&u.name()),
+            u.seed,
+            escape(&u.reason())
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
 }
 
 fn stat(summary: &Option<Summary>, field: fn(&Summary) -> f64) -> String {

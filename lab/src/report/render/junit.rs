@@ -3,7 +3,10 @@
 //! One `<testsuite>` named after the suite's label, one `<testcase>` per run
 //! named `{scenario}#{iteration}` in class `lab.{backend}`, timed by the
 //! run's total time. A failed run has a `<failure>` whose message lists the
-//! failed checks; every run's `<system-out>` holds its facts on one line.
+//! failed checks; every run's `<system-out>` holds its facts on one line. A
+//! planned run without a result (an infrastructure error, or not run when
+//! the suite was interrupted) has an `<error>`, so no dashboard counts an
+//! unfinished suite as green.
 
 use std::time::Duration;
 
@@ -47,6 +50,17 @@ pub fn junit(suite: &SuiteResults) -> String {
         case.set_classname(format!("lab.{}", serde_name(&run.backend)))
             .set_time(time)
             .set_system_out(facts_line(run) + "\n");
+        test_suite.add_test_case(case);
+    }
+    for unfinished in &suite.unfinished {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        let kind = if unfinished.error.is_some() { "infrastructure error" } else { "not run" };
+        status
+            .set_message(unfinished.reason())
+            .set_type(kind)
+            .set_description(format!("replay: lab scenario {} --seed {}\n", unfinished.scenario, unfinished.seed));
+        let mut case = TestCase::new(unfinished.name(), status);
+        case.set_classname(format!("lab.{}", serde_name(&suite.backend)));
         test_suite.add_test_case(case);
     }
     test_suite.set_time(total);

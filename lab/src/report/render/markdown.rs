@@ -38,12 +38,10 @@ fn stat(summary: &Option<Summary>, field: fn(&Summary) -> f64) -> String {
 
 /// The job summary; `comparison` adds a section of deltas against a baseline.
 pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String {
-    let passed = suite.runs.iter().filter(|r| r.passed).count();
-    let failed = suite.runs.len() - passed;
     let mut out = String::new();
-    let verdict = if failed == 0 { "✅ PASS" } else { "❌ FAIL" };
+    let verdict = suite.verdict();
     let label = if suite.label.is_empty() { "lab" } else { suite.label.as_str() };
-    let _ = writeln!(out, "## {verdict}: {} — {passed} passed, {failed} failed\n", esc(label));
+    let _ = writeln!(out, "## {} {}: {} — {}\n", verdict.mark(), verdict.word(), esc(label), suite.counts());
     let _ = writeln!(
         out,
         "lab `{}` · backend `{}` · seed `{}` · {} run{} · started {}\n",
@@ -74,6 +72,13 @@ pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String
             lost(run),
             if run.passed { "✅" } else { "❌" }
         );
+    }
+
+    if !suite.unfinished.is_empty() {
+        out.push_str("\n### Not finished\n\n| scenario | # | seed | why |\n| --- | ---: | ---: | --- |\n");
+        for u in &suite.unfinished {
+            let _ = writeln!(out, "| {} | {} | {} | {} |", esc(&u.scenario), u.iteration, u.seed, esc(&u.reason()));
+        }
     }
 
     out.push_str("\n### Statistics\n\n");

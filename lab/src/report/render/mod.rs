@@ -239,6 +239,42 @@ mod tests {
         assert!(!facts_line(run).contains("write outage"));
     }
 
+    /// The fixture's first run done, an error in the second, the rest cut
+    /// off by Ctrl-C: what an interrupted nightly run leaves.
+    fn interrupted() -> SuiteResults {
+        use crate::report::results::Unfinished;
+        let mut suite = fixtures::suite();
+        suite.runs.truncate(1);
+        let planned = |iteration, error: Option<&str>| Unfinished {
+            scenario: "power-off-master".into(),
+            iteration,
+            seed: 40 + u64::from(iteration),
+            error: error.map(str::to_owned),
+        };
+        suite.unfinished =
+            vec![planned(1, Some("ssh to node2: connection refused")), planned(2, None), planned(3, None)];
+        suite.interrupted = true;
+        suite
+    }
+
+    #[test]
+    fn an_interrupted_suite_is_incomplete_in_every_report() {
+        let suite = interrupted();
+        let md = markdown(&suite, None);
+        assert!(md.starts_with("## ⏸️ INCOMPLETE: suite — 1 passed, 0 failed, 1 error, 2 not run\n"), "{md}");
+        assert!(md.contains("| power-off-master | 2 | 42 | not run: the suite was interrupted |"), "{md}");
+        let xml = junit(&suite);
+        assert!(xml.contains("tests=\"4\"") && xml.contains("errors=\"3\"") && xml.contains("failures=\"0\""), "{xml}");
+        assert!(xml.contains("<error message=\"not run: the suite was interrupted\" type=\"not run\">"), "{xml}");
+        assert!(xml.contains("type=\"infrastructure error\""), "{xml}");
+        let page = html(&suite, &[]);
+        assert!(page.contains("<title>lab suite: INCOMPLETE</title>"), "no PASS on an unfinished suite");
+        assert!(page.contains("<header class=\"fail\">\n<h1>⏸️ INCOMPLETE: suite</h1>"), "{page}");
+        assert!(page.contains(
+            "<td>power-off-master#1</td><td class=\"n\">41</td><td>error: ssh to node2: connection refused</td>"
+        ));
+    }
+
     #[test]
     fn write_all_writes_the_four_files() {
         let dir = tempfile::tempdir().expect("tempdir");
