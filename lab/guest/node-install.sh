@@ -9,6 +9,14 @@ set -euo pipefail
 systemctl disable --now corosync pacemaker "$PG_SERVICE" corosync-qdevice 2>/dev/null
 # The package's example configuration: cluster-files.sh writes the real one.
 rm -f /etc/corosync/corosync.conf
+# pcsd and its Ruby half tell systemd when they are up; on emulated (TCG)
+# hosts that took longer than systemd's 90 s and systemd killed them (seen
+# as a failed pcsd-auth.sh). Their start may take TIME_FACTOR times longer.
+for unit in pcsd pcsd-ruby; do
+    mkdir -p "/etc/systemd/system/$unit.service.d"
+    printf '[Service]\nTimeoutStartSec=%ss\n' "$((90 * TIME_FACTOR))" > "/etc/systemd/system/$unit.service.d/lab-timeout.conf"
+done
+systemctl daemon-reload
 case " $NODE_NAMES " in
     *" $(hostname) "*) ;;
     *) echo "install: $(hostname) ready (no PostgreSQL)"; exit 0 ;;
