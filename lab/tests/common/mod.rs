@@ -52,7 +52,9 @@ impl LabCli {
         let prefix = format!("lab-{}", self.name);
         let netns = std::fs::read_dir("/run/netns")
             .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).count()
+                // This lab's own: `lab-NAME` and `lab-NAME-HOST`, not lab `NAMEq`'s.
+                let own = |n: &String| *n == prefix || n.starts_with(&format!("{prefix}-"));
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(own).count()
             })
             .unwrap_or(0);
         assert_eq!(netns, 0, "no network namespace left");
