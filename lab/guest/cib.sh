@@ -52,3 +52,12 @@ follows_master() { # vip clone
 <rsc_order id=\"order-$2-$1-promote\" first=\"$2\" first-action=\"promote\" then=\"$1\" then-action=\"start\" symmetrical=\"false\" kind=\"Mandatory\"/>
 <rsc_order id=\"order-$2-$1-demote\" first=\"$2\" first-action=\"demote\" then=\"$1\" then-action=\"stop\" symmetrical=\"false\" kind=\"Mandatory\"/>"
 }
+# A Docker container run by ocf:heartbeat:docker from an image lab imported
+# (never pulled: no registry is reachable from a lab).
+container() { # id image run_opts run_cmd
+    echo "<primitive id=\"$1\" class=\"ocf\" provider=\"heartbeat\" type=\"docker\">
+  <instance_attributes id=\"$1-instance_attributes\">$(nvpairs "$1-instance_attributes" \
+        image="$2" allow_pull=false reuse=false run_opts="$3" run_cmd="$4")</instance_attributes>
+  <operations>$(op "$1" start 0s "$(t 90)")$(op "$1" stop 0s "$(t 60)")$(op "$1" monitor 5s "$(t 30)")</operations>
+</primitive>"
+}

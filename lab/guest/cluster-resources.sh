@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs on the first node, after guest/cib.sh and the fragment of each of the
 # stack's services (guest/services/<service>.cib.sh) in one script: fencing,
-# then each service's resources and constraints ($SERVICES, in order).
+# then each service's resources and constraints ($SERVICES, in order). In a
+# stack with a resource group ($GROUP, e.g. skyha's on the DRBD primary), the
+# services' `<service>_group` primitives form it, in the same order.
 # Written as CIB XML into a copy of the CIB (CIB_file points every Pacemaker
 # tool at it) and pushed at once, so the cluster never acts on half a
 # configuration. Pacemaker's own tools, not pcs: each pcs call costs seconds
@@ -18,6 +20,15 @@ resources() {
     for service in $SERVICES; do
         "${service}_resources"
     done
+    if [ -n "${GROUP:-}" ]; then
+        echo "<group id=\"$GROUP\">"
+        for service in $SERVICES; do
+            if declare -F "${service}_group" >/dev/null; then
+                "${service}_group"
+            fi
+        done
+        echo "</group>"
+    fi
 }
 
 constraints() {

@@ -350,7 +350,7 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         Command::Stacks => {
             let profiles: Vec<_> = crate::cluster::profile::ProfileName::ALL.iter().map(|p| p.profile()).collect();
             if json {
-                commands::print_json(&profiles);
+                commands::print_json(&profiles.iter().map(|p| p.summary()).collect::<Vec<_>>());
             } else {
                 profiles.iter().for_each(|p| print!("{}", p.render()));
             }
@@ -358,7 +358,8 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::Scenarios => {
             for scenario in Scenario::builtin().map_err(Failure::usage)? {
-                println!("{:<24} {}", scenario.name, scenario.description);
+                let stacks: Vec<&str> = scenario.stacks.iter().map(|s| s.as_str()).collect();
+                println!("{:<24} {:<16} {}", scenario.name, stacks.join(","), scenario.description);
             }
             Ok(ExitCode::SUCCESS)
         }

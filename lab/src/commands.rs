@@ -100,7 +100,7 @@ pub(crate) async fn rollback(
         cluster_start_s = Some(started.elapsed().as_secs_f64());
         step.done();
         if !json {
-            println!("cluster: {}", state.summary(&lab.stack().services()));
+            println!("cluster: {}", state.summary(lab.stack().services()));
         }
     }
     if json {

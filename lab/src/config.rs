@@ -95,6 +95,8 @@ pub struct NetworkSection {
 #[serde(deny_unknown_fields)]
 pub struct StackSection {
     pub profile: crate::cluster::profile::ProfileName,
+    /// The size of the DRBD device of stacks on DRBD, in MiB.
+    pub drbd_size_mb: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -324,6 +326,12 @@ impl Config {
         }
         if !(0.1..=1000.0).contains(&self.heartbeat.rate_hz) {
             return Err(invalid("heartbeat.rate_hz", "must be between 0.1 and 1000"));
+        }
+        if !(64..=2048).contains(&self.stack.drbd_size_mb) {
+            return Err(invalid(
+                "stack.drbd_size_mb",
+                "must be between 64 and 2048 (it must hold the services' data and fit the node's 6 GiB disk)",
+            ));
         }
         if !(8..=30).contains(&self.network.prefix) {
             return Err(invalid("network.prefix", "must be between 8 and 30"));

@@ -38,6 +38,13 @@ impl Script {
         Script { name, body: parts.join("\n").into(), env: Vec::new() }
     }
 
+    /// The script with a shell library (functions, or steps every such
+    /// script starts with) in front of its body.
+    pub fn prepend(mut self, library: &'static str) -> Self {
+        self.body = format!("{library}\n{}", self.body).into();
+        self
+    }
+
     /// An ad-hoc command (e.g. `crm_mon -1`).
     pub fn command(name: &'static str, command: String) -> Self {
         Script { name, body: "".into(), env: vec![("LAB_COMMAND".into(), command)] }

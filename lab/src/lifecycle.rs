@@ -342,7 +342,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
         return Err(LabError::Unsupported(why));
     }
     let installation = installation(iso, &keys, config)?;
-    let recipe = Recipe::embedded()?;
+    let recipe = Recipe::for_stack(config.stack.profile.profile())?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
     host::require(crate::backend::host_tools(backend))?;
@@ -443,7 +443,7 @@ async fn build(
     let mut timings = MakeAllTimings::default();
     let topology = match &checked.installation {
         None => {
-            let recipe = Recipe::embedded()?;
+            let recipe = Recipe::for_stack(config.stack.profile.profile())?;
             let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
             let mut topology = Topology::from_config(&config, &image.key)?;
             if config.lab.backend == BackendKind::Qemu {

@@ -111,8 +111,7 @@ fn render(status: &Status) -> String {
     out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
     match &status.cluster {
         Some(c) => {
-            let services: Vec<_> = status.stack.profile().services.iter().map(|s| s.spec()).collect();
-            out.push_str(&format!("cluster: {}\n", c.summary(&services)));
+            out.push_str(&format!("cluster: {}\n", c.summary(status.stack.profile().services)));
         }
         None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),
     }

@@ -41,6 +41,9 @@ pub struct Topology {
     /// profiles existed run Tuchanka's).
     #[serde(default)]
     pub stack: crate::cluster::profile::ProfileName,
+    /// The DRBD device's size of stacks on DRBD, in MiB.
+    #[serde(default = "default_drbd_size_mb")]
+    pub drbd_size_mb: u32,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -55,6 +58,10 @@ pub struct Topology {
     /// The VMs of a VM backend; none for containers.
     #[serde(default)]
     pub vm: Option<VmSpec>,
+}
+
+fn default_drbd_size_mb() -> u32 {
+    256
 }
 
 /// How a VM backend runs this lab's VMs, decided when the lab is made.
@@ -115,6 +122,7 @@ impl Topology {
             image: image.to_owned(),
             distribution: crate::install::distro::Family::Debian,
             stack: config.stack.profile,
+            drbd_size_mb: config.stack.drbd_size_mb,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,

@@ -220,11 +220,26 @@ fn stacks_lists_each_profile_with_its_services_and_backends() {
     let text = String::from_utf8_lossy(&lab(dir.path(), &["stacks"]).stdout).into_owned();
     assert!(text.starts_with("tuchanka  Tuchanka's second cluster"), "{text}");
     assert!(text.contains("services: postgres, redis"), "{text}");
+    let skyha = stacks.as_array().and_then(|s| s.iter().find(|p| p["name"] == "skyha")).expect("skyha");
+    assert_eq!(skyha["services"], serde_json::json!(["drbd", "postgres", "redis", "nfs"]));
+    assert_eq!(skyha["backends"], serde_json::json!(["qemu", "virtualbox"]));
+}
+
+#[test]
+fn a_stack_on_drbd_is_refused_on_containers_naming_the_backends_that_run_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["--backend", "container", "make-all", "--stack", "skyha"]);
+    assert_refused(
+        dir.path(),
+        &out,
+        "the skyha stack does not run on the container backend; use --backend qemu or --backend virtualbox",
+    );
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "one-line error: {}", stderr(&out));
 }
 
 #[test]
 fn an_unknown_stack_exits_2_naming_the_known_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = lab(dir.path(), &["make-all", "--stack", "galera"]);
-    assert_refused(dir.path(), &out, "possible values: tuchanka");
+    assert_refused(dir.path(), &out, "possible values: tuchanka, skyha");
 }

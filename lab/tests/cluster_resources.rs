@@ -11,16 +11,19 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use lab::cluster::services::ServiceName;
+use lab::cluster::profile::ProfileName;
 
 const SCHEMAS: &str = "/usr/share/pacemaker";
 
-/// The CIB the script would push, for `CLUSTER_STACK=stack`, declared
-/// valid against `schema`: the script's own functions, without its last
-/// part that talks to a running cluster.
-fn cib(stack: &str, schema: &str) -> String {
+/// The CIB the script would push for `profile`'s services, for
+/// `CLUSTER_STACK=stack`, declared valid against `schema`: the script's own
+/// functions, without its last part that talks to a running cluster.
+fn cib(profile: ProfileName, stack: &str, schema: &str) -> String {
     // What lab sends: the CIB helpers, each service's fragment, then the script.
-    let script = lab::cluster::stack::resources_script(&[ServiceName::Postgres, ServiceName::Redis]).render();
+    let profile = profile.profile();
+    let script = lab::cluster::stack::resources_script(profile.services).render();
+    let services: Vec<&str> = profile.services.iter().map(|s| s.cib.name).collect();
+    let services = services.join(" ");
     let (functions, _) = script.split_once("\ncib=$(mktemp)").expect("the script's cluster part starts at cib=");
     let program = format!(
         "{functions}\necho \"<cib validate-with=\\\"{schema}\\\" admin_epoch=\\\"0\\\" epoch=\\\"1\\\" num_updates=\\\"0\\\">\
@@ -29,7 +32,11 @@ fn cib(stack: &str, schema: &str) -> String {
     );
     let env = [
         ("CLUSTER_STACK", stack),
-        ("SERVICES", "postgres redis"),
+        ("SERVICES", services.as_str()),
+        ("GROUP", profile.group.unwrap_or_default()),
+        ("STORAGE", "/drbd"),
+        ("CONTAINER_PG_BINDIR", "/usr/lib/postgresql/15/bin"),
+        ("SUBNET", "192.168.89.0/24"),
         ("TIME_FACTOR", "1"),
         ("NODE_NAMES", "tuchanka-a tuchanka-b"),
         ("PREFIX", "24"),
@@ -67,16 +74,37 @@ fn validates(xml: &str, schema: &str) -> Result<(), String> {
 
 #[test]
 fn each_stack_gets_a_configuration_its_pacemaker_accepts() {
-    let old = cib("pacemaker-1.1", "pacemaker-2.10");
+    let old = cib(ProfileName::Tuchanka, "pacemaker-1.1", "pacemaker-2.10");
     validates(&old, "pacemaker-2.10").unwrap_or_else(|e| panic!("Pacemaker 1.1 refuses it: {e}\n{old}"));
     assert!(old.contains("<master id=\"pgsqld-clone\">") && old.contains("<master id=\"redisd-clone\">"), "{old}");
     assert!(old.contains("role=\"Master\"") && !old.contains("Promoted"), "{old}");
 
-    let new = cib("pacemaker-2", "pacemaker-3.9");
+    let new = cib(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9");
     validates(&new, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{new}"));
     assert!(new.contains("<clone id=\"pgsqld-clone\">") && new.contains("role=\"Promoted\""), "{new}");
 
     // Why there are two: Pacemaker 1.1 knows no Promoted role.
     let mixed = new.replace("pacemaker-3.9", "pacemaker-2.10");
     assert!(validates(&mixed, "pacemaker-2.10").is_err(), "Pacemaker 1.1 would take Pacemaker 2's configuration");
+}
+
+/// skyha (seed 000): the DRBD clone, and the group on its primary in the
+/// seed's order, colocated with and ordered after the promotion.
+#[test]
+fn skyha_gets_the_seeds_group_on_the_drbd_primary() {
+    let xml = cib(ProfileName::Skyha, "pacemaker-2", "pacemaker-3.9");
+    validates(&xml, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{xml}"));
+    assert!(xml.contains("<clone id=\"drbd-cluster\">") && xml.contains("type=\"drbd\""), "{xml}");
+    let group = &xml[xml.find("<group id=\"master-group\">").expect("the group")..];
+    let order: Vec<usize> = ["skyfs", "vip-master", "postgres", "redis", "nfs-daemon", "nfs-root"]
+        .iter()
+        .map(|id| group.find(&format!("<primitive id=\"{id}\"")).unwrap_or_else(|| panic!("{id} not in the group")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "the seed's order: {order:?}");
+    assert!(group.contains("name=\"allow_pull\" value=\"false\""), "no registry is reachable: {group}");
+    assert!(
+        xml.contains("rsc=\"master-group\" with-rsc=\"drbd-cluster\" with-rsc-role=\"Promoted\"")
+            && xml.contains("first=\"drbd-cluster\" first-action=\"promote\" then=\"master-group\""),
+        "{xml}"
+    );
 }

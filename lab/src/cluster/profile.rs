@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::services::ServiceName;
+use crate::cluster::services::{ServiceName, ServiceSpec, drbd, nfs, postgres, redis};
 use crate::config::BackendKind;
 
 /// A stack profile lab can build, by name.
@@ -17,19 +17,37 @@ pub enum ProfileName {
     /// Tuchanka's second cluster (seed 002): PAF PostgreSQL and Redis.
     #[default]
     Tuchanka,
+    /// skyha (seed 000): PostgreSQL and Redis in Docker containers and an
+    /// NFS export, all on a DRBD primary behind one VIP.
+    Skyha,
 }
 
 /// What a profile is made of.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct StackProfile {
     pub name: ProfileName,
     pub description: &'static str,
     /// Where the stack comes from among the seed documents.
     pub seed: &'static str,
-    /// Its services; the first is the one a scenario's fault is about
-    /// unless the scenario names another.
-    pub services: &'static [ServiceName],
+    /// Its services, in the order their resources are made (a group's
+    /// members start in this order).
+    pub services: &'static [&'static ServiceSpec],
+    /// The resource group that holds the services' `<service>_group`
+    /// primitives, if the stack has one.
+    pub group: Option<&'static str>,
+    /// Packages the guest image needs beyond the common HA stack.
+    pub packages: &'static [&'static str],
     /// The backends that can run it (DRBD needs a kernel of its own).
+    pub backends: &'static [BackendKind],
+}
+
+/// A profile for `lab stacks --json`.
+#[derive(Debug, Serialize)]
+pub struct ProfileSummary {
+    pub name: ProfileName,
+    pub description: &'static str,
+    pub seed: &'static str,
+    pub services: Vec<ServiceName>,
     pub backends: &'static [BackendKind],
 }
 
@@ -38,22 +56,38 @@ const TUCHANKA: StackProfile = StackProfile {
     description: "Tuchanka's second cluster: PostgreSQL streaming replication under PAF with a master and \
                   a replica VIP, Redis with its master VIP, qdevice on the witness, fencing",
     seed: "002 (Tuchanka)",
-    services: &[ServiceName::Postgres, ServiceName::Redis],
+    services: &[&postgres::PAF, &redis::AGENT],
+    group: None,
+    packages: &[],
     backends: &[BackendKind::Container, BackendKind::Qemu, BackendKind::VirtualBox],
 };
 
+const SKYHA: StackProfile = StackProfile {
+    name: ProfileName::Skyha,
+    description: "skyha: DRBD on a loop file, and on its primary a group of the file system, one VIP, \
+                  PostgreSQL and Redis in Docker containers and an NFS export; qdevice on the witness, fencing",
+    seed: "000 (skyha)",
+    services: &[&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &nfs::SERVER],
+    group: Some("master-group"),
+    packages: &["drbd-utils", "docker.io", "nfs-kernel-server", "e2fsprogs"],
+    // DRBD is a kernel module: containers share the host's kernel.
+    backends: &[BackendKind::Qemu, BackendKind::VirtualBox],
+};
+
 impl ProfileName {
-    pub const ALL: &[ProfileName] = &[ProfileName::Tuchanka];
+    pub const ALL: &[ProfileName] = &[ProfileName::Tuchanka, ProfileName::Skyha];
 
     pub fn profile(self) -> &'static StackProfile {
         match self {
             ProfileName::Tuchanka => &TUCHANKA,
+            ProfileName::Skyha => &SKYHA,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProfileName::Tuchanka => "tuchanka",
+            ProfileName::Skyha => "skyha",
         }
     }
 }
@@ -65,13 +99,30 @@ impl std::fmt::Display for ProfileName {
 }
 
 impl StackProfile {
-    /// The service a fault is about when the scenario names none.
+    /// The service a fault is about when the scenario names none: the
+    /// first one with probes.
     pub fn primary(&self) -> ServiceName {
-        self.services[0]
+        self.services.iter().find(|s| !s.probes.is_empty()).unwrap_or(&self.services[0]).name
+    }
+
+    /// Its services' names, in order.
+    pub fn names(&self) -> Vec<ServiceName> {
+        self.services.iter().map(|s| s.name).collect()
     }
 
     pub fn has(&self, service: ServiceName) -> bool {
-        self.services.contains(&service)
+        self.spec(service).is_some()
+    }
+
+    /// How this stack runs `service`, if it runs it.
+    pub fn spec(&self, service: ServiceName) -> Option<&'static ServiceSpec> {
+        self.services.iter().copied().find(|s| s.name == service)
+    }
+
+    /// The Docker images its containers need.
+    pub fn container_images(&self) -> Vec<&'static crate::cluster::services::container::ContainerImage> {
+        let containers: Vec<&str> = self.services.iter().filter_map(|s| s.container()).collect();
+        crate::cluster::services::container::IMAGES.iter().filter(|i| containers.contains(&i.name)).collect()
     }
 
     /// Why this stack cannot run on `backend`, if it cannot: make-all
@@ -83,9 +134,20 @@ impl StackProfile {
         })
     }
 
+    /// The profile as `lab stacks --json` shows it.
+    pub fn summary(&self) -> ProfileSummary {
+        ProfileSummary {
+            name: self.name,
+            description: self.description,
+            seed: self.seed,
+            services: self.names(),
+            backends: self.backends,
+        }
+    }
+
     /// The profile as `lab stacks` shows it.
     pub fn render(&self) -> String {
-        let services: Vec<&str> = self.services.iter().map(|s| s.as_str()).collect();
+        let services: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         let backends: Vec<String> = self.backends.iter().map(ToString::to_string).collect();
         format!(
             "{:<10}{}\n{:<10}services: {}\n{:<10}backends: {}\n{:<10}seed:     {}\n",

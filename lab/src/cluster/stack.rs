@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::cluster::profile::StackProfile;
-use crate::cluster::services::{ServiceName, ServiceSpec};
+use crate::cluster::services::{ServiceName, ServiceSpec, container, drbd};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, GuestError, Script};
 use crate::secrets::{Secret, SecretError, Secrets};
@@ -62,8 +62,8 @@ impl<'a, G: Guest> Stack<'a, G> {
     }
 
     /// What each of the stack's services declares, in the profile's order.
-    pub fn services(&self) -> Vec<&'static ServiceSpec> {
-        self.profile().services.iter().map(|s| s.spec()).collect()
+    pub fn services(&self) -> &'static [&'static ServiceSpec] {
+        self.profile().services
     }
 
     /// The node that runs one-off cluster commands (and is the first master).
@@ -92,7 +92,12 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("NODE_NAMES", t.node_names().join(" "))
             .env("REDIS_VIP", t.redis_vip)
             .env("REDIS_PORT", t.redis_port)
-            .env("SERVICES", self.profile().services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+            .env("SERVICES", self.services().iter().map(|s| s.cib.name).collect::<Vec<_>>().join(" "))
+            .env("GROUP", self.profile().group.unwrap_or_default())
+            .env("STORAGE", drbd::MOUNT)
+            .env("CONTAINER_PG_BINDIR", container::POSTGRES_BINDIR)
+            .env("DRBD_SIZE_MB", t.drbd_size_mb)
+            .env("CONTAINER_TARBALLS", container::TARBALLS)
             .env("TIME_FACTOR", self.time_factor())
     }
 
@@ -117,10 +122,16 @@ impl<'a, G: Guest> Stack<'a, G> {
         Ok(())
     }
 
-    /// Per-host preparation before the `install` snapshot.
+    /// Per-host preparation before the `install` snapshot: the common
+    /// stack on every host, Docker and the stack's images on the nodes of
+    /// a stack that runs containers.
     pub async fn install(&self) -> Result<(), StackError> {
         let script = self.script(guest_script!("node-install.sh"));
-        self.on_all(&self.topology.host_names(), &script).await
+        self.on_all(&self.topology.host_names(), &script).await?;
+        if !self.profile().container_images().is_empty() {
+            self.on_all(&self.topology.node_names(), &self.script(guest_script!("containers-install.sh"))).await?;
+        }
+        Ok(())
     }
 
     /// Creates the cluster with qdevice and fencing, sets up each service,
@@ -149,13 +160,13 @@ impl<'a, G: Guest> Stack<'a, G> {
         let create = self.script(guest_script!("cluster-create.sh")).env("HACLUSTER_PASSWORD", &hacluster);
         self.guest.run(&first, &create).await?;
 
-        for service in self.profile().services {
+        for service in self.services() {
             service.setup(self, step).await?;
         }
 
         step.detail(format!(
             "pacemaker resources: fencing, {}",
-            self.profile().services.iter().map(|s| s.spec().title).collect::<Vec<_>>().join(", ")
+            self.services().iter().map(|s| s.title).collect::<Vec<_>>().join(", ")
         ));
         self.guest.run(&first, &self.script(self.resources_script())).await?;
         Ok(())
@@ -164,7 +175,7 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// `guest/cluster-resources.sh` with the CIB helpers and every service's
     /// fragment before it.
     pub fn resources_script(&self) -> Script {
-        resources_script(self.profile().services)
+        resources_script(self.services())
     }
 
     /// Starts the cluster on all nodes (nothing starts at boot).
@@ -227,9 +238,9 @@ impl<'a, G: Guest> Stack<'a, G> {
         loop {
             let last = match self.state().await {
                 Ok(state) => {
-                    let summary = state.summary(&services);
+                    let summary = state.summary(services);
                     detail(&summary);
-                    if state.is_healthy(&nodes, &services) {
+                    if state.is_healthy(&nodes, services) {
                         match self.not_replicating(&state).await {
                             None => return Ok(state),
                             Some(service) => format!("{summary}; {service} replicas not streaming yet"),
@@ -250,9 +261,9 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// The first service whose replicas do not replicate yet.
     async fn not_replicating(&self, state: &ClusterState) -> Option<ServiceName> {
         let nodes = self.topology.node_names().len();
-        for service in self.profile().services {
+        for service in self.services() {
             if !service.replicating(self, state, nodes).await {
-                return Some(*service);
+                return Some(service.name);
             }
         }
         None
@@ -262,9 +273,9 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// (see [`ServiceName::needs_rebuild`]).
     pub async fn to_rebuild(&self, state: &ClusterState, node: &str) -> Vec<ServiceName> {
         let mut stale = Vec::new();
-        for service in self.profile().services {
+        for service in self.services() {
             if service.needs_rebuild(self, state, node).await {
-                stale.push(*service);
+                stale.push(service.name);
             }
         }
         stale
@@ -276,7 +287,7 @@ impl<'a, G: Guest> Stack<'a, G> {
     pub async fn rejoin_as_replica(&self, node: &str, services: &[ServiceName]) -> Result<(), StackError> {
         let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
         self.guest.run(node, &stop).await?;
-        for service in services {
+        for service in services.iter().filter_map(|s| self.profile().spec(*s)) {
             service.rebuild(self, node).await?;
         }
         let join = Script::command(
@@ -305,9 +316,9 @@ impl<'a, G: Guest> Stack<'a, G> {
 
 /// `guest/cluster-resources.sh` for `services`: the CIB helpers, each
 /// service's fragment, then the script that pushes them.
-pub fn resources_script(services: &[ServiceName]) -> Script {
+pub fn resources_script(services: &[&ServiceSpec]) -> Script {
     let mut parts = vec![include_str!("../../guest/cib.sh")];
-    parts.extend(services.iter().map(|s| s.spec().cib));
+    parts.extend(services.iter().map(|s| s.cib.text));
     parts.push(include_str!("../../guest/cluster-resources.sh"));
     Script::composed("cluster-resources.sh", &parts)
 }
@@ -358,6 +369,9 @@ mod tests {
             let path = entry.expect("entry").path();
             if !path.is_file() {
                 continue; // vm/: the Debian image's own first-boot service; services/: read too
+            }
+            if path.to_string_lossy().contains("container") {
+                continue; // a container's paths are its (Debian) image's, whatever the host runs
             }
             let text = std::fs::read_to_string(&path).expect("script");
             for word in debian_only {

@@ -62,7 +62,15 @@ impl ClusterState {
         let Some(resources) = find("resources") else {
             return Err(ParseError("no <resources> element".into()));
         };
-        for element in resources.children().filter(|n| n.is_element()) {
+        // A group's members are resources like any other, by their own ids.
+        let elements = resources.children().filter(|n| n.is_element()).flat_map(|element| {
+            if element.has_tag_name("group") {
+                element.children().filter(|n| n.is_element()).collect::<Vec<_>>()
+            } else {
+                vec![element]
+            }
+        });
+        for element in elements {
             let id = element.attribute("id").unwrap_or_default();
             if element.has_tag_name("clone") && element.attribute("multi_state") == Some("true") {
                 let clone = state.clones.entry(id.to_owned()).or_default();
@@ -96,6 +104,16 @@ impl ClusterState {
         state.failed_actions =
             find("failures").map_or(0, |f| f.children().filter(|n| n.has_tag_name("failure")).count());
         Ok(state)
+    }
+
+    /// Where promotable clone `clone` is promoted, if it is.
+    pub fn promoted(&self, clone: &str) -> Option<&str> {
+        self.clones.get(clone).and_then(|c| c.promoted.as_deref())
+    }
+
+    /// Where promotable clone `clone` runs unpromoted, sorted.
+    pub fn unpromoted(&self, clone: &str) -> &[String] {
+        self.clones.get(clone).map_or(&[], |c| c.unpromoted.as_slice())
     }
 
     /// Where a resource runs, if it runs.
@@ -143,7 +161,7 @@ fn running_on(resource: roxmltree::Node<'_, '_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::services::ServiceName;
+    use crate::cluster::services;
 
     /// Trimmed from real `crm_mon -1 --output-as=xml` of a lab cluster.
     const HEALTHY: &str = include_str!("../../tests/data/crm_mon_healthy.xml");
@@ -154,11 +172,11 @@ mod tests {
     }
 
     fn postgres() -> &'static ServiceSpec {
-        ServiceName::Postgres.spec()
+        &services::postgres::PAF
     }
 
     fn redis() -> &'static ServiceSpec {
-        ServiceName::Redis.spec()
+        &services::redis::AGENT
     }
 
     #[test]
@@ -231,6 +249,42 @@ mod tests {
         assert_eq!(format!("{old:?}"), format!("{new:?}"));
         assert_eq!(postgres().master(&old), Some("tuchanka-a"));
         assert_eq!(redis().master(&old), Some("tuchanka-b"));
+    }
+
+    /// skyha: DRBD promoted on one node, and there a group of the file
+    /// system, the VIP, the containers and NFS (written as Pacemaker 2.1
+    /// prints a group).
+    #[test]
+    fn services_on_the_storage_primary_read_from_the_group() {
+        use services::{drbd, nfs, postgres, redis};
+        let skyha = [&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &nfs::SERVER];
+        let nodes: Vec<String> = vec!["skyha-a".into(), "skyha-b".into()];
+        let xml = include_str!("../../tests/data/crm_mon_skyha.xml");
+        let state = ClusterState::parse(xml).expect("parse");
+        for service in skyha {
+            assert_eq!(service.master(&state), Some("skyha-a"), "{}", service.name);
+            assert_eq!(service.replicas(&state), ["skyha-b"], "{} stands by where DRBD is secondary", service.name);
+        }
+        assert_eq!(state.location("skyfs"), Some("skyha-a"));
+        assert!(state.is_healthy(&nodes, &skyha), "{state:?}");
+
+        // `docker stop redis`: Pacemaker sees the container stopped.
+        let stopped = xml.replacen(
+            r#"<resource id="redis" resource_agent="ocf:heartbeat:docker" role="Started" active="true""#,
+            r#"<resource id="redis" resource_agent="ocf:heartbeat:docker" role="Stopped" active="false""#,
+            1,
+        );
+        let state = ClusterState::parse(&stopped).expect("parse");
+        assert_eq!(redis::CONTAINER.master(&state), None);
+        assert!(!redis::CONTAINER.is_healthy(&state, &nodes));
+        assert!(postgres::CONTAINER.is_healthy(&state, &nodes), "the other containers still run");
+        assert!(!state.is_healthy(&nodes, &skyha));
+
+        // A secondary that is not scored to be promoted is no standby yet.
+        let b_score = "<node name=\"skyha-b\">\n      <attribute name=\"master-skydata\" value=\"10000\"/>";
+        assert!(xml.contains(b_score));
+        let unsynced = xml.replace(b_score, "<node name=\"skyha-b\">");
+        assert!(!ClusterState::parse(&unsynced).expect("parse").is_healthy(&nodes, &skyha));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::cluster::profile::StackProfile;
+use crate::cluster::services::container;
 use crate::host::{self, HostError};
 use crate::progress::Progress;
 
@@ -38,8 +40,19 @@ pub struct Recipe {
     pub suite: String,
     pub variant: String,
     pub packages: Vec<String>,
+    /// Docker images built with it, shipped inside it as tarballs (see
+    /// [`crate::cluster::services::container`]).
+    #[serde(skip)]
+    pub containers: Vec<ContainerRecipe>,
     #[serde(skip)]
     text: String,
+}
+
+/// A Docker image's root file system: `name` holding `packages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerRecipe {
+    pub name: String,
+    pub packages: Vec<String>,
 }
 
 impl Recipe {
@@ -55,6 +68,30 @@ impl Recipe {
 
     pub fn embedded() -> Result<Self, ImageError> {
         Self::parse("images/debian12.toml", DEFAULT_RECIPE)
+    }
+
+    /// The embedded recipe with what `stack` needs beyond it: its packages
+    /// and its containers' images. A stack that needs nothing more shares
+    /// the embedded image; one that does gets an image (and key) of its own.
+    pub fn for_stack(stack: &StackProfile) -> Result<Self, ImageError> {
+        let mut recipe = Self::embedded()?;
+        let images = stack.container_images();
+        if stack.packages.is_empty() && images.is_empty() {
+            return Ok(recipe);
+        }
+        recipe.packages.extend(stack.packages.iter().map(|p| (*p).to_owned()));
+        recipe.containers = images
+            .iter()
+            .map(|i| ContainerRecipe {
+                name: i.name.to_owned(),
+                packages: i.packages.iter().map(|p| (*p).to_owned()).collect(),
+            })
+            .collect();
+        recipe.text.push_str(&format!("\n# stack {}\nstack_packages = {:?}\n", stack.name, stack.packages));
+        for container in &recipe.containers {
+            recipe.text.push_str(&format!("container_{} = {:?}\n", container.name, container.packages));
+        }
+        Ok(recipe)
     }
 
     /// Cache key: changes whenever the recipe text changes.
@@ -92,7 +129,19 @@ pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Pro
     }
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
     let step = progress.step(format!("build guest image {key} ({} from {mirror})", recipe.suite));
-    build(recipe, &mirror, &partial.join("rootfs"), &step).await?;
+    let rootfs = partial.join("rootfs");
+    let packages = format!("--include={}", recipe.packages.join(","));
+    mmdebstrap(&[&format!("--variant={}", recipe.variant), &packages], &recipe.suite, &rootfs, &mirror, &step).await?;
+    if !recipe.containers.is_empty() {
+        let tarballs = rootfs.join(container::TARBALLS.trim_start_matches('/'));
+        std::fs::create_dir_all(&tarballs).map_err(io(&tarballs))?;
+        for image in &recipe.containers {
+            step.detail(format!("container image {}", image.name));
+            let tarball = tarballs.join(format!("{}.tar", image.name));
+            let packages = format!("--include={}", image.packages.join(","));
+            mmdebstrap(&["--variant=apt", &packages], &recipe.suite, &tarball, &mirror, &step).await?;
+        }
+    }
     std::fs::write(partial.join("recipe.toml"), &recipe.text).map_err(io(&partial))?;
     std::fs::write(partial.join("complete"), "").map_err(io(&partial))?;
     if dir.exists() {
@@ -103,15 +152,22 @@ pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Pro
     Ok(image)
 }
 
-async fn build(recipe: &Recipe, mirror: &str, rootfs: &Path, step: &crate::progress::Step) -> Result<(), ImageError> {
+/// Runs mmdebstrap with `options` for `suite` into `target` (a directory,
+/// or a tarball when it ends in `.tar`).
+async fn mmdebstrap(
+    options: &[&str],
+    suite: &str,
+    target: &Path,
+    mirror: &str,
+    step: &crate::progress::Step,
+) -> Result<(), ImageError> {
     let mut command = tokio::process::Command::new("mmdebstrap");
     command
-        .arg(format!("--variant={}", recipe.variant))
-        .arg(format!("--include={}", recipe.packages.join(",")))
+        .args(options)
         .arg("--dpkgopt=path-exclude=/usr/share/doc/*")
         .arg("--dpkgopt=path-exclude=/usr/share/man/*")
-        .arg(&recipe.suite)
-        .arg(rootfs)
+        .arg(suite)
+        .arg(target)
         .arg(mirror)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -207,6 +263,19 @@ mod tests {
             assert!(recipe.packages.iter().any(|p| p == needed), "{needed} missing");
         }
         assert_eq!(recipe.key().len(), 16);
+    }
+
+    #[test]
+    fn a_stack_with_containers_gets_an_image_of_its_own() {
+        use crate::cluster::profile::ProfileName;
+        let plain = Recipe::for_stack(ProfileName::Tuchanka.profile()).expect("tuchanka");
+        assert_eq!(plain.key(), Recipe::embedded().expect("embedded").key(), "Tuchanka's is the embedded image");
+        assert!(plain.containers.is_empty());
+        let skyha = Recipe::for_stack(ProfileName::Skyha.profile()).expect("skyha");
+        assert_ne!(skyha.key(), plain.key());
+        assert!(skyha.packages.iter().any(|p| p == "drbd-utils") && skyha.packages.iter().any(|p| p == "docker.io"));
+        let names: Vec<&str> = skyha.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["postgres", "redis"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::NodeBackend;
-use crate::cluster::services::ServiceName;
+use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, Script, shell_quote};
 use crate::lifecycle::{Lab, LabError};
@@ -25,13 +25,12 @@ const REJOIN_BY_ITSELF: Duration = Duration::from_secs(30);
 /// witness, or a node drawn with `rng` (the same seed picks the same victim).
 pub fn choose_victim(
     target: Target,
-    service: ServiceName,
+    spec: &ServiceSpec,
     state: &ClusterState,
     nodes: &[String],
     witness: &str,
     rng: &mut ChaCha8Rng,
 ) -> Option<String> {
-    let spec = service.spec();
     match target {
         Target::Master => spec.master(state).map(str::to_owned),
         Target::Replica => spec.replicas(state).first().cloned(),
@@ -55,15 +54,23 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
         )));
     }
     tracing::warn!(action = %fault.action.name(), %service, victim, "fault");
+    let spec = lab.stack().profile().spec(service).ok_or_else(|| crate::run::runner::not_in_stack(lab, service))?;
     let pcs = |command: String| Script::command("pcs", command);
     let promoted = lab.topology.distribution.cluster_stack().promoted_flag();
-    let clone = service.spec().clone;
+    let clone = spec.movable();
+    let no_process = || LabError::Unsupported(format!("{service} has no process of its own to signal"));
+    let no_container = || LabError::Unsupported(format!("{service} does not run in a Docker container here"));
     match fault.action {
         FaultAction::Kill => {
-            lab.guest.run(victim, &service.signal(&lab.topology, "KILL", false)).await?;
+            lab.guest.run(victim, &spec.signal(&lab.topology, "KILL", false).ok_or_else(no_process)?).await?;
         }
         FaultAction::Stop => {
-            lab.guest.run(victim, &service.signal(&lab.topology, "STOP", true)).await?;
+            lab.guest.run(victim, &spec.signal(&lab.topology, "STOP", true).ok_or_else(no_process)?).await?;
+        }
+        FaultAction::DockerStop | FaultAction::DockerKill => {
+            let container = spec.container().ok_or_else(no_container)?;
+            let verb = if fault.action == FaultAction::DockerStop { "stop" } else { "kill" };
+            lab.guest.run(victim, &Script::command("docker", format!("docker {verb} {container} >/dev/null"))).await?;
         }
         FaultAction::PowerOff => {
             lab.guest.forget(victim).await;
@@ -125,9 +132,10 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
         return Ok(());
     }
-    let clone = service.spec().clone;
+    let spec = lab.stack().profile().spec(service).ok_or_else(|| crate::run::runner::not_in_stack(lab, service))?;
+    let clone = spec.movable();
     let undo = match fault.action {
-        FaultAction::Stop => Some(service.signal(&lab.topology, "CONT", true)),
+        FaultAction::Stop => spec.signal(&lab.topology, "CONT", true),
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
         FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {clone}"))),
         _ => None,
@@ -161,7 +169,7 @@ async fn stale_after_waiting(lab: &Lab, victim: &str) -> Vec<ServiceName> {
                 }
                 stale
             }
-            Err(_) => lab.stack().profile().services.to_vec(),
+            Err(_) => lab.stack().profile().names(),
         };
         if tokio::time::Instant::now() >= deadline {
             return stale;
@@ -173,6 +181,7 @@ async fn stale_after_waiting(lab: &Lab, victim: &str) -> Vec<ServiceName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::services::{postgres, redis};
     use rand::SeedableRng;
 
     fn state() -> ClusterState {
@@ -191,13 +200,13 @@ mod tests {
         let nodes = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut pick = |t, service| choose_victim(t, service, &state(), &nodes, "witness", &mut rng);
-        assert_eq!(pick(Target::Master, ServiceName::Postgres).as_deref(), Some("a"));
-        assert_eq!(pick(Target::Replica, ServiceName::Postgres).as_deref(), Some("b"));
-        assert_eq!(pick(Target::Witness, ServiceName::Postgres).as_deref(), Some("witness"));
-        assert_eq!(pick(Target::Master, ServiceName::Redis).as_deref(), Some("c"));
-        assert_eq!(pick(Target::Replica, ServiceName::Redis).as_deref(), Some("a"));
+        assert_eq!(pick(Target::Master, &postgres::PAF).as_deref(), Some("a"));
+        assert_eq!(pick(Target::Replica, &postgres::PAF).as_deref(), Some("b"));
+        assert_eq!(pick(Target::Witness, &postgres::PAF).as_deref(), Some("witness"));
+        assert_eq!(pick(Target::Master, &redis::AGENT).as_deref(), Some("c"));
+        assert_eq!(pick(Target::Replica, &redis::AGENT).as_deref(), Some("a"));
         let empty = ClusterState::default();
-        assert_eq!(choose_victim(Target::Master, ServiceName::Postgres, &empty, &nodes, "w", &mut rng), None);
+        assert_eq!(choose_victim(Target::Master, &postgres::PAF, &empty, &nodes, "w", &mut rng), None);
     }
 
     #[test]
@@ -207,8 +216,7 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             (0..20)
                 .map(|_| {
-                    choose_victim(Target::Random, ServiceName::Postgres, &state(), &nodes, "w", &mut rng)
-                        .unwrap_or_default()
+                    choose_victim(Target::Random, &postgres::PAF, &state(), &nodes, "w", &mut rng).unwrap_or_default()
                 })
                 .collect::<Vec<_>>()
         };

@@ -27,9 +27,9 @@ pub async fn heartbeat(
     let lab = Lab::open(config, Progress::hidden())?;
     let stack = lab.topology.stack.profile();
     let service = service.unwrap_or_else(|| stack.primary());
-    if !stack.has(service) {
+    let Some(spec) = stack.spec(service) else {
         return Err(Failure::Usage(format!("the {} stack runs no {service}", stack.name)));
-    }
+    };
     let role = match role {
         ProbeRole::Writer => heartbeat::Role::Writer,
         ProbeRole::Reader => heartbeat::Role::Reader,
@@ -40,7 +40,7 @@ pub async fn heartbeat(
         settings.rate_hz = rate;
     }
     settings.validate().map_err(Failure::usage)?;
-    let target = service.probe_target(&lab, role)?;
+    let target = spec.probe_target(&lab, role)?;
     eprintln!("{} probe on {target} at {} Hz; Ctrl-C stops", kind.name(), settings.rate_hz);
     let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
     let clock = Clock::start();

@@ -19,14 +19,15 @@ use crate::run::scenario::Scenario;
 pub fn for_scenario(scenario: &Scenario, stack: &StackProfile) -> Vec<ProbeKind> {
     let p = &scenario.probes;
     let mut kinds = Vec::new();
-    for service in stack.services.iter().filter(|s| p.covers(**s, stack.services)) {
-        for role in service.spec().probes {
+    let names = stack.names();
+    for service in stack.services.iter().filter(|s| p.covers(s.name, &names)) {
+        for role in service.probes {
             let wanted = match role {
                 heartbeat::Role::Writer => p.writer,
                 heartbeat::Role::Reader => p.reader,
             };
             if wanted {
-                kinds.push(ProbeKind { service: *service, role: *role });
+                kinds.push(ProbeKind { service: service.name, role: *role });
             }
         }
     }
@@ -55,7 +56,9 @@ pub fn spawn(
     live: mpsc::UnboundedSender<Attempt>,
 ) -> Result<JoinHandle<Recording>, LabError> {
     let run = ProbeRun { kind, run_id: run_id.to_owned(), rate: settings.rate_hz, clock, stop, live };
-    kind.service.launch_probe(lab, kind.role, settings, run)
+    let spec =
+        lab.stack().profile().spec(kind.service).ok_or_else(|| crate::run::runner::not_in_stack(lab, kind.service))?;
+    spec.launch_probe(lab, kind.role, settings, run)
 }
 
 /// Everything a probe loop needs besides the probe itself.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::profile::StackProfile;
+use crate::cluster::profile::{ProfileName, StackProfile};
 use crate::cluster::services::ServiceName;
 
 /// The scenarios shipped with lab, by name, in the order a suite runs them.
@@ -31,6 +31,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("kill-redis-master", include_str!("../../../scenarios/kill-redis-master.toml")),
     ("poweroff-redis-master", include_str!("../../../scenarios/poweroff-redis-master.toml")),
     ("kernel-panic-master", include_str!("../../../scenarios/kernel-panic-master.toml")),
+    ("docker-stop-redis", include_str!("../../../scenarios/docker-stop-redis.toml")),
+    ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
+    ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,10 @@ pub struct Scenario {
     /// Runs per invocation; statistics (avg, sd, p50, p95) need several.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// The stacks it is written for: its targets and expectations are
+    /// theirs. Files that do not say are Tuchanka's, the first stack lab had.
+    #[serde(default = "tuchanka_only")]
+    pub stacks: Vec<ProfileName>,
     pub fault: Fault,
     #[serde(default)]
     pub probes: Probes,
@@ -52,6 +59,10 @@ pub struct Scenario {
 
 fn one() -> u32 {
     1
+}
+
+fn tuchanka_only() -> Vec<ProfileName> {
+    vec![ProfileName::Tuchanka]
 }
 
 /// The fault: an action on a target chosen by role.
@@ -100,6 +111,11 @@ pub enum FaultAction {
     /// Kernel panic (sysrq `c`): the node hangs, answering nothing, until
     /// it is fenced. Needs nodes with their own kernel (a VM backend).
     KernelPanic,
+    /// `docker stop` of the service's container on its node (seed 000's
+    /// failover test): SIGTERM, then SIGKILL after docker's grace period.
+    DockerStop,
+    /// `docker kill` of the service's container: SIGKILL at once.
+    DockerKill,
 }
 
 impl FaultAction {
@@ -122,6 +138,11 @@ impl FaultAction {
     /// Whether the action hits the service's processes rather than its node.
     pub fn hits_a_process(self) -> bool {
         matches!(self, FaultAction::Kill | FaultAction::Stop)
+    }
+
+    /// Whether the action hits the service's Docker container.
+    pub fn hits_a_container(self) -> bool {
+        matches!(self, FaultAction::DockerStop | FaultAction::DockerKill)
     }
 
     /// The action as scenario files spell it: `power-off`.
@@ -362,12 +383,46 @@ impl Scenario {
                 self.fault.action.name()
             ));
         }
-        let named =
+        if !self.stacks.contains(&stack.name) {
+            let written: Vec<&str> = self.stacks.iter().map(|s| s.as_str()).collect();
+            return Some(format!(
+                "scenario `{}` is written for the {} stack, and this lab runs {}; `lab scenarios` marks each \
+                 scenario's stacks",
+                self.name,
+                written.join(" and "),
+                stack.name
+            ));
+        }
+        let mut named =
             self.fault.service.iter().chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
-        named
-            .filter(|s| !stack.has(**s))
-            .map(|s| format!("scenario `{}` needs {s}, which the {} stack does not run", self.name, stack.name))
-            .next()
+        if let Some(missing) = named.find(|s| !stack.has(**s)) {
+            return Some(format!(
+                "scenario `{}` needs {missing}, which the {} stack does not run",
+                self.name, stack.name
+            ));
+        }
+        let service = self.service(stack);
+        let spec = stack.spec(service)?;
+        let action = self.fault.action;
+        if action.hits_a_container() && spec.container().is_none() {
+            return Some(format!(
+                "scenario `{}` ({}) needs {service} in a Docker container; the {} stack runs it as {} \
+                 (`lab stacks` shows which stacks run containers)",
+                self.name,
+                action.name(),
+                stack.name,
+                spec.title
+            ));
+        }
+        if action.hits_a_process() && spec.process.is_none() {
+            return Some(format!(
+                "scenario `{}` ({}) needs a process of {service}, which has none of its own; name another \
+                 service with [fault] service",
+                self.name,
+                action.name()
+            ));
+        }
+        None
     }
 
     /// The scenario for hosts `factor` times slower than native (TCG): the
@@ -489,7 +544,7 @@ mod tests {
         let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[expect]\n";
         let s = Scenario::parse("x", "x.toml", text).expect("parse");
         assert_eq!(s.service(tuchanka), ServiceName::Postgres);
-        assert!(s.probes.covers(ServiceName::Redis, tuchanka.services), "every service is probed by default");
+        assert!(s.probes.covers(ServiceName::Redis, &tuchanka.names()), "every service is probed by default");
     }
 
     #[test]
@@ -519,6 +574,32 @@ mod tests {
         assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
         assert_eq!(s.unsupported_by(vms, stack), None);
         assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers, stack), None);
+    }
+
+    #[test]
+    fn scenarios_run_on_the_stacks_they_are_written_for() {
+        use crate::cluster::profile::ProfileName;
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
+        let (tuchanka, skyha) = (ProfileName::Tuchanka.profile(), ProfileName::Skyha.profile());
+        let docker_stop = Scenario::find("docker-stop-redis").expect("builtin");
+        assert_eq!(docker_stop.unsupported_by(vms, skyha), None);
+        let msg = docker_stop.unsupported_by(vms, tuchanka).expect("not Tuchanka's");
+        assert!(msg.contains("written for the skyha stack, and this lab runs tuchanka"), "{msg}");
+        let kill_replica = Scenario::find("kill-postgres-replica").expect("builtin");
+        assert!(kill_replica.unsupported_by(vms, skyha).is_some(), "a file that does not say is Tuchanka's");
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(vms, skyha), None);
+
+        // A container fault on a stack that runs the service outside one.
+        let text = "description = \"x\"\nstacks = [\"tuchanka\"]\n[fault]\naction = \"docker-kill\"\ntarget = \"master\"\n[expect]\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, tuchanka).expect("refused");
+        assert!(
+            msg.contains("needs postgres in a Docker container; the tuchanka stack runs it as PostgreSQL (PAF)"),
+            "{msg}"
+        );
+        // A signal to a service without a process of its own.
+        let text = "description = \"x\"\nstacks = [\"skyha\"]\n[fault]\naction = \"kill\"\ntarget = \"master\"\nservice = \"drbd\"\n[expect]\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, skyha).expect("refused");
+        assert!(msg.contains("needs a process of drbd"), "{msg}");
     }
 
     #[test]

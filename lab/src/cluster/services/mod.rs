@@ -2,22 +2,31 @@
 //!
 //! A service declares what the rest of lab needs to know of it, so that no
 //! other module names PostgreSQL or Redis:
-//! - its Pacemaker resources: the promotable clone whose promoted instance
-//!   is the service's master, the VIPs that follow it ([`ServiceSpec`]), and
-//!   the CIB fragment that creates them (`guest/services/<name>.cib.sh`);
-//! - its set-up on the nodes, and how a node that lost its data rejoins;
-//!   (its packages are still listed per distribution in [`crate::install::distro`]);
+//! - its Pacemaker resources: where the service's master is read from (a
+//!   promotable clone, or one resource placed on the primary of the stack's
+//!   replicated storage), the VIPs that follow it ([`ServiceSpec`]), and the
+//!   CIB fragment that creates them (`guest/services/<fragment>.cib.sh`);
+//! - how Pacemaker runs it ([`Runtime`]), which decides its set-up on the
+//!   nodes, how a node that lost its data rejoins, and what a fault hits;
 //! - how its state reads from crm_mon and when it counts as healthy;
 //! - its probes (writer and reader through its VIP, with the check for lost
-//!   acknowledged writes) and the process its faults hit.
+//!   acknowledged writes).
 //!
-//! A stack profile ([`crate::cluster::profile`]) composes services into a cluster.
+//! The same service may run differently in two stacks (PostgreSQL under PAF
+//! in Tuchanka's, in a Docker container on DRBD in skyha's): each way is
+//! its own [`ServiceSpec`], and a stack profile ([`crate::cluster::profile`])
+//! lists the specs it runs.
 //!
 //! # Layout
-//! - [`postgres`]: PostgreSQL streaming replication managed by PAF.
-//! - [`redis`]: Redis managed by the `ocf:heartbeat:redis` agent.
+//! - [`postgres`]: PostgreSQL, streaming replication under PAF or a container.
+//! - [`redis`]: Redis, under the `ocf:heartbeat:redis` agent or a container.
+//! - [`drbd`]: DRBD storage replicated between the nodes, its file system
+//!   and the stack's VIP, on which the containers run.
+//! - [`nfs`]: an NFS export of the replicated storage.
+//! - [`container`]: what every service run as a Docker container shares.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use heartbeat::{AckCheck, ProbeSettings, Recording, Role};
@@ -30,6 +39,9 @@ use crate::lifecycle::{Lab, LabError};
 use crate::run::probes::ProbeRun;
 use crate::topology::Topology;
 
+pub mod container;
+pub mod drbd;
+pub mod nfs;
 pub mod postgres;
 pub mod redis;
 
@@ -39,106 +51,20 @@ pub mod redis;
 pub enum ServiceName {
     Postgres,
     Redis,
+    Drbd,
+    Nfs,
 }
 
 impl ServiceName {
     /// Every service, in the order `lab stacks` lists them.
-    pub const ALL: &[ServiceName] = &[ServiceName::Postgres, ServiceName::Redis];
-
-    /// What the service declares about itself.
-    pub fn spec(self) -> &'static ServiceSpec {
-        match self {
-            ServiceName::Postgres => &postgres::SPEC,
-            ServiceName::Redis => &redis::SPEC,
-        }
-    }
+    pub const ALL: &[ServiceName] = &[ServiceName::Postgres, ServiceName::Redis, ServiceName::Drbd, ServiceName::Nfs];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Postgres => "postgres",
             ServiceName::Redis => "redis",
-        }
-    }
-
-    /// Prepares the service on the nodes while the cluster is being set up
-    /// (before its Pacemaker resources exist).
-    pub async fn setup<G: Guest>(self, stack: &Stack<'_, G>, step: &crate::progress::Step) -> Result<(), StackError> {
-        match self {
-            ServiceName::Postgres => postgres::setup(stack, step).await,
-            ServiceName::Redis => redis::setup(stack, step).await,
-        }
-    }
-
-    /// Whether `node` holds data the service cannot bring up to date by
-    /// itself in `state`, so that it must be rebuilt from the master
-    /// before it rejoins.
-    pub async fn needs_rebuild<G: Guest>(self, stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
-        match self {
-            ServiceName::Postgres => postgres::needs_rebuild(stack, state, node).await,
-            // The redis agent resynchronises a returning replica itself.
-            ServiceName::Redis => false,
-        }
-    }
-
-    /// Rebuilds the service's data on `node` (out of the cluster) from its master.
-    pub async fn rebuild<G: Guest>(self, stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
-        match self {
-            ServiceName::Postgres => postgres::rebuild(stack, node).await,
-            ServiceName::Redis => Ok(()),
-        }
-    }
-
-    /// Whether every replica the cluster shows really replicates (Pacemaker
-    /// sees a started replica before it streams).
-    pub async fn replicating<G: Guest>(self, stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
-        match self {
-            ServiceName::Postgres => postgres::replicating(stack, state, nodes).await,
-            ServiceName::Redis => true,
-        }
-    }
-
-    /// Sends `signal` to the service's main process (a `kill`), or to all
-    /// its processes (a hang: `STOP`, undone with `CONT`).
-    pub fn signal(self, topology: &Topology, signal: &str, every_process: bool) -> Script {
-        match self {
-            ServiceName::Postgres => postgres::signal(topology, signal, every_process),
-            ServiceName::Redis => redis::signal(signal),
-        }
-    }
-
-    /// Starts one of the service's probes on the lab network.
-    pub fn launch_probe(
-        self,
-        lab: &Lab,
-        role: Role,
-        settings: ProbeSettings,
-        run: ProbeRun,
-    ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-        match self {
-            ServiceName::Postgres => postgres::launch_probe(lab, role, settings, run),
-            ServiceName::Redis => redis::launch_probe(lab, role, settings, run),
-        }
-    }
-
-    /// After recovery: which of the writer's acknowledged writes the
-    /// service's master no longer has.
-    pub async fn check_acknowledged(
-        self,
-        lab: &Lab,
-        settings: ProbeSettings,
-        recording: Recording,
-    ) -> Result<AckCheck, LabError> {
-        match self {
-            ServiceName::Postgres => postgres::check_acknowledged(lab, settings, recording).await,
-            ServiceName::Redis => redis::check_acknowledged(lab, settings, recording).await,
-        }
-    }
-
-    /// Where a probe of `role` connects, for people (`lab heartbeat`).
-    pub fn probe_target(self, lab: &Lab, role: Role) -> Result<String, LabError> {
-        match self {
-            ServiceName::Postgres => Ok(postgres::target(lab, role)?.to_string()),
-            ServiceName::Redis => Ok(redis::target(lab)?.to_string()),
+            ServiceName::Drbd => "drbd",
+            ServiceName::Nfs => "nfs",
         }
     }
 }
@@ -165,59 +91,152 @@ impl FromStr for ServiceName {
     }
 }
 
-/// What a service declares about itself: data only, read by the cluster
-/// view, the health check, `lab stacks` and the faults.
+/// How Pacemaker runs a service: what its set-up, its faults and an
+/// operator's recovery of a failed node do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// PostgreSQL streaming replication under PAF (`ocf:heartbeat:pgsqlms`).
+    Paf,
+    /// Redis replication under `ocf:heartbeat:redis`.
+    RedisAgent,
+    /// A Docker container (`ocf:heartbeat:docker`) of an image lab builds
+    /// offline, its data on the replicated storage.
+    Container { container: &'static str },
+    /// A DRBD resource (`ocf:linbit:drbd`) on a loop file.
+    Drbd,
+    /// The kernel NFS server (`ocf:heartbeat:nfsserver` + `exportfs`).
+    NfsServer,
+}
+
+/// Where a service's master is, as crm_mon shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// A promotable clone: its promoted instance is the master, its
+    /// unpromoted ones the replicas.
+    Promotable {
+        clone: &'static str,
+        /// The node attribute where the agent keeps each node's promotion
+        /// score, if a replica only counts once it is scored positive (PAF
+        /// scores a replica that is not streaming yet -1000: a master lost
+        /// then would have no successor).
+        promotion_score: Option<&'static str>,
+    },
+    /// One resource that runs where `storage` (a promotable clone holding
+    /// its data) is promoted; the nodes where the storage is unpromoted
+    /// stand by for it.
+    OnStorage { resource: &'static str, storage: &'static str },
+}
+
+/// Which of the lab's configured addresses a VIP resource carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VipAddress {
+    /// `postgres.master_vip`: the master VIP (the only VIP of one-VIP stacks).
+    Master,
+    /// `postgres.replica_vip`.
+    Replica,
+    /// `redis.master_vip`.
+    Redis,
+}
+
+impl VipAddress {
+    pub fn of(self, topology: &Topology) -> Ipv4Addr {
+        match self {
+            VipAddress::Master => topology.master_vip,
+            VipAddress::Replica => topology.replica_vip,
+            VipAddress::Redis => topology.redis_vip,
+        }
+    }
+}
+
+/// A VIP resource and the address it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vip {
+    pub resource: &'static str,
+    pub address: VipAddress,
+}
+
+/// What a service declares about itself: data read by the cluster view,
+/// the health check, `lab stacks` and the faults, and the [`Runtime`] its
+/// behaviour follows.
 #[derive(Debug)]
 pub struct ServiceSpec {
     pub name: ServiceName,
-    /// The product, for people.
+    /// The product and how it runs, for people.
     pub title: &'static str,
-    /// The promotable clone whose promoted instance is the master.
-    pub clone: &'static str,
-    /// The VIP resource that follows the master: writers connect there.
-    pub master_vip: &'static str,
-    /// The VIP resource that prefers a replica, if the service has one:
-    /// readers connect there (else to the master VIP).
-    pub replica_vip: Option<&'static str>,
-    /// The node attribute where the agent keeps each node's promotion
-    /// score, if a replica only counts once it is scored positive (PAF
-    /// scores a replica that is not streaming yet -1000: a master lost then
-    /// would have no successor).
-    pub promotion_score: Option<&'static str>,
+    pub runtime: Runtime,
+    pub placement: Placement,
+    /// The VIP that follows the master: writers connect there.
+    pub master_vip: Vip,
+    /// The VIP that prefers a replica, if the service has one: readers
+    /// connect there (else to the master VIP).
+    pub replica_vip: Option<Vip>,
     /// The probes a scenario runs against it.
     pub probes: &'static [Role],
-    /// The process a `kill` fault hits, as `pkill -x` names it.
-    pub process: &'static str,
-    /// The guest script fragment defining `<name>_resources` and
-    /// `<name>_constraints` for `guest/cluster-resources.sh`.
-    pub cib: &'static str,
+    /// The process a `kill` fault hits, as `pkill -x` names it, if it has
+    /// one (DRBD is the kernel's).
+    pub process: Option<&'static str>,
+    /// The guest script fragment defining `<fragment>_resources` and
+    /// `<fragment>_constraints` (and, in a stack with a resource group,
+    /// `<fragment>_group`) for `guest/cluster-resources.sh`.
+    pub cib: Fragment,
+}
+
+/// A service's part of the CIB: `guest/services/<name>.cib.sh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    /// The prefix of its shell functions, also its `SERVICES` entry.
+    pub name: &'static str,
+    pub text: &'static str,
 }
 
 impl ServiceSpec {
-    /// The node where the service is promoted.
+    /// The node where the service is master.
     pub fn master<'s>(&self, state: &'s ClusterState) -> Option<&'s str> {
-        state.clones.get(self.clone).and_then(|c| c.promoted.as_deref())
+        match self.placement {
+            Placement::Promotable { clone, .. } => state.promoted(clone),
+            Placement::OnStorage { resource, .. } => state.location(resource),
+        }
     }
 
-    /// The nodes where the service runs as a replica, sorted.
+    /// The nodes standing by to take the service over, sorted: its
+    /// replicas, or where its storage is unpromoted.
     pub fn replicas<'s>(&self, state: &'s ClusterState) -> &'s [String] {
-        state.clones.get(self.clone).map_or(&[], |c| c.unpromoted.as_slice())
+        match self.placement {
+            Placement::Promotable { clone, .. } | Placement::OnStorage { storage: clone, .. } => {
+                state.unpromoted(clone)
+            }
+        }
     }
 
-    /// A master with its VIP, a replica on every other node (one the agent
-    /// would promote, where it scores them) and the replica VIP up.
+    /// The Pacemaker resource an administrative `move` or `ban` acts on.
+    pub fn movable(&self) -> &'static str {
+        match self.placement {
+            Placement::Promotable { clone, .. } | Placement::OnStorage { storage: clone, .. } => clone,
+        }
+    }
+
+    /// A master with its VIP, every other node standing by (a replica the
+    /// agent would promote, where it scores them) and the replica VIP up.
     pub fn is_healthy(&self, state: &ClusterState, nodes: &[String]) -> bool {
         let Some(master) = self.master(state) else { return false };
         let mut expected: Vec<&String> = nodes.iter().filter(|n| *n != master).collect();
         expected.sort();
         let replicas = self.replicas(state);
-        let scored = |node: &String| {
-            self.promotion_score.is_none_or(|attribute| state.promotion_score(attribute, node).is_some_and(|s| s > 0))
+        let scored = |node: &String| match self.placement {
+            Placement::Promotable { promotion_score: Some(attribute), .. } => {
+                state.promotion_score(attribute, node).is_some_and(|s| s > 0)
+            }
+            _ => true,
         };
-        replicas.iter().collect::<Vec<_>>() == expected
+        let on_storage = match self.placement {
+            Placement::OnStorage { storage, .. } => state.promoted(storage) == Some(master),
+            Placement::Promotable { .. } => true,
+        };
+        on_storage
+            && replicas.iter().collect::<Vec<_>>() == expected
             && replicas.iter().all(scored)
-            && state.location(self.master_vip) == Some(master)
-            && self.replica_vip.is_none_or(|vip| state.location(vip).is_some())
+            && state.location(self.master_vip.resource) == Some(master)
+            && self.replica_vip.is_none_or(|vip| state.location(vip.resource).is_some())
     }
 
     /// One phrase for progress lines: `postgres master a, replicas [b]`.
@@ -230,12 +249,121 @@ impl ServiceSpec {
         )
     }
 
-    /// The VIP resource a probe of `role` goes through.
-    pub fn vip_for(&self, role: Role) -> &'static str {
+    /// The VIP a probe of `role` goes through.
+    pub fn vip_for(&self, role: Role) -> Vip {
         match role {
             Role::Writer => self.master_vip,
             Role::Reader => self.replica_vip.unwrap_or(self.master_vip),
         }
+    }
+
+    /// The Docker container the service runs in, if it does.
+    pub fn container(&self) -> Option<&'static str> {
+        match self.runtime {
+            Runtime::Container { container } => Some(container),
+            _ => None,
+        }
+    }
+
+    /// Prepares the service on the nodes while the cluster is being set up
+    /// (before its Pacemaker resources exist).
+    pub async fn setup<G: Guest>(&self, stack: &Stack<'_, G>, step: &crate::progress::Step) -> Result<(), StackError> {
+        match self.runtime {
+            Runtime::Paf => postgres::setup(stack, step).await,
+            Runtime::RedisAgent => redis::setup(stack, step).await,
+            Runtime::Container { .. } => container::setup(self, stack, step).await,
+            Runtime::Drbd => drbd::setup(stack, step).await,
+            Runtime::NfsServer => nfs::setup(stack, step).await,
+        }
+    }
+
+    /// Whether `node` holds data the service cannot bring up to date by
+    /// itself in `state`, so that it must be rebuilt from the master
+    /// before it rejoins.
+    pub async fn needs_rebuild<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
+        match self.runtime {
+            Runtime::Paf => postgres::needs_rebuild(stack, state, node).await,
+            Runtime::Drbd => drbd::needs_rebuild(stack, state, node).await,
+            // The redis agent resynchronises a returning replica itself;
+            // containers and NFS keep their data on the replicated storage.
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => false,
+        }
+    }
+
+    /// Rebuilds the service's data on `node` (out of the cluster) from its master.
+    pub async fn rebuild<G: Guest>(&self, stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
+        match self.runtime {
+            Runtime::Paf => postgres::rebuild(stack, node).await,
+            Runtime::Drbd => drbd::rebuild(stack, node).await,
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => Ok(()),
+        }
+    }
+
+    /// Whether every replica the cluster shows really replicates (Pacemaker
+    /// sees a started replica before it streams, DRBD a secondary before it
+    /// is in sync).
+    pub async fn replicating<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
+        match self.runtime {
+            Runtime::Paf => postgres::replicating(stack, state, nodes).await,
+            Runtime::Drbd => drbd::replicating(stack, state).await,
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => true,
+        }
+    }
+
+    /// Sends `signal` to the service's main process (a `kill`), or to all
+    /// its processes (a hang: `STOP`, undone with `CONT`); `None` for a
+    /// service without a process of its own.
+    pub fn signal(&self, topology: &Topology, signal: &str, every_process: bool) -> Option<Script> {
+        let process = self.process?;
+        Some(match self.runtime {
+            Runtime::Paf => postgres::signal(topology, signal, every_process),
+            // The oldest process of that name is the main one (PostgreSQL's postmaster).
+            _ if !every_process => Script::command("signal", format!("pkill -{signal} -o -x {process}")),
+            _ => Script::command("signal", format!("pkill -{signal} -x {process}")),
+        })
+    }
+
+    /// Starts one of the service's probes on the lab network.
+    pub fn launch_probe(
+        &self,
+        lab: &Lab,
+        role: Role,
+        settings: ProbeSettings,
+        run: ProbeRun,
+    ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
+        match self.name {
+            ServiceName::Postgres => postgres::launch_probe(self, lab, role, settings, run),
+            ServiceName::Redis => redis::launch_probe(self, lab, role, settings, run),
+            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+        }
+    }
+
+    /// After recovery: which of the writer's acknowledged writes the
+    /// service's master no longer has.
+    pub async fn check_acknowledged(
+        &self,
+        lab: &Lab,
+        settings: ProbeSettings,
+        recording: Recording,
+    ) -> Result<AckCheck, LabError> {
+        match self.name {
+            ServiceName::Postgres => postgres::check_acknowledged(self, lab, settings, recording).await,
+            ServiceName::Redis => redis::check_acknowledged(self, lab, settings, recording).await,
+            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+        }
+    }
+
+    /// Where a probe of `role` connects, for people (`lab heartbeat`).
+    pub fn probe_target(&self, lab: &Lab, role: Role) -> Result<String, LabError> {
+        match self.name {
+            ServiceName::Postgres => Ok(postgres::target(self, lab, role)?.to_string()),
+            ServiceName::Redis => Ok(redis::target(self, lab)?.to_string()),
+            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+        }
+    }
+
+    fn no_probe(&self) -> LabError {
+        LabError::Unsupported(format!("{} has no probe; probe one of the services that runs on it", self.name))
     }
 }
 
@@ -260,26 +388,37 @@ impl ProbeKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::profile::ProfileName;
+
+    /// Every spec of every profile.
+    fn all_specs() -> impl Iterator<Item = &'static ServiceSpec> {
+        ProfileName::ALL.iter().flat_map(|p| p.profile().services.iter().copied())
+    }
 
     #[test]
     fn names_round_trip_and_unknown_ones_list_the_known() {
         for service in ServiceName::ALL {
             assert_eq!(service.as_str().parse::<ServiceName>().expect("parse"), *service);
-            assert_eq!(service.spec().name, *service, "{service}'s spec names itself");
             assert_eq!(serde_json::to_value(service).expect("json"), service.as_str());
         }
         let error = "mysql".parse::<ServiceName>().expect_err("unknown").to_string();
-        assert_eq!(error, "unknown service `mysql`; known: postgres, redis");
+        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, drbd, nfs");
     }
 
     #[test]
     fn every_service_has_a_cib_fragment_defining_its_functions() {
-        for service in ServiceName::ALL {
-            let cib = service.spec().cib;
+        for spec in all_specs() {
+            let Fragment { name, text } = spec.cib;
             for function in ["resources", "constraints"] {
-                assert!(cib.contains(&format!("{service}_{function}() {{")), "{service}: no {service}_{function}");
+                assert!(text.contains(&format!("{name}_{function}() {{")), "{name}: no {name}_{function}");
             }
-            assert!(cib.contains(service.spec().clone), "{service}'s fragment makes {}", service.spec().clone);
+            let placed = match spec.placement {
+                Placement::Promotable { clone, .. } => clone,
+                Placement::OnStorage { resource, .. } => resource,
+            };
+            let makes =
+                text.contains(&format!("id=\\\"{placed}\\\"")) || text.contains(&format!("container {placed} "));
+            assert!(makes, "{name}'s fragment makes {placed}");
         }
     }
 
@@ -287,7 +426,23 @@ mod tests {
     fn probes_are_named_after_service_and_role() {
         let kind = ProbeKind { service: ServiceName::Redis, role: Role::Reader };
         assert_eq!(kind.name(), "redis-reader");
-        assert_eq!(ServiceName::Postgres.spec().vip_for(Role::Reader), "pg-replica-vip");
-        assert_eq!(ServiceName::Redis.spec().vip_for(Role::Reader), "redis-master-vip");
+        assert_eq!(postgres::PAF.vip_for(Role::Reader).resource, "pg-replica-vip");
+        assert_eq!(redis::AGENT.vip_for(Role::Reader).resource, "redis-master-vip");
+        assert_eq!(postgres::CONTAINER.vip_for(Role::Reader), drbd::VIP, "one VIP for every container");
+    }
+
+    #[test]
+    fn a_kill_hits_the_main_process_and_a_hang_every_one() {
+        let topology = crate::topology::Topology::from_config(&crate::config::Config::defaults().expect("d"), "i")
+            .expect("topology");
+        let render =
+            |spec: &ServiceSpec, signal, every| spec.signal(&topology, signal, every).expect("a process").render();
+        let kill = render(&redis::CONTAINER, "KILL", false);
+        assert!(kill.contains("pkill -KILL -o -x redis-server"), "{kill}");
+        let hang = render(&postgres::CONTAINER, "STOP", true);
+        assert!(hang.contains("pkill -STOP -x postgres"), "{hang}");
+        let paf = render(&postgres::PAF, "KILL", false);
+        assert!(paf.contains("postmaster.pid"), "{paf}");
+        assert!(drbd::STORAGE.signal(&topology, "KILL", false).is_none(), "DRBD is the kernel's");
     }
 }

@@ -1,13 +1,18 @@
-//! PostgreSQL streaming replication managed by PAF (`ocf:heartbeat:pgsqlms`),
-//! as in Tuchanka's second cluster: a promotable clone, a master VIP that
-//! follows the promoted instance, a replica VIP that prefers a replica.
+//! PostgreSQL, run two ways:
+//! - [`PAF`]: streaming replication managed by PAF (`ocf:heartbeat:pgsqlms`),
+//!   as in Tuchanka's second cluster: a promotable clone, a master VIP that
+//!   follows the promoted instance, a replica VIP that prefers a replica. A
+//!   node whose data diverged (a crashed master) is rebuilt with
+//!   pg_basebackup before it rejoins: PAF cannot rewind it.
+//! - [`CONTAINER`]: one PostgreSQL in a Docker container whose data
+//!   directory is on DRBD, as in skyha (seed 000): DRBD replicates it.
+//!
 //! Probes connect as the per-lab `heartbeat` user to the `heartbeat`
-//! database. A node whose data diverged (a crashed master) is rebuilt with
-//! pg_basebackup before it rejoins: PAF cannot rewind it.
+//! database either way.
 
 use heartbeat::{AckCheck, PgReader, PgWriter, ProbeSettings, Recording, Role};
 
-use super::{ServiceName, ServiceSpec};
+use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, Vip, VipAddress, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, Script};
@@ -16,16 +21,31 @@ use crate::run::probes::ProbeRun;
 use crate::secrets::Secret;
 use crate::topology::Topology;
 
-pub const SPEC: ServiceSpec = ServiceSpec {
+pub const PAF: ServiceSpec = ServiceSpec {
     name: ServiceName::Postgres,
     title: "PostgreSQL (PAF)",
-    clone: "pgsqld-clone",
-    master_vip: "pg-master-vip",
-    replica_vip: Some("pg-replica-vip"),
-    promotion_score: Some("master-pgsqld"),
+    runtime: Runtime::Paf,
+    placement: Placement::Promotable { clone: "pgsqld-clone", promotion_score: Some("master-pgsqld") },
+    master_vip: Vip { resource: "pg-master-vip", address: VipAddress::Master },
+    replica_vip: Some(Vip { resource: "pg-replica-vip", address: VipAddress::Replica }),
     probes: &[Role::Writer, Role::Reader],
-    process: "postgres",
-    cib: include_str!("../../../guest/services/postgres.cib.sh"),
+    process: Some("postgres"),
+    cib: Fragment { name: "postgres", text: include_str!("../../../guest/services/postgres.cib.sh") },
+};
+
+pub const CONTAINER: ServiceSpec = ServiceSpec {
+    name: ServiceName::Postgres,
+    title: "PostgreSQL (Docker on DRBD)",
+    runtime: Runtime::Container { container: "postgres" },
+    placement: Placement::OnStorage { resource: "postgres", storage: drbd::CLONE },
+    master_vip: drbd::VIP,
+    replica_vip: None,
+    probes: &[Role::Writer, Role::Reader],
+    process: Some("postgres"),
+    cib: Fragment {
+        name: "postgres_container",
+        text: include_str!("../../../guest/services/postgres_container.cib.sh"),
+    },
 };
 
 /// Configures PostgreSQL on every node, makes the first node the master
@@ -71,7 +91,7 @@ pub async fn needs_rebuild<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState,
     if !state.online.iter().any(|n| n == node) {
         return true;
     }
-    match SPEC.master(state) {
+    match PAF.master(state) {
         Some(master) if master == node => false,
         Some(master) => !streaming_replicas(stack, master).await.unwrap_or_default().iter().any(|r| r == node),
         None => true,
@@ -88,7 +108,7 @@ pub async fn rebuild<G: Guest>(stack: &Stack<'_, G>, node: &str) -> Result<(), S
 
 /// Every other node streams from the master.
 pub async fn replicating<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
-    let Some(master) = SPEC.master(state) else { return false };
+    let Some(master) = PAF.master(state) else { return false };
     streaming_replicas(stack, master).await.is_ok_and(|streaming| streaming.len() + 1 == nodes)
 }
 
@@ -97,22 +117,18 @@ pub async fn replicating<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, n
 /// connections working.
 pub fn signal(topology: &Topology, signal: &str, every_process: bool) -> Script {
     if every_process {
-        return Script::command("signal-postgres", format!("pkill -{signal} -x {}", SPEC.process));
+        return Script::command("signal-postgres", format!("pkill -{signal} -x postgres"));
     }
     let pid_file = format!("{}/postmaster.pid", topology.distribution.pg_datadir(topology.pg_version));
     Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
 }
 
 /// Where a probe of `role` connects: the writer to the master VIP, the
-/// reader to the replica VIP, both as the heartbeat user.
-pub fn target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
+/// reader to the replica VIP if `spec` has one, both as the heartbeat user.
+pub fn target(spec: &ServiceSpec, lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
     let t = &lab.topology;
-    let vip = match role {
-        Role::Writer => t.master_vip,
-        Role::Reader => t.replica_vip,
-    };
     Ok(heartbeat::Target {
-        host: vip.to_string(),
+        host: spec.vip_for(role).address.of(t).to_string(),
         port: t.pg_port,
         dbname: "heartbeat".into(),
         user: "heartbeat".into(),
@@ -121,12 +137,13 @@ pub fn target(lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
 }
 
 pub fn launch_probe(
+    spec: &ServiceSpec,
     lab: &Lab,
     role: Role,
     settings: ProbeSettings,
     run: ProbeRun,
 ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    let target = target(lab, role)?;
+    let target = target(spec, lab, role)?;
     let run_id = run.run_id.clone();
     Ok(match role {
         Role::Writer => run.launch(lab, PgWriter::new(target, settings, &run_id)),
@@ -135,11 +152,12 @@ pub fn launch_probe(
 }
 
 pub async fn check_acknowledged(
+    spec: &ServiceSpec,
     lab: &Lab,
     settings: ProbeSettings,
     recording: Recording,
 ) -> Result<AckCheck, LabError> {
-    let target = target(lab, Role::Writer)?;
+    let target = target(spec, lab, Role::Writer)?;
     lab.labnet()
         .run(async move { heartbeat::check_acknowledged(&target, &settings, &recording).await })
         .await?

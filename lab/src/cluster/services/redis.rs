@@ -1,28 +1,45 @@
-//! Redis managed by the `ocf:heartbeat:redis` agent: a promotable clone,
-//! its master behind its own VIP, append-only file with fsync on every
-//! write. Replication is asynchronous, so a failover may lose acknowledged
-//! writes: scenarios measure them and judge them only when asked to.
-//! Probes write and read through the master VIP with the per-lab password.
+//! Redis, run two ways:
+//! - [`AGENT`]: managed by the `ocf:heartbeat:redis` agent: a promotable
+//!   clone, its master behind its own VIP. Replication is asynchronous, so a
+//!   failover may lose acknowledged writes: scenarios measure them and judge
+//!   them only when asked to.
+//! - [`CONTAINER`]: one Redis in a Docker container with its append-only
+//!   file on DRBD, as in skyha (seed 000).
+//!
+//! Either way the append-only file is fsynced on every write, and probes
+//! write and read through the master VIP with the per-lab password.
 
 use heartbeat::{AckCheck, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role};
 
-use super::{ServiceName, ServiceSpec};
+use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, Vip, VipAddress, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};
-use crate::guest::{Guest, Script};
+use crate::guest::Guest;
 use crate::lifecycle::{Lab, LabError};
 use crate::run::probes::ProbeRun;
 use crate::secrets::Secret;
 
-pub const SPEC: ServiceSpec = ServiceSpec {
+pub const AGENT: ServiceSpec = ServiceSpec {
     name: ServiceName::Redis,
     title: "Redis",
-    clone: "redisd-clone",
-    master_vip: "redis-master-vip",
+    runtime: Runtime::RedisAgent,
+    placement: Placement::Promotable { clone: "redisd-clone", promotion_score: None },
+    master_vip: Vip { resource: "redis-master-vip", address: VipAddress::Redis },
     replica_vip: None,
-    promotion_score: None,
     probes: &[Role::Writer, Role::Reader],
-    process: "redis-server",
-    cib: include_str!("../../../guest/services/redis.cib.sh"),
+    process: Some("redis-server"),
+    cib: Fragment { name: "redis", text: include_str!("../../../guest/services/redis.cib.sh") },
+};
+
+pub const CONTAINER: ServiceSpec = ServiceSpec {
+    name: ServiceName::Redis,
+    title: "Redis (Docker on DRBD)",
+    runtime: Runtime::Container { container: "redis" },
+    placement: Placement::OnStorage { resource: "redis", storage: drbd::CLONE },
+    master_vip: drbd::VIP,
+    replica_vip: None,
+    probes: &[Role::Writer, Role::Reader],
+    process: Some("redis-server"),
+    cib: Fragment { name: "redis_container", text: include_str!("../../../guest/services/redis_container.cib.sh") },
 };
 
 /// Configures Redis on every node as the agent manages it.
@@ -32,27 +49,23 @@ pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step)
     stack.on_all(&stack.topology().node_names(), &redis).await
 }
 
-/// `kill -SIGNAL` of redis-server (a single process).
-pub fn signal(signal: &str) -> Script {
-    Script::command("signal-redis", format!("pkill -{signal} -x {}", SPEC.process))
-}
-
-/// Where Redis probes connect: the Redis master VIP.
-pub fn target(lab: &Lab) -> Result<RedisTarget, LabError> {
+/// Where Redis probes connect: the service's master VIP.
+pub fn target(spec: &ServiceSpec, lab: &Lab) -> Result<RedisTarget, LabError> {
     Ok(RedisTarget {
-        host: lab.topology.redis_vip.to_string(),
+        host: spec.master_vip.address.of(&lab.topology).to_string(),
         port: lab.topology.redis_port,
         password: lab.secrets.get(Secret::Redis)?,
     })
 }
 
 pub fn launch_probe(
+    spec: &ServiceSpec,
     lab: &Lab,
     role: Role,
     settings: ProbeSettings,
     run: ProbeRun,
 ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    let target = target(lab)?;
+    let target = target(spec, lab)?;
     let run_id = run.run_id.clone();
     Ok(match role {
         Role::Writer => run.launch(lab, RedisWriter::new(target, settings, &run_id)),
@@ -61,11 +74,12 @@ pub fn launch_probe(
 }
 
 pub async fn check_acknowledged(
+    spec: &ServiceSpec,
     lab: &Lab,
     settings: ProbeSettings,
     recording: Recording,
 ) -> Result<AckCheck, LabError> {
-    let target = target(lab)?;
+    let target = target(spec, lab)?;
     lab.labnet()
         .run(async move { heartbeat::check_redis_acknowledged(&target, &settings, &recording).await })
         .await?

@@ -17,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use crate::cluster::services::ServiceName;
+use crate::cluster::services::ServiceSpec;
 use crate::lifecycle::{Lab, LabError};
 use crate::report::judge::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::report::results::RunRecord;
@@ -30,6 +30,7 @@ pub mod ports;
 mod tests;
 
 use events::{ProgressEvents, RunEvent, RunEvents};
+pub use ports::not_in_stack;
 use ports::{LabPorts, ProbeSet, ScenarioPorts};
 
 /// Runs `scenario` once on `lab`, showing its phases as progress, and
@@ -53,6 +54,10 @@ pub async fn run_with(
         return Err(LabError::Unsupported(why));
     }
     let service = scenario.service(lab.stack);
+    let spec = lab
+        .stack
+        .spec(service)
+        .ok_or_else(|| LabError::Unsupported(format!("the {} stack runs no {service}", lab.stack.name)))?;
     // Limits are written for native speed; emulated hosts get them stretched.
     let scenario = &scenario.stretched(lab.time_factor);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -76,10 +81,10 @@ pub async fn run_with(
     events.emit(RunEvent::PhaseDone);
 
     // A healthy cluster has a master of every service.
-    let master_before = service.spec().master(&before).unwrap_or_default().to_owned();
+    let master_before = spec.master(&before).unwrap_or_default().to_owned();
     let witness = lab.witness.clone().unwrap_or_default();
     let target = scenario.fault.target;
-    let victim = faults::choose_victim(target, service, &before, &lab.nodes, &witness, &mut rng)
+    let victim = faults::choose_victim(target, spec, &before, &lab.nodes, &witness, &mut rng)
         .ok_or_else(|| LabError::Probe(format!("no {service} {target:?} to hit in the cluster")))?;
     let jitter = if scenario.probes.jitter_s > 0.0 { rng.random_range(0.0..scenario.probes.jitter_s) } else { 0.0 };
 
@@ -97,7 +102,7 @@ pub async fn run_with(
     let fault_at = clock.elapsed();
     ports.inject(&scenario.fault, service, &victim).await?;
     events.emit(RunEvent::Fault { action, service, victim: victim.clone(), at: fault_at });
-    let watch = Watch { service, victim: &victim, master_before: &master_before, fault_at };
+    let watch = Watch { service: spec, victim: &victim, master_before: &master_before, fault_at };
     let observation = observe(ports, events, scenario, &probes, &watch, clock).await;
     let recordings = probes.stop().await?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
@@ -145,10 +150,7 @@ pub async fn run_with(
             service,
             victim,
             master_before,
-            master_after: after
-                .as_ref()
-                .and_then(|a| service.spec().master(a).map(str::to_owned))
-                .or(observation.master_seen),
+            master_after: after.as_ref().and_then(|a| spec.master(a).map(str::to_owned)).or(observation.master_seen),
             restore_error,
             new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
             fault_at,
@@ -182,7 +184,7 @@ struct Observation {
 #[derive(Clone, Copy)]
 struct Watch<'a> {
     /// The fault's service: a new master of it is what a failover means.
-    service: ServiceName,
+    service: &'a ServiceSpec,
     victim: &'a str,
     master_before: &'a str,
     fault_at: Duration,
@@ -207,7 +209,7 @@ async fn observe(
     let mut master_seen = None;
     loop {
         if let Ok(state) = ports.cluster_state(victim).await {
-            let master = service.spec().master(&state);
+            let master = service.master(&state);
             if new_master_at.is_none() && master.is_some_and(|m| m != master_before) {
                 new_master_at = Some(clock.elapsed());
             }
@@ -224,9 +226,10 @@ async fn observe(
             })
             .collect();
         events.emit(RunEvent::Detail(format!(
-            "{:.0} s after fault; {}; new {service} master: {}",
+            "{:.0} s after fault; {}; new {} master: {}",
             now.saturating_sub(fault_at).as_secs_f64(),
             status.join(", "),
+            service.name,
             if new_master_at.is_some() { "yes" } else { "not yet" }
         )));
         if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {

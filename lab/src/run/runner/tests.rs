@@ -12,6 +12,7 @@ use super::events::{RunEvent, RunEvents};
 use super::ports::{ProbeSet, RunContext, ScenarioPorts};
 use super::*;
 use crate::backend::Capabilities;
+use crate::cluster::services::ServiceName;
 use crate::cluster::state::ClusterState;
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Runs on every cluster node (skyha): the DRBD resource `skydata` on a
+# sparse loop file, as seed 000 does (its /dev/loop9), protocol C, with
+# DRBD's own Pacemaker fencing so that a primary cut off from its peer
+# cannot be promoted twice. Leaves it up and waiting for its peer.
+# DRBD_PEERS: `name=address ...` of the nodes; DRBD_SIZE_MB: its size.
+set -euo pipefail
+file=/var/lib/lab-drbd/skydata.img
+mkdir -p "$(dirname "$file")"
+truncate -s "${DRBD_SIZE_MB}M" "$file"
+# The loop device exists before anything of the cluster starts, at every boot.
+cat > /etc/systemd/system/lab-drbd-loop.service <<UNIT
+[Unit]
+Description=lab: loop device backing DRBD resource skydata
+DefaultDependencies=no
+After=local-fs.target
+Before=corosync.service pacemaker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStartPre=-/bin/sh -c '[ -e /dev/loop9 ] || mknod /dev/loop9 b 7 9'
+ExecStart=/sbin/losetup /dev/loop9 $file
+ExecStop=/sbin/losetup -d /dev/loop9
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now lab-drbd-loop.service >/dev/null 2>&1
+modprobe drbd
+{
+    echo "resource skydata {"
+    echo "  protocol C;"
+    echo "  device /dev/drbd1;"
+    echo "  disk /dev/loop9;"
+    echo "  meta-disk internal;"
+    echo "  disk { fencing resource-only; }"
+    echo "  handlers {"
+    echo "    fence-peer \"/usr/lib/drbd/crm-fence-peer.sh\";"
+    echo "    after-resync-target \"/usr/lib/drbd/crm-unfence-peer.sh\";"
+    echo "  }"
+    echo "  net { after-sb-0pri discard-zero-changes; after-sb-1pri discard-secondary; after-sb-2pri disconnect; }"
+    for peer in $DRBD_PEERS; do
+        echo "  on ${peer%%=*} { address ${peer#*=}:7789; }"
+    done
+    echo "}"
+} > /etc/drbd.d/skydata.res
+drbdadm create-md --force skydata </dev/null >/dev/null 2>&1
+drbdadm up skydata
+echo "drbd: $(hostname) skydata up, $(drbdadm cstate skydata)"

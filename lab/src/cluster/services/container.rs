@@ -1,0 +1,75 @@
+//! What every service run as a Docker container shares (skyha, seed 000):
+//! the image lab builds offline for it, its data directory on the
+//! replicated storage, and the set-up that fills that directory once.
+//!
+//! No registry is reachable from a lab: each image is a root file system
+//! made by mmdebstrap from the service's Debian package when the guest
+//! image is built ([`crate::install::image`]), shipped inside the guest
+//! image and `docker import`ed on every node at install time. dockerd runs
+//! with vfs storage, no iptables and no bridge; containers use the node's
+//! network, so the VIP reaches them directly.
+
+use super::{ServiceName, ServiceSpec, drbd};
+use crate::cluster::stack::{Stack, StackError, guest_script};
+use crate::guest::Guest;
+use crate::secrets::Secret;
+
+/// An image lab builds for a container: its name in `docker images` and the
+/// Debian packages its root file system holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ContainerImage {
+    pub name: &'static str,
+    pub packages: &'static [&'static str],
+}
+
+/// Where the guest image keeps the images' tarballs.
+pub const TARBALLS: &str = "/usr/local/share/lab/containers";
+
+/// The image of each service that can run in a container. Debian 12's
+/// PostgreSQL is 15, whose programs are in [`POSTGRES_BINDIR`].
+pub const IMAGES: &[ContainerImage] = &[
+    ContainerImage { name: "postgres", packages: &["postgresql"] },
+    ContainerImage { name: "redis", packages: &["redis-server"] },
+];
+
+/// PostgreSQL's programs inside its image (Debian 12's PostgreSQL 15).
+pub const POSTGRES_BINDIR: &str = "/usr/lib/postgresql/15/bin";
+
+/// Fills the service's data directory on the replicated storage, from the
+/// first node, with the storage mounted outside the cluster.
+pub async fn setup<G: Guest>(
+    spec: &ServiceSpec,
+    stack: &Stack<'_, G>,
+    step: &crate::progress::Step,
+) -> Result<(), StackError> {
+    step.detail(format!("{} container data on DRBD", spec.name));
+    let script = match spec.name {
+        ServiceName::Postgres => drbd::on_storage(guest_script!("services/postgres-container-init.sh"))
+            .env("CONTAINER_PG_BINDIR", POSTGRES_BINDIR)
+            .env("HEARTBEAT_PASSWORD", stack.secret(Secret::Heartbeat)?)
+            .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL),
+        ServiceName::Redis => drbd::on_storage(guest_script!("services/redis-container-init.sh"))
+            .env("REDIS_PASSWORD", stack.secret(Secret::Redis)?),
+        ServiceName::Drbd | ServiceName::Nfs => return Ok(()),
+    };
+    stack.run(&stack.first_node()?, &stack.script(script)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::profile::ProfileName;
+
+    /// Every container a stack runs has an image lab knows how to build.
+    #[test]
+    fn every_container_has_an_image() {
+        for profile in ProfileName::ALL {
+            for spec in profile.profile().services {
+                if let Some(container) = spec.container() {
+                    assert!(IMAGES.iter().any(|i| i.name == container), "{container} has no image");
+                }
+            }
+        }
+    }
+}
