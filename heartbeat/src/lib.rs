@@ -14,6 +14,9 @@
 //!   [`Target`], checked afterwards with [`check_acknowledged`].
 //! * Redis ([`redis_probe`]): [`RedisWriter`] and [`RedisReader`] against a
 //!   [`RedisTarget`], checked afterwards with [`check_redis_acknowledged`].
+//! * Beanstalkd ([`beanstalk`]): [`BeanstalkWriter`] (one job per attempt) and
+//!   [`BeanstalkReader`] against a [`BeanstalkTarget`], checked afterwards
+//!   with [`check_beanstalk_acknowledged`].
 //!   A `READONLY` reply from a demoted master counts as a failure and makes
 //!   the probe reconnect, like any other error.
 //!
@@ -24,6 +27,7 @@
 //! in `_us`); timeouts in settings are integer milliseconds (`_ms`).
 
 pub mod ack;
+pub mod beanstalk;
 pub mod clock;
 mod duration_serde;
 mod error_chain;
@@ -38,6 +42,7 @@ pub mod settings;
 pub mod target;
 
 pub use ack::{AckCheck, AckError, check_acknowledged, check_redis_acknowledged, compare};
+pub use beanstalk::{BeanstalkReader, BeanstalkTarget, BeanstalkWriter, check_beanstalk_acknowledged};
 pub use clock::Clock;
 pub use outage::{Outage, Stall, first_ok_after, outages, outages_after, stalls};
 pub use postgres::{PgReader, PgWriter, SCHEMA_SQL};

@@ -46,6 +46,7 @@ modprobe drbd
     done
     echo "}"
 } > /etc/drbd.d/skydata.res
-drbdadm create-md --force skydata </dev/null >/dev/null 2>&1
+# DRBD 8.4 (Debian's kernel) takes options for its tools after `--`.
+drbdadm -- --force create-md skydata </dev/null >/dev/null
 drbdadm up skydata
 echo "drbd: $(hostname) skydata up, $(drbdadm cstate skydata)"

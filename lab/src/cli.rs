@@ -201,10 +201,17 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("lab: {failure}");
+            if let (Failure::Infrastructure(_), Some(log)) = (&failure, LOG.get()) {
+                eprintln!("lab: every command lab ran, with its output, is in {}", log.display());
+            }
             failure.exit_code()
         }
     }
 }
+
+/// The lab's log file, once logging writes to it: an infrastructure
+/// failure points there (its one-line message cannot hold a tool's output).
+static LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
     let mut overrides = Override::from_env(std::env::vars());
@@ -284,6 +291,9 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
         .parent()
         .and_then(|dir| std::fs::create_dir_all(dir).ok())
         .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(paths.log()).ok());
+    if file.is_some() {
+        let _ = LOG.set(paths.log());
+    }
     let file_layer = file.map(|f| {
         tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false).with_filter(file_level)
     });

@@ -30,6 +30,7 @@ pub struct Config {
     pub cluster: ClusterSection,
     pub postgres: PostgresSection,
     pub redis: RedisSection,
+    pub beanstalkd: BeanstalkdSection,
     pub heartbeat: HeartbeatSection,
     pub timeouts: TimeoutsSection,
     pub report: ReportSection,
@@ -127,6 +128,12 @@ pub struct PostgresSection {
 #[serde(deny_unknown_fields)]
 pub struct RedisSection {
     pub master_vip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeanstalkdSection {
     pub port: u16,
 }
 

@@ -1,31 +1,53 @@
-//! Progress on the terminal: one spinner per long step, finished with the
+//! Progress: one spinner per long step on a terminal, finished with the
 //! step's duration, so a user sees what lab is doing and how long each part
-//! took. Hidden when output is for machines (`--json`) or not a terminal.
+//! took. Not on a terminal (CI, a pipe, a log file) each step is one plain
+//! line when it starts and one when it ends, so a job that runs for many
+//! minutes is never silent; on a terminal with `--json` nothing is drawn.
 
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Creates step spinners.
+/// How steps show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Display {
+    Hidden,
+    /// Spinners on a terminal.
+    Spinners,
+    /// One line per start and end, for logs.
+    Lines,
+}
+
+/// Creates steps.
 #[derive(Clone, Debug)]
 pub struct Progress {
-    visible: bool,
+    display: Display,
 }
 
 impl Progress {
-    pub fn new(visible: bool) -> Self {
-        Progress { visible: visible && std::io::IsTerminal::is_terminal(&std::io::stderr()) }
+    /// Spinners on a terminal unless `spinners` is false (`--json`); plain
+    /// lines whenever stderr is not a terminal.
+    pub fn new(spinners: bool) -> Self {
+        let display = match (std::io::IsTerminal::is_terminal(&std::io::stderr()), spinners) {
+            (false, _) => Display::Lines,
+            (true, true) => Display::Spinners,
+            (true, false) => Display::Hidden,
+        };
+        Progress { display }
     }
 
     pub fn hidden() -> Self {
-        Progress { visible: false }
+        Progress { display: Display::Hidden }
     }
 
     /// Starts a step; logs it too, so the log file has the same story.
     pub fn step(&self, message: impl Into<String>) -> Step {
         let message = message.into();
         tracing::info!(step = %message, "start");
-        let bar = if self.visible {
+        if self.display == Display::Lines {
+            eprintln!("▸ {message}");
+        }
+        let bar = if self.display == Display::Spinners {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{spinner:.cyan} {prefix} {wide_msg:.dim} {elapsed:>4}")
@@ -37,7 +59,7 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
-        Step { bar, message, started: Instant::now(), visible: self.visible }
+        Step { bar, message, started: Instant::now(), visible: self.display != Display::Hidden }
     }
 }
 

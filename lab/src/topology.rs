@@ -55,6 +55,8 @@ pub struct Topology {
     pub replica_vip: Ipv4Addr,
     pub redis_vip: Ipv4Addr,
     pub redis_port: u16,
+    #[serde(default = "default_beanstalkd_port")]
+    pub beanstalkd_port: u16,
     /// The VMs of a VM backend; none for containers.
     #[serde(default)]
     pub vm: Option<VmSpec>,
@@ -62,6 +64,10 @@ pub struct Topology {
 
 fn default_drbd_size_mb() -> u32 {
     256
+}
+
+fn default_beanstalkd_port() -> u16 {
+    11300
 }
 
 /// How a VM backend runs this lab's VMs, decided when the lab is made.
@@ -134,6 +140,7 @@ impl Topology {
             replica_vip: config.postgres.replica_vip,
             redis_vip: config.redis.master_vip,
             redis_port: config.redis.port,
+            beanstalkd_port: config.beanstalkd.port,
             vm: None,
         };
         topology.check_addresses()?;

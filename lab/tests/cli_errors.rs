@@ -221,7 +221,7 @@ fn stacks_lists_each_profile_with_its_services_and_backends() {
     assert!(text.starts_with("tuchanka  Tuchanka's second cluster"), "{text}");
     assert!(text.contains("services: postgres, redis"), "{text}");
     let skyha = stacks.as_array().and_then(|s| s.iter().find(|p| p["name"] == "skyha")).expect("skyha");
-    assert_eq!(skyha["services"], serde_json::json!(["drbd", "postgres", "redis", "nfs"]));
+    assert_eq!(skyha["services"], serde_json::json!(["drbd", "postgres", "redis", "beanstalkd", "nfs"]));
     assert_eq!(skyha["backends"], serde_json::json!(["qemu", "virtualbox"]));
 }
 

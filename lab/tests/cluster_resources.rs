@@ -49,6 +49,7 @@ fn cib(profile: ProfileName, stack: &str, schema: &str) -> String {
         ("PG_PORT", "5432"),
         ("REDIS_CONF", "/etc/redis.conf"),
         ("REDIS_PORT", "6379"),
+        ("BEANSTALKD_PORT", "11300"),
     ];
     let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).output().expect("bash");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -96,7 +97,7 @@ fn skyha_gets_the_seeds_group_on_the_drbd_primary() {
     validates(&xml, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{xml}"));
     assert!(xml.contains("<clone id=\"drbd-cluster\">") && xml.contains("type=\"drbd\""), "{xml}");
     let group = &xml[xml.find("<group id=\"master-group\">").expect("the group")..];
-    let order: Vec<usize> = ["skyfs", "vip-master", "postgres", "redis", "nfs-daemon", "nfs-root"]
+    let order: Vec<usize> = ["skyfs", "vip-master", "postgres", "redis", "bstkd", "nfs-daemon", "nfs-root"]
         .iter()
         .map(|id| group.find(&format!("<primitive id=\"{id}\"")).unwrap_or_else(|| panic!("{id} not in the group")))
         .collect();

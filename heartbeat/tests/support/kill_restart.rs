@@ -36,6 +36,16 @@ impl Restartable for super::redis_server::RedisServer {
     }
 }
 
+impl Restartable for super::beanstalk_server::BeanstalkServer {
+    fn kill9(&mut self) {
+        super::beanstalk_server::BeanstalkServer::kill9(self);
+    }
+
+    fn restart(&mut self) -> impl Future<Output = ()> {
+        super::beanstalk_server::BeanstalkServer::restart(self)
+    }
+}
+
 /// How the experiment runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {

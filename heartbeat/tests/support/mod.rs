@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod beanstalk_server;
 pub mod kill_restart;
 pub mod pg_server;
 pub mod redis_server;

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::services::{ServiceName, ServiceSpec, drbd, nfs, postgres, redis};
+use crate::cluster::services::{ServiceName, ServiceSpec, beanstalkd, drbd, nfs, postgres, redis};
 use crate::config::BackendKind;
 
 /// A stack profile lab can build, by name.
@@ -17,8 +17,8 @@ pub enum ProfileName {
     /// Tuchanka's second cluster (seed 002): PAF PostgreSQL and Redis.
     #[default]
     Tuchanka,
-    /// skyha (seed 000): PostgreSQL and Redis in Docker containers and an
-    /// NFS export, all on a DRBD primary behind one VIP.
+    /// skyha (seed 000): PostgreSQL, Redis and Beanstalkd in Docker
+    /// containers and an NFS export, all on a DRBD primary behind one VIP.
     Skyha,
 }
 
@@ -65,9 +65,10 @@ const TUCHANKA: StackProfile = StackProfile {
 const SKYHA: StackProfile = StackProfile {
     name: ProfileName::Skyha,
     description: "skyha: DRBD on a loop file, and on its primary a group of the file system, one VIP, \
-                  PostgreSQL and Redis in Docker containers and an NFS export; qdevice on the witness, fencing",
+                  PostgreSQL, Redis and Beanstalkd in Docker containers and an NFS export; qdevice on the \
+                  witness, fencing",
     seed: "000 (skyha)",
-    services: &[&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &nfs::SERVER],
+    services: &[&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &beanstalkd::CONTAINER, &nfs::SERVER],
     group: Some("master-group"),
     packages: &["drbd-utils", "docker.io", "nfs-kernel-server", "e2fsprogs"],
     // DRBD is a kernel module: containers share the host's kernel.
@@ -121,8 +122,8 @@ impl StackProfile {
 
     /// The Docker images its containers need.
     pub fn container_images(&self) -> Vec<&'static crate::cluster::services::container::ContainerImage> {
-        let containers: Vec<&str> = self.services.iter().filter_map(|s| s.container()).collect();
-        crate::cluster::services::container::IMAGES.iter().filter(|i| containers.contains(&i.name)).collect()
+        let images: Vec<&str> = self.services.iter().filter_map(|s| s.image()).collect();
+        crate::cluster::services::container::IMAGES.iter().filter(|i| images.contains(&i.name)).collect()
     }
 
     /// Why this stack cannot run on `backend`, if it cannot: make-all

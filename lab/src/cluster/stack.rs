@@ -92,6 +92,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("NODE_NAMES", t.node_names().join(" "))
             .env("REDIS_VIP", t.redis_vip)
             .env("REDIS_PORT", t.redis_port)
+            .env("BEANSTALKD_PORT", t.beanstalkd_port)
             .env("SERVICES", self.services().iter().map(|s| s.cib.name).collect::<Vec<_>>().join(" "))
             .env("GROUP", self.profile().group.unwrap_or_default())
             .env("STORAGE", drbd::MOUNT)

@@ -256,8 +256,8 @@ mod tests {
     /// prints a group).
     #[test]
     fn services_on_the_storage_primary_read_from_the_group() {
-        use services::{drbd, nfs, postgres, redis};
-        let skyha = [&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &nfs::SERVER];
+        use services::{beanstalkd, drbd, nfs, postgres, redis};
+        let skyha = [&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &beanstalkd::CONTAINER, &nfs::SERVER];
         let nodes: Vec<String> = vec!["skyha-a".into(), "skyha-b".into()];
         let xml = include_str!("../../tests/data/crm_mon_skyha.xml");
         let state = ClusterState::parse(xml).expect("parse");

@@ -275,7 +275,7 @@ mod tests {
         assert_ne!(skyha.key(), plain.key());
         assert!(skyha.packages.iter().any(|p| p == "drbd-utils") && skyha.packages.iter().any(|p| p == "docker.io"));
         let names: Vec<&str> = skyha.containers.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["postgres", "redis"]);
+        assert_eq!(names, ["postgres", "redis", "beanstalkd"]);
     }
 
     #[test]

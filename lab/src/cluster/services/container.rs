@@ -30,6 +30,7 @@ pub const TARBALLS: &str = "/usr/local/share/lab/containers";
 pub const IMAGES: &[ContainerImage] = &[
     ContainerImage { name: "postgres", packages: &["postgresql"] },
     ContainerImage { name: "redis", packages: &["redis-server"] },
+    ContainerImage { name: "beanstalkd", packages: &["beanstalkd"] },
 ];
 
 /// PostgreSQL's programs inside its image (Debian 12's PostgreSQL 15).
@@ -50,6 +51,7 @@ pub async fn setup<G: Guest>(
             .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL),
         ServiceName::Redis => drbd::on_storage(guest_script!("services/redis-container-init.sh"))
             .env("REDIS_PASSWORD", stack.secret(Secret::Redis)?),
+        ServiceName::Beanstalkd => drbd::on_storage(guest_script!("services/beanstalkd-container-init.sh")),
         ServiceName::Drbd | ServiceName::Nfs => return Ok(()),
     };
     stack.run(&stack.first_node()?, &stack.script(script)).await?;
@@ -66,8 +68,8 @@ mod tests {
     fn every_container_has_an_image() {
         for profile in ProfileName::ALL {
             for spec in profile.profile().services {
-                if let Some(container) = spec.container() {
-                    assert!(IMAGES.iter().any(|i| i.name == container), "{container} has no image");
+                if let Some(image) = spec.image() {
+                    assert!(IMAGES.iter().any(|i| i.name == image), "{}'s image {image} is not built", spec.name);
                 }
             }
         }

@@ -20,6 +20,7 @@
 //! # Layout
 //! - [`postgres`]: PostgreSQL, streaming replication under PAF or a container.
 //! - [`redis`]: Redis, under the `ocf:heartbeat:redis` agent or a container.
+//! - [`beanstalkd`]: Beanstalkd, a work queue, in a container.
 //! - [`drbd`]: DRBD storage replicated between the nodes, its file system
 //!   and the stack's VIP, on which the containers run.
 //! - [`nfs`]: an NFS export of the replicated storage.
@@ -39,6 +40,7 @@ use crate::lifecycle::{Lab, LabError};
 use crate::run::probes::ProbeRun;
 use crate::topology::Topology;
 
+pub mod beanstalkd;
 pub mod container;
 pub mod drbd;
 pub mod nfs;
@@ -51,18 +53,21 @@ pub mod redis;
 pub enum ServiceName {
     Postgres,
     Redis,
+    Beanstalkd,
     Drbd,
     Nfs,
 }
 
 impl ServiceName {
     /// Every service, in the order `lab stacks` lists them.
-    pub const ALL: &[ServiceName] = &[ServiceName::Postgres, ServiceName::Redis, ServiceName::Drbd, ServiceName::Nfs];
+    pub const ALL: &[ServiceName] =
+        &[ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd, ServiceName::Drbd, ServiceName::Nfs];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Postgres => "postgres",
             ServiceName::Redis => "redis",
+            ServiceName::Beanstalkd => "beanstalkd",
             ServiceName::Drbd => "drbd",
             ServiceName::Nfs => "nfs",
         }
@@ -99,9 +104,10 @@ pub enum Runtime {
     Paf,
     /// Redis replication under `ocf:heartbeat:redis`.
     RedisAgent,
-    /// A Docker container (`ocf:heartbeat:docker`) of an image lab builds
-    /// offline, its data on the replicated storage.
-    Container { container: &'static str },
+    /// A Docker container (`ocf:heartbeat:docker`) named `container`, of the
+    /// image lab builds offline as `lab/<image>` ([`container::IMAGES`]),
+    /// its data on the replicated storage.
+    Container { container: &'static str, image: &'static str },
     /// A DRBD resource (`ocf:linbit:drbd`) on a loop file.
     Drbd,
     /// The kernel NFS server (`ocf:heartbeat:nfsserver` + `exportfs`).
@@ -260,7 +266,15 @@ impl ServiceSpec {
     /// The Docker container the service runs in, if it does.
     pub fn container(&self) -> Option<&'static str> {
         match self.runtime {
-            Runtime::Container { container } => Some(container),
+            Runtime::Container { container, .. } => Some(container),
+            _ => None,
+        }
+    }
+
+    /// The image of its container, if it runs in one.
+    pub fn image(&self) -> Option<&'static str> {
+        match self.runtime {
+            Runtime::Container { image, .. } => Some(image),
             _ => None,
         }
     }
@@ -334,6 +348,7 @@ impl ServiceSpec {
         match self.name {
             ServiceName::Postgres => postgres::launch_probe(self, lab, role, settings, run),
             ServiceName::Redis => redis::launch_probe(self, lab, role, settings, run),
+            ServiceName::Beanstalkd => beanstalkd::launch_probe(self, lab, role, settings, run),
             ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
         }
     }
@@ -349,6 +364,7 @@ impl ServiceSpec {
         match self.name {
             ServiceName::Postgres => postgres::check_acknowledged(self, lab, settings, recording).await,
             ServiceName::Redis => redis::check_acknowledged(self, lab, settings, recording).await,
+            ServiceName::Beanstalkd => beanstalkd::check_acknowledged(self, lab, settings, recording).await,
             ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
         }
     }
@@ -358,6 +374,7 @@ impl ServiceSpec {
         match self.name {
             ServiceName::Postgres => Ok(postgres::target(self, lab, role)?.to_string()),
             ServiceName::Redis => Ok(redis::target(self, lab)?.to_string()),
+            ServiceName::Beanstalkd => Ok(beanstalkd::target(self, lab).to_string()),
             ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
         }
     }
@@ -402,7 +419,7 @@ mod tests {
             assert_eq!(serde_json::to_value(service).expect("json"), service.as_str());
         }
         let error = "mysql".parse::<ServiceName>().expect_err("unknown").to_string();
-        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, drbd, nfs");
+        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, beanstalkd, drbd, nfs");
     }
 
     #[test]

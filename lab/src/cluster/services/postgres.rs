@@ -36,7 +36,7 @@ pub const PAF: ServiceSpec = ServiceSpec {
 pub const CONTAINER: ServiceSpec = ServiceSpec {
     name: ServiceName::Postgres,
     title: "PostgreSQL (Docker on DRBD)",
-    runtime: Runtime::Container { container: "postgres" },
+    runtime: Runtime::Container { container: "postgres", image: "postgres" },
     placement: Placement::OnStorage { resource: "postgres", storage: drbd::CLONE },
     master_vip: drbd::VIP,
     replica_vip: None,

@@ -33,7 +33,7 @@ pub const AGENT: ServiceSpec = ServiceSpec {
 pub const CONTAINER: ServiceSpec = ServiceSpec {
     name: ServiceName::Redis,
     title: "Redis (Docker on DRBD)",
-    runtime: Runtime::Container { container: "redis" },
+    runtime: Runtime::Container { container: "redis", image: "redis" },
     placement: Placement::OnStorage { resource: "redis", storage: drbd::CLONE },
     master_vip: drbd::VIP,
     replica_vip: None,
