@@ -19,7 +19,13 @@ done
 systemctl daemon-reload
 case " $NODE_NAMES " in
     *" $(hostname) "*) ;;
-    *) echo "install: $(hostname) ready (no PostgreSQL)"; exit 0 ;;
+    *)
+        # The witness runs only corosync-qnetd: whatever else a stack's
+        # packages start at boot (Docker, the NFS server) stays off there.
+        systemctl disable --now docker.service docker.socket containerd.service nfs-server.service >/dev/null 2>&1 || true
+        echo "install: $(hostname) ready (no PostgreSQL)"
+        exit 0
+        ;;
 esac
 eval "$PG_NEW_CLUSTER"
 echo "install: $(hostname) ready, postgres system id $("$PG_BINDIR"/pg_controldata "$PG_DATADIR" | awk -F': *' '/system identifier/ {print $2}')"

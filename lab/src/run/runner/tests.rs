@@ -12,6 +12,7 @@ use super::events::{RunEvent, RunEvents};
 use super::ports::{ProbeSet, RunContext, ScenarioPorts};
 use super::*;
 use crate::backend::Capabilities;
+use crate::cluster::profile::ProfileName;
 use crate::cluster::services::ServiceName;
 use crate::cluster::state::ClusterState;
 use crate::config::BackendKind;
@@ -30,9 +31,10 @@ enum Stage {
     Restored,
 }
 
-/// A two-node Tuchanka lab whose PostgreSQL master `tuchanka-a` fails over
-/// to `tuchanka-b` when a fault hits it.
+/// A two-node lab whose master `<stack>-a` fails over to `<stack>-b` when a
+/// fault hits it: Tuchanka's PostgreSQL, or skyha's whole group with DRBD.
 struct FakeLab {
+    stack: ProfileName,
     stage: Mutex<Stage>,
     /// How long the writers of PostgreSQL fail after the fault.
     write_outage: Duration,
@@ -49,6 +51,7 @@ struct FakeLab {
 impl FakeLab {
     fn new(write_outage: Duration) -> Self {
         FakeLab {
+            stack: ProfileName::Tuchanka,
             stage: Mutex::new(Stage::Healthy),
             write_outage,
             lost: Vec::new(),
@@ -68,6 +71,9 @@ impl FakeLab {
     }
 
     fn state(&self) -> ClusterState {
+        if self.stack == ProfileName::Skyha {
+            return self.skyha_state();
+        }
         let healthy = ClusterState::parse(include_str!("../../../tests/data/crm_mon_with_redis.xml")).expect("fixture");
         match *self.stage.lock().expect("stage") {
             Stage::Healthy => healthy,
@@ -85,16 +91,33 @@ impl FakeLab {
     }
 }
 
+impl FakeLab {
+    /// skyha: everything on `skyha-a`, then (the victim still online) DRBD
+    /// promoted and the group on `skyha-b`.
+    fn skyha_state(&self) -> ClusterState {
+        let healthy = include_str!("../../../tests/data/crm_mon_skyha.xml");
+        if *self.stage.lock().expect("stage") == Stage::Healthy {
+            return ClusterState::parse(healthy).expect("fixture");
+        }
+        let (head, rest) = healthy.split_at(healthy.find("<resources>").expect("resources"));
+        let moved = rest
+            .replace("name=\"skyha-a\" id=\"1\"", "name=\"node-x\"")
+            .replace("name=\"skyha-b\" id=\"2\"", "name=\"skyha-a\" id=\"1\"")
+            .replace("name=\"node-x\"", "name=\"skyha-b\" id=\"2\"");
+        ClusterState::parse(&format!("{head}{moved}")).expect("moved fixture")
+    }
+}
+
 impl ScenarioPorts for FakeLab {
     type Probes = FakeProbes;
 
     fn context(&self) -> RunContext {
         RunContext {
             lab: "fake".into(),
-            backend: BackendKind::Container,
             capabilities: Capabilities { own_kernel: false, live_snapshots: false },
-            stack: crate::cluster::profile::ProfileName::Tuchanka.profile(),
-            nodes: vec!["tuchanka-a".into(), "tuchanka-b".into()],
+            backend: if self.stack == ProfileName::Skyha { BackendKind::Qemu } else { BackendKind::Container },
+            stack: self.stack.profile(),
+            nodes: ["a", "b"].map(|n| format!("{}-{n}", self.stack)).to_vec(),
             witness: Some("witness".into()),
             time_factor: 1.0,
             healthy_timeout: Duration::from_secs(300),
@@ -375,4 +398,28 @@ fn recovered_needs_a_clean_settle_window_after_the_fault() {
     assert!(probe_recovered(&attempts, fault, ms(3050), ms(1000)));
     // No attempts after the fault yet: not recovered.
     assert!(!probe_recovered(&attempts[..5], fault, ms(3050), ms(1000)));
+}
+
+/// skyha's own failover test through the runner: `docker stop` of Redis's
+/// container on the DRBD primary moves the whole group; every probed
+/// service's master ends on the other node.
+#[tokio::test(start_paused = true)]
+async fn a_docker_stop_on_skyha_moves_the_group() {
+    let lab = FakeLab { stack: ProfileName::Skyha, ..FakeLab::new(Duration::from_secs(8)) };
+    let record = run_with(&lab, &Recorder::default(), &scenario("docker-stop-redis"), 3, 1).await.expect("run");
+    let result = &record.result;
+    assert!(result.passed, "{}", result.render());
+    assert_eq!(result.service, ServiceName::Redis);
+    assert_eq!((result.victim.as_str(), result.master_after.as_deref()), ("skyha-a", Some("skyha-b")));
+    assert_eq!(record.recordings.len(), 6, "a writer and a reader of PostgreSQL, Redis and Beanstalkd");
+    assert_eq!(
+        result.lost_writes.keys().copied().collect::<Vec<_>>(),
+        [ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd]
+    );
+    assert_eq!(lab.calls()[2..], ["inject docker-stop redis on skyha-a", "restore docker-stop redis on skyha-a"]);
+
+    // Tuchanka's file-less default does not run there.
+    let tuchanka_only = scenario("kill-postgres-replica");
+    let error = run_with(&lab, &Recorder::default(), &tuchanka_only, 3, 1).await.expect_err("not skyha's");
+    assert!(error.to_string().contains("written for the tuchanka stack"), "{error}");
 }
