@@ -338,8 +338,18 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     };
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
     let backend = config.lab.backend;
-    if let Some(why) = config.stack.profile.profile().refuses(backend) {
+    let stack = config.stack.profile.profile();
+    if let Some(why) = stack.refuses(backend) {
         return Err(LabError::Unsupported(why));
+    }
+    if let (Some((path, _)), false) = (&iso, stack.packages.is_empty()) {
+        return Err(LabError::Unsupported(format!(
+            "the {} stack runs on lab's own Debian 12 image (it needs {}), not on hosts installed from {}; \
+             leave out the ISO",
+            stack.name,
+            stack.packages.join(", "),
+            path.display()
+        )));
     }
     let installation = installation(iso, &keys, config)?;
     let recipe = Recipe::for_stack(config.stack.profile.profile())?;

@@ -177,6 +177,23 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
 }
 
 #[test]
+fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
+    let key = dir.path().join("key.pub");
+    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n";
+    std::fs::write(&key, line).expect("write");
+    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    let out = lab(dir.path(), &["--backend", "qemu", "make-all", "--stack", "skyha", rocky, key]);
+    assert_refused(
+        dir.path(),
+        &out,
+        "the skyha stack runs on lab's own Debian 12 image (it needs drbd-utils, docker.io, nfs-kernel-server, \
+         e2fsprogs), not on hosts installed from",
+    );
+}
+
+#[test]
 fn the_qemu_backend_installs_isos_from_a_local_repository_mirror() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
@@ -222,7 +239,7 @@ fn stacks_lists_each_profile_with_its_services_and_backends() {
     assert!(text.contains("services: postgres, redis"), "{text}");
     let skyha = stacks.as_array().and_then(|s| s.iter().find(|p| p["name"] == "skyha")).expect("skyha");
     assert_eq!(skyha["services"], serde_json::json!(["drbd", "postgres", "redis", "beanstalkd", "nfs"]));
-    assert_eq!(skyha["backends"], serde_json::json!(["qemu", "virtualbox"]));
+    assert_eq!(skyha["backends"], serde_json::json!(["qemu"]));
 }
 
 #[test]
@@ -232,7 +249,7 @@ fn a_stack_on_drbd_is_refused_on_containers_naming_the_backends_that_run_it() {
     assert_refused(
         dir.path(),
         &out,
-        "the skyha stack does not run on the container backend; use --backend qemu or --backend virtualbox",
+        "the skyha stack does not run on the container backend; use --backend qemu",
     );
     assert_eq!(stderr(&out).trim().lines().count(), 1, "one-line error: {}", stderr(&out));
 }

@@ -71,8 +71,10 @@ const SKYHA: StackProfile = StackProfile {
     services: &[&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &beanstalkd::CONTAINER, &nfs::SERVER],
     group: Some("master-group"),
     packages: &["drbd-utils", "docker.io", "nfs-kernel-server", "e2fsprogs"],
-    // DRBD is a kernel module: containers share the host's kernel.
-    backends: &[BackendKind::Qemu, BackendKind::VirtualBox],
+    // DRBD is a kernel module: containers share the host's kernel. Its
+    // packages are Debian's, and VirtualBox hosts are installed from a
+    // RHEL-like ISO: QEMU with lab's own image only.
+    backends: &[BackendKind::Qemu],
 };
 
 impl ProfileName {
