@@ -246,11 +246,7 @@ fn stacks_lists_each_profile_with_its_services_and_backends() {
 fn a_stack_on_drbd_is_refused_on_containers_naming_the_backends_that_run_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = lab(dir.path(), &["--backend", "container", "make-all", "--stack", "skyha"]);
-    assert_refused(
-        dir.path(),
-        &out,
-        "the skyha stack does not run on the container backend; use --backend qemu",
-    );
+    assert_refused(dir.path(), &out, "the skyha stack does not run on the container backend; use --backend qemu");
     assert_eq!(stderr(&out).trim().lines().count(), 1, "one-line error: {}", stderr(&out));
 }
 

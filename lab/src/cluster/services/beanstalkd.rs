@@ -39,11 +39,13 @@ pub fn launch_probe(
     run: ProbeRun,
 ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
     let target = target(spec, lab);
-    let run_id = run.run_id.clone();
-    Ok(match role {
-        Role::Writer => run.launch(lab, BeanstalkWriter::new(target, settings, &run_id)),
-        Role::Reader => run.launch(lab, BeanstalkReader::new(target, settings, &run_id)),
-    })
+    Ok(super::launch_role(
+        lab,
+        (role, run),
+        (target, settings),
+        |target, settings, run_id| BeanstalkWriter::new(target, settings, run_id),
+        |target, settings, run_id| BeanstalkReader::new(target, settings, run_id),
+    ))
 }
 
 pub async fn check_acknowledged(
@@ -53,8 +55,6 @@ pub async fn check_acknowledged(
     recording: Recording,
 ) -> Result<AckCheck, LabError> {
     let target = target(spec, lab);
-    lab.labnet()
-        .run(async move { heartbeat::check_beanstalk_acknowledged(&target, &settings, &recording).await })
-        .await?
-        .map_err(|e| LabError::Probe(format!("lost-job check of beanstalkd: {e}")))
+    let check = async move { heartbeat::check_beanstalk_acknowledged(&target, &settings, &recording).await };
+    super::check_on_lab_network(lab, spec.name, check).await
 }

@@ -6,8 +6,8 @@
 //! made by mmdebstrap from the service's Debian package when the guest
 //! image is built ([`crate::install::image`]), shipped inside the guest
 //! image and `docker import`ed on every node at install time. dockerd runs
-//! with vfs storage, no iptables and no bridge; containers use the node's
-//! network, so the VIP reaches them directly.
+//! with overlay2 storage on the node's ext4, no iptables and no bridge;
+//! containers use the node's network, so the VIP reaches them directly.
 
 use super::{ServiceName, ServiceSpec, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};

@@ -384,6 +384,34 @@ impl ServiceSpec {
     }
 }
 
+/// Starts, on the lab network, the writer or the reader a service makes
+/// for `role` from its target, the settings and the run's id.
+fn launch_role<T, W, R>(
+    lab: &Lab,
+    (role, run): (Role, ProbeRun),
+    (target, settings): (T, ProbeSettings),
+    writer: impl FnOnce(T, ProbeSettings, &str) -> W,
+    reader: impl FnOnce(T, ProbeSettings, &str) -> R,
+) -> tokio::task::JoinHandle<Recording>
+where
+    W: heartbeat::Probe + 'static,
+    R: heartbeat::Probe + 'static,
+{
+    let run_id = run.run_id.clone();
+    match role {
+        Role::Writer => run.launch(lab, writer(target, settings, &run_id)),
+        Role::Reader => run.launch(lab, reader(target, settings, &run_id)),
+    }
+}
+
+/// Runs a service's lost-write check on the lab network.
+async fn check_on_lab_network<F>(lab: &Lab, service: ServiceName, check: F) -> Result<AckCheck, LabError>
+where
+    F: std::future::Future<Output = Result<AckCheck, heartbeat::AckError>> + Send + 'static,
+{
+    lab.labnet().run(check).await?.map_err(|e| LabError::Probe(format!("lost-write check of {service}: {e}")))
+}
+
 /// A probe of one service: its writer or its reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeKind {

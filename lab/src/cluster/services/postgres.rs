@@ -144,11 +144,13 @@ pub fn launch_probe(
     run: ProbeRun,
 ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
     let target = target(spec, lab, role)?;
-    let run_id = run.run_id.clone();
-    Ok(match role {
-        Role::Writer => run.launch(lab, PgWriter::new(target, settings, &run_id)),
-        Role::Reader => run.launch(lab, PgReader::new(target, settings, &run_id)),
-    })
+    Ok(super::launch_role(
+        lab,
+        (role, run),
+        (target, settings),
+        |target, settings, run_id| PgWriter::new(target, settings, run_id),
+        |target, settings, run_id| PgReader::new(target, settings, run_id),
+    ))
 }
 
 pub async fn check_acknowledged(
@@ -158,8 +160,6 @@ pub async fn check_acknowledged(
     recording: Recording,
 ) -> Result<AckCheck, LabError> {
     let target = target(spec, lab, Role::Writer)?;
-    lab.labnet()
-        .run(async move { heartbeat::check_acknowledged(&target, &settings, &recording).await })
-        .await?
-        .map_err(|e| LabError::Probe(format!("lost-write check of postgres: {e}")))
+    let check = async move { heartbeat::check_acknowledged(&target, &settings, &recording).await };
+    super::check_on_lab_network(lab, spec.name, check).await
 }
