@@ -176,13 +176,19 @@ fn the_virtualbox_backend_needs_an_iso_and_roots_key() {
     assert_refused(dir.path(), &out, "needs root's SSH public key: `lab make-all ISO KEY.pub`");
 }
 
+/// A Rocky 9 installer ISO and a valid public key in `dir`.
+fn rocky_iso_and_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let rocky = installer_iso(&dir.join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
+    let key = dir.join("key.pub");
+    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n";
+    std::fs::write(&key, line).expect("write");
+    (rocky, key)
+}
+
 #[test]
 fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
-    let key = dir.path().join("key.pub");
-    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n";
-    std::fs::write(&key, line).expect("write");
+    let (rocky, key) = rocky_iso_and_key(dir.path());
     let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
     let out = lab(dir.path(), &["--backend", "qemu", "make-all", "--stack", "skyha", rocky, key]);
     assert_refused(
@@ -196,10 +202,7 @@ fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
 #[test]
 fn the_qemu_backend_installs_isos_from_a_local_repository_mirror() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rocky = installer_iso(&dir.path().join("rocky9.iso"), "Rocky-9-3-x86_64-dvd", ROCKY9_TREEINFO);
-    let key = dir.path().join("key.pub");
-    let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGcBL1VtUC1JiSbn8ZhQ3iAlbMNHfzCTGVNJA+ir3ELT user@host\n";
-    std::fs::write(&key, line).expect("write");
+    let (rocky, key) = rocky_iso_and_key(dir.path());
     let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
     let out = lab(dir.path(), &["--backend", "qemu", "make-all", rocky, key]);
     assert_refused(
