@@ -176,7 +176,8 @@ impl SshGuest {
         let work = async {
             let mut child = session
                 .command("bash")
-                .arg("-s")
+                .arg("-c")
+                .arg(RUN_SCRIPT)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -215,6 +216,12 @@ impl SshGuest {
         }
     }
 }
+
+/// How a script runs on a host: `bash -s` reading it from stdin. Exit status
+/// 127 (a command the script runs was not found, or a container's) is
+/// passed on as 126: ssh clients take 127 for "the remote command could not
+/// be executed" and drop the script's output, which says what was missing.
+const RUN_SCRIPT: &str = "bash -s; status=$?; [ \"$status\" -ne 127 ] || status=126; exit \"$status\"";
 
 /// Hides exported values in logs: they may be secrets.
 fn redact(text: &str) -> String {
@@ -287,7 +294,8 @@ mod tests {
     async fn rendered_script_runs_in_bash_with_its_parameters() {
         let script = Script::new("x", "printf '%s|%s' \"$A\" \"$B\"\n").env("A", "it's").env("B", "$HOME `x`");
         let mut child = tokio::process::Command::new("bash")
-            .arg("-s")
+            .arg("-c")
+            .arg(RUN_SCRIPT)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -297,6 +305,24 @@ mod tests {
         drop(stdin);
         let out = child.wait_with_output().await.expect("output");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|$HOME `x`");
+    }
+
+    /// A script whose command is missing fails with its output kept.
+    #[tokio::test]
+    async fn a_missing_command_is_exit_126_with_its_message() {
+        let mut child = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(RUN_SCRIPT)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"set -e\nno-such-lab-command\necho never\n").await.expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("output");
+        assert_eq!(out.status.code(), Some(126));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-lab-command: command not found"));
     }
 
     #[test]
