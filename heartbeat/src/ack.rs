@@ -202,14 +202,14 @@ pub async fn check_redis_acknowledged(
 }
 
 /// Only a writer's recording has acknowledged writes.
-fn ensure_writer(recording: &Recording) -> Result<(), AckError> {
+pub(crate) fn ensure_writer(recording: &Recording) -> Result<(), AckError> {
     if recording.role != Role::Writer {
         return Err(AckError::NotAWriter { probe: recording.probe.clone() });
     }
     Ok(())
 }
 
-fn compare_and_log(recording: &Recording, present: &[u64]) -> AckCheck {
+pub(crate) fn compare_and_log(recording: &Recording, present: &[u64]) -> AckCheck {
     let check = compare(&recording.acknowledged_writes(), present);
     tracing::info!(
         run_id = %recording.run_id,

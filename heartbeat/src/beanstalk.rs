@@ -23,11 +23,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
-use crate::ack::{AckCheck, AckError, compare};
+use crate::ack::{AckCheck, AckError, compare_and_log, ensure_writer};
 use crate::probe::Probe;
 use crate::record::{Outcome, Recording};
 use crate::redis_probe::parse_beat;
-use crate::role::Role;
 use crate::session::ConnectError;
 use crate::settings::ProbeSettings;
 
@@ -248,9 +247,7 @@ pub async fn check_beanstalk_acknowledged(
     settings: &ProbeSettings,
     recording: &Recording,
 ) -> Result<AckCheck, AckError> {
-    if recording.role != Role::Writer {
-        return Err(AckError::NotAWriter { probe: recording.probe.clone() });
-    }
+    ensure_writer(recording)?;
     let run_id = &recording.run_id;
     let failed = |detail: String| AckError::Query {
         run_id: run_id.clone(),
@@ -263,10 +260,9 @@ pub async fn check_beanstalk_acknowledged(
     let timeout = settings.query_timeout;
     let mut present = Vec::new();
     let draining = async {
+        // Only the run's tube: a connection watches `default` until told not to.
         connection.expect(&format!("watch {tube}"), None, "WATCHING", timeout).await.map_err(|o| o.to_string())?;
-        if tube != "default" {
-            connection.expect("ignore default", None, "WATCHING", timeout).await.map_err(|o| o.to_string())?;
-        }
+        connection.expect("ignore default", None, "WATCHING", timeout).await.map_err(|o| o.to_string())?;
         loop {
             let reply = connection.send("reserve-with-timeout 0", None).await.map_err(|e| e.to_string())?;
             if reply == "TIMED_OUT" {
@@ -283,7 +279,8 @@ pub async fn check_beanstalk_acknowledged(
             connection.expect(&format!("delete {id}"), None, "DELETED", timeout).await.map_err(|o| o.to_string())?;
         }
     };
-    // Each command is bounded; the whole drain by one timeout per job found so far.
+    // The whole drain is bounded by one query timeout per attempt the writer
+    // made (at most one job each), and a few for the commands around them.
     match tokio::time::timeout(timeout * (recording.attempts.len() as u32 + 4), draining).await {
         Ok(Ok(())) => {}
         Ok(Err(detail)) => return Err(failed(detail)),
@@ -296,7 +293,7 @@ pub async fn check_beanstalk_acknowledged(
             });
         }
     }
-    Ok(compare(&recording.acknowledged_writes(), &present))
+    Ok(compare_and_log(recording, &present))
 }
 
 #[cfg(test)]

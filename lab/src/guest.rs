@@ -290,37 +290,33 @@ mod tests {
         assert_eq!(text, "export A='a b'\necho \"$A\"\n");
     }
 
-    #[tokio::test]
-    async fn rendered_script_runs_in_bash_with_its_parameters() {
-        let script = Script::new("x", "printf '%s|%s' \"$A\" \"$B\"\n").env("A", "it's").env("B", "$HOME `x`");
+    /// Runs `text` here the way a host runs a script ([`RUN_SCRIPT`]).
+    async fn run_as_a_host_would(text: &str) -> std::process::Output {
         let mut child = tokio::process::Command::new("bash")
             .arg("-c")
             .arg(RUN_SCRIPT)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("bash");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(script.render().as_bytes()).await.expect("write");
+        stdin.write_all(text.as_bytes()).await.expect("write");
         drop(stdin);
-        let out = child.wait_with_output().await.expect("output");
+        child.wait_with_output().await.expect("output")
+    }
+
+    #[tokio::test]
+    async fn rendered_script_runs_in_bash_with_its_parameters() {
+        let script = Script::new("x", "printf '%s|%s' \"$A\" \"$B\"\n").env("A", "it's").env("B", "$HOME `x`");
+        let out = run_as_a_host_would(&script.render()).await;
         assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|$HOME `x`");
     }
 
     /// A script whose command is missing fails with its output kept.
     #[tokio::test]
     async fn a_missing_command_is_exit_126_with_its_message() {
-        let mut child = tokio::process::Command::new("bash")
-            .arg("-c")
-            .arg(RUN_SCRIPT)
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("bash");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"set -e\nno-such-lab-command\necho never\n").await.expect("write");
-        drop(stdin);
-        let out = child.wait_with_output().await.expect("output");
+        let out = run_as_a_host_would("set -e\nno-such-lab-command\necho never\n").await;
         assert_eq!(out.status.code(), Some(126));
         assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-lab-command: command not found"));
     }

@@ -328,6 +328,14 @@ pub struct Installation {
     pub mirror: Option<(RepoMirror, SocketAddr)>,
 }
 
+/// A stack asked for a service it does not run is a scenario or command
+/// the user can fix: the same exit as any other unsupported request.
+impl From<crate::cluster::profile::NotInStack> for LabError {
+    fn from(error: crate::cluster::profile::NotInStack) -> Self {
+        LabError::Unsupported(error.to_string())
+    }
+}
+
 /// Checks everything `make-all` needs before anything is created: the
 /// ISO and the keys first (what the user typed), then whether the backend
 /// can use them, then the host's tools.
@@ -352,7 +360,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
         )));
     }
     let installation = installation(iso, &keys, config)?;
-    let recipe = Recipe::for_stack(config.stack.profile.profile())?;
+    let recipe = Recipe::for_stack(stack)?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
     host::require(crate::backend::host_tools(backend))?;

@@ -17,7 +17,7 @@ echo "host all all $SUBNET scram-sha-256" >> "$data/data/pg_hba.conf"
 docker rm -f lab-setup-postgres >/dev/null 2>&1 || true
 docker run -d --name lab-setup-postgres --network none --user postgres -v "$data:/pgdata" lab/postgres \
     "$CONTAINER_PG_BINDIR/postgres" -D /pgdata/data >/dev/null
-trap 'docker rm -f lab-setup-postgres >/dev/null; umount "$STORAGE"; drbdadm secondary skydata' EXIT
+trap 'docker rm -f lab-setup-postgres >/dev/null; storage_release' EXIT
 psql() { docker exec -i lab-setup-postgres "$CONTAINER_PG_BINDIR/psql" -h /tmp -p "$PG_PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
 for _ in $(seq 60); do
     docker exec lab-setup-postgres "$CONTAINER_PG_BINDIR/pg_isready" -q -h /tmp -p "$PG_PORT" && break

@@ -41,6 +41,14 @@ pub struct StackProfile {
     pub backends: &'static [BackendKind],
 }
 
+/// A service asked of a stack that does not run it.
+#[derive(Debug, thiserror::Error)]
+#[error("the {stack} stack runs no {service}")]
+pub struct NotInStack {
+    pub stack: ProfileName,
+    pub service: ServiceName,
+}
+
 /// A profile for `lab stacks --json`.
 #[derive(Debug, Serialize)]
 pub struct ProfileSummary {
@@ -120,6 +128,12 @@ impl StackProfile {
     /// How this stack runs `service`, if it runs it.
     pub fn spec(&self, service: ServiceName) -> Option<&'static ServiceSpec> {
         self.services.iter().copied().find(|s| s.name == service)
+    }
+
+    /// How this stack runs `service`, which it must run (a scenario was
+    /// checked against the stack before it ran).
+    pub fn require(&self, service: ServiceName) -> Result<&'static ServiceSpec, NotInStack> {
+        self.spec(service).ok_or(NotInStack { stack: self.name, service })
     }
 
     /// The Docker images its containers need.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cluster::profile::StackProfile;
-use crate::cluster::services::container;
+use crate::cluster::services::container::{self, ContainerImage};
 use crate::host::{self, HostError};
 use crate::progress::Progress;
 
@@ -43,16 +43,9 @@ pub struct Recipe {
     /// Docker images built with it, shipped inside it as tarballs (see
     /// [`crate::cluster::services::container`]).
     #[serde(skip)]
-    pub containers: Vec<ContainerRecipe>,
+    pub containers: Vec<&'static ContainerImage>,
     #[serde(skip)]
     text: String,
-}
-
-/// A Docker image's root file system: `name` holding `packages`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContainerRecipe {
-    pub name: String,
-    pub packages: Vec<String>,
 }
 
 impl Recipe {
@@ -80,13 +73,7 @@ impl Recipe {
             return Ok(recipe);
         }
         recipe.packages.extend(stack.packages.iter().map(|p| (*p).to_owned()));
-        recipe.containers = images
-            .iter()
-            .map(|i| ContainerRecipe {
-                name: i.name.to_owned(),
-                packages: i.packages.iter().map(|p| (*p).to_owned()).collect(),
-            })
-            .collect();
+        recipe.containers = images;
         recipe.text.push_str(&format!("\n# stack {}\nstack_packages = {:?}\n", stack.name, stack.packages));
         for container in &recipe.containers {
             recipe.text.push_str(&format!("container_{} = {:?}\n", container.name, container.packages));
@@ -274,7 +261,7 @@ mod tests {
         let skyha = Recipe::for_stack(ProfileName::Skyha.profile()).expect("skyha");
         assert_ne!(skyha.key(), plain.key());
         assert!(skyha.packages.iter().any(|p| p == "drbd-utils") && skyha.packages.iter().any(|p| p == "docker.io"));
-        let names: Vec<&str> = skyha.containers.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = skyha.containers.iter().map(|c| c.name).collect();
         assert_eq!(names, ["postgres", "redis", "beanstalkd"]);
     }
 

@@ -54,10 +54,10 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
         )));
     }
     tracing::warn!(action = %fault.action.name(), %service, victim, "fault");
-    let spec = lab.stack().profile().spec(service).ok_or_else(|| crate::run::runner::not_in_stack(lab, service))?;
+    let spec = lab.stack().profile().require(service)?;
     let pcs = |command: String| Script::command("pcs", command);
     let promoted = lab.topology.distribution.cluster_stack().promoted_flag();
-    let clone = spec.movable();
+    let clone = spec.promotable();
     let no_process = || LabError::Unsupported(format!("{service} has no process of its own to signal"));
     let no_container = || LabError::Unsupported(format!("{service} does not run in a Docker container here"));
     match fault.action {
@@ -132,8 +132,8 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
         return Ok(());
     }
-    let spec = lab.stack().profile().spec(service).ok_or_else(|| crate::run::runner::not_in_stack(lab, service))?;
-    let clone = spec.movable();
+    let spec = lab.stack().profile().require(service)?;
+    let clone = spec.promotable();
     let undo = match fault.action {
         FaultAction::Stop => spec.signal(&lab.topology, "CONT", true),
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),

@@ -27,9 +27,7 @@ pub async fn heartbeat(
     let lab = Lab::open(config, Progress::hidden())?;
     let stack = lab.topology.stack.profile();
     let service = service.unwrap_or_else(|| stack.primary());
-    let Some(spec) = stack.spec(service) else {
-        return Err(Failure::Usage(format!("the {} stack runs no {service}", stack.name)));
-    };
+    let spec = stack.require(service).map_err(Failure::usage)?;
     let role = match role {
         ProbeRole::Writer => heartbeat::Role::Writer,
         ProbeRole::Reader => heartbeat::Role::Reader,

@@ -56,8 +56,7 @@ pub fn spawn(
     live: mpsc::UnboundedSender<Attempt>,
 ) -> Result<JoinHandle<Recording>, LabError> {
     let run = ProbeRun { kind, run_id: run_id.to_owned(), rate: settings.rate_hz, clock, stop, live };
-    let spec =
-        lab.stack().profile().spec(kind.service).ok_or_else(|| crate::run::runner::not_in_stack(lab, kind.service))?;
+    let spec = lab.stack().profile().require(kind.service)?;
     spec.launch_probe(lab, kind.role, settings, run)
 }
 

@@ -207,15 +207,13 @@ impl ServiceSpec {
     /// The nodes standing by to take the service over, sorted: its
     /// replicas, or where its storage is unpromoted.
     pub fn replicas<'s>(&self, state: &'s ClusterState) -> &'s [String] {
-        match self.placement {
-            Placement::Promotable { clone, .. } | Placement::OnStorage { storage: clone, .. } => {
-                state.unpromoted(clone)
-            }
-        }
+        state.unpromoted(self.promotable())
     }
 
-    /// The Pacemaker resource an administrative `move` or `ban` acts on.
-    pub fn movable(&self) -> &'static str {
+    /// The promotable clone whose promotion decides where the service's
+    /// master is: its own, or its storage's. Administrative `move` and
+    /// `ban` act on it.
+    pub fn promotable(&self) -> &'static str {
         match self.placement {
             Placement::Promotable { clone, .. } | Placement::OnStorage { storage: clone, .. } => clone,
         }

@@ -30,7 +30,6 @@ pub mod ports;
 mod tests;
 
 use events::{ProgressEvents, RunEvent, RunEvents};
-pub use ports::not_in_stack;
 use ports::{LabPorts, ProbeSet, ScenarioPorts};
 
 /// Runs `scenario` once on `lab`, showing its phases as progress, and
@@ -54,10 +53,7 @@ pub async fn run_with(
         return Err(LabError::Unsupported(why));
     }
     let service = scenario.service(lab.stack);
-    let spec = lab
-        .stack
-        .spec(service)
-        .ok_or_else(|| LabError::Unsupported(format!("the {} stack runs no {service}", lab.stack.name)))?;
+    let spec = lab.stack.require(service)?;
     // Limits are written for native speed; emulated hosts get them stretched.
     let scenario = &scenario.stretched(lab.time_factor);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -149,7 +149,7 @@ impl ScenarioPorts for LabPorts<'_> {
         let settings = crate::run::probes::settings(self.0);
         let mut checks = BTreeMap::new();
         for (kind, recording) in recordings.iter().filter(|(kind, _)| kind.role == heartbeat::Role::Writer) {
-            let spec = self.0.stack().profile().spec(kind.service).ok_or_else(|| not_in_stack(self.0, kind.service))?;
+            let spec = self.0.stack().profile().require(kind.service)?;
             let check = spec.check_acknowledged(self.0, settings.clone(), recording.clone()).await?;
             checks.insert(kind.service, check);
         }
@@ -187,10 +187,4 @@ impl ProbeSet for Probes {
     async fn stop(self) -> Result<Vec<(ProbeKind, Recording)>, LabError> {
         Probes::stop(self).await
     }
-}
-
-/// A service the lab's stack does not run (a scenario validated against
-/// another stack).
-pub fn not_in_stack(lab: &Lab, service: ServiceName) -> LabError {
-    LabError::Unsupported(format!("the {} stack runs no {service}", lab.topology.stack))
 }
