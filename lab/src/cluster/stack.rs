@@ -187,9 +187,10 @@ impl<'a, G: Guest> Stack<'a, G> {
 
     /// Stops the cluster on all nodes, cleanly.
     ///
-    /// `pcs cluster stop --all` usually takes seconds but was seen to hang
-    /// (about one make-all in ten); when it does not finish in time, each node
-    /// stops its own stack, which also checks PostgreSQL shut down cleanly.
+    /// `pcs cluster stop --all` takes seconds; it used to hang when a VIP's
+    /// stop was blocked (see `follows_master` in guest/cib.sh). Should it not
+    /// finish in time, each node stops its own stack, which names what holds
+    /// it up and checks PostgreSQL shut down cleanly.
     pub async fn stop(&self) -> Result<(), StackError> {
         let f = self.time_factor();
         let stop_all = self.topology.distribution.cluster_stack().stop_all(120 * f);
