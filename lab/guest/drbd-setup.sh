@@ -3,7 +3,8 @@
 # sparse loop file, as seed 000 does (its /dev/loop9), protocol C, with
 # DRBD's own Pacemaker fencing so that a primary cut off from its peer
 # cannot be promoted twice. Leaves it up and waiting for its peer.
-# DRBD_PEERS: `name=address ...` of the nodes; DRBD_SIZE_MB: its size.
+# DRBD_PEERS: `name=address ...` of the nodes; DRBD_PORT: where they
+# replicate; DRBD_SIZE_MB: its size.
 set -euo pipefail
 file=/var/lib/lab-drbd/skydata.img
 mkdir -p "$(dirname "$file")"
@@ -42,7 +43,7 @@ modprobe drbd
     echo "  }"
     echo "  net { after-sb-0pri discard-zero-changes; after-sb-1pri discard-secondary; after-sb-2pri disconnect; }"
     for peer in $DRBD_PEERS; do
-        echo "  on ${peer%%=*} { address ${peer#*=}:7789; }"
+        echo "  on ${peer%%=*} { address ${peer#*=}:$DRBD_PORT; }"
     done
     echo "}"
 } > /etc/drbd.d/skydata.res

@@ -11,6 +11,8 @@ docker run --rm --network none --user postgres -v "$data:/pgdata" lab/postgres \
 cat >> "$data/data/postgresql.conf" <<CONF
 listen_addresses = '*'
 port = $PG_PORT
+# The image leaves LLVM out (lab's container images carry what runs).
+jit = off
 unix_socket_directories = '/tmp'
 CONF
 echo "host all all $SUBNET scram-sha-256" >> "$data/data/pg_hba.conf"

@@ -78,7 +78,10 @@ const SKYHA: StackProfile = StackProfile {
     seed: "000 (skyha)",
     services: &[&drbd::STORAGE, &postgres::CONTAINER, &redis::CONTAINER, &beanstalkd::CONTAINER, &nfs::SERVER],
     group: Some("master-group"),
-    packages: &["drbd-utils", "docker.io", "nfs-kernel-server", "e2fsprogs"],
+    // Debian's kernel enables AppArmor, and dockerd then confines every
+    // container with its profile: without apparmor_parser (a Recommends of
+    // docker.io, which images leave out) no container starts.
+    packages: &["drbd-utils", "docker.io", "apparmor", "nfs-kernel-server", "e2fsprogs"],
     // DRBD is a kernel module: containers share the host's kernel. Its
     // packages are Debian's, and VirtualBox hosts are installed from a
     // RHEL-like ISO: QEMU with lab's own image only.

@@ -76,7 +76,13 @@ impl Recipe {
         recipe.containers = images;
         recipe.text.push_str(&format!("\n# stack {}\nstack_packages = {:?}\n", stack.name, stack.packages));
         for container in &recipe.containers {
-            recipe.text.push_str(&format!("container_{} = {:?}\n", container.name, container.packages));
+            recipe.text.push_str(&format!(
+                "container_{} = {:?}\nexcluded_{0} = {:?}\nremoved_{0} = {:?}\n",
+                container.name,
+                container.packages,
+                [container::EXCLUDED_FROM_EVERY_IMAGE, container.excluded].concat(),
+                container.removed
+            ));
         }
         Ok(recipe)
     }
@@ -118,15 +124,15 @@ pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Pro
     let step = progress.step(format!("build guest image {key} ({} from {mirror})", recipe.suite));
     let rootfs = partial.join("rootfs");
     let packages = format!("--include={}", recipe.packages.join(","));
-    mmdebstrap(&[&format!("--variant={}", recipe.variant), &packages], &recipe.suite, &rootfs, &mirror, &step).await?;
+    let options = [format!("--variant={}", recipe.variant), packages];
+    mmdebstrap(&options, &recipe.suite, &rootfs, &mirror, &step).await?;
     if !recipe.containers.is_empty() {
         let tarballs = rootfs.join(container::TARBALLS.trim_start_matches('/'));
         std::fs::create_dir_all(&tarballs).map_err(io(&tarballs))?;
         for image in &recipe.containers {
             step.detail(format!("container image {}", image.name));
             let tarball = tarballs.join(format!("{}.tar", image.name));
-            let packages = format!("--include={}", image.packages.join(","));
-            mmdebstrap(&["--variant=apt", &packages], &recipe.suite, &tarball, &mirror, &step).await?;
+            mmdebstrap(&container_options(image), &recipe.suite, &tarball, &mirror, &step).await?;
         }
     }
     std::fs::write(partial.join("recipe.toml"), &recipe.text).map_err(io(&partial))?;
@@ -139,10 +145,24 @@ pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Pro
     Ok(image)
 }
 
+/// mmdebstrap's options for a container image: its packages, without what
+/// it leaves out.
+fn container_options(image: &ContainerImage) -> Vec<String> {
+    let mut options = vec!["--variant=apt".to_owned(), format!("--include={}", image.packages.join(","))];
+    for pattern in container::EXCLUDED_FROM_EVERY_IMAGE.iter().chain(image.excluded) {
+        options.push(format!("--dpkgopt=path-exclude={pattern}"));
+    }
+    if !image.removed.is_empty() {
+        let paths: Vec<String> = image.removed.iter().map(|p| format!("\"$1\"{p}")).collect();
+        options.push(format!("--customize-hook=rm -rf {}", paths.join(" ")));
+    }
+    options
+}
+
 /// Runs mmdebstrap with `options` for `suite` into `target` (a directory,
 /// or a tarball when it ends in `.tar`).
 async fn mmdebstrap(
-    options: &[&str],
+    options: &[impl AsRef<std::ffi::OsStr>],
     suite: &str,
     target: &Path,
     mirror: &str,
@@ -263,6 +283,21 @@ mod tests {
         assert!(skyha.packages.iter().any(|p| p == "drbd-utils") && skyha.packages.iter().any(|p| p == "docker.io"));
         let names: Vec<&str> = skyha.containers.iter().map(|c| c.name).collect();
         assert_eq!(names, ["postgres", "redis", "beanstalkd"]);
+    }
+
+    #[test]
+    fn container_images_leave_out_what_their_service_does_not_run() {
+        let postgres = &container::IMAGES[0];
+        let options = container_options(postgres);
+        assert_eq!(options[..2], ["--variant=apt", "--include=postgresql"]);
+        assert!(options.contains(&"--dpkgopt=path-exclude=/usr/share/locale/*".to_owned()), "{options:?}");
+        assert!(options.contains(&"--dpkgopt=path-exclude=/usr/lib/x86_64-linux-gnu/libLLVM-*".to_owned()));
+        assert_eq!(
+            options.last().map(String::as_str),
+            Some(r#"--customize-hook=rm -rf "$1"/var/lib/postgresql/15/main "$1"/etc/postgresql/15/main"#)
+        );
+        let redis = container_options(&container::IMAGES[1]);
+        assert!(!redis.iter().any(|o| o.starts_with("--customize-hook")), "nothing to remove: {redis:?}");
     }
 
     #[test]

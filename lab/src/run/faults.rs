@@ -72,6 +72,12 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             let verb = if fault.action == FaultAction::DockerStop { "stop" } else { "kill" };
             lab.guest.run(victim, &Script::command("docker", format!("docker {verb} {container} >/dev/null"))).await?;
         }
+        FaultAction::ReplicationLinkDown => {
+            let port = spec.replication_port().ok_or_else(|| {
+                LabError::Unsupported(format!("{service} has no replication link of its own to cut"))
+            })?;
+            lab.guest.run(victim, &replication_cut(port)).await?;
+        }
         FaultAction::PowerOff => {
             lab.guest.forget(victim).await;
             lab.backend.power_off(victim).await?;
@@ -138,11 +144,12 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
         FaultAction::Stop => spec.signal(&lab.topology, "CONT", true),
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
         FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {clone}"))),
+        FaultAction::ReplicationLinkDown => Some(replication_mend()),
         _ => None,
     };
     if let Some(undo) = undo {
         // Best effort: after fencing the process or constraint may be gone.
-        let host = if fault.action == FaultAction::Stop { victim } else { survivor.as_str() };
+        let host = if fault.action.undone_on_victim() { victim } else { survivor.as_str() };
         if let Err(e) = lab.guest.run(host, &undo).await {
             tracing::info!(error = %e, "undo step had nothing to undo");
         }
@@ -153,6 +160,24 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     }
     lab.stack().cleanup().await?;
     Ok(())
+}
+
+/// Drops every packet the node sends from or to `port` (both ends of its
+/// replication connections): its peers hear nothing of it there, while the
+/// cluster's own traffic still flows. `tc` is in every node (iproute2);
+/// the node's own root queue is replaced, and removed again by
+/// [`replication_mend`].
+fn replication_cut(port: u16) -> Script {
+    let drop = |direction: &str| {
+        format!("tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip {direction} {port} 0xffff action drop")
+    };
+    let text = format!("tc qdisc replace dev eth0 root handle 1: prio && {} && {}", drop("dport"), drop("sport"));
+    Script::command("replication-cut", text)
+}
+
+/// Lets the replication traffic through again: the node's default queue.
+fn replication_mend() -> Script {
+    Script::command("replication-mend", "tc qdisc del dev eth0 root 2>/dev/null || true".into())
 }
 
 /// Waits a little for the victim to be master or an up-to-date replica of

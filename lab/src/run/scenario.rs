@@ -34,6 +34,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("docker-stop-redis", include_str!("../../../scenarios/docker-stop-redis.toml")),
     ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
     ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
+    ("replication-link-down", include_str!("../../../scenarios/replication-link-down.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +117,10 @@ pub enum FaultAction {
     DockerStop,
     /// `docker kill` of the service's container: SIGKILL at once.
     DockerKill,
+    /// The service's replication traffic (DRBD's port) dropped on the node
+    /// while the cluster's own traffic flows: the storage's peers lose each
+    /// other, Pacemaker's nodes do not. Let through again at restore.
+    ReplicationLinkDown,
 }
 
 impl FaultAction {
@@ -143,6 +148,17 @@ impl FaultAction {
     /// Whether the action hits the service's Docker container.
     pub fn hits_a_container(self) -> bool {
         matches!(self, FaultAction::DockerStop | FaultAction::DockerKill)
+    }
+
+    /// Whether the action cuts the service's own replication link.
+    pub fn hits_replication(self) -> bool {
+        matches!(self, FaultAction::ReplicationLinkDown)
+    }
+
+    /// Whether restoring happens on the victim itself (the fault left
+    /// something there to undo) rather than from a survivor through pcs.
+    pub fn undone_on_victim(self) -> bool {
+        matches!(self, FaultAction::Stop | FaultAction::ReplicationLinkDown)
     }
 
     /// The action as scenario files spell it: `power-off`.
@@ -414,6 +430,14 @@ impl Scenario {
                 spec.title
             ));
         }
+        if action.hits_replication() && spec.replication_port().is_none() {
+            return Some(format!(
+                "scenario `{}` ({}) needs {service} to replicate over a link of its own; name the stack's \
+                 replicated storage with [fault] service (`lab stacks` lists the services)",
+                self.name,
+                action.name()
+            ));
+        }
         if action.hits_a_process() && spec.process.is_none() {
             return Some(format!(
                 "scenario `{}` ({}) needs a process of {service}, which has none of its own; name another \
@@ -600,6 +624,11 @@ mod tests {
         let text = "description = \"x\"\nstacks = [\"skyha\"]\n[fault]\naction = \"kill\"\ntarget = \"master\"\nservice = \"drbd\"\n[expect]\n";
         let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, skyha).expect("refused");
         assert!(msg.contains("needs a process of drbd"), "{msg}");
+        // A replication-link cut of a service that replicates over its clients' link.
+        assert_eq!(Scenario::find("replication-link-down").expect("builtin").unsupported_by(vms, skyha), None);
+        let text = "description = \"x\"\nstacks = [\"skyha\"]\n[fault]\naction = \"replication-link-down\"\ntarget = \"master\"\n[expect]\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, skyha).expect("refused");
+        assert!(msg.contains("needs postgres to replicate over a link of its own"), "{msg}");
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub const CLONE: &str = "drbd-cluster";
 /// The stack's one VIP, in the group on the primary.
 pub const VIP: Vip = Vip { resource: "vip-master", address: VipAddress::Master };
 
+/// The TCP port DRBD replicates over, on every node's address.
+pub const PORT: u16 = 7789;
+
 /// Where the replicated file system is mounted on the primary.
 pub const MOUNT: &str = "/drbd";
 
@@ -41,7 +44,7 @@ pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step)
     let t = stack.topology();
     step.detail("DRBD resource on a loop file");
     let peers = t.nodes().map(|n| format!("{}={}", n.name, n.address)).collect::<Vec<_>>().join(" ");
-    let resource = stack.script(guest_script!("drbd-setup.sh")).env("DRBD_PEERS", &peers);
+    let resource = stack.script(guest_script!("drbd-setup.sh")).env("DRBD_PEERS", &peers).env("DRBD_PORT", PORT);
     stack.on_all(&t.node_names(), &resource).await?;
     step.detail("DRBD file system");
     let first = stack.first_node()?;

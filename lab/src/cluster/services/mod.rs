@@ -243,6 +243,15 @@ impl ServiceSpec {
             && self.replica_vip.is_none_or(|vip| state.location(vip.resource).is_some())
     }
 
+    /// The TCP port the service replicates over between nodes, apart from
+    /// its clients' traffic, if it has one: a replication-link fault drops it.
+    pub fn replication_port(&self) -> Option<u16> {
+        match self.runtime {
+            Runtime::Drbd => Some(drbd::PORT),
+            _ => None,
+        }
+    }
+
     /// One phrase for progress lines: `postgres master a, replicas [b]`.
     pub fn summary(&self, state: &ClusterState) -> String {
         format!(
