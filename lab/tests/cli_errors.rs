@@ -194,8 +194,8 @@ fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
     assert_refused(
         dir.path(),
         &out,
-        "the skyha stack runs on lab's own Debian 12 image (it needs drbd-utils, docker.io, nfs-kernel-server, \
-         e2fsprogs), not on hosts installed from",
+        "the skyha stack runs on lab's own Debian 12 image (it needs drbd-utils, docker.io, apparmor, \
+         nfs-kernel-server, e2fsprogs), not on hosts installed from",
     );
 }
 
