@@ -51,8 +51,9 @@ vip() { # id address
 # cannot shut a node down when a transition is cut short after the clone
 # stopped and before the VIP did: the clone's demote can no longer run, so
 # neither can the VIP's stop ("Cannot shut down ... blocked"), and
-# `pcs cluster stop --all` waits forever (seen in CI, and in one make-all
-# of three on containers here). Optional keeps the order whenever both are scheduled.
+# `pcs cluster stop --all` waits forever (seen in CI, and in 2 make-alls
+# of 5 on containers here). Optional keeps the order whenever both are
+# scheduled.
 follows_master() { # vip clone
     echo "<rsc_colocation id=\"colocation-$1-$2-INFINITY\" rsc=\"$1\" with-rsc=\"$2\" with-rsc-role=\"$PROMOTED\" score=\"INFINITY\"/>
 <rsc_order id=\"order-$2-$1-promote\" first=\"$2\" first-action=\"promote\" then=\"$1\" then-action=\"start\" symmetrical=\"false\" kind=\"Mandatory\"/>

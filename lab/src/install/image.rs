@@ -76,13 +76,8 @@ impl Recipe {
         recipe.containers = images;
         recipe.text.push_str(&format!("\n# stack {}\nstack_packages = {:?}\n", stack.name, stack.packages));
         for container in &recipe.containers {
-            recipe.text.push_str(&format!(
-                "container_{} = {:?}\nexcluded_{0} = {:?}\nremoved_{0} = {:?}\n",
-                container.name,
-                container.packages,
-                [container::EXCLUDED_FROM_EVERY_IMAGE, container.excluded].concat(),
-                container.removed
-            ));
+            // The very options it is built with: any change to them makes a new image.
+            recipe.text.push_str(&format!("container_{} = {:?}\n", container.name, container_options(container)));
         }
         Ok(recipe)
     }
