@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Cleanup, LabCli, assert_only_async_losses, json, newest_run_dir};
+use common::{Cleanup, LabCli, assert_only_async_losses, first_run, json, newest_run_dir};
 
 #[test]
 #[ignore = "needs root, mmdebstrap and systemd-nspawn; takes minutes (CI runs it)"]
@@ -30,7 +30,7 @@ fn make_all_then_two_faults_then_destroy() {
     let run = lab.run(&["--json", "scenario", "kill-postgres-master", "--seed", "7"]);
     let suite = json(&run);
     assert_eq!(suite["seed"], 7);
-    let result = &suite["runs"][0];
+    let result = first_run(&suite);
     assert_only_async_losses(&run, result);
     assert!(result["lost_writes"]["postgres"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "the writer wrote");
     assert!(result["lost_writes"]["redis"]["acknowledged"].as_u64().is_some_and(|n| n > 10), "Redis was probed too");
@@ -53,8 +53,8 @@ fn make_all_then_two_faults_then_destroy() {
     // A second real fault, through the suite command: Tuchanka's main test.
     let run = lab.run(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
     let suite = json(&run);
-    assert_only_async_losses(&run, &suite["runs"][0]);
-    assert_eq!(suite["runs"][0]["fault"]["action"], "power-off");
+    assert_only_async_losses(&run, first_run(&suite));
+    assert_eq!(first_run(&suite)["fault"]["action"], "power-off");
     assert_eq!(suite["schema"], 2);
     let dir = newest_run_dir(&runs, "-suite");
     for file in ["results.json", "junit.xml", "summary.md", "report.html", "poweroff-master-1/probes.json"] {
@@ -68,7 +68,7 @@ fn make_all_then_two_faults_then_destroy() {
     let results = dir.join("results.json");
     let results = results.to_str().expect("utf8");
     let compared = lab.run(&["report", results, "--baseline", results]);
-    let expected = if suite["runs"][0]["passed"] == true { 0 } else { 1 };
+    let expected = if first_run(&suite)["passed"] == true { 0 } else { 1 };
     assert_eq!(compared.status.code(), Some(expected));
 
     let rollback = lab.run(&["--json", "rollback", "setup"]);

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Cleanup, LabCli, assert_only_async_losses, json};
+use common::{Cleanup, LabCli, assert_only_async_losses, first_run, json};
 
 #[test]
 #[ignore = "needs root and qemu; takes about 25 minutes under TCG"]
@@ -33,7 +33,7 @@ fn make_all_on_vms_then_a_kernel_panic_then_destroy() {
 
     let run = lab.run(&["--json", "scenario", "kernel-panic-master", "--seed", "5"]);
     let suite = json(&run);
-    let result = &suite["runs"][0];
+    let result = first_run(&suite);
     assert_only_async_losses(&run, result);
     assert_eq!(result["backend"], "qemu");
     assert_ne!(result["master_after"], result["victim"], "the master moved");

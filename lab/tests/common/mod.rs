@@ -79,6 +79,14 @@ pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// The first judged run of a suite's JSON; a run that an infrastructure
+/// error ended has no result, and then the error is what the test says.
+pub fn first_run(suite: &serde_json::Value) -> &serde_json::Value {
+    let run = &suite["runs"][0];
+    assert!(run.is_object(), "no judged run; unfinished: {:#}", suite["unfinished"]);
+    run
+}
+
 /// A run must pass every check, except that with asynchronous replication
 /// (the default) a master failure may lose the last acknowledged writes:
 /// lab reports that as a failed expectation (exit 1), which is a finding

@@ -17,11 +17,12 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use crate::cluster::services::ServiceSpec;
+use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::lifecycle::{Lab, LabError};
 use crate::report::judge::{ProbeSummary, RunTimings, ScenarioResult};
 use crate::report::results::RunRecord;
 use crate::run::faults;
+use crate::run::probes::ProbeKind;
 use crate::run::scenario::Scenario;
 
 pub mod events;
@@ -38,6 +39,30 @@ use ports::{LabPorts, ProbeSet, ScenarioPorts};
 pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
     let events = ProgressEvents::new(lab.progress.clone());
     run_with(&LabPorts(lab), &events, scenario, seed, iteration).await
+}
+
+/// Checks the writers' acknowledged writes once the cluster is healthy
+/// again. A VIP that has just moved, or a guest still busy with its own
+/// recovery (seen under TCG: the check's first connection timed out right
+/// after the cluster was reported healthy), may not answer at once; that
+/// says nothing about lost writes, so the check is tried again until the
+/// cluster's healthy timeout has passed, and only then ends the run.
+async fn check_writes(
+    ports: &impl ScenarioPorts,
+    recordings: &[(ProbeKind, heartbeat::Recording)],
+) -> Result<std::collections::BTreeMap<ServiceName, heartbeat::AckCheck>, LabError> {
+    let context = ports.context();
+    let deadline = Instant::now() + context.healthy_timeout;
+    loop {
+        match ports.check_acknowledged(recordings).await {
+            Ok(checks) => return Ok(checks),
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "lost-write check failed; trying again");
+                tokio::time::sleep(context.poll_interval).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Runs `scenario` once through `ports`, telling `events` what happens.
@@ -126,7 +151,7 @@ pub async fn run_with(
     };
 
     let acks = match after {
-        Some(_) => ports.check_acknowledged(&recordings).await?,
+        Some(_) => check_writes(ports, &recordings).await?,
         None => Default::default(),
     };
 

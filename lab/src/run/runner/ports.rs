@@ -146,7 +146,12 @@ impl ScenarioPorts for LabPorts<'_> {
         &self,
         recordings: &[(ProbeKind, Recording)],
     ) -> Result<BTreeMap<ServiceName, AckCheck>, LabError> {
-        let settings = crate::run::probes::settings(self.0);
+        // The probes' timeouts measure outages; the check measures nothing
+        // and waits as long as a slow (emulated) guest needs to answer.
+        let factor = self.0.topology.time_factor();
+        let mut settings = crate::run::probes::settings(self.0);
+        settings.connect_timeout = settings.connect_timeout.mul_f64(factor);
+        settings.query_timeout = settings.query_timeout.mul_f64(factor);
         let mut checks = BTreeMap::new();
         for (kind, recording) in recordings.iter().filter(|(kind, _)| kind.role == heartbeat::Role::Writer) {
             let spec = self.0.stack().profile().require(kind.service)?;

@@ -42,6 +42,8 @@ struct FakeLab {
     lost: Vec<u64>,
     /// The restore fails with this.
     restore_fails: Option<String>,
+    /// How many lost-write checks fail to connect before one answers.
+    unanswered_checks: Mutex<u32>,
     calls: Mutex<Vec<String>>,
     /// When the fault hit, on the probes' clock.
     fault_at: Arc<Mutex<Option<Duration>>>,
@@ -56,6 +58,7 @@ impl FakeLab {
             write_outage,
             lost: Vec::new(),
             restore_fails: None,
+            unanswered_checks: Mutex::new(0),
             calls: Mutex::default(),
             fault_at: Arc::default(),
             clock: Mutex::default(),
@@ -180,6 +183,17 @@ impl ScenarioPorts for FakeLab {
         &self,
         recordings: &[(ProbeKind, Recording)],
     ) -> Result<BTreeMap<ServiceName, AckCheck>, LabError> {
+        self.call("check writes".into());
+        let unanswered = {
+            let mut left = self.unanswered_checks.lock().expect("checks");
+            let unanswered = *left > 0;
+            *left = left.saturating_sub(1);
+            unanswered
+        };
+        if unanswered {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return Err(LabError::Probe("connecting to 10.0.0.3:5432 timed out after 1s".into()));
+        }
         let writers = recordings.iter().filter(|(kind, _)| kind.role == Role::Writer);
         Ok(writers
             .map(|(kind, recording)| {
@@ -314,7 +328,13 @@ async fn a_failover_is_measured_restored_and_judged() {
     assert_eq!(result.fence_events.len(), 1);
     assert_eq!(
         lab.calls(),
-        ["rollback", "start cluster", "inject kill postgres on tuchanka-a", "restore kill postgres on tuchanka-a"]
+        [
+            "rollback",
+            "start cluster",
+            "inject kill postgres on tuchanka-a",
+            "restore kill postgres on tuchanka-a",
+            "check writes"
+        ]
     );
     assert_eq!(
         events.phases(),
@@ -371,6 +391,28 @@ async fn a_failed_restore_is_a_finding_not_a_crash() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_lost_write_check_that_cannot_connect_at_first_is_tried_again() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    *lab.unanswered_checks.lock().expect("checks") = 3;
+    let record = run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master"), 7, 1).await.expect("run");
+    assert!(record.result.passed, "{}", record.result.render());
+    assert_eq!(record.result.lost_writes.len(), 2, "both writers checked in the end");
+    assert_eq!(lab.calls().iter().filter(|c| *c == "check writes").count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_write_check_that_never_connects_ends_the_run_after_the_healthy_timeout() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    *lab.unanswered_checks.lock().expect("checks") = u32::MAX;
+    let before = Instant::now();
+    let error = run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master"), 7, 1).await.expect_err("error");
+    assert!(error.to_string().contains("timed out"), "{error}");
+    let checking = lab.calls().iter().filter(|c| *c == "check writes").count();
+    assert!((100..=160).contains(&checking), "tried every 2 s for 300 s: {checking}");
+    assert!(before.elapsed() >= Duration::from_secs(300));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_scenario_the_lab_cannot_take_is_refused_before_anything_runs() {
     let lab = FakeLab::new(Duration::from_secs(8));
     let error =
@@ -416,7 +458,10 @@ async fn a_docker_stop_on_skyha_moves_the_group() {
         result.lost_writes.keys().copied().collect::<Vec<_>>(),
         [ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd]
     );
-    assert_eq!(lab.calls()[2..], ["inject docker-stop redis on skyha-a", "restore docker-stop redis on skyha-a"]);
+    assert_eq!(
+        lab.calls()[2..],
+        ["inject docker-stop redis on skyha-a", "restore docker-stop redis on skyha-a", "check writes"]
+    );
 
     // Tuchanka's file-less default does not run there.
     let tuchanka_only = scenario("kill-postgres-replica");
