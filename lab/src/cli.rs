@@ -100,10 +100,10 @@ pub enum Command {
         #[arg(long, value_name = "SERVICE")]
         service: Option<crate::cluster::services::ServiceName>,
         /// Attempts per second (default: heartbeat.rate_hz).
-        #[arg(long)]
+        #[arg(long, value_parser = rate_hz)]
         rate: Option<f64>,
         /// Stop after this many seconds (default: until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = probe_seconds)]
         seconds: Option<f64>,
     },
     /// Run a fault scenario: rollback, start, probe, fault, observe, restore, report.
@@ -241,6 +241,8 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = load_config(&cli.global, &cli.command)?;
+    // Bad input is refused before anything is written, the log included.
+    let scenarios = scenarios_of(&cli.command).map_err(Failure::usage)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     init_logging(&paths, cli.global.verbose);
     tracing::info!(command = ?cli.command, "lab");
@@ -265,10 +267,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     );
     runtime.block_on(async {
         if handles_interrupt {
-            return dispatch(cli, config).await;
+            return dispatch(cli, config, scenarios).await;
         }
         tokio::select! {
-            result = dispatch(cli, config) => result,
+            result = dispatch(cli, config, scenarios) => result,
             _ = tokio::signal::ctrl_c() => {
                 tracing::warn!("interrupted");
                 Err(Failure::Interrupted)
@@ -302,7 +304,17 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
     let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
 }
 
-async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
+/// The scenarios a `scenario` or `suite` command runs, read and checked.
+fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario::ScenarioError> {
+    match command {
+        Command::Scenario { name, .. } => Ok(vec![Scenario::find(name)?]),
+        Command::Suite { only, .. } if only.is_empty() => Scenario::builtin(),
+        Command::Suite { only, .. } => only.iter().map(|n| Scenario::find(n)).collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<ExitCode, Failure> {
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
@@ -317,16 +329,11 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
         Command::Heartbeat { role, service, rate, seconds } => {
             crate::run::live::heartbeat(config, role, service, rate, seconds, json).await
         }
-        Command::Scenario { name, runs } => {
-            let scenario = Scenario::find(&name).map_err(Failure::usage)?;
-            commands::run_plan(config, progress, scenario.name.clone(), vec![scenario], runs, json).await
+        Command::Scenario { runs, .. } => {
+            let label = scenarios.first().map(|s| s.name.clone()).unwrap_or_default();
+            commands::run_plan(config, progress, label, scenarios, runs, json).await
         }
-        Command::Suite { only, runs } => {
-            let scenarios = if only.is_empty() {
-                Scenario::builtin().map_err(Failure::usage)?
-            } else {
-                only.iter().map(|n| Scenario::find(n)).collect::<Result<_, _>>().map_err(Failure::usage)?
-            };
+        Command::Suite { runs, .. } => {
             commands::run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
         Command::Report { results, baseline, tolerance, tolerance_ms, allow_mismatch } => {
@@ -374,5 +381,29 @@ async fn dispatch(cli: Cli, config: Config) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `--rate`: what `heartbeat.rate_hz` accepts.
+fn rate_hz(raw: &str) -> Result<f64, String> {
+    finite_within(raw, 0.1, 1000.0, "attempts per second")
+}
+
+/// `--seconds`: a probe runs for more than 0 s and at most a day (a NaN or
+/// a huge number would overflow the clock).
+fn probe_seconds(raw: &str) -> Result<f64, String> {
+    let seconds = finite_within(raw, 0.0, 86_400.0, "seconds")?;
+    if seconds == 0.0 {
+        return Err("give more than 0 seconds".into());
+    }
+    Ok(seconds)
+}
+
+fn finite_within(raw: &str, low: f64, high: f64, unit: &str) -> Result<f64, String> {
+    let value: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
+    if value.is_finite() && (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("must be between {low} and {high} {unit}"))
     }
 }

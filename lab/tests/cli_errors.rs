@@ -259,3 +259,41 @@ fn an_unknown_stack_exits_2_naming_the_known_ones() {
     let out = lab(dir.path(), &["make-all", "--stack", "galera"]);
     assert_refused(dir.path(), &out, "possible values: tuchanka, skyha");
 }
+
+/// Values that parse but would crash a run (an overflowing timeout, a NaN
+/// rate, a negative wait) or name the same host twice: refused as they are
+/// read, with where they came from, and not even a log file is written.
+#[test]
+fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let scenario = dir.path().join("wait.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[observe]\ntimeout_s = -5\n[expect]\n",
+    )
+    .expect("write");
+    let duplicates = dir.path().join("twice.toml");
+    std::fs::write(
+        &duplicates,
+        "[[cluster.node]]\nname = \"n1\"\naddress = \"192.168.89.11\"\n\
+         [[cluster.node]]\nname = \"n1\"\naddress = \"192.168.89.12\"\n",
+    )
+    .expect("write");
+    let cases: [(&[&str], &str); 6] = [
+        (&["--set", "timeouts.boot_s=9223372036854775807", "make-all"], "--set timeouts.boot_s"),
+        (&["--set", "network.host_address=999.1.1.1", "make-all"], "`network.host_address`: invalid IPv4"),
+        (&["--set", "heartbeat.rate_hz=nan", "status"], "`heartbeat.rate_hz`"),
+        (&["--config", duplicates.to_str().expect("utf8"), "make-all"], "twice.toml:5: configuration key"),
+        (&["scenario", scenario.to_str().expect("utf8")], "wait.toml:6:"),
+        (&["heartbeat", "writer", "--seconds", "nan"], "--seconds"),
+    ];
+    for (args, says) in cases {
+        let out = lab(&state, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.lines().next().is_some_and(|first| first.contains(says)), "said on the first line: {err}");
+        assert!(!state.exists(), "{args:?} made {}", state.display());
+    }
+}

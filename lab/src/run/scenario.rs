@@ -193,9 +193,11 @@ pub struct Probes {
     /// VIP where it has no replica VIP).
     pub reader: bool,
     /// Probing before the fault, for a baseline.
+    #[serde(deserialize_with = "pause_s")]
     pub warmup_s: f64,
     /// Up to this much more warm-up, drawn from the run's seed, so faults
     /// do not always land at the same phase of the cluster's timers.
+    #[serde(deserialize_with = "pause_s")]
     pub jitter_s: f64,
 }
 
@@ -219,9 +221,36 @@ impl Probes {
 #[serde(deny_unknown_fields, default)]
 pub struct Observe {
     /// Give up waiting for the service to resume after this long.
+    #[serde(deserialize_with = "window_s")]
     pub timeout_s: f64,
     /// Keep probing this long after every probe recovered.
+    #[serde(deserialize_with = "pause_s")]
     pub settle_s: f64,
+}
+
+/// A pause of a run, in seconds: 0 to an hour. A NaN, an infinity or a
+/// negative number would stop the run with a panic after the fault was
+/// injected, leaving the victim down; it is refused with the file's line.
+fn pause_s<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    seconds_within(deserializer, 0.0, 3600.0)
+}
+
+/// How long a run may watch for recovery, in seconds: above 0, at most a
+/// day (stretched for emulated hosts, it still fits a clock).
+fn window_s<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let seconds = seconds_within(deserializer, 0.0, 86_400.0)?;
+    if seconds == 0.0 {
+        return Err(serde::de::Error::custom("0 s leaves no time to see the service resume: give more than 0"));
+    }
+    Ok(seconds)
+}
+
+fn seconds_within<'de, D: serde::Deserializer<'de>>(deserializer: D, low: f64, high: f64) -> Result<f64, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    if seconds.is_finite() && (low..=high).contains(&seconds) {
+        return Ok(seconds);
+    }
+    Err(serde::de::Error::custom(format!("{seconds} s is out of range: give between {low} and {high} seconds")))
 }
 
 impl Default for Observe {
@@ -376,9 +405,6 @@ impl Scenario {
                     ));
                 }
             }
-        }
-        if self.probes.warmup_s < 0.0 || self.probes.jitter_s < 0.0 {
-            return Err("[probes] warmup_s and jitter_s cannot be negative".into());
         }
         Ok(())
     }
@@ -657,6 +683,30 @@ mod tests {
         let msg = Scenario::parse("x", "my.toml", text).expect_err("typo").to_string();
         assert!(msg.starts_with("my.toml:6:"), "{msg}");
         assert!(msg.contains("lost_write"), "{msg}");
+    }
+
+    #[test]
+    fn a_wait_that_would_panic_mid_run_is_refused_with_its_line() {
+        let with = |section: &str, line: &str| {
+            let text = format!(
+                "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[{section}]\n{line}\n[expect]\n"
+            );
+            Scenario::parse("x", "bad.toml", &text).map(|_| ()).map_err(|e| e.to_string())
+        };
+        for (section, line) in [
+            ("observe", "timeout_s = -5"),
+            ("observe", "timeout_s = 0"),
+            ("observe", "timeout_s = 1e300"),
+            ("observe", "settle_s = -1"),
+            ("probes", "warmup_s = nan"),
+            ("probes", "jitter_s = inf"),
+        ] {
+            let msg = with(section, line).expect_err(line);
+            assert!(msg.starts_with("bad.toml:6:"), "{line}: {msg}");
+            assert!(msg.contains("give"), "{line}: {msg}");
+        }
+        assert_eq!(with("observe", "timeout_s = 60"), Ok(()));
+        assert_eq!(with("probes", "warmup_s = 0"), Ok(()), "an integer is a number of seconds too");
     }
 
     #[test]

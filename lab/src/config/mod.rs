@@ -1,0 +1,703 @@
+//! Layered configuration.
+//!
+//! The embedded `config.default.toml` is both the defaults and the schema:
+//! every key lab knows appears there, so a key in a user layer that the
+//! defaults lack is a typo and is rejected, with the file and line it came
+//! from. Layers, later winning: defaults < user file < `LAB_*` environment <
+//! command-line `--set`/flags. Tables merge key by key; any other value
+//! (including an array of tables such as `[[cluster.node]]`) is replaced whole.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+mod validate;
+
+/// The defaults, compiled in.
+pub const DEFAULTS: &str = include_str!("../../../config.default.toml");
+
+/// Prefix of environment variables that override configuration keys.
+const ENV_PREFIX: &str = "LAB_";
+
+/// The whole configuration, after layering.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub lab: LabSection,
+    pub image: ImageSection,
+    pub network: NetworkSection,
+    pub stack: StackSection,
+    pub cluster: ClusterSection,
+    pub postgres: PostgresSection,
+    pub redis: RedisSection,
+    pub beanstalkd: BeanstalkdSection,
+    pub heartbeat: HeartbeatSection,
+    pub timeouts: TimeoutsSection,
+    pub report: ReportSection,
+    pub qemu: QemuSection,
+    pub virtualbox: VirtualBoxSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabSection {
+    pub name: String,
+    pub state_dir: PathBuf,
+    pub backend: BackendKind,
+}
+
+/// Which kind of node a lab runs.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// systemd-nspawn containers on the host's kernel.
+    Container,
+    /// QEMU virtual machines with their own kernel, driven over QMP.
+    Qemu,
+    /// VirtualBox VMs installed from a RHEL-like ISO (Tuchanka's setup).
+    #[value(name = "virtualbox")]
+    VirtualBox,
+}
+
+impl BackendKind {
+    /// Whether lab makes this backend's lab network itself, as network
+    /// namespaces nothing routes out of. VirtualBox makes its host-only
+    /// network on the host instead, as Tuchanka's labs have it.
+    pub fn owns_network(self) -> bool {
+        self != BackendKind::VirtualBox
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Container => "container",
+            BackendKind::Qemu => "qemu",
+            BackendKind::VirtualBox => "virtualbox",
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    pub mirror: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    pub host_address: Ipv4Addr,
+    pub prefix: u8,
+    pub fence_port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSection {
+    pub profile: crate::cluster::profile::ProfileName,
+    /// The size of the DRBD device of stacks on DRBD, in MiB.
+    pub drbd_size_mb: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    pub name: String,
+    pub witness_address: Ipv4Addr,
+    pub node: Vec<NodeEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub name: String,
+    pub address: Ipv4Addr,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    pub version: u32,
+    pub master_vip: Ipv4Addr,
+    pub replica_vip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    pub master_vip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeanstalkdSection {
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSection {
+    pub rate_hz: f64,
+    pub connect_timeout_ms: u64,
+    pub query_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSection {
+    pub boot_s: u64,
+    pub command_s: u64,
+    pub healthy_s: u64,
+}
+
+impl TimeoutsSection {
+    /// Stretches every timeout for hosts `factor` times slower than native.
+    pub fn scale(&mut self, factor: f64) {
+        for value in [&mut self.boot_s, &mut self.command_s, &mut self.healthy_s] {
+            *value = (*value as f64 * factor.max(1.0)).ceil() as u64;
+        }
+    }
+}
+
+/// The QEMU backend's VMs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSection {
+    pub accel: crate::backend::accel::AccelChoice,
+    pub memory_mb: u32,
+    pub witness_memory_mb: u32,
+    pub cpus: u32,
+    pub tcg_slowdown: f64,
+    /// Local copies of the repositories an ISO installation needs (see
+    /// [`crate::install::repo_mirror`]); empty: none.
+    pub repo_mirror: PathBuf,
+    pub repo_mirror_port: u16,
+    pub disk_gb: u32,
+    pub install_timeout_s: u64,
+}
+
+/// The VirtualBox backend's VMs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualBoxSection {
+    pub memory_mb: u32,
+    pub witness_memory_mb: u32,
+    pub cpus: u32,
+    pub disk_mb: u32,
+    pub uplink: bool,
+    pub install_timeout_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    pub regression_tolerance: f64,
+    pub regression_tolerance_ms: f64,
+}
+
+/// Where a configuration value came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: usize },
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source} (check the path given to --config)", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: malformed TOML: {message}", path.display())]
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{origin}: unknown key `{key}` (every known key is listed in config.default.toml)")]
+    UnknownKey { origin: Origin, key: String },
+    #[error("{origin}: key `{key}` must be {expected}, as in config.default.toml")]
+    WrongType { origin: Origin, key: String, expected: &'static str },
+    #[error("{origin}: expected KEY=VALUE with a dotted key such as heartbeat.rate_hz=100, got `{raw}`")]
+    BadOverride { origin: Origin, raw: String },
+    #[error("{origin}: configuration key `{key}`: {reason}")]
+    Invalid { origin: String, key: String, reason: String },
+}
+
+/// One override from the environment or the command line: `section.key = value`.
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub origin: Origin,
+    pub path: Vec<String>,
+    pub value: Value,
+}
+
+impl Override {
+    /// Parses `section.key=value` (from `--set`); the value is read as TOML,
+    /// and as a plain string when it is not valid TOML.
+    pub fn parse_flag(raw: &str) -> Result<Self, ConfigError> {
+        let origin = Origin::Flag(format!("--set {raw}"));
+        let Some((key, value)) = raw.split_once('=') else {
+            return Err(ConfigError::BadOverride { origin, raw: raw.to_owned() });
+        };
+        let path: Vec<String> = key.trim().split('.').map(str::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::BadOverride { origin, raw: raw.to_owned() });
+        }
+        Ok(Override { origin, path, value: parse_scalar(value.trim()) })
+    }
+
+    /// A plain key/value set by a dedicated flag such as `--lab`.
+    pub fn flag(flag: &str, path: &[&str], value: Value) -> Self {
+        Override { origin: Origin::Flag(flag.to_owned()), path: path.iter().map(|s| (*s).to_owned()).collect(), value }
+    }
+
+    /// Reads `LAB_SECTION__KEY=value` variables. Variables whose name does not
+    /// have the `__` separator (such as `LAB_LOG`) are not configuration keys.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<Self> {
+        let mut overrides: Vec<Self> = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(ENV_PREFIX)?;
+                if !rest.contains("__") {
+                    return None;
+                }
+                let path = rest.split("__").map(str::to_lowercase).collect();
+                Some(Override { origin: Origin::Env(name.clone()), path, value: parse_scalar(&value) })
+            })
+            .collect();
+        overrides.sort_by(|a, b| a.path.cmp(&b.path));
+        overrides
+    }
+}
+
+fn parse_scalar(raw: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_owned()))
+}
+
+impl Config {
+    /// Layers the user's file (if any) and the overrides over the defaults.
+    pub fn load(user_file: Option<&Path>, overrides: &[Override]) -> Result<Self, ConfigError> {
+        let defaults: Table = toml::from_str(DEFAULTS).map_err(|e| ConfigError::Invalid {
+            origin: "config.default.toml".into(),
+            key: "(any)".into(),
+            reason: e.to_string(),
+        })?;
+        let mut merged = defaults.clone();
+        let mut origins = Origins::default();
+        if let Some(path) = user_file {
+            let source =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let user = parse_user_file(path, &source, &defaults, &mut origins)?;
+            merge(&mut merged, user);
+        }
+        for o in overrides {
+            check_override(o, &defaults)?;
+            set_path(&mut merged, &o.path, o.value.clone());
+            origins.0.insert(o.path.join("."), o.origin.clone());
+        }
+        let config: Config = Value::Table(merged.clone()).try_into().map_err(|e: toml::de::Error| {
+            let key = origins.culprit(&merged, &defaults).unwrap_or_else(|| "(any)".into());
+            origins.invalid(&key, e.message().trim())
+        })?;
+        config.validate().map_err(|e| origins.invalid(&e.key, &e.reason))?;
+        Ok(config)
+    }
+
+    /// The embedded defaults alone.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load(None, &[])
+    }
+}
+
+/// Where each key set above the defaults was set: errors about a value name
+/// the file and line, the variable or the flag it came from.
+#[derive(Default)]
+struct Origins(BTreeMap<String, Origin>);
+
+impl Origins {
+    /// Where `key` (or the nearest table holding it) was set; the embedded
+    /// defaults when nothing set it.
+    fn of(&self, key: &str) -> String {
+        let mut path = key;
+        loop {
+            if let Some(origin) = self.0.get(path) {
+                return origin.to_string();
+            }
+            match path.rsplit_once('.') {
+                Some((parent, _)) => path = parent,
+                None => return "config.default.toml".into(),
+            }
+        }
+    }
+
+    fn invalid(&self, key: &str, reason: &str) -> ConfigError {
+        ConfigError::Invalid { origin: self.of(key), key: key.to_owned(), reason: reason.to_owned() }
+    }
+
+    /// The key whose value the typed configuration cannot take (an address
+    /// such as 999.1.1.1, an unknown backend): the one set key that, put
+    /// back to its default, lets the whole configuration deserialize.
+    fn culprit(&self, merged: &Table, defaults: &Table) -> Option<String> {
+        self.0
+            .keys()
+            .rev()
+            .find(|key| {
+                let mut table = merged.clone();
+                let path: Vec<&str> = key.split('.').collect();
+                reset_to_default(&mut table, defaults, &path);
+                Value::Table(table).try_into::<Config>().is_ok()
+            })
+            .cloned()
+    }
+}
+
+/// Puts `path` in `table` back to its value in `defaults`; an array (of
+/// tables) on the way is put back whole.
+fn reset_to_default(table: &mut Table, defaults: &Table, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else { return };
+    let Some(default) = defaults.get(*first) else { return };
+    match (table.get_mut(*first), default) {
+        (Some(Value::Table(inner)), Value::Table(inner_default)) if !rest.is_empty() => {
+            reset_to_default(inner, inner_default, rest);
+        }
+        _ => {
+            table.insert((*first).to_owned(), default.clone());
+        }
+    }
+}
+
+/// Parses the user's file and checks each key against the defaults, keeping
+/// line numbers for errors.
+fn parse_user_file(path: &Path, source: &str, defaults: &Table, origins: &mut Origins) -> Result<Table, ConfigError> {
+    let doc = toml_edit::Document::parse(source.to_owned()).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(source, s.start)).unwrap_or((1, 1));
+        ConfigError::Syntax { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
+    })?;
+    let at = |span: Option<std::ops::Range<usize>>| Origin::File {
+        path: path.to_owned(),
+        line: span.map(|s| line_col(source, s.start).0).unwrap_or(1),
+    };
+    check_table(doc.as_table(), defaults, &mut Vec::new(), &at, origins)?;
+    toml::from_str(source).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        line: 1,
+        column: 1,
+        message: e.message().to_owned(),
+    })
+}
+
+fn check_table(
+    user: &dyn toml_edit::TableLike,
+    schema: &Table,
+    prefix: &mut Vec<String>,
+    at: &dyn Fn(Option<std::ops::Range<usize>>) -> Origin,
+    origins: &mut Origins,
+) -> Result<(), ConfigError> {
+    for (key, item) in user.iter() {
+        let span = user.key(key).and_then(toml_edit::Key::span);
+        prefix.push(key.to_owned());
+        let dotted = prefix.join(".");
+        let Some(expected) = schema.get(key) else {
+            return Err(ConfigError::UnknownKey { origin: at(span), key: dotted });
+        };
+        match (item, expected) {
+            (toml_edit::Item::ArrayOfTables(tables), Value::Array(elems)) => {
+                origins.0.insert(dotted.clone(), at(span));
+                let element_schema = elems.first().and_then(Value::as_table);
+                for table in tables.iter() {
+                    if let Some(element_schema) = element_schema {
+                        check_table(table, element_schema, prefix, at, origins)?;
+                    }
+                }
+            }
+            (item, Value::Table(sub)) => match item.as_table_like() {
+                Some(table) => check_table(table, sub, prefix, at, origins)?,
+                None => {
+                    return Err(ConfigError::WrongType { origin: at(span), key: dotted, expected: "a table" });
+                }
+            },
+            (toml_edit::Item::Value(value), expected) => {
+                if !same_kind(value, expected) {
+                    return Err(ConfigError::WrongType {
+                        origin: at(span),
+                        key: dotted,
+                        expected: kind_name(expected),
+                    });
+                }
+                origins.0.insert(dotted, at(span));
+            }
+            (_, expected) => {
+                return Err(ConfigError::WrongType { origin: at(span), key: dotted, expected: kind_name(expected) });
+            }
+        }
+        prefix.pop();
+    }
+    Ok(())
+}
+
+fn same_kind(user: &toml_edit::Value, expected: &Value) -> bool {
+    use toml_edit::Value as U;
+    matches!(
+        (user, expected),
+        (U::String(_), Value::String(_))
+            | (U::Integer(_), Value::Integer(_))
+            | (U::Integer(_), Value::Float(_))
+            | (U::Float(_), Value::Float(_))
+            | (U::Boolean(_), Value::Boolean(_))
+            | (U::Array(_), Value::Array(_))
+            | (U::Datetime(_), Value::Datetime(_))
+    )
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "true or false",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+fn check_override(o: &Override, defaults: &Table) -> Result<(), ConfigError> {
+    let key = o.path.join(".");
+    let mut schema = defaults;
+    let (last, parents) =
+        o.path.split_last().ok_or_else(|| ConfigError::BadOverride { origin: o.origin.clone(), raw: key.clone() })?;
+    for part in parents {
+        schema = match schema.get(part) {
+            Some(Value::Table(t)) => t,
+            _ => {
+                return Err(ConfigError::UnknownKey { origin: o.origin.clone(), key });
+            }
+        };
+    }
+    let Some(expected) = schema.get(last) else {
+        return Err(ConfigError::UnknownKey { origin: o.origin.clone(), key });
+    };
+    let fits = match (&o.value, expected) {
+        (Value::Integer(_), Value::Float(_)) => true,
+        (value, expected) => std::mem::discriminant(value) == std::mem::discriminant(expected),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(ConfigError::WrongType { origin: o.origin.clone(), key, expected: kind_name(expected) })
+    }
+}
+
+fn merge(base: &mut Table, layer: Table) {
+    for (key, value) in layer {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(base_table)), Value::Table(layer_table)) => merge(base_table, layer_table),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut Table, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = table;
+    for part in parents {
+        let entry = current.entry(part.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let Value::Table(next) = entry else { return };
+        current = next;
+    }
+    let value = match (current.get(last), value) {
+        (Some(Value::Float(_)), Value::Integer(i)) => Value::Float(i as f64),
+        (_, value) => value,
+    };
+    current.insert(last.clone(), value);
+}
+
+pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lab.toml");
+        std::fs::write(&path, text).expect("write");
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let config = Config::defaults().expect("defaults");
+        assert_eq!(config.lab.name, "tuchanka");
+        assert_eq!(config.cluster.node.len(), 2);
+        assert_eq!(config.cluster.node[0].name, "tuchanka-a");
+        assert_eq!(config.heartbeat.rate_hz, 10.0);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_env_then_flag() {
+        let (_dir, path) = user_file("[lab]\nname = \"fromfile\"\n[heartbeat]\nrate_hz = 50\n");
+        let config = Config::load(Some(&path), &[]).expect("file");
+        assert_eq!(config.lab.name, "fromfile");
+        assert_eq!(config.heartbeat.rate_hz, 50.0, "an integer is accepted where a float is expected");
+        assert_eq!(config.postgres.port, 5432, "untouched keys keep their default");
+
+        let env = Override::from_env([
+            ("LAB_LAB__NAME".to_owned(), "fromenv".to_owned()),
+            ("LAB_LOG".to_owned(), "debug".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ]);
+        assert_eq!(env.len(), 1, "only LAB_SECTION__KEY variables are configuration");
+        let config = Config::load(Some(&path), &env).expect("env");
+        assert_eq!(config.lab.name, "fromenv");
+
+        let mut all = env;
+        all.push(Override::parse_flag("lab.name=fromflag").expect("flag"));
+        let config = Config::load(Some(&path), &all).expect("flag");
+        assert_eq!(config.lab.name, "fromflag");
+    }
+
+    #[test]
+    fn array_of_tables_replaces_the_default_nodes() {
+        let (_dir, path) = user_file(
+            "[[cluster.node]]\nname = \"n1\"\naddress = \"192.168.89.1\"\n\
+             [[cluster.node]]\nname = \"n2\"\naddress = \"192.168.89.2\"\n\
+             [[cluster.node]]\nname = \"n3\"\naddress = \"192.168.89.3\"\n",
+        );
+        let config = Config::load(Some(&path), &[]).expect("load");
+        let names: Vec<_> = config.cluster.node.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "n2", "n3"]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let (_dir, path) = user_file("[lab]\nname = \"x\"\n\n[heartbeat]\nrate = 5\n");
+        let err = Config::load(Some(&path), &[]).expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.contains("lab.toml:5"), "{msg}");
+        assert!(msg.contains("`heartbeat.rate`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_inside_node_entry_is_found() {
+        let (_dir, path) = user_file("[[cluster.node]]\nname = \"n1\"\nadress = \"192.168.89.1\"\n");
+        let msg = Config::load(Some(&path), &[]).expect_err("typo").to_string();
+        assert!(msg.contains(":3") && msg.contains("cluster.node.adress"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_toml_reports_line_and_column() {
+        let (_dir, path) = user_file("[lab]\nname = \"x\"\nstate_dir = \n");
+        let err = Config::load(Some(&path), &[]).expect_err("syntax");
+        assert!(matches!(err, ConfigError::Syntax { line: 3, .. }), "{err}");
+        assert!(err.to_string().contains("malformed TOML"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_expected_kind() {
+        let (_dir, path) = user_file("[postgres]\nport = \"fivefour\"\n");
+        let msg = Config::load(Some(&path), &[]).expect_err("type").to_string();
+        assert!(msg.contains("lab.toml:2") && msg.contains("postgres.port") && msg.contains("an integer"), "{msg}");
+    }
+
+    #[test]
+    fn env_override_with_unknown_key_names_the_variable() {
+        let env = Override::from_env([("LAB_HEARTBEAT__RATEHZ".to_owned(), "5".to_owned())]);
+        let msg = Config::load(None, &env).expect_err("unknown").to_string();
+        assert!(msg.contains("LAB_HEARTBEAT__RATEHZ") && msg.contains("heartbeat.ratehz"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_says_which() {
+        let err = Config::load(Some(Path::new("/nonexistent/lab.toml")), &[]).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/lab.toml"), "{err}");
+    }
+
+    #[test]
+    fn semantic_validation_rejects_long_lab_names() {
+        let set = Override::parse_flag("lab.name=a-name-that-is-far-too-long").expect("flag");
+        let msg = Config::load(None, &[set]).expect_err("invalid").to_string();
+        assert!(msg.contains("lab.name"), "{msg}");
+    }
+
+    fn refusal(user: Option<&str>, sets: &[&str]) -> String {
+        let dir = user.map(user_file);
+        let sets: Vec<Override> = sets.iter().map(|s| Override::parse_flag(s).expect("flag")).collect();
+        let path = dir.as_ref().map(|(_, path)| path.as_path());
+        let error = Config::load(path, &sets).expect_err("refused");
+        assert!(matches!(error, ConfigError::Invalid { .. }), "{error:?}");
+        error.to_string()
+    }
+
+    #[test]
+    fn a_value_that_would_crash_a_run_is_refused_naming_its_flag() {
+        let msg = refusal(None, &["timeouts.boot_s=9223372036854775807"]);
+        assert!(msg.starts_with("flag --set timeouts.boot_s=9223372036854775807: configuration key `timeouts.boot_s`"));
+        assert!(msg.contains("between 1 and 86400"), "{msg}");
+        for bad in
+            ["heartbeat.rate_hz=nan", "qemu.tcg_slowdown=inf", "heartbeat.connect_timeout_ms=0", "postgres.port=0"]
+        {
+            let key = bad.split('=').next().expect("key");
+            assert!(refusal(None, &[bad]).contains(&format!("`{key}`")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_names_its_key_not_the_merged_table() {
+        let msg = refusal(None, &["lab.name=fine", "network.host_address=999.1.1.1"]);
+        assert_eq!(
+            msg,
+            "flag --set network.host_address=999.1.1.1: configuration key `network.host_address`: \
+             invalid IPv4 address syntax"
+        );
+        let msg = refusal(Some("[lab]\nbackend = \"vbox\"\n"), &[]);
+        assert!(msg.contains(":2: configuration key `lab.backend`: unknown variant `vbox`"), "{msg}");
+    }
+
+    #[test]
+    fn each_node_is_named_once() {
+        let nodes = |a: &str, b: &str| {
+            format!(
+                "[[cluster.node]]\nname = \"{a}\"\naddress = \"10.0.0.1\"\n\
+                 [[cluster.node]]\nname = \"{b}\"\naddress = \"192.168.89.104\"\n"
+            )
+        };
+        let msg = refusal(Some(&nodes("n1", "n1")), &[]);
+        assert!(msg.contains(":5: configuration key `cluster.node.name`: `n1` is given twice"), "{msg}");
+    }
+
+    #[test]
+    fn names_and_paths_that_would_misname_a_lab_are_refused() {
+        assert!(refusal(None, &["lab.name=web-"]).contains("`lab.name`"));
+        assert!(refusal(None, &["lab.state_dir=var/lib/lab"]).contains("absolute path"));
+    }
+
+    #[test]
+    fn flag_without_equals_is_rejected() {
+        assert!(matches!(Override::parse_flag("heartbeat.rate_hz"), Err(ConfigError::BadOverride { .. })));
+    }
+}
