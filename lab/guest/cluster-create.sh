@@ -5,13 +5,14 @@
 set -euo pipefail
 # pcsd answers slowly on emulated (TCG) hosts: every wait scales with TIME_FACTOR.
 pcs() { command pcs --request-timeout=$((60 * TIME_FACTOR)) "$@"; }
+# The password goes to pcs on stdin (pcs reads it from there when stdin is
+# no terminal and -p is not given), never on its command line, where every
+# user of the node (and of a container's host) could read it.
 # shellcheck disable=SC2086 # NODE_NAMES is a list of names
 auth() {
-    if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
-        pcs cluster auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
-    else
-        pcs host auth $NODE_NAMES witness -u hacluster -p "$HACLUSTER_PASSWORD"
-    fi
+    local verb=host
+    [ "$CLUSTER_STACK" != pacemaker-1.1 ] || verb=cluster
+    printf '%s\n' "$HACLUSTER_PASSWORD" | pcs "$verb" auth $NODE_NAMES witness -u hacluster
 }
 # A pcsd still warming up on a loaded emulated host answers "Unable to
 # communicate with pcsd" (seen once under TCG while the host was busy):

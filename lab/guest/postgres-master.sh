@@ -5,7 +5,8 @@ set -euo pipefail
 cd /  # runuser keeps the cwd; postgres cannot read /root
 runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_CONFDIR" -w -l "$PG_HOME/lab-setup.log" start >/dev/null
 psql() { runuser -u postgres -- "$PG_BINDIR/psql" -p "$PG_PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
-psql -c "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$REPLICATION_PASSWORD'"
-psql -c "CREATE ROLE heartbeat LOGIN PASSWORD '$HEARTBEAT_PASSWORD'"
+# Passwords go to psql on stdin (printf is bash's own), never on a command line.
+printf "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '%s';\nCREATE ROLE heartbeat LOGIN PASSWORD '%s';\n" \
+    "$REPLICATION_PASSWORD" "$HEARTBEAT_PASSWORD" | psql -f -
 psql -c "CREATE DATABASE heartbeat OWNER heartbeat"
 printf '%s\n' "$HEARTBEAT_SCHEMA" | psql -d heartbeat -c "SET ROLE heartbeat" -f -

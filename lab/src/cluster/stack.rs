@@ -384,6 +384,58 @@ mod tests {
         assert!(checked >= 10, "only {checked} scripts in {}", dir.display());
     }
 
+    /// A secret passed on a command line (`pcs -p "$X_PASSWORD"`, `psql -c
+    /// "... '$X_PASSWORD'"`) is readable by every user of the node and, on
+    /// containers, of the host. In guest scripts a secret only reaches
+    /// bash's own printf/echo (whose output goes to stdin or a file) or the
+    /// text of a here-document (a configuration file).
+    #[test]
+    fn guest_scripts_never_put_a_secret_on_a_command_line() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("guest/").chain(services) {
+            let path = entry.expect("entry").path();
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let mut heredoc: Option<String> = None;
+            let mut logical = String::new();
+            for line in text.lines() {
+                if let Some(end) = &heredoc {
+                    if line.trim() == end {
+                        heredoc = None;
+                    }
+                    continue;
+                }
+                logical.push_str(line);
+                if line.ends_with('\\') {
+                    continue;
+                }
+                let command = std::mem::take(&mut logical);
+                if let Some((_, after)) = command.split_once("<<") {
+                    let word = after.trim_start_matches('-').trim().trim_matches(|c| c == '\'' || c == '"');
+                    heredoc = word.split_whitespace().next().map(str::to_owned);
+                }
+                let secret = command.contains('$') && ["PASSWORD", "_KEY"].iter().any(|s| command.contains(s));
+                if !secret || command.trim_start().starts_with('#') {
+                    continue;
+                }
+                seen += 1;
+                // `(umask 077; printf ...)` writes a key file.
+                let builtin = command.trim_start().trim_start_matches('(');
+                let builtin = builtin
+                    .split_once("; ")
+                    .filter(|(first, _)| first.starts_with("umask"))
+                    .map_or(builtin, |(_, rest)| rest);
+                assert!(
+                    builtin.starts_with("printf ") || builtin.starts_with("echo "),
+                    "{}: a secret on a command line: {command}",
+                    path.display()
+                );
+            }
+        }
+        assert!(seen >= 6, "only {seen} uses of secrets found");
+    }
+
     /// The install scripts lab sends to a lab of `family`'s hosts.
     async fn install_scripts(family: Family) -> (Topology, Vec<(String, String)>) {
         let config = crate::config::Config::defaults().expect("defaults");

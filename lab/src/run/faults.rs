@@ -73,9 +73,9 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             lab.guest.run(victim, &Script::command("docker", format!("docker {verb} {container} >/dev/null"))).await?;
         }
         FaultAction::ReplicationLinkDown => {
-            let port = spec.replication_port().ok_or_else(|| {
-                LabError::Unsupported(format!("{service} has no replication link of its own to cut"))
-            })?;
+            let port = spec
+                .replication_port()
+                .ok_or_else(|| LabError::Unsupported(format!("{service} has no replication link of its own to cut")))?;
             lab.guest.run(victim, &replication_cut(port)).await?;
         }
         FaultAction::PowerOff => {
@@ -169,7 +169,9 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
 /// [`replication_mend`].
 fn replication_cut(port: u16) -> Script {
     let drop = |direction: &str| {
-        format!("tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip {direction} {port} 0xffff action drop")
+        format!(
+            "tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip {direction} {port} 0xffff action drop"
+        )
     };
     let text = format!("tc qdisc replace dev eth0 root handle 1: prio && {} && {}", drop("dport"), drop("sport"));
     Script::command("replication-cut", text)
