@@ -64,6 +64,10 @@ pub enum Command {
         /// Keep the lab if make-all fails, to look at it (`lab destroy` removes it).
         #[arg(long)]
         keep_failed: bool,
+        /// Replace a lab of the same name (without it, make-all refuses to
+        /// destroy an existing lab).
+        #[arg(long)]
+        force: bool,
         /// The stack to build (stack.profile; `lab stacks` lists them).
         #[arg(long, value_name = "NAME")]
         stack: Option<crate::cluster::profile::ProfileName>,
@@ -246,6 +250,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     init_logging(&paths, cli.global.verbose);
     tracing::info!(command = ?cli.command, "lab");
+    // Held until lab exits: no other command changes this lab meanwhile.
+    let _lock = if cli.command.changes_the_lab() {
+        let described: Vec<String> = std::env::args().skip(1).collect();
+        Some(crate::lock::LabLock::acquire(&paths, &format!("lab {}", described.join(" "))).map_err(Failure::usage)?)
+    } else {
+        None
+    };
     match &cli.command {
         // These replace the process with ssh inside the lab network.
         Command::Ssh { host, command } => return commands::exec_ssh(&config, &paths, host, command, false),
@@ -271,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         tokio::select! {
             result = dispatch(cli, config, scenarios) => result,
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::interrupt::interrupted() => {
                 tracing::warn!("interrupted");
                 Err(Failure::Interrupted)
             }
@@ -304,6 +315,22 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
     let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
 }
 
+impl Command {
+    /// Whether the command changes the lab's hosts or state, and so takes
+    /// the lab's lock ([`crate::lock`]).
+    fn changes_the_lab(&self) -> bool {
+        matches!(
+            self,
+            Command::MakeAll { .. }
+                | Command::Rollback { .. }
+                | Command::Destroy
+                | Command::Scenario { .. }
+                | Command::Suite { .. }
+                | Command::Bench { .. }
+        )
+    }
+}
+
 /// The scenarios a `scenario` or `suite` command runs, read and checked.
 fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario::ScenarioError> {
     match command {
@@ -318,8 +345,8 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
-        Command::MakeAll { inputs, keep_failed, .. } => {
-            commands::make_all(config, progress, inputs, keep_failed, json).await
+        Command::MakeAll { inputs, keep_failed, force, .. } => {
+            commands::make_all(config, progress, inputs, (keep_failed, force), json).await
         }
         Command::Status => crate::status::show(config, json).await,
         Command::Rollback { snapshot, start_cluster } => {

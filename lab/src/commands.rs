@@ -24,7 +24,7 @@ pub(crate) async fn make_all(
     config: Config,
     progress: Progress,
     inputs: Vec<PathBuf>,
-    keep_failed: bool,
+    (keep_failed, force): (bool, bool),
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let (isos, keys): (Vec<PathBuf>, Vec<PathBuf>) =
@@ -33,12 +33,19 @@ pub(crate) async fn make_all(
         return Err(Failure::Usage(format!("give one installation ISO, not {}", isos.len())));
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    if !force && lifecycle::lab_exists(&paths) {
+        return Err(Failure::Usage(format!(
+            "lab `{}` exists; `lab make-all --force` replaces it, `lab destroy` removes it (or pick another name \
+             with --lab)",
+            config.lab.name
+        )));
+    }
     let input = MakeAllInput { authorized_keys: keys, installation_iso: isos.into_iter().next(), keep_failed };
     let work = lifecycle::make_all(config, progress, input);
-    // Ctrl-C during make-all must not leave half a lab behind.
+    // Ctrl-C (or SIGTERM) during make-all must not leave half a lab behind.
     let outcome = tokio::select! {
         result = work => result.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::interrupted() => {
             eprintln!("lab: interrupted; removing the half-made lab");
             let _ = crate::teardown::destroy(&paths).await;
             Err(Failure::Interrupted)
@@ -166,9 +173,9 @@ pub(crate) async fn run_plan(
             println!("{}", result.render());
         }
     };
-    // Ctrl-C ends the run in progress; the suite's reports then say what did not run.
+    // Ctrl-C or SIGTERM ends the run in progress; the suite's reports then say what did not run.
     let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::interrupt::interrupted().await;
     };
     let (dir, suite, _records) = crate::run::suite::run(&lab, &plan, interrupt, print_run).await?;
     if json {

@@ -17,8 +17,9 @@
 //!   daemon), [`netns`] and [`labnet`] (the lab network), [`teardown`]
 //!   (`lab destroy`), [`status`].
 //! - Plumbing: [`cli`], [`exit`] (exit codes), [`config`], [`host`] (host
-//!   commands), [`process`] (host processes by pid), [`paths`], [`secrets`],
-//!   [`progress`].
+//!   commands), [`process`] (host processes by pid), [`paths`], [`lock`]
+//!   (one changing command per lab), [`interrupt`] (Ctrl-C, SIGTERM),
+//!   [`secrets`], [`progress`].
 
 pub mod backend;
 pub mod cli;
@@ -31,8 +32,10 @@ mod fenced_main;
 pub mod guest;
 pub mod host;
 pub mod install;
+pub mod interrupt;
 pub mod labnet;
 pub mod lifecycle;
+pub mod lock;
 pub mod netns;
 pub mod paths;
 pub mod process;

@@ -30,7 +30,6 @@ use crate::install::repo_mirror::{MirrorError, RepoMirror};
 use crate::labnet::{LabNet, LabNetError};
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
-use crate::process::read_pid;
 use crate::progress::Progress;
 use crate::secrets::{Secret, SecretError, Secrets};
 use crate::teardown::{self, TeardownError};
@@ -210,7 +209,7 @@ impl Lab {
     /// binary (an upgraded lab replaces a daemon left by the old one), and
     /// checks that it answers.
     pub async fn ensure_fenced(&self) -> Result<(), LabError> {
-        let running = read_pid(&self.paths.fenced_pid()).filter(|pid| !crate::process::is_zombie(*pid));
+        let running = self.paths.running_fence_daemon();
         let current = running.is_some_and(|pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
             exe.is_some() && exe == std::env::current_exe().ok()
@@ -255,11 +254,7 @@ impl Lab {
         };
         use std::os::unix::process::CommandExt;
         let child = std::process::Command::new(exe)
-            .arg("--state-dir")
-            .arg(&self.config.lab.state_dir)
-            .arg("--lab")
-            .arg(&self.config.lab.name)
-            .arg("fenced")
+            .args(self.paths.fence_daemon_args())
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -433,7 +428,7 @@ pub async fn make_all(
 ) -> Result<(Lab, MakeAllTimings), LabError> {
     let checked = preflight(&config, &input)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
-    if paths.root().exists() || !LabNetwork::new(paths.netns()).existing().is_empty() {
+    if lab_exists(&paths) {
         let step = progress.step(format!("destroy the previous lab `{}`", config.lab.name));
         teardown::destroy(&paths).await?;
         step.done();
@@ -449,6 +444,12 @@ pub async fn make_all(
         }
     }
     result
+}
+
+/// Whether a lab of this name exists, whole or as what an interrupted
+/// command left: its directory or any of its network namespaces.
+pub fn lab_exists(paths: &LabPaths) -> bool {
+    paths.root().exists() || !LabNetwork::new(paths.netns()).existing().is_empty()
 }
 
 async fn build(

@@ -40,6 +40,14 @@ pub fn tap_name(node: &str) -> String {
     format!("t-{node}")
 }
 
+/// A node's own namespace in the lab namespace `lab_ns`. The separator is
+/// a character no lab or node name may hold, so that one lab's namespaces
+/// are never another's: with `-`, lab `a`'s node `b-c` and lab `a-b`'s node
+/// `c` would both be `lab-a-b-c`.
+pub fn node_namespace(lab_ns: &str, node: &str) -> String {
+    format!("{lab_ns}.{node}")
+}
+
 /// The lab network of one lab.
 #[derive(Clone, Debug)]
 pub struct LabNetwork {
@@ -50,7 +58,7 @@ pub struct LabNetwork {
 
 impl LabNetwork {
     pub fn new(lab_ns: String) -> Self {
-        LabNetwork { host: Host, node_ns_prefix: format!("{lab_ns}-"), lab_ns }
+        LabNetwork { host: Host, node_ns_prefix: node_namespace(&lab_ns, ""), lab_ns }
     }
 
     pub fn lab_ns(&self) -> &str {

@@ -39,6 +39,12 @@ impl LabPaths {
         self.state_dir.join("labs").join(&self.lab)
     }
 
+    /// The lab's lock file ([`crate::lock`]): outside the lab's directory,
+    /// which `destroy` removes while holding it.
+    pub fn lock(&self) -> PathBuf {
+        self.state_dir.join("locks").join(format!("{}.lock", self.lab))
+    }
+
     pub fn manifest(&self) -> PathBuf {
         self.root().join("lab.json")
     }
@@ -96,6 +102,24 @@ impl LabPaths {
 
     /// A node's own network namespace, joined to the bridge by a veth pair.
     pub fn node_netns(&self, node: &str) -> String {
-        format!("lab-{}-{}", self.lab, node)
+        crate::netns::node_namespace(&self.netns(), node)
+    }
+
+    /// The arguments lab starts this lab's fence daemon with, after the
+    /// binary: a process is this lab's fence daemon only if its arguments
+    /// are exactly these (a pid file can be stale, and `pacemaker-fenced`
+    /// or another lab's daemon must never be taken for it).
+    pub fn fence_daemon_args(&self) -> Vec<String> {
+        let dir = self.state_dir.to_string_lossy().into_owned();
+        vec!["--state-dir".into(), dir, "--lab".into(), self.lab.clone(), "fenced".into()]
+    }
+
+    /// The pid of this lab's running fence daemon, from its pid file,
+    /// checked against the process's arguments.
+    pub fn running_fence_daemon(&self) -> Option<i32> {
+        let pid = crate::process::read_pid(&self.fenced_pid())?;
+        let args = crate::process::args(pid);
+        let ours = args.get(1..).is_some_and(|tail| tail == self.fence_daemon_args());
+        (ours && !crate::process::is_zombie(pid)).then_some(pid)
     }
 }

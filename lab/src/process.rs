@@ -73,6 +73,15 @@ pub fn command_name(pid: i32) -> String {
 }
 
 /// The command line of a process, arguments joined by spaces, empty if gone.
+/// A process's arguments, argv[0] first; empty when it is gone.
+pub fn args(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn command_line(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))

@@ -11,7 +11,6 @@ use crate::cluster::state::ClusterState;
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::lifecycle::Lab;
-use crate::process::read_pid;
 use crate::progress::Progress;
 use crate::topology::HostRole;
 
@@ -58,7 +57,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
         })
         .unwrap_or_default();
     snapshots.sort();
-    let fence_daemon = read_pid(&lab.paths.fenced_pid()).is_some_and(|pid| !crate::process::is_zombie(pid));
+    let fence_daemon = lab.paths.running_fence_daemon().is_some();
     let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
     let cluster = if any_node_up {
         tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.ok().and_then(Result::ok)

@@ -5,6 +5,7 @@
 //! themselves (and with them every veth and the bridge), and the state.
 //! The guest image cache is kept: it belongs to no lab.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,8 +16,7 @@ use crate::config::{BackendKind, Config};
 use crate::host::{Host, HostError};
 use crate::netns::LabNetwork;
 use crate::paths::LabPaths;
-use crate::process::command_line;
-use crate::process::{kill_and_wait, kill_namespace, read_pid};
+use crate::process::{args, kill_and_wait, kill_namespace};
 use crate::topology::Topology;
 
 /// What `destroy` found and removed.
@@ -53,12 +53,8 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         removed.processes += crate::process::pids_in(&ns).len();
         kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
     }
-    let mut strays = nspawns_under(&root.to_string_lossy());
-    if let Some(pid) = read_pid(&paths.fenced_pid()) {
-        if command_line(pid).contains("fenced") {
-            strays.push(pid);
-        }
-    }
+    let mut strays = nspawns_under(&root);
+    strays.extend(paths.running_fence_daemon());
     for pid in strays {
         removed.processes += 1;
         kill_and_wait(pid, Duration::from_secs(10)).await;
@@ -97,9 +93,11 @@ async fn remove_virtualbox_vms(paths: &LabPaths) -> Result<usize, TeardownError>
     Ok(vms.destroy_all().await?)
 }
 
-/// systemd-nspawn processes whose node root lies under the lab directory
-/// (left running when their container's processes are already gone).
-fn nspawns_under(root: &str) -> Vec<i32> {
+/// systemd-nspawn processes whose node root (`--directory`) lies under the
+/// lab directory (left running when their container's processes are
+/// already gone). Compared path component by path component: lab `a`'s
+/// directory is no prefix of lab `ab`'s.
+fn nspawns_under(root: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -107,9 +105,41 @@ fn nspawns_under(root: &str) -> Vec<i32> {
     entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
         .filter(|pid| *pid != me && !crate::process::is_zombie(*pid))
-        .filter(|pid| {
-            let line = command_line(*pid);
-            line.starts_with("systemd-nspawn") && line.contains(root)
-        })
+        .filter(|pid| nspawn_directory(&args(*pid)).is_some_and(|dir| dir.starts_with(root)))
         .collect()
+}
+
+/// The node root of a systemd-nspawn command line.
+fn nspawn_directory(args: &[String]) -> Option<&Path> {
+    let program = Path::new(args.first()?).file_name()?;
+    if program != "systemd-nspawn" {
+        return None;
+    }
+    args.iter().enumerate().find_map(|(i, arg)| match arg.strip_prefix("--directory") {
+        Some("") => args.get(i + 1).map(Path::new),
+        Some(value) => value.strip_prefix('=').map(Path::new),
+        None if arg == "-D" => args.get(i + 1).map(Path::new),
+        None => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_node_root_is_read_from_nspawns_arguments_and_compared_by_component() {
+        let a = Path::new("/var/lib/lab/labs/a");
+        let ours = args("systemd-nspawn --quiet --boot --directory /var/lib/lab/labs/a/nodes/n1/root");
+        let dir = nspawn_directory(&ours).expect("directory");
+        assert!(dir.starts_with(a));
+        let theirs = args("systemd-nspawn --boot --directory=/var/lib/lab/labs/ab/nodes/n1/root");
+        assert!(!nspawn_directory(&theirs).expect("directory").starts_with(a), "lab ab is not lab a's");
+        assert_eq!(nspawn_directory(&args("/usr/bin/systemd-nspawn -D /x")), Some(Path::new("/x")));
+        assert_eq!(nspawn_directory(&args("sleep --directory /var/lib/lab/labs/a")), None);
+    }
 }

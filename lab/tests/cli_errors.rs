@@ -297,3 +297,33 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
         assert!(!state.exists(), "{args:?} made {}", state.display());
     }
 }
+
+/// While one command changes a lab (here a `flock` holding its lock, as
+/// `lab suite` would), another fails at once and says the lab is busy;
+/// `status` reads it regardless.
+#[test]
+fn a_busy_lab_refuses_a_second_changing_command_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let locks = dir.path().join("locks");
+    std::fs::create_dir_all(&locks).expect("locks");
+    let mut holder =
+        Command::new("flock").arg(locks.join("clitest.lock")).args(["sleep", "30"]).spawn().expect("flock");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = lab(dir.path(), &["destroy"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lab `clitest` is busy"), "{}", stderr(&out));
+    let status = lab(dir.path(), &["status"]);
+    assert!(!stderr(&status).contains("busy"), "status takes no lock: {}", stderr(&status));
+}
+
+#[test]
+fn make_all_replaces_an_existing_lab_only_with_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("labs").join("clitest")).expect("lab dir");
+    let out = lab(dir.path(), &["make-all"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lab `clitest` exists; `lab make-all --force` replaces it"), "{}", stderr(&out));
+    assert!(dir.path().join("labs").join("clitest").exists(), "nothing destroyed");
+}

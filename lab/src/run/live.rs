@@ -66,7 +66,7 @@ pub async fn heartbeat(
                     break;
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::interrupt::interrupted() => break,
         }
     }
     let _ = stop.send(true);

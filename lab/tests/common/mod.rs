@@ -52,8 +52,8 @@ impl LabCli {
         let prefix = format!("lab-{}", self.name);
         let netns = std::fs::read_dir("/run/netns")
             .map(|d| {
-                // This lab's own: `lab-NAME` and `lab-NAME-HOST`, not lab `NAMEq`'s.
-                let own = |n: &String| *n == prefix || n.starts_with(&format!("{prefix}-"));
+                // This lab's own: `lab-NAME` and `lab-NAME.HOST`, not lab `NAMEq`'s.
+                let own = |n: &String| *n == prefix || n.starts_with(&format!("{prefix}."));
                 d.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(own).count()
             })
             .unwrap_or(0);
