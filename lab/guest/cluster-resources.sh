@@ -14,7 +14,7 @@ resources() {
     for node in $NODE_NAMES; do
         echo "<primitive id=\"fence-$node\" class=\"stonith\" type=\"fence_lab\">
   <instance_attributes id=\"fence-$node-instance_attributes\">$(nvpairs "fence-$node-instance_attributes" port="$node" pcmk_host_list="$node")</instance_attributes>
-  <operations>$(op "fence-$node" monitor 60s "$(t 20)")</operations>
+  <operations>$(op "fence-$node" monitor "$(every 60)" "$(t 20)")</operations>
 </primitive>"
     done
     for service in $SERVICES; do

@@ -19,6 +19,11 @@ const SCHEMAS: &str = "/usr/share/pacemaker";
 /// `CLUSTER_STACK=stack`, declared valid against `schema`: the script's own
 /// functions, without its last part that talks to a running cluster.
 fn cib(profile: ProfileName, stack: &str, schema: &str) -> String {
+    cib_at(profile, stack, schema, "1")
+}
+
+/// The configuration for hosts `time_factor` times slower than native.
+fn cib_at(profile: ProfileName, stack: &str, schema: &str, time_factor: &str) -> String {
     // What lab sends: the CIB helpers, each service's fragment, then the script.
     let profile = profile.profile();
     let script = lab::cluster::stack::resources_script(profile.services).render();
@@ -37,7 +42,7 @@ fn cib(profile: ProfileName, stack: &str, schema: &str) -> String {
         ("STORAGE", "/drbd"),
         ("CONTAINER_PG_BINDIR", "/usr/lib/postgresql/15/bin"),
         ("SUBNET", "192.168.89.0/24"),
-        ("TIME_FACTOR", "1"),
+        ("TIME_FACTOR", time_factor),
         ("NODE_NAMES", "tuchanka-a tuchanka-b"),
         ("PREFIX", "24"),
         ("MASTER_VIP", "192.168.89.103"),
@@ -87,6 +92,23 @@ fn each_stack_gets_a_configuration_its_pacemaker_accepts() {
     // Why there are two: Pacemaker 1.1 knows no Promoted role.
     let mixed = new.replace("pacemaker-3.9", "pacemaker-2.10");
     assert!(validates(&mixed, "pacemaker-2.10").is_err(), "Pacemaker 1.1 would take Pacemaker 2's configuration");
+}
+
+/// Native and KVM hosts get the monitor intervals detection is tuned for;
+/// TCG hosts (time factor 16) get every timeout x16 and intervals x4 at
+/// most (monitors at native intervals saturated their emulated CPU).
+#[test]
+fn emulated_hosts_get_longer_timeouts_and_sparser_monitors() {
+    let native = cib(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9");
+    let monitor = "name=\"monitor\" interval=\"5s\" timeout=\"10s\" role=\"Promoted\"";
+    assert!(native.contains(monitor), "{native}");
+    let tcg = cib_at(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9", "16");
+    validates(&tcg, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{tcg}"));
+    let stretched = "name=\"monitor\" interval=\"20s\" timeout=\"160s\" role=\"Promoted\"";
+    assert!(tcg.contains(stretched), "{tcg}");
+    assert!(tcg.contains("name=\"monitor\" interval=\"240s\" timeout=\"320s\""), "fencing devices: {tcg}");
+    let slow = cib_at(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9", "2");
+    assert!(slow.contains("name=\"monitor\" interval=\"10s\" timeout=\"20s\" role=\"Promoted\""), "{slow}");
 }
 
 /// skyha (seed 000): the DRBD clone, and the group on its primary in the

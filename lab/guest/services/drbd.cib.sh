@@ -16,7 +16,7 @@ drbd_group() {
     echo "<primitive id=\"skyfs\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\">
   <instance_attributes id=\"skyfs-instance_attributes\">$(nvpairs skyfs-instance_attributes \
         device=/dev/drbd1 directory="$STORAGE" fstype=ext4)</instance_attributes>
-  <operations>$(op skyfs start 0s "$(t 60)")$(op skyfs stop 0s "$(t 60)")$(op skyfs monitor 10s "$(t 40)")</operations>
+  <operations>$(op skyfs start 0s "$(t 60)")$(op skyfs stop 0s "$(t 60)")$(op skyfs monitor "$(every 10)" "$(t 40)")</operations>
 </primitive>"
     vip vip-master "$MASTER_VIP"
 }

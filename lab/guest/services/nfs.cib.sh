@@ -7,12 +7,12 @@ nfs_group() {
     echo "<primitive id=\"nfs-daemon\" class=\"ocf\" provider=\"heartbeat\" type=\"nfsserver\">
   <instance_attributes id=\"nfs-daemon-instance_attributes\">$(nvpairs nfs-daemon-instance_attributes \
         nfs_shared_infodir="$STORAGE/nfsinfo" nfs_no_notify=true)</instance_attributes>
-  <operations>$(op nfs-daemon start 0s "$(t 40)")$(op nfs-daemon stop 0s "$(t 20)")$(op nfs-daemon monitor 10s "$(t 20)")</operations>
+  <operations>$(op nfs-daemon start 0s "$(t 40)")$(op nfs-daemon stop 0s "$(t 20)")$(op nfs-daemon monitor "$(every 10)" "$(t 20)")</operations>
 </primitive>
 <primitive id=\"nfs-root\" class=\"ocf\" provider=\"heartbeat\" type=\"exportfs\">
   <instance_attributes id=\"nfs-root-instance_attributes\">$(nvpairs nfs-root-instance_attributes \
         clientspec="$SUBNET" directory="$STORAGE/nfsshare/exports" fsid=1 options=rw,sync,no_root_squash)</instance_attributes>
-  <operations>$(op nfs-root monitor 10s "$(t 20)")</operations>
+  <operations>$(op nfs-root monitor "$(every 10)" "$(t 20)")</operations>
 </primitive>"
 }
 nfs_constraints() { :; }
