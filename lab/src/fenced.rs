@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::backend::NodeBackend;
@@ -50,7 +50,7 @@ impl<B: NodeBackend> FenceDaemon<B> {
         let (Some(token), Some(action), node) = (words.next(), words.next(), words.next().unwrap_or("-")) else {
             return "ERR malformed request".into();
         };
-        if token != self.token {
+        if !same_token(token, &self.token) {
             return "ERR bad token".into();
         }
         if action == "ping" {
@@ -100,24 +100,107 @@ impl<B: NodeBackend> FenceDaemon<B> {
     }
 }
 
-/// Serves requests until the process is killed.
-pub async fn serve<B: NodeBackend + 'static>(
-    listener: TcpListener,
-    daemon: Arc<FenceDaemon<B>>,
-) -> std::io::Result<()> {
+/// What the daemon takes from the nodes. Any process in a node, root or
+/// not, can connect: without bounds, 20,000 idle connections made it exit
+/// ("Too many open files") and 400 MiB without a newline grew it to
+/// 417 MB, leaving the lab without fencing.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Connections served at once, from all nodes.
+    pub const CONNECTIONS: usize = 64;
+    /// Connections served at once from one address: a flooding node cannot
+    /// take the slots another node's fence agent needs.
+    pub const PER_PEER: usize = 8;
+    /// The longest request line (token, action, node) read.
+    pub const REQUEST_BYTES: u64 = 512;
+    /// How long a connection may take to send its request.
+    pub const REQUEST_TIME: Duration = Duration::from_secs(5);
+}
+
+/// Serves requests until the process is killed. A connection beyond
+/// [`limits`] is closed at once; an error accepting one (such as running
+/// out of file descriptors) is logged and serving goes on.
+pub async fn serve<B: NodeBackend + 'static>(listener: TcpListener, daemon: Arc<FenceDaemon<B>>) {
+    let slots = Slots::default();
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot accept a fence request; going on");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = slots.take(peer.ip()) else {
+            tracing::warn!(%peer, "fence request refused: too many connections");
+            continue;
+        };
         let daemon = daemon.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
-            if BufReader::new(read).read_line(&mut line).await.is_ok() {
-                tracing::info!(%peer, request = %line.split_whitespace().skip(1).collect::<Vec<_>>().join(" "), "fence request");
-                let answer = daemon.answer(&line).await;
-                let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
-            }
+            let mut request = BufReader::new(read.take(limits::REQUEST_BYTES));
+            let reading = request.read_line(&mut line);
+            let answer = match tokio::time::timeout(limits::REQUEST_TIME, reading).await {
+                Ok(Ok(n)) if n as u64 >= limits::REQUEST_BYTES && !line.ends_with('\n') => {
+                    "ERR request too long".to_owned()
+                }
+                Ok(Ok(_)) => {
+                    tracing::info!(%peer, request = %line.split_whitespace().skip(1).collect::<Vec<_>>().join(" "), "fence request");
+                    daemon.answer(&line).await
+                }
+                Ok(Err(_)) | Err(_) => return,
+            };
+            let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
         });
     }
+}
+
+/// Connection slots, in all and per peer address; a [`Slot`] gives its
+/// place back when dropped.
+#[derive(Clone, Default)]
+struct Slots(Arc<std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>>);
+
+struct Slot {
+    slots: Slots,
+    peer: std::net::IpAddr,
+}
+
+impl Slots {
+    fn take(&self, peer: std::net::IpAddr) -> Option<Slot> {
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_peer) = &mut *guard;
+        let from_peer = by_peer.entry(peer).or_default();
+        if *total >= limits::CONNECTIONS || *from_peer >= limits::PER_PEER {
+            return None;
+        }
+        *total += 1;
+        *from_peer += 1;
+        Some(Slot { slots: self.clone(), peer })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut guard = self.slots.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (total, by_peer) = &mut *guard;
+        *total -= 1;
+        if let Some(count) = by_peer.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                by_peer.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Compares a request's token with the lab's in time that does not depend
+/// on where they differ, so a node cannot find the token byte by byte.
+fn same_token(given: &str, expected: &str) -> bool {
+    let (given, expected) = (given.as_bytes(), expected.as_bytes());
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 /// Reads the recorded fence events (missing file: none yet).
@@ -165,5 +248,57 @@ mod tests {
         assert_eq!(d.answer("secret dance a").await, "ERR unknown action dance");
         assert!(d.backend.calls().is_empty());
         assert_eq!(d.answer("secret list").await, "OK a b");
+    }
+
+    /// A node floods the daemon (idle connections far beyond the limits,
+    /// a request with no end), then another node fences: it is answered,
+    /// and the flooding node's slots come back once it lets go.
+    #[tokio::test]
+    async fn a_flooding_node_cannot_take_fencing_away() {
+        use tokio::net::{TcpSocket, TcpStream};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(serve(listener, Arc::new(daemon(&dir))));
+
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            if let Ok(stream) = TcpStream::connect(address).await {
+                idle.push(stream);
+            }
+        }
+        let mut endless = TcpStream::connect(address).await.expect("connect");
+        let _ = endless.write_all(&vec![b'x'; 1 << 20]).await;
+
+        let from = |host: &str| {
+            let socket = TcpSocket::new_v4().expect("socket");
+            socket.bind(format!("{host}:0").parse().expect("address")).expect("bind a second loopback address");
+            socket
+        };
+        let ask = |socket: TcpSocket, request: &'static str| async move {
+            let mut stream = socket.connect(address).await.expect("connect");
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut answer = String::new();
+            BufReader::new(stream).read_line(&mut answer).await.expect("answer");
+            answer
+        };
+        assert_eq!(ask(from("127.0.0.2"), "secret reboot a\n").await, "OK\n", "another node still fences");
+        let flooder = from("127.0.0.1");
+        let mut refused = flooder.connect(address).await.expect("connect");
+        let mut answer = String::new();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(2), refused.read_to_string(&mut answer))
+            .await
+            .expect("closed at once, not left waiting");
+        assert!(closed.is_err() || answer.is_empty(), "the flooding address gets no ninth slot: {answer}");
+        drop(idle);
+        drop(endless);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(ask(from("127.0.0.1"), "secret status a\n").await, "ON\n", "slots come back");
+    }
+
+    #[test]
+    fn tokens_are_compared_whole() {
+        assert!(same_token("secret", "secret"));
+        assert!(!same_token("secreT", "secret") && !same_token("secret2", "secret") && !same_token("", "secret"));
     }
 }

@@ -32,7 +32,7 @@ pub fn run(config: &Config, paths: &LabPaths) -> Result<ExitCode, Failure> {
             .await
             .map_err(|e| Failure::Infrastructure(format!("fence daemon cannot listen on {address}: {e}")))?;
         tracing::info!(%address, "fence daemon listening");
-        serve(listener, daemon).await.map_err(Failure::infra)?;
+        serve(listener, daemon).await;
         Ok(ExitCode::SUCCESS)
     })
 }
