@@ -18,7 +18,8 @@
 //!   (`lab destroy`), [`status`].
 //! - Plumbing: [`cli`], [`exit`] (exit codes), [`config`], [`host`] (host
 //!   commands), [`process`] (host processes by pid), [`paths`], [`lock`]
-//!   (one changing command per lab), [`interrupt`] (Ctrl-C, SIGTERM),
+//!   (one changing command per lab), [`mounts`] (mounts, and removing trees
+//!   that hold some), [`interrupt`] (Ctrl-C, SIGTERM),
 //!   [`secrets`], [`progress`].
 
 pub mod backend;
@@ -36,6 +37,7 @@ pub mod interrupt;
 pub mod labnet;
 pub mod lifecycle;
 pub mod lock;
+pub mod mounts;
 pub mod netns;
 pub mod paths;
 pub mod process;

@@ -12,6 +12,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -21,7 +22,7 @@ use crate::paths::LabPaths;
 /// Held while a command changes the lab; released when dropped.
 #[derive(Debug)]
 pub struct LabLock {
-    _held: Flock<File>,
+    _held: FileLock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,38 +38,46 @@ impl LabLock {
     /// a second command), or says who holds it.
     pub fn acquire(paths: &LabPaths, command: &str) -> Result<Self, LockError> {
         let path = paths.lock();
-        let io = |reason: String| LockError::Io {
-            lab: paths.lab_name().to_owned(),
-            path: path.display().to_string(),
-            reason,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+        match try_lock(&path, &format!("runs `{command}`")) {
+            Ok(Ok(held)) => Ok(LabLock { _held: held }),
+            Ok(Err(holder)) => Err(LockError::Busy { lab: paths.lab_name().to_owned(), holder }),
+            Err(e) => Err(LockError::Io {
+                lab: paths.lab_name().to_owned(),
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io(e.to_string()))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut held) => {
-                let holder = format!("pid {} runs `{command}`", std::process::id());
-                held.set_len(0)
-                    .and_then(|()| held.rewind())
-                    .and_then(|()| held.write_all(holder.as_bytes()))
-                    .map_err(|e| io(e.to_string()))?;
-                Ok(LabLock { _held: held })
-            }
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = if holder.trim().is_empty() { "another lab command holds it".into() } else { holder };
-                Err(LockError::Busy { lab: paths.lab_name().to_owned(), holder })
-            }
-            Err((_, errno)) => Err(io(errno.desc().to_owned())),
+    }
+}
+
+/// An exclusive `flock` on a file, released when dropped (or when the
+/// process ends, however it ends).
+#[derive(Debug)]
+pub struct FileLock {
+    _held: Flock<File>,
+}
+
+/// Takes the lock on `path` (made if missing) without waiting, writing
+/// `pid N` and `what` into it; if another process holds it, what that one
+/// wrote. Used for labs and for guest images being built.
+pub fn try_lock(path: &Path, what: &str) -> std::io::Result<Result<FileLock, String>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut held) => {
+            held.set_len(0)?;
+            held.rewind()?;
+            held.write_all(format!("pid {} {what}", std::process::id()).as_bytes())?;
+            Ok(Ok(FileLock { _held: held }))
         }
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Ok(Err(if holder.trim().is_empty() { "another lab command holds it".into() } else { holder }))
+        }
+        Err((_, errno)) => Err(std::io::Error::from(errno)),
     }
 }
 

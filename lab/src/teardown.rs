@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::container::{mounts_under, unmount};
 use crate::backend::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 use crate::config::{BackendKind, Config};
 use crate::host::{Host, HostError};
+use crate::mounts::{mounts_under, unmount};
 use crate::netns::LabNetwork;
 use crate::paths::LabPaths;
 use crate::process::{args, kill_and_wait, kill_namespace};
@@ -27,6 +27,8 @@ pub struct Removed {
     pub processes: usize,
     pub mounts: usize,
     pub namespaces: usize,
+    /// Interrupted image builds removed (with their mounts).
+    pub partial_images: usize,
     pub state: bool,
 }
 
@@ -67,6 +69,11 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         network.delete(&ns).await?;
         removed.namespaces += 1;
     }
+    // An image build this lab's make-all left when interrupted (no other
+    // command is building it: those hold the image's lock).
+    removed.partial_images = crate::install::image::clean_partials(&paths.images())
+        .await
+        .map_err(|e| TeardownError::Stuck(e.to_string()))?;
     for dir in [paths.ssh_control(), root.clone()] {
         if dir.exists() {
             if dir == root {

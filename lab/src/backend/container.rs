@@ -59,7 +59,7 @@ impl Containers {
                 source,
             })?;
         }
-        if is_mounted(&self.root(node)) {
+        if crate::mounts::is_mounted(&self.root(node)) {
             return Ok(());
         }
         let options = format!(
@@ -87,7 +87,7 @@ impl Containers {
 
     async fn unmount(&self, node: &str) -> Result<(), BackendError> {
         let root = self.root(node);
-        unmount(&self.host, &root).await
+        Ok(crate::mounts::unmount(&self.host, &root).await?)
     }
 }
 
@@ -264,38 +264,4 @@ fn remove_dir(path: &Path) -> Result<(), BackendError> {
         }
         _ => Ok(()),
     }
-}
-
-pub fn is_mounted(path: &Path) -> bool {
-    mounts_under(path).iter().any(|m| m == path)
-}
-
-/// Mount points at or below `path`, deepest first (the order to unmount them).
-pub fn mounts_under(path: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mounts") else {
-        return Vec::new();
-    };
-    let mut found: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(1))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(path))
-        .collect();
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
-    found
-}
-
-pub async fn unmount(host: &Host, path: &Path) -> Result<(), BackendError> {
-    for attempt in 0..20 {
-        if !is_mounted(path) {
-            return Ok(());
-        }
-        match host.run("umount", [path]).await {
-            Ok(_) => {}
-            Err(e) if attempt == 19 => return Err(e.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
-    Ok(())
 }

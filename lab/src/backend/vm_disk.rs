@@ -137,13 +137,10 @@ pub async fn ensure(image: &Image, progress: &Progress) -> Result<VmDisk, ImageE
     }
     crate::host::require(&["qemu-img", "mkfs.ext4"])?;
     let step = progress.step(format!("make the VM disk of image {}", image.key));
+    let images = image_dir.parent().unwrap_or(Path::new("."));
+    let _making = crate::install::image::lock_image(images, &image.key)?;
     let partial = image_dir.join(format!("vm-{}.partial", layer_key()));
-    if partial.exists() {
-        crate::backend::container::unmount(&Host, &partial.join("merged"))
-            .await
-            .map_err(|e| ImageError::Recipe { name: image.key.clone(), message: e.to_string() })?;
-        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
-    }
+    crate::mounts::remove_tree(&Host, &partial).await?;
     for sub in ["extra", "work", "merged"] {
         std::fs::create_dir_all(partial.join(sub)).map_err(io(&partial))?;
     }
@@ -170,7 +167,7 @@ pub async fn ensure(image: &Image, progress: &Progress) -> Result<VmDisk, ImageE
     let raw = partial.join("base.raw");
     step.detail("mkfs.ext4 -d (copies the whole root)");
     let made = mkfs_ext4("root", &merged, &raw, DISK_SIZE).await;
-    let unmounted = crate::backend::container::unmount(&host, &merged).await;
+    let unmounted = crate::mounts::unmount(&host, &merged).await;
     made?;
     unmounted.map_err(|e| ImageError::Recipe { name: image.key.clone(), message: e.to_string() })?;
     step.detail("qemu-img convert to qcow2");

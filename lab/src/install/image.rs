@@ -31,6 +31,10 @@ pub enum ImageError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+    #[error("guest image {key} is being built by another lab command ({holder}); run this one again when it is done")]
+    Busy { key: String, holder: String },
 }
 
 /// What goes into an image.
@@ -96,6 +100,48 @@ pub struct Image {
     pub rootfs: PathBuf,
 }
 
+/// Holds image `key` while it is built (or its VM disk made): two labs'
+/// make-alls must not build into the same directory, and `lab destroy`
+/// must not clean up a build in progress.
+pub fn lock_image(images: &Path, key: &str) -> Result<crate::lock::FileLock, ImageError> {
+    let path = images.join(format!("{key}.lock"));
+    match crate::lock::try_lock(&path, &format!("builds guest image {key}")) {
+        Ok(Ok(held)) => Ok(held),
+        Ok(Err(holder)) => Err(ImageError::Busy { key: key.to_owned(), holder }),
+        Err(source) => Err(ImageError::Io { path, source }),
+    }
+}
+
+/// Removes what interrupted image builds left (`<key>.partial`, and
+/// `vm-*.partial` VM disks inside an image), mounts first, skipping any
+/// image a running command holds. Returns how many were removed.
+pub async fn clean_partials(images: &Path) -> Result<usize, ImageError> {
+    let Ok(entries) = std::fs::read_dir(images) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key = name.strip_suffix(".partial").unwrap_or(&name).to_owned();
+        let Ok(Ok(_held)) = crate::lock::try_lock(&images.join(format!("{key}.lock")), "cleans up") else {
+            continue;
+        };
+        let mut partials = Vec::new();
+        if name.ends_with(".partial") {
+            partials.push(entry.path());
+        } else if let Ok(inside) = std::fs::read_dir(entry.path()) {
+            partials
+                .extend(inside.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "partial")));
+        }
+        for partial in partials {
+            tracing::info!(path = %partial.display(), "removing an interrupted image build");
+            crate::mounts::remove_tree(&host::Host, &partial).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Returns the cached image for `recipe`, building it first if needed.
 pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Progress) -> Result<Image, ImageError> {
     let key = recipe.key();
@@ -107,14 +153,14 @@ pub async fn ensure(images: &Path, recipe: &Recipe, mirror: &str, progress: &Pro
     }
     host::require(&["mmdebstrap"])?;
     let mirror = if mirror.is_empty() { host_mirror(&recipe.suite)? } else { mirror.to_owned() };
+    let _building = lock_image(images, &key)?;
     let partial = images.join(format!("{key}.partial"));
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ImageError::Io { path, source }
     };
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
-    }
+    // What an interrupted build left, mounts included.
+    crate::mounts::remove_tree(&host::Host, &partial).await?;
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
     let step = progress.step(format!("build guest image {key} ({} from {mirror})", recipe.suite));
     let rootfs = partial.join("rootfs");
@@ -322,5 +368,29 @@ mod tests {
                     deb-src http://src.example/debian bookworm main\n\
                     deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib\n";
         assert_eq!(mirror_in_one_line(text, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+    }
+
+    /// `lab destroy` removes interrupted builds (mounts first) and leaves a
+    /// build in progress, a finished image and the locks alone. Needs root.
+    #[tokio::test]
+    async fn interrupted_builds_are_cleaned_and_running_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let images = dir.path();
+        let interrupted = images.join("aaa.partial").join("rootfs");
+        std::fs::create_dir_all(interrupted.join("proc")).expect("mkdir");
+        host::Host
+            .run("mount", ["-t", "tmpfs", "tmpfs", interrupted.join("proc").to_str().expect("utf8")])
+            .await
+            .expect("mount");
+        std::fs::create_dir_all(images.join("bbb.partial")).expect("mkdir");
+        let _building = lock_image(images, "bbb").expect("a build of bbb in progress");
+        std::fs::create_dir_all(images.join("ccc").join("vm-1.partial")).expect("mkdir");
+        std::fs::create_dir_all(images.join("ccc").join("rootfs")).expect("mkdir");
+
+        assert_eq!(clean_partials(images).await.expect("cleaned"), 2);
+        assert!(!images.join("aaa.partial").exists() && crate::mounts::mounts_under(images).is_empty());
+        assert!(images.join("bbb.partial").exists(), "a build in progress is kept");
+        assert!(!images.join("ccc").join("vm-1.partial").exists() && images.join("ccc").join("rootfs").exists());
+        assert!(matches!(lock_image(images, "bbb"), Err(ImageError::Busy { .. })), "a second builder is refused");
     }
 }
