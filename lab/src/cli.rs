@@ -134,9 +134,11 @@ pub enum Command {
     Report {
         /// results.json to judge (default: the lab's most recent one).
         results: Option<PathBuf>,
-        /// results.json of an earlier run to compare with.
+        /// results.json of an earlier run to compare with; without it, the
+        /// run's summary.md, report.html and junit.xml are written anew
+        /// from its results.json and run directories.
         #[arg(long, value_name = "RESULTS.json")]
-        baseline: PathBuf,
+        baseline: Option<PathBuf>,
         /// Relative slack (default: report.regression_tolerance).
         #[arg(long)]
         tolerance: Option<f64>,
@@ -369,7 +371,7 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
                 tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
             )
             .map_err(Failure::Usage)?;
-            commands::report(&config, results, &baseline, &tolerance, allow_mismatch, json)
+            commands::report(&config, results, baseline.as_deref(), &tolerance, allow_mismatch, json)
         }
         Command::Bench { repeat, only, seed } => {
             let names: Vec<String> = if only.is_empty() {

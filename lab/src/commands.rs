@@ -184,7 +184,12 @@ pub(crate) async fn run_plan(
     };
     let (dir, suite, _records) = crate::run::suite::run(&lab, &plan, interrupt, print_run).await?;
     if json {
-        print_json(&suite);
+        // results.json's fields, and where the reports are.
+        let mut value = serde_json::to_value(&suite).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("run_dir".into(), serde_json::json!(dir));
+        }
+        print_json(&value);
     } else {
         for unfinished in &suite.unfinished {
             println!("{}: {}", unfinished.name(), unfinished.reason());
@@ -223,7 +228,7 @@ fn suite_exit(suite: &crate::report::results::SuiteResults) -> Result<ExitCode, 
 pub(crate) fn report(
     config: &Config,
     results: Option<PathBuf>,
-    baseline: &std::path::Path,
+    baseline: Option<&std::path::Path>,
     tolerance: &crate::report::baseline::Tolerance,
     allow_mismatch: bool,
     json: bool,
@@ -234,6 +239,9 @@ pub(crate) fn report(
         None => newest_results(&LabPaths::new(&config.lab.state_dir, &config.lab.name).runs())?,
     };
     let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
+    let Some(baseline) = baseline else {
+        return rerender(&results, &current, json);
+    };
     let base = SuiteResults::load(baseline).map_err(Failure::Usage)?;
     if let Some(why) = crate::report::baseline::mismatch(&base, &current).filter(|_| !allow_mismatch) {
         return Err(Failure::Usage(format!("{why}: they measure different things (--allow-mismatch compares anyway)")));
@@ -255,8 +263,35 @@ pub(crate) fn report(
     }
 }
 
-/// The most recent `runs/*/results.json`.
+/// Writes a run directory's reports anew from its results.json and its
+/// runs' records (after a lab upgrade changed the rendering, or when the
+/// reports were lost); the exit code is the suite's verdict, as at the end
+/// of the suite itself.
+fn rerender(
+    results: &std::path::Path,
+    suite: &crate::report::results::SuiteResults,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let dir = results.parent().unwrap_or(std::path::Path::new("."));
+    let records: Vec<_> = suite.runs.iter().map(|r| crate::report::results::RunRecord::load(dir, r)).collect();
+    crate::report::render::write_all(dir, suite, &records, None)
+        .map_err(|e| Failure::Infrastructure(format!("cannot write the reports into {}: {e}", dir.display())))?;
+    if json {
+        print_json(&serde_json::json!({ "run_dir": dir, "verdict": suite.verdict().word() }));
+    } else {
+        println!("{}: results.json, junit.xml, summary.md, report.html written anew", dir.display());
+        println!("{} {}: {}", suite.verdict().mark(), suite.verdict().word(), suite.counts());
+    }
+    suite_exit(suite)
+}
+
+/// The most recent run's results.json: `runs/<lab>/latest`'s, or the newest
+/// `runs/*/results.json` of a lab from before `latest`.
 fn newest_results(runs: &std::path::Path) -> Result<PathBuf, Failure> {
+    let latest = runs.join("latest").join("results.json");
+    if latest.is_file() {
+        return Ok(latest);
+    }
     let mut found: Vec<PathBuf> = std::fs::read_dir(runs)
         .map(|entries| {
             entries.filter_map(|e| e.ok().map(|e| e.path().join("results.json"))).filter(|p| p.is_file()).collect()

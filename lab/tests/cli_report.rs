@@ -121,3 +121,35 @@ fn a_file_that_is_not_results_exits_2_naming_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus.json"));
 }
+
+/// Without `--baseline`, `lab report RESULTS.json` writes the run's
+/// reports anew from results.json (and the runs' records where there are
+/// some), and its exit code is the suite's own verdict.
+#[test]
+fn without_a_baseline_the_reports_are_written_anew() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let passing = scaled(dir.path(), 1.0);
+    let state = tempfile::tempdir().expect("tempdir");
+    let lab = |results: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_lab"))
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(["--json", "report"])
+            .arg(results)
+            .output()
+            .expect("run lab")
+    };
+    let out = lab(&passing);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(said["run_dir"], serde_json::json!(dir.path()));
+    for name in ["summary.md", "report.html", "junit.xml"] {
+        assert!(dir.path().join(name).is_file(), "{name} written");
+    }
+    assert!(std::fs::read_to_string(dir.path().join("summary.md")).expect("summary").contains("PASS"));
+
+    let failing = tempfile::tempdir().expect("tempdir");
+    let copy = failing.path().join("results.json");
+    std::fs::copy(fixture(), &copy).expect("copy");
+    assert_eq!(lab(&copy).status.code(), Some(1), "the fixture has failed runs: exit 1 as the suite did");
+}

@@ -223,6 +223,35 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run's directory inside its suite's directory.
+    pub fn dir_in(suite_dir: &Path, result: &ScenarioResult) -> std::path::PathBuf {
+        suite_dir.join(format!("{}-{}", result.scenario, result.iteration))
+    }
+
+    /// Reads back what [`RunRecord::save`] wrote for `result` under
+    /// `suite_dir`; a run whose probes or consoles are missing (or from an
+    /// older lab) comes back with what is there, so reports still render.
+    pub fn load(suite_dir: &Path, result: &ScenarioResult) -> Self {
+        let dir = Self::dir_in(suite_dir, result);
+        let recordings = std::fs::read_to_string(dir.join("probes.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let mut consoles: Vec<(String, String)> = std::fs::read_dir(dir.join("consoles"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        let host = e.path().file_stem()?.to_string_lossy().into_owned();
+                        Some((host, std::fs::read_to_string(e.path()).ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        consoles.sort();
+        RunRecord { result: result.clone(), recordings, consoles }
+    }
+
     /// Writes `result.json`, `probes.json` and `consoles/<host>.log` into `dir`.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;

@@ -54,6 +54,8 @@ pub async fn run(
 ) -> Result<(PathBuf, SuiteResults, Vec<RunRecord>), LabError> {
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let dir = lab.paths.runs().join(format!("{stamp}-{}", plan.label));
+    std::fs::create_dir_all(&dir).map_err(|e| LabError::Results(format!("{}: {e}", dir.display())))?;
+    point_latest_at(&dir);
     let suite = SuiteResults {
         schema: SCHEMA,
         label: plan.label.clone(),
@@ -69,7 +71,7 @@ pub async fn run(
     let mut saved = 0;
     let after_each = |suite: &SuiteResults, records: &[RunRecord]| {
         for record in &records[saved..] {
-            let run_dir = dir.join(format!("{}-{}", record.result.scenario, record.result.iteration));
+            let run_dir = RunRecord::dir_in(&dir, &record.result);
             record.save(&run_dir).map_err(|e| LabError::Results(format!("{}: {e}", run_dir.display())))?;
             on_run(&record.result);
         }
@@ -129,6 +131,19 @@ async fn execute(
         after_each(&suite, &records)?;
     }
     Ok((suite, records))
+}
+
+/// `runs/<lab>/latest` names the newest run directory, for scripts and
+/// people alike (`lab report` without a path reads it too). Replaced
+/// atomically; failing to make it is not worth failing a run for.
+fn point_latest_at(dir: &std::path::Path) {
+    let (Some(runs), Some(name)) = (dir.parent(), dir.file_name()) else { return };
+    let staged = runs.join(".latest.new");
+    let _ = std::fs::remove_file(&staged);
+    let made = std::os::unix::fs::symlink(name, &staged).and_then(|()| std::fs::rename(&staged, runs.join("latest")));
+    if let Err(e) = made {
+        tracing::warn!(error = %e, dir = %runs.display(), "cannot point `latest` at the new run");
+    }
 }
 
 fn write(dir: &std::path::Path, suite: &SuiteResults, records: &[RunRecord]) -> Result<(), LabError> {
@@ -224,5 +239,19 @@ mod tests {
         assert_eq!(suite.unfinished[0].iteration, 2);
         assert!(suite.unfinished[0].error.as_deref().is_some_and(|e| e.contains("no postgres Master")));
         assert_eq!(suite.verdict(), crate::report::results::Verdict::Error);
+    }
+
+    #[test]
+    fn latest_names_the_newest_run_directory() {
+        let runs = tempfile::tempdir().expect("tempdir");
+        for name in ["20261130-100000-suite", "20261130-110000-kill-postgres-master"] {
+            let dir = runs.path().join(name);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("results.json"), name).expect("write");
+            point_latest_at(&dir);
+            let latest = runs.path().join("latest");
+            assert_eq!(std::fs::read_link(&latest).expect("link"), std::path::Path::new(name), "relative");
+            assert_eq!(std::fs::read_to_string(latest.join("results.json")).expect("through the link"), name);
+        }
     }
 }
