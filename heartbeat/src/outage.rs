@@ -8,7 +8,18 @@
 //! let down — and ends at the *completion* (`started + latency`) of the first
 //! `Ok` attempt after it — the earliest moment a client is known to have been
 //! served again. An outage with no `Ok` attempt after it never recovered and
-//! has no end. Both bounds are conservative by at most one probe period.
+//! has no end.
+//!
+//! # How far the true edges can be
+//!
+//! The service broke somewhere between the start of the last `Ok` attempt
+//! before the window and the completion of its first failed attempt; it
+//! came back somewhere between the start of the window's last failed
+//! attempt and the completion of the first `Ok` after it. Each outage
+//! carries how far its true start and end can be from the reported ones
+//! (`start_uncertainty_us`, `end_uncertainty_us`). With closed-loop probes
+//! a failed attempt can block for a whole connect timeout, so the end is
+//! known only to about that timeout, whatever the probe rate.
 //!
 //! # Stalls are not outages
 //!
@@ -43,6 +54,12 @@ pub struct Outage {
     pub end: Option<Duration>,
     /// Number of consecutive failed attempts in the window.
     pub failed_attempts: u32,
+    /// How far the true start can be from `start` (either way).
+    #[serde(rename = "start_uncertainty_us", with = "crate::duration_serde::micros", default)]
+    pub start_uncertainty: Duration,
+    /// How far the true end can be before `end`; `None` with no end.
+    #[serde(rename = "end_uncertainty_us", with = "crate::duration_serde::option_micros", default)]
+    pub end_uncertainty: Option<Duration>,
 }
 
 impl Outage {
@@ -50,27 +67,50 @@ impl Outage {
     pub fn duration(&self) -> Option<Duration> {
         self.end.map(|end| end.saturating_sub(self.start))
     }
+
+    /// How far the true duration can be from [`Outage::duration`]: both
+    /// edges' uncertainty.
+    pub fn duration_uncertainty(&self) -> Option<Duration> {
+        self.end_uncertainty.map(|end| end + self.start_uncertainty)
+    }
 }
 
 /// All outage windows, in order.
 pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
     let mut windows = Vec::new();
     let mut open: Option<Outage> = None;
+    let mut last_ok_started: Option<Duration> = None;
+    let mut last_failed_started = Duration::ZERO;
     for attempt in attempts {
         match (attempt.outcome.is_ok(), open.as_mut()) {
             (false, Some(window)) => {
                 window.failed_attempts = window.failed_attempts.saturating_add(1);
+                last_failed_started = attempt.started;
             }
             (false, None) => {
-                open = Some(Outage { start: attempt.started, end: None, failed_attempts: 1 });
+                // Broken after the last success started, by this failure's end.
+                let before = last_ok_started.map_or(Duration::ZERO, |ok| attempt.started.saturating_sub(ok));
+                open = Some(Outage {
+                    start: attempt.started,
+                    end: None,
+                    failed_attempts: 1,
+                    start_uncertainty: before.max(attempt.latency),
+                    end_uncertainty: None,
+                });
+                last_failed_started = attempt.started;
             }
             (true, Some(_)) => {
                 if let Some(mut window) = open.take() {
+                    // Back after the last failure started, by this success's end.
                     window.end = Some(attempt.completed());
+                    window.end_uncertainty = Some(attempt.completed().saturating_sub(last_failed_started));
                     windows.push(window);
                 }
             }
             (true, None) => {}
+        }
+        if attempt.outcome.is_ok() {
+            last_ok_started = Some(attempt.started);
         }
     }
     windows.extend(open);
@@ -183,7 +223,13 @@ mod tests {
     fn single_blip() {
         assert_eq!(
             outages(&attempts("...t..")),
-            vec![Outage { start: ms(300), end: Some(ms(400 + LATENCY_MS)), failed_attempts: 1 }]
+            vec![Outage {
+                start: ms(300),
+                end: Some(ms(400 + LATENCY_MS)),
+                failed_attempts: 1,
+                start_uncertainty: ms(PERIOD_MS),
+                end_uncertainty: Some(ms(PERIOD_MS + LATENCY_MS)),
+            }]
         );
     }
 
@@ -215,8 +261,28 @@ mod tests {
     #[test]
     fn never_recovered_has_no_end() {
         let found = outages(&attempts("..ttt"));
-        assert_eq!(found, vec![Outage { start: ms(200), end: None, failed_attempts: 3 }]);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].start, found[0].end, found[0].failed_attempts), (ms(200), None, 3));
+        assert_eq!(found[0].end_uncertainty, None);
         assert_eq!(found[0].duration(), None);
+    }
+
+    /// The case closed-loop probes make: a failed attempt blocks for the
+    /// whole 1 s connect timeout, so the recovery is known to ~1 s only.
+    #[test]
+    fn a_blocking_failed_attempt_makes_the_end_uncertain_by_its_length() {
+        let mut list = attempts("..c.");
+        list[2].latency = ms(1001);
+        list[3].started = ms(1201);
+        let found = outages(&list);
+        assert_eq!(found[0].end, Some(ms(1201 + LATENCY_MS)));
+        assert_eq!(
+            found[0].end_uncertainty,
+            Some(ms(1001 + LATENCY_MS)),
+            "from the failure's start to the success's end"
+        );
+        assert_eq!(found[0].start_uncertainty, ms(1001), "the failure's own length bounds the start");
+        assert_eq!(found[0].duration_uncertainty(), Some(ms(2002 + LATENCY_MS)));
     }
 
     #[test]
@@ -300,9 +366,14 @@ mod tests {
 
     #[test]
     fn outage_json_uses_microseconds() {
-        let o = Outage { start: ms(1), end: None, failed_attempts: 3 };
+        let o = Outage { start: ms(1), end: None, failed_attempts: 3, start_uncertainty: ms(2), end_uncertainty: None };
         let json = serde_json::to_value(&o).expect("json");
-        assert_eq!(json, serde_json::json!({"start_us": 1000, "end_us": null, "failed_attempts": 3}));
+        let expected = serde_json::json!({"start_us": 1000, "end_us": null, "failed_attempts": 3,
+            "start_uncertainty_us": 2000, "end_uncertainty_us": null});
+        assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<Outage>(json).expect("back"), o);
+        let older = serde_json::json!({"start_us": 1000, "end_us": 5000, "failed_attempts": 3});
+        let read = serde_json::from_value::<Outage>(older).expect("a file from before uncertainties");
+        assert_eq!((read.start_uncertainty, read.end_uncertainty), (Duration::ZERO, None));
     }
 }

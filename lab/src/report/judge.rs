@@ -36,19 +36,33 @@ pub struct ProbeSummary {
     pub outages: Vec<Outage>,
     /// The longest of them, in milliseconds; None if never recovered.
     pub longest_outage_ms: Option<f64>,
+    /// How far the longest outage's true length can be from
+    /// `longest_outage_ms` (its two edges' uncertainty), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_outage_uncertainty_ms: Option<f64>,
     /// No outage after the fault was left open.
     pub recovered: bool,
 }
 
 impl ProbeSummary {
+    /// The longest outage in ms with how far its true length can be from
+    /// it: `1720 ± 1008`; `None` if it never ended.
+    pub fn longest_outage(&self) -> Option<String> {
+        let ms = self.longest_outage_ms?;
+        Some(match self.longest_outage_uncertainty_ms {
+            Some(plus_minus) if ms > 0.0 => format!("{ms:.0} ± {plus_minus:.0}"),
+            _ => format!("{ms:.0}"),
+        })
+    }
+
     pub fn from_recording(recording: &Recording, service: ServiceName, fault_at: Duration) -> Self {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
-        let longest_outage_ms = if recovered {
-            Some(outages.iter().filter_map(Outage::duration).max().unwrap_or_default().as_secs_f64() * 1000.0)
-        } else {
-            None
-        };
+        let longest = outages.iter().filter(|o| o.end.is_some()).max_by_key(|o| o.duration());
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let longest_outage_ms = recovered.then(|| longest.and_then(Outage::duration).map_or(0.0, ms));
+        let longest_outage_uncertainty_ms =
+            if recovered { longest.and_then(Outage::duration_uncertainty).map(ms) } else { None };
         ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
@@ -57,6 +71,7 @@ impl ProbeSummary {
             failed: recording.attempts.iter().filter(|a| !a.outcome.is_ok()).count(),
             outages,
             longest_outage_ms,
+            longest_outage_uncertainty_ms,
             recovered,
         }
     }
@@ -250,11 +265,7 @@ impl ScenarioResult {
         out.push_str(&format!("{:<28} {:>12}\n", "measure", "value"));
         for p in &self.probes {
             let what = format!("{} {} outage (ms)", p.service, role_word(p.role));
-            out.push_str(&format!(
-                "{:<28} {:>12}\n",
-                what,
-                p.longest_outage_ms.map_or("never ended".into(), |v| format!("{v:.0}"))
-            ));
+            out.push_str(&format!("{:<28} {:>12}\n", what, p.longest_outage().unwrap_or_else(|| "never ended".into())));
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
                 format!("  {} attempts / failed", p.probe),

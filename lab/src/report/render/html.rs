@@ -189,7 +189,7 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
         ("new master".into(), run.new_master_after_ms.map_or_else(|| "none".into(), |v| format!("after {v:.0} ms"))),
     ];
     for p in &run.probes {
-        let longest = p.longest_outage_ms.map_or_else(|| "never recovered".into(), |v| format!("{v:.0} ms"));
+        let longest = p.longest_outage().map_or_else(|| "never recovered".into(), |v| format!("{v} ms"));
         facts.push((
             format!("{} probe", p.probe),
             format!(

@@ -180,6 +180,18 @@ mod tests {
         suite
     }
 
+    /// An outage is shown with how far its true length can be from it.
+    #[test]
+    fn an_outage_carries_its_uncertainty() {
+        let mut suite = fixtures::suite();
+        let probe = &mut suite.runs[0].probes[0];
+        probe.longest_outage_ms = Some(17208.0);
+        probe.longest_outage_uncertainty_ms = Some(1008.0);
+        let text = markdown(&suite, None);
+        assert!(text.contains("17208 ± 1008"), "{text}");
+        assert!(crate::report::render::facts_line(&suite.runs[0]).contains("outage 17208 ± 1008 ms"));
+    }
+
     #[test]
     fn markdown_matches_golden() {
         fixtures::assert_golden("summary.md", &markdown(&fixtures::suite(), None));

@@ -78,7 +78,7 @@ pub(crate) fn ms(value: Option<f64>) -> String {
 pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
     match run.probe(role) {
         None => "-".to_owned(),
-        Some(p) => p.longest_outage_ms.map_or_else(|| "never recovered".to_owned(), |v| format!("{v:.0}")),
+        Some(p) => p.longest_outage().unwrap_or_else(|| "never recovered".to_owned()),
     }
 }
 
@@ -97,8 +97,8 @@ pub(crate) fn facts_line(run: &ScenarioResult) -> String {
     ];
     for (role, what) in [(Role::Writer, "write outage"), (Role::Reader, "read outage")] {
         if let Some(p) = run.probe(role) {
-            parts.push(match p.longest_outage_ms {
-                Some(v) => format!("{what} {v:.0} ms"),
+            parts.push(match p.longest_outage() {
+                Some(v) => format!("{what} {v} ms"),
                 None => format!("{what} never recovered"),
             });
         }
