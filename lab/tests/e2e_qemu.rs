@@ -6,7 +6,7 @@
 //! fenced through the host-side fence daemon (QMP `system_reset`) and fail
 //! over; then a rollback must resume a healthy cluster, and destroy.
 //!
-//! Needs root, qemu-system-x86, qemu-utils and mmdebstrap; 25 to 50 minutes
+//! Needs root, qemu-system-x86, qemu-utils and mmdebstrap; 25 to 65 minutes
 //! under TCG on two cores (CI runs it). TCG's slowdown varies with the
 //! machine: on a day it was about 16 times native (boot 167 s instead of
 //! 72 s), PAF's monitor on the new master timed out at 8 x 10 s and the
@@ -17,7 +17,7 @@ mod common;
 use common::{Cleanup, LabCli, assert_only_async_losses, first_run, json};
 
 #[test]
-#[ignore = "needs root and qemu; takes about 25 minutes under TCG"]
+#[ignore = "needs root and qemu; takes 25 to 65 minutes under TCG"]
 fn make_all_on_vms_then_a_kernel_panic_then_destroy() {
     let lab = LabCli { name: "e2eq" };
     let _cleanup = Cleanup(lab.name);
