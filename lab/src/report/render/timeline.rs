@@ -120,7 +120,14 @@ fn lane_name(recording: &Recording) -> String {
         Role::Writer => "writer",
         Role::Reader => "reader",
     };
-    if recording.probe == role { recording.probe.clone() } else { format!("{} ({role})", recording.probe) }
+    if recording.probe.contains(role) { recording.probe.clone() } else { format!("{} ({role})", recording.probe) }
+}
+
+/// Room left of the plot for the longest lane name (16 px text, about 9 px
+/// a character), so that no name is clipped.
+fn label_area_px(recordings: &[Recording]) -> u32 {
+    let longest = recordings.iter().map(|r| lane_name(r).chars().count()).max().unwrap_or(0);
+    (longest as u32 * 9 + 16).max(110)
 }
 
 fn draw(
@@ -155,7 +162,7 @@ fn draw(
         .margin_top(34)
         .margin_right(20)
         .x_label_area_size(40)
-        .y_label_area_size(110)
+        .y_label_area_size(label_area_px(recordings))
         .build_cartesian_2d(0.0..x_end, 0.0..lanes + BAND)?;
     chart
         .configure_mesh()
@@ -366,6 +373,19 @@ mod tests {
         let svg = timeline_svg(&suite.runs[0], &recordings);
         let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
         assert_eq!(strokes(&doc, OK_COLOR), 79);
+    }
+
+    /// `postgres-writer` says its role already, and gets the room its name
+    /// needs left of the plot (it was clipped to `gres-writer (writer)`).
+    #[test]
+    fn lane_names_say_the_role_once_and_fit() {
+        let recording =
+            |probe: &str, role| Recording { probe: probe.into(), role, run_id: "r".into(), attempts: vec![] };
+        let named = [recording("postgres-writer", Role::Writer), recording("beanstalkd-reader", Role::Reader)];
+        assert_eq!(lane_name(&named[0]), "postgres-writer");
+        assert_eq!(lane_name(&recording("heart", Role::Writer)), "heart (writer)");
+        assert_eq!(label_area_px(&named), 17 * 9 + 16);
+        assert_eq!(label_area_px(&[recording("writer", Role::Writer)]), 110);
     }
 
     #[test]
