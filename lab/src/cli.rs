@@ -247,8 +247,13 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = load_config(&cli.global, &cli.command)?;
-    // Bad input is refused before anything is written, the log included.
+    // Bad input is refused before anything is written, the log included:
+    // the scenarios to run, and the shape of a lab to make (every address
+    // once, inside the lab's subnet).
     let scenarios = scenarios_of(&cli.command).map_err(Failure::usage)?;
+    if let Command::MakeAll { .. } = cli.command {
+        crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
+    }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     init_logging(&paths, cli.global.verbose);
     tracing::info!(command = ?cli.command, "lab");

@@ -280,7 +280,8 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
          [[cluster.node]]\nname = \"n1\"\naddress = \"192.168.89.12\"\n",
     )
     .expect("write");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (&["--set", "postgres.replica_vip=192.168.89.11", "make-all"], "address 192.168.89.11 is used twice"),
         (&["--set", "timeouts.boot_s=9223372036854775807", "make-all"], "--set timeouts.boot_s"),
         (&["--set", "network.host_address=999.1.1.1", "make-all"], "`network.host_address`: invalid IPv4"),
         (&["--set", "heartbeat.rate_hz=nan", "status"], "`heartbeat.rate_hz`"),
