@@ -38,8 +38,8 @@ pub enum TeardownError {
     Host(#[from] HostError),
     #[error("{0}")]
     Stuck(String),
-    #[error("cannot remove {path}: {source}")]
-    Remove { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Remove(#[from] crate::mounts::MountError),
     #[error("cannot remove the lab's VMs: {0}")]
     Vms(#[from] crate::backend::BackendError),
 }
@@ -79,8 +79,8 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
             if dir == root {
                 removed.state = true;
             }
-            std::fs::remove_dir_all(&dir)
-                .map_err(|source| TeardownError::Remove { path: dir.display().to_string(), source })?;
+            // Never across a mount point, should one have appeared since.
+            crate::mounts::remove_tree(&host, &dir).await?;
         }
     }
     Ok(removed)

@@ -351,11 +351,30 @@ mod tests {
         async fn forget(&self, _node: &str) {}
     }
 
+    /// Every guest script lab sends, with its text: the files of `guest/`
+    /// and `guest/services/` (not `guest/vm/`, the Debian image's own
+    /// first-boot service).
+    fn guest_scripts() -> Vec<(std::path::PathBuf, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
+        let scripts: Vec<_> = std::fs::read_dir(&dir)
+            .expect("guest/")
+            .chain(services)
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.is_file())
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).expect("script");
+                (path, text)
+            })
+            .collect();
+        assert!(scripts.len() >= 10, "only {} scripts in {}", scripts.len(), dir.display());
+        scripts
+    }
+
     /// Distribution differences live in `distro.rs` only: a guest script
     /// naming a Debian path or tool would break RHEL-like hosts.
     #[test]
     fn guest_scripts_name_no_distribution_specific_path() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
         let debian_only = [
             "/usr/lib/postgresql",
             "/etc/postgresql",
@@ -365,23 +384,15 @@ mod tests {
             "/etc/redis",
             "redis-server",
         ];
-        let mut checked = 0;
-        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
-        for entry in std::fs::read_dir(&dir).expect("guest/").chain(services) {
-            let path = entry.expect("entry").path();
-            if !path.is_file() {
-                continue; // vm/: the Debian image's own first-boot service; services/: read too
-            }
-            if path.to_string_lossy().contains("container") {
-                continue; // a container's paths are its (Debian) image's, whatever the host runs
-            }
-            let text = std::fs::read_to_string(&path).expect("script");
+        // A container's paths are its (Debian) image's, whatever the host runs.
+        let host_scripts: Vec<_> =
+            guest_scripts().into_iter().filter(|(path, _)| !path.to_string_lossy().contains("container")).collect();
+        assert!(host_scripts.len() >= 10, "only {} host scripts", host_scripts.len());
+        for (path, text) in host_scripts {
             for word in debian_only {
                 assert!(!text.contains(word), "{} names `{word}`; take it from distro.rs", path.display());
             }
-            checked += 1;
         }
-        assert!(checked >= 10, "only {checked} scripts in {}", dir.display());
     }
 
     /// A secret passed on a command line (`pcs -p "$X_PASSWORD"`, `psql -c
@@ -391,12 +402,8 @@ mod tests {
     /// text of a here-document (a configuration file).
     #[test]
     fn guest_scripts_never_put_a_secret_on_a_command_line() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
-        let services = std::fs::read_dir(dir.join("services")).expect("guest/services/");
         let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).expect("guest/").chain(services) {
-            let path = entry.expect("entry").path();
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        for (path, text) in guest_scripts() {
             let mut heredoc: Option<String> = None;
             let mut logical = String::new();
             for line in text.lines() {

@@ -127,7 +127,7 @@ fn finite_within(key: &str, value: f64, low: f64, high: f64) -> Result<(), Inval
 }
 
 /// Names end up in interface names (at most 15 bytes), so keep them short.
-pub(super) fn is_valid_name(name: &str) -> bool {
+fn is_valid_name(name: &str) -> bool {
     (1..=12).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')

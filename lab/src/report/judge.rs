@@ -58,11 +58,11 @@ impl ProbeSummary {
     pub fn from_recording(recording: &Recording, service: ServiceName, fault_at: Duration) -> Self {
         let outages = heartbeat::outages_after(&recording.attempts, fault_at);
         let recovered = outages.iter().all(|o| o.end.is_some());
-        let longest = outages.iter().filter(|o| o.end.is_some()).max_by_key(|o| o.duration());
+        // Recovered: every outage has an end, and the longest is the one measured.
+        let longest = recovered.then(|| outages.iter().max_by_key(|o| o.duration())).flatten();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let longest_outage_ms = recovered.then(|| longest.and_then(Outage::duration).map_or(0.0, ms));
-        let longest_outage_uncertainty_ms =
-            if recovered { longest.and_then(Outage::duration_uncertainty).map(ms) } else { None };
+        let longest_outage_uncertainty_ms = longest.and_then(Outage::duration_uncertainty).map(ms);
         ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
