@@ -5,7 +5,9 @@
 //! (`Ok` outcome) but that is missing now was lost by the failover — the one
 //! thing a synchronous-replication setup promises never happens. Writes that
 //! were not acknowledged (timeouts, broken sessions) may or may not be
-//! present; neither is a loss.
+//! present; neither is a loss, but the ones present committed although
+//! their client was told they failed (or never heard back): an application
+//! that retries such a write writes it twice, so they are counted too.
 //!
 //! The same comparison serves both databases: [`check_acknowledged`] reads the
 //! `writes` table of a PostgreSQL primary, [`check_redis_acknowledged`] the
@@ -85,6 +87,12 @@ pub struct AckCheck {
     pub present: u64,
     /// Acknowledged sequence numbers not found, ascending.
     pub lost: Vec<u64>,
+    /// Sequence numbers found that were never acknowledged, ascending: the
+    /// write committed, but its attempt failed (a timeout after the commit,
+    /// a connection broken before the reply) or was still in flight when
+    /// the probe stopped.
+    #[serde(default)]
+    pub unacknowledged: Vec<u64>,
 }
 
 impl AckCheck {
@@ -96,13 +104,14 @@ impl AckCheck {
 
 /// Compares acknowledged sequence numbers with those present in the
 /// database. Order and duplicates in either input do not matter; rows present
-/// but never acknowledged are ignored.
+/// but never acknowledged are listed apart.
 pub fn compare(acknowledged: &[u64], present: &[u64]) -> AckCheck {
     let acknowledged: BTreeSet<u64> = acknowledged.iter().copied().collect();
     let present: BTreeSet<u64> = present.iter().copied().collect();
     let lost: Vec<u64> = acknowledged.difference(&present).copied().collect();
+    let unacknowledged: Vec<u64> = present.difference(&acknowledged).copied().collect();
     let total = acknowledged.len() as u64;
-    AckCheck { acknowledged: total, present: total - lost.len() as u64, lost }
+    AckCheck { acknowledged: total, present: total - lost.len() as u64, lost, unacknowledged }
 }
 
 /// Reads `writes` for the recording's run on a read-write server reached
@@ -216,6 +225,7 @@ pub(crate) fn compare_and_log(recording: &Recording, present: &[u64]) -> AckChec
         acknowledged = check.acknowledged,
         present = check.present,
         lost = check.lost.len(),
+        unacknowledged = check.unacknowledged.len(),
         "acknowledged writes checked"
     );
     check
@@ -227,7 +237,10 @@ mod tests {
 
     #[test]
     fn nothing_acknowledged_nothing_lost() {
-        assert_eq!(compare(&[], &[1, 2]), AckCheck { acknowledged: 0, present: 0, lost: vec![] });
+        assert_eq!(
+            compare(&[], &[1, 2]),
+            AckCheck { acknowledged: 0, present: 0, lost: vec![], unacknowledged: vec![1, 2] }
+        );
     }
 
     #[test]
@@ -240,22 +253,30 @@ mod tests {
     #[test]
     fn missing_acknowledged_writes_are_lost_in_order() {
         let check = compare(&[9, 1, 2, 3, 4], &[1, 3]);
-        assert_eq!(check, AckCheck { acknowledged: 5, present: 2, lost: vec![2, 4, 9] });
+        assert_eq!(check, AckCheck { acknowledged: 5, present: 2, lost: vec![2, 4, 9], unacknowledged: vec![] });
         assert!(!check.is_intact());
     }
 
     #[test]
-    fn unacknowledged_rows_do_not_count_as_present() {
-        // 5 timed out on the client but committed on the server.
-        let check = compare(&[1, 2], &[1, 2, 5]);
+    fn unacknowledged_rows_are_counted_apart() {
+        // 5 and 3 timed out on the client but committed on the server.
+        let check = compare(&[1, 2], &[5, 1, 2, 3]);
         assert_eq!((check.acknowledged, check.present), (2, 2));
         assert!(check.lost.is_empty());
+        assert_eq!(check.unacknowledged, vec![3, 5]);
+    }
+
+    #[test]
+    fn results_without_unacknowledged_writes_still_read() {
+        let check: AckCheck =
+            serde_json::from_str(r#"{"acknowledged": 2, "present": 2, "lost": []}"#).expect("older results");
+        assert!(check.unacknowledged.is_empty());
     }
 
     #[test]
     fn duplicates_are_counted_once() {
         let check = compare(&[1, 1, 2], &[2, 2]);
-        assert_eq!(check, AckCheck { acknowledged: 2, present: 1, lost: vec![1] });
+        assert_eq!(check, AckCheck { acknowledged: 2, present: 1, lost: vec![1], unacknowledged: vec![] });
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!
 //! Beanstalkd speaks a line protocol over TCP (`put`, `INSERTED`, ...), so
 //! the probes talk it directly on a [`TcpStream`], with the same rules as
-//! the other probes: one connection per probe, opened lazily and dropped on
-//! any error or timeout so that the next attempt reconnects through the VIP;
+//! the other probes: an attempt takes a connection that just worked (see
+//! [`crate::idle`]) or opens one, and drops it on any error or timeout so
+//! that later attempts reconnect through the VIP;
 //! connecting is bounded by `connect_timeout`, each command by
 //! `query_timeout`.
 //!
@@ -24,6 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
 use crate::ack::{AckCheck, AckError, compare_and_log, ensure_writer};
+use crate::idle::Idle;
 use crate::probe::Probe;
 use crate::record::{Outcome, Recording};
 use crate::redis_probe::parse_beat;
@@ -122,24 +124,24 @@ impl Connection {
     }
 }
 
-/// A lazily (re)opened connection that uses the run's tube.
+/// Connections that use the run's tube, opened when no idle one is left.
 #[derive(Debug)]
 struct Link {
     target: BeanstalkTarget,
     settings: ProbeSettings,
     tube: String,
-    live: Option<Connection>,
+    idle: Idle<Connection>,
 }
 
 impl Link {
     fn new(target: BeanstalkTarget, settings: ProbeSettings, run_id: &str) -> Self {
-        Link { target, settings, tube: tube(run_id), live: None }
+        Link { target, settings, tube: tube(run_id), idle: Idle::default() }
     }
 
-    /// The open connection, opened (and switched to the run's tube) if
-    /// needed. Put back with [`Link::keep`] only after a success.
-    async fn take(&mut self) -> Result<Connection, Outcome> {
-        if let Some(live) = self.live.take() {
+    /// An idle connection, or a new one switched to the run's tube. Put
+    /// back with [`Link::keep`] only after a success.
+    async fn take(&self) -> Result<Connection, Outcome> {
+        if let Some(live) = self.idle.take() {
             return Ok(live);
         }
         let mut connection = Connection::open(&self.target, &self.settings)
@@ -155,8 +157,8 @@ impl Link {
         }
     }
 
-    fn keep(&mut self, live: Connection) {
-        self.live = Some(live);
+    fn keep(&self, live: Connection) {
+        self.idle.keep(live);
     }
 }
 
@@ -177,7 +179,7 @@ impl BeanstalkWriter {
 }
 
 impl Probe for BeanstalkWriter {
-    async fn attempt(&mut self, seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, seq: u64) -> (Outcome, Option<u64>) {
         let mut live = match self.link.take().await {
             Ok(live) => live,
             Err(outcome) => return (outcome, None),
@@ -209,7 +211,7 @@ impl BeanstalkReader {
 }
 
 impl Probe for BeanstalkReader {
-    async fn attempt(&mut self, _seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, _seq: u64) -> (Outcome, Option<u64>) {
         let mut live = match self.link.take().await {
             Ok(live) => live,
             Err(outcome) => return (outcome, None),

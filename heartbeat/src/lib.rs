@@ -1,11 +1,13 @@
 //! Heartbeat probes for a database behind a floating IP.
 //!
 //! A writer commits one numbered write per tick and a reader reads the latest
-//! one back, each over a single persistent connection with tight timeouts, so
-//! that the moment the database stops answering (and the moment it answers
-//! again) is observed within one probe period. From the recorded attempts the
-//! crate derives outage windows ([`outage`]) and, after recovery, whether any
-//! write the database acknowledged was lost ([`ack`]).
+//! one back, on persistent connections with tight timeouts. Attempts start
+//! on every tick even while earlier ones still wait on a dead VIP
+//! ([`probe`]), so the moment the database stops answering (and the moment it
+//! answers again) is observed within one probe period. From the recorded
+//! attempts the crate derives outage windows ([`outage`]) and, after
+//! recovery, whether any write the database acknowledged was lost, and which
+//! committed without an acknowledgement ([`ack`]).
 //!
 //! Two databases are supported, with the same recording format and the same
 //! outage and lost-write analysis:
@@ -31,6 +33,8 @@ pub mod beanstalk;
 pub mod clock;
 mod duration_serde;
 mod error_chain;
+#[doc(hidden)]
+pub mod idle;
 pub mod outage;
 pub mod postgres;
 pub mod probe;

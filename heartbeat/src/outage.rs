@@ -12,14 +12,18 @@
 //!
 //! # How far the true edges can be
 //!
-//! The service broke somewhere between the start of the last `Ok` attempt
-//! before the window and the completion of its first failed attempt; it
-//! came back somewhere between the start of the window's last failed
-//! attempt and the completion of the first `Ok` after it. Each outage
-//! carries how far its true start and end can be from the reported ones
-//! (`start_uncertainty_us`, `end_uncertainty_us`). With closed-loop probes
-//! a failed attempt can block for a whole connect timeout, so the end is
-//! known only to about that timeout, whatever the probe rate.
+//! The edges are about clients: a request sent at the start of the last `Ok`
+//! attempt before the window was served, one sent at the start of its first
+//! failed attempt was not, so the last moment a client was served lies
+//! between those two starts, however long the failure took to come back.
+//! Likewise a request sent at the start of the window's last failed attempt
+//! was let down and one sent at the start of the first `Ok` after it was
+//! served, by its completion. Each outage carries how far its true start and
+//! end can be from the reported ones (`start_uncertainty_us`,
+//! `end_uncertainty_us`). Open-loop probes (see [`crate::probe`]) start an
+//! attempt every period even while earlier ones block on a connect timeout,
+//! so both are about one period; a closed loop that waits out each 1 s
+//! timeout knows the end only to about that second, whatever the rate.
 //!
 //! # Stalls are not outages
 //!
@@ -88,13 +92,13 @@ pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
                 last_failed_started = attempt.started;
             }
             (false, None) => {
-                // Broken after the last success started, by this failure's end.
+                // Served when the last success started, not at this start.
                 let before = last_ok_started.map_or(Duration::ZERO, |ok| attempt.started.saturating_sub(ok));
                 open = Some(Outage {
                     start: attempt.started,
                     end: None,
                     failed_attempts: 1,
-                    start_uncertainty: before.max(attempt.latency),
+                    start_uncertainty: before,
                     end_uncertainty: None,
                 });
                 last_failed_started = attempt.started;
@@ -267,8 +271,9 @@ mod tests {
         assert_eq!(found[0].duration(), None);
     }
 
-    /// The case closed-loop probes make: a failed attempt blocks for the
-    /// whole 1 s connect timeout, so the recovery is known to ~1 s only.
+    /// The case a closed loop makes: a failed attempt blocks for the whole
+    /// 1 s connect timeout and the next starts only then, so the recovery is
+    /// known to ~1 s only. The start stays known to the period.
     #[test]
     fn a_blocking_failed_attempt_makes_the_end_uncertain_by_its_length() {
         let mut list = attempts("..c.");
@@ -281,8 +286,8 @@ mod tests {
             Some(ms(1001 + LATENCY_MS)),
             "from the failure's start to the success's end"
         );
-        assert_eq!(found[0].start_uncertainty, ms(1001), "the failure's own length bounds the start");
-        assert_eq!(found[0].duration_uncertainty(), Some(ms(2002 + LATENCY_MS)));
+        assert_eq!(found[0].start_uncertainty, ms(PERIOD_MS), "from the last success's start");
+        assert_eq!(found[0].duration_uncertainty(), Some(ms(1001 + PERIOD_MS + LATENCY_MS)));
     }
 
     #[test]

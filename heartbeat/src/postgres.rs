@@ -1,8 +1,9 @@
 //! The real probes: a heartbeat writer and reader for PostgreSQL.
 //!
-//! Each probe owns one persistent session, opened lazily and thrown away on
-//! the first error or timeout so that the next attempt reconnects — through
-//! the VIP, to whichever server holds it now. Every step is bounded: opening
+//! Each attempt takes a session that just worked (see [`crate::idle`]) or
+//! opens one; a session is thrown away on the first error or timeout so that
+//! later attempts reconnect — through the VIP, to whichever server holds it
+//! now. Every step is bounded: opening
 //! (connect, login, prepare) by `connect_timeout`, each query by
 //! `query_timeout`, because tokio-postgres has no per-query timeout and a
 //! query sent to a node that just lost the VIP would otherwise hang.
@@ -18,6 +19,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::error_chain::describe;
+use crate::idle::Idle;
 use crate::probe::Probe;
 use crate::record::Outcome;
 use crate::session::{self, Needs, Session};
@@ -46,10 +48,14 @@ CREATE TABLE IF NOT EXISTS writes (
 ";
 
 /// One atomic statement: record the write and move the beat forward.
+///
+/// Attempts overlap, so writes of one run may commit out of order: the beat
+/// only ever moves forward within a run (a new run takes it over).
 const WRITE_SQL: &str = "\
 WITH w AS (INSERT INTO writes (run, seq) VALUES ($1, $2))
 INSERT INTO beat (id, seq, run, at) VALUES (1, $2, $1, now())
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, run = excluded.run, at = excluded.at";
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, run = excluded.run, at = excluded.at
+WHERE beat.run <> excluded.run OR beat.seq < excluded.seq";
 
 const READ_SQL: &str = "SELECT seq, run FROM beat WHERE id = 1";
 
@@ -60,7 +66,7 @@ struct Live {
     statement: Statement,
 }
 
-/// Lazily (re)opened session for one statement.
+/// Sessions for one statement, opened when no idle one is left.
 #[derive(Debug)]
 struct Link {
     target: Target,
@@ -69,16 +75,16 @@ struct Link {
     application_name: String,
     sql: &'static str,
     param_types: &'static [Type],
-    live: Option<Live>,
+    idle: Idle<Live>,
 }
 
 impl Link {
-    /// Takes the open session out of the link, opening one if needed.
+    /// Takes an idle session out of the link, opening one if none is left.
     ///
     /// The caller puts it back with [`Link::keep`] only after a successful
     /// query, so an error, a timeout or a cancelled attempt all drop it.
-    async fn take(&mut self) -> Result<Live, Outcome> {
-        if let Some(live) = self.live.take() {
+    async fn take(&self) -> Result<Live, Outcome> {
+        if let Some(live) = self.idle.take() {
             return Ok(live);
         }
         let deadline = Instant::now() + self.settings.connect_timeout;
@@ -111,9 +117,9 @@ impl Link {
         Ok(Live { session, statement })
     }
 
-    /// Returns a session that just worked, for the next attempt.
-    fn keep(&mut self, live: Live) {
-        self.live = Some(live);
+    /// Returns a session that just worked, for the next attempts.
+    fn keep(&self, live: Live) {
+        self.idle.keep(live);
     }
 
     fn query_timeout(&self) -> Duration {
@@ -148,7 +154,7 @@ impl PgWriter {
                 application_name: format!("heartbeat-writer {run_id}"),
                 sql: WRITE_SQL,
                 param_types: &[Type::TEXT, Type::INT8],
-                live: None,
+                idle: Idle::default(),
             },
             run_id,
         }
@@ -156,7 +162,7 @@ impl PgWriter {
 }
 
 impl Probe for PgWriter {
-    async fn attempt(&mut self, seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, seq: u64) -> (Outcome, Option<u64>) {
         let Ok(seq) = i64::try_from(seq) else {
             let error = format!("sequence number {seq} does not fit a bigint");
             return (Outcome::QueryFailed { error }, None);
@@ -200,7 +206,7 @@ impl PgReader {
                 application_name: format!("heartbeat-reader {run_id}"),
                 sql: READ_SQL,
                 param_types: &[],
-                live: None,
+                idle: Idle::default(),
             },
             run_id,
         }
@@ -220,7 +226,7 @@ impl PgReader {
 }
 
 impl Probe for PgReader {
-    async fn attempt(&mut self, _seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, _seq: u64) -> (Outcome, Option<u64>) {
         let live = match self.link.take().await {
             Ok(live) => live,
             Err(outcome) => return (outcome, None),
@@ -269,7 +275,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let mut writer = PgWriter::new(target(port), quick(), "r");
+        let writer = PgWriter::new(target(port), quick(), "r");
         let (outcome, observed) = writer.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
         assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");
@@ -289,7 +295,7 @@ mod tests {
                 held.push(socket);
             }
         });
-        let mut reader = PgReader::new(target(port), quick(), "r");
+        let reader = PgReader::new(target(port), quick(), "r");
         let (outcome, _) = reader.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
         assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");

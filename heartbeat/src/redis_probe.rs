@@ -2,9 +2,9 @@
 //! a floating IP.
 //!
 //! They follow the PostgreSQL probes ([`crate::postgres`]) step for step. Each
-//! probe owns one [`MultiplexedConnection`], opened lazily and thrown away on
-//! the first error, error reply or timeout, so that the next attempt
-//! reconnects — through the VIP, to whichever server holds it now. The
+//! attempt takes a [`MultiplexedConnection`] that just worked (see
+//! [`crate::idle`]) or opens one; it is thrown away on the first error, error
+//! reply or timeout, so that later attempts reconnect — through the VIP, to whichever server holds it now. The
 //! driver's `ConnectionManager` is deliberately not used: it reconnects only on
 //! I/O errors, so a timed-out connection, or one to a demoted master that now
 //! answers every write with `READONLY`, would be kept for ever.
@@ -48,6 +48,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
 use crate::error_chain::describe;
+use crate::idle::Idle;
 use crate::probe::Probe;
 use crate::record::Outcome;
 use crate::session::ConnectError;
@@ -212,34 +213,34 @@ fn command_outcome<T>(result: Result<Result<T, redis::RedisError>, tokio::time::
     }
 }
 
-/// Lazily (re)opened connection of one probe.
+/// Connections of one probe, opened when no idle one is left.
 #[derive(Debug)]
 struct Link {
     target: RedisTarget,
     settings: ProbeSettings,
-    live: Option<MultiplexedConnection>,
+    idle: Idle<MultiplexedConnection>,
 }
 
 impl Link {
     fn new(target: RedisTarget, settings: ProbeSettings) -> Self {
-        Self { target, settings, live: None }
+        Self { target, settings, idle: Idle::default() }
     }
 
-    /// Takes the open connection out of the link, opening one if needed.
+    /// Takes an idle connection out of the link, opening one if none is left.
     ///
     /// The caller puts it back with [`Link::keep`] only after a successful
     /// command, so an error, an error reply (`READONLY`, `LOADING`, …), a
     /// timeout or a cancelled attempt all drop it.
-    async fn take(&mut self) -> Result<MultiplexedConnection, Outcome> {
-        if let Some(live) = self.live.take() {
+    async fn take(&self) -> Result<MultiplexedConnection, Outcome> {
+        if let Some(live) = self.idle.take() {
             return Ok(live);
         }
         connect(&self.target, &self.settings).await.map_err(|e| Outcome::ConnectFailed { error: e.to_string() })
     }
 
-    /// Returns a connection that just worked, for the next attempt.
-    fn keep(&mut self, live: MultiplexedConnection) {
-        self.live = Some(live);
+    /// Returns a connection that just worked, for the next attempts.
+    fn keep(&self, live: MultiplexedConnection) {
+        self.idle.keep(live);
     }
 
     fn query_timeout(&self) -> Duration {
@@ -270,7 +271,7 @@ impl RedisWriter {
 }
 
 impl Probe for RedisWriter {
-    async fn attempt(&mut self, seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, seq: u64) -> (Outcome, Option<u64>) {
         let mut live = match self.link.take().await {
             Ok(live) => live,
             Err(outcome) => return (outcome, None),
@@ -315,7 +316,7 @@ impl RedisReader {
 }
 
 impl Probe for RedisReader {
-    async fn attempt(&mut self, _seq: u64) -> (Outcome, Option<u64>) {
+    async fn attempt(&self, _seq: u64) -> (Outcome, Option<u64>) {
         let mut live = match self.link.take().await {
             Ok(live) => live,
             Err(outcome) => return (outcome, None),
@@ -478,7 +479,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let mut writer = RedisWriter::new(target(port), quick(), "r");
+        let writer = RedisWriter::new(target(port), quick(), "r");
         let (outcome, observed) = writer.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
         assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");
@@ -500,7 +501,7 @@ mod tests {
             }
         });
         for password in ["secret", ""] {
-            let mut reader = RedisReader::new(RedisTarget { password: password.into(), ..target(port) }, quick(), "r");
+            let reader = RedisReader::new(RedisTarget { password: password.into(), ..target(port) }, quick(), "r");
             let started = tokio::time::Instant::now();
             let (outcome, _) = reader.attempt(0).await;
             let error = outcome.error().expect("a connect error").to_owned();

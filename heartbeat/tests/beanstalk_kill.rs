@@ -52,10 +52,10 @@ async fn kill_nine_then_restart_loses_no_acknowledged_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_fails_on_a_missing_job_and_ignores_other_runs() {
     let server = BeanstalkServer::start().await;
-    let mut other = BeanstalkWriter::new(server.target(), settings(), "other-run");
+    let other = BeanstalkWriter::new(server.target(), settings(), "other-run");
     assert_eq!(other.attempt(0).await, (Outcome::Ok, None));
-    let mut writer = BeanstalkWriter::new(server.target(), settings(), "mine");
-    let mut reader = BeanstalkReader::new(server.target(), settings(), "mine");
+    let writer = BeanstalkWriter::new(server.target(), settings(), "mine");
+    let reader = BeanstalkReader::new(server.target(), settings(), "mine");
     for seq in 0..3 {
         assert_eq!(writer.attempt(seq).await, (Outcome::Ok, None));
     }
@@ -77,8 +77,8 @@ async fn the_check_fails_on_a_missing_job_and_ignores_other_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_listening_is_connect_failed() {
     let closed = BeanstalkTarget { host: "127.0.0.1".into(), port: support::free_port() };
-    let mut writer = BeanstalkWriter::new(closed.clone(), settings(), "x");
+    let writer = BeanstalkWriter::new(closed.clone(), settings(), "x");
     assert!(matches!(writer.attempt(0).await.0, Outcome::ConnectFailed { .. }));
-    let mut reader = BeanstalkReader::new(closed, settings(), "x");
+    let reader = BeanstalkReader::new(closed, settings(), "x");
     assert!(matches!(reader.attempt(0).await.0, Outcome::ConnectFailed { .. }));
 }

@@ -48,8 +48,8 @@ async fn blocked_write_times_out_then_reconnects() {
     // Long enough that a loaded CI machine opens a new session within it; the
     // lock holds until the test releases it, so the blocked write times out anyway.
     let quick = ProbeSettings { query_timeout: Duration::from_secs(1), ..settings() };
-    let mut writer = PgWriter::new(target.clone(), quick.clone(), run_id);
-    let mut reader = PgReader::new(target.clone(), quick.clone(), run_id);
+    let writer = PgWriter::new(target.clone(), quick.clone(), run_id);
+    let reader = PgReader::new(target.clone(), quick.clone(), run_id);
 
     assert_eq!(writer.attempt(0).await, (Outcome::Ok, None));
     assert_eq!(reader.attempt(0).await, (Outcome::Ok, Some(0)));
@@ -76,8 +76,8 @@ async fn blocked_write_times_out_then_reconnects() {
 async fn writes_of_another_run_are_invisible_to_a_reader() {
     let server = PgServer::start().await;
     let target = server.target();
-    let mut writer = PgWriter::new(target.clone(), settings(), "run-a");
-    let mut reader = PgReader::new(target.clone(), settings(), "run-b");
+    let writer = PgWriter::new(target.clone(), settings(), "run-a");
+    let reader = PgReader::new(target.clone(), settings(), "run-b");
     assert_eq!(reader.attempt(0).await, (Outcome::Ok, None), "no beat row yet");
     assert_eq!(writer.attempt(7).await, (Outcome::Ok, None));
     assert_eq!(reader.attempt(1).await, (Outcome::Ok, None), "beat of run-a");

@@ -69,11 +69,11 @@ async fn readonly_replica_fails_writes_until_promoted() {
     replica.wait_in_sync().await;
 
     // A reader on the replica follows the master's writes.
-    let mut master_writer = RedisWriter::new(master.target(), settings(), "via-master");
+    let master_writer = RedisWriter::new(master.target(), settings(), "via-master");
     for seq in 0..3 {
         assert_eq!(master_writer.attempt(seq).await, (Outcome::Ok, None));
     }
-    let mut replica_reader = RedisReader::new(replica.target(), settings(), "via-master");
+    let replica_reader = RedisReader::new(replica.target(), settings(), "via-master");
     let replicated = async {
         loop {
             match replica_reader.attempt(0).await {
@@ -106,7 +106,7 @@ async fn readonly_replica_fails_writes_until_promoted() {
         "writer",
         Role::Writer,
         run_id,
-        RATE_HZ,
+        settings(),
         clock,
         stop_rx,
         Some(live_tx),
@@ -166,8 +166,8 @@ async fn paused_writes_time_out_then_reconnect() {
     // A timeout long enough that a loaded CI machine still answers within it;
     // the pause is far longer and ends only when the test says so.
     let quick = ProbeSettings { query_timeout: Duration::from_secs(1), ..settings() };
-    let mut writer = RedisWriter::new(server.target(), quick.clone(), run_id);
-    let mut reader = RedisReader::new(server.target(), quick.clone(), run_id);
+    let writer = RedisWriter::new(server.target(), quick.clone(), run_id);
+    let reader = RedisReader::new(server.target(), quick.clone(), run_id);
 
     assert_eq!(writer.attempt(0).await, (Outcome::Ok, None));
     assert_eq!(reader.attempt(0).await, (Outcome::Ok, Some(0)));
@@ -204,8 +204,8 @@ async fn paused_writes_time_out_then_reconnect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beats_of_another_run_or_garbage_are_invisible_to_a_reader() {
     let server = RedisServer::start().await;
-    let mut writer = RedisWriter::new(server.target(), settings(), "run-a");
-    let mut reader = RedisReader::new(server.target(), settings(), "run-b");
+    let writer = RedisWriter::new(server.target(), settings(), "run-a");
+    let reader = RedisReader::new(server.target(), settings(), "run-b");
     assert_eq!(reader.attempt(0).await, (Outcome::Ok, None), "no beat yet");
     assert_eq!(writer.attempt(7).await, (Outcome::Ok, None));
     assert_eq!(reader.attempt(1).await, (Outcome::Ok, None), "beat of run-a");
@@ -234,7 +234,7 @@ async fn beats_of_another_run_or_garbage_are_invisible_to_a_reader() {
     // not acknowledged, so it counts neither way.
     let reply: String = server.command(&["SET", "heartbeat:writes:run-c", "not a list"]).await;
     assert_eq!(reply, "OK");
-    let mut broken = RedisWriter::new(server.target(), settings(), "run-c");
+    let broken = RedisWriter::new(server.target(), settings(), "run-c");
     let (outcome, _) = broken.attempt(3).await;
     assert!(matches!(&outcome, Outcome::QueryFailed { error } if error.contains("WRONGTYPE")), "{outcome:?}");
     let beat: String = server.command(&["GET", "heartbeat:beat"]).await;
@@ -252,8 +252,8 @@ async fn wrong_or_missing_password_is_connect_failed() {
     // noticed by the PING that ends every connect.
     for (password, expected) in [("not-the-password", "authentication failed"), ("", "NOAUTH")] {
         let target = RedisTarget { password: password.into(), ..server.target() };
-        let mut writer = RedisWriter::new(target.clone(), settings(), "auth");
-        let mut reader = RedisReader::new(target, settings(), "auth");
+        let writer = RedisWriter::new(target.clone(), settings(), "auth");
+        let reader = RedisReader::new(target, settings(), "auth");
         for (outcome, _) in [writer.attempt(0).await, reader.attempt(0).await, writer.attempt(1).await] {
             let error = outcome.error().unwrap_or_default();
             assert!(matches!(outcome, Outcome::ConnectFailed { .. }), "{outcome:?}");

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use heartbeat::{AckCheck, Clock, Probe, Recording, Role, first_ok_after, run};
+use heartbeat::{AckCheck, Clock, Probe, ProbeSettings, Recording, Role, first_ok_after, run};
 use tokio::sync::{mpsc, watch};
 
 use super::{assert_gapless, failures, ok_attempts};
@@ -81,16 +81,17 @@ where
     R: Probe + 'static,
 {
     let clock = Clock::start();
+    let settings = ProbeSettings { rate_hz: plan.rate_hz, ..ProbeSettings::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (writer_tx, mut writer_rx) = mpsc::unbounded_channel();
     let (reader_tx, mut reader_rx) = mpsc::unbounded_channel();
     let owned_run_id = run_id.to_owned();
     let writer = tokio::spawn({
-        let (run_id, stop_rx) = (owned_run_id.clone(), stop_rx.clone());
-        async move { run(writer, "writer", Role::Writer, &run_id, plan.rate_hz, clock, stop_rx, Some(writer_tx)).await }
+        let (run_id, stop_rx, settings) = (owned_run_id.clone(), stop_rx.clone(), settings.clone());
+        async move { run(writer, "writer", Role::Writer, &run_id, settings, clock, stop_rx, Some(writer_tx)).await }
     });
     let reader = tokio::spawn(async move {
-        run(reader, "reader", Role::Reader, &owned_run_id, plan.rate_hz, clock, stop_rx, Some(reader_tx)).await
+        run(reader, "reader", Role::Reader, &owned_run_id, settings, clock, stop_rx, Some(reader_tx)).await
     });
 
     ok_attempts(&mut writer_rx, 20, Duration::ZERO, plan.phase_timeout).await;

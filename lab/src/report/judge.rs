@@ -355,7 +355,7 @@ mod tests {
             ],
             acks: BTreeMap::from([(
                 ServiceName::Postgres,
-                AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost },
+                AckCheck { acknowledged: 90, present: 90 - lost.len() as u64, lost, unacknowledged: vec![] },
             )]),
             fence_events: Vec::new(),
             timings: RunTimings::default(),

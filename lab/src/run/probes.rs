@@ -55,7 +55,7 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
     live: mpsc::UnboundedSender<Attempt>,
 ) -> Result<JoinHandle<Recording>, LabError> {
-    let run = ProbeRun { kind, run_id: run_id.to_owned(), rate: settings.rate_hz, clock, stop, live };
+    let run = ProbeRun { kind, run_id: run_id.to_owned(), settings: settings.clone(), clock, stop, live };
     let spec = lab.stack().profile().require(kind.service)?;
     spec.launch_probe(lab, kind.role, settings, run)
 }
@@ -65,7 +65,7 @@ pub fn spawn(
 pub struct ProbeRun {
     kind: ProbeKind,
     pub run_id: String,
-    rate: f64,
+    settings: ProbeSettings,
     clock: Clock,
     stop: watch::Receiver<bool>,
     live: mpsc::UnboundedSender<Attempt>,
@@ -74,9 +74,9 @@ pub struct ProbeRun {
 impl ProbeRun {
     /// Runs `probe` on the lab network runtime until told to stop.
     pub fn launch<P: heartbeat::Probe + 'static>(self, lab: &Lab, probe: P) -> JoinHandle<Recording> {
-        let ProbeRun { kind, run_id, rate, clock, stop, live } = self;
+        let ProbeRun { kind, run_id, settings, clock, stop, live } = self;
         lab.labnet().handle().spawn(async move {
-            heartbeat::run(probe, &kind.name(), kind.role, &run_id, rate, clock, stop, Some(live)).await
+            heartbeat::run(probe, &kind.name(), kind.role, &run_id, settings, clock, stop, Some(live)).await
         })
     }
 }
@@ -112,7 +112,7 @@ impl Probes {
         Ok(Probes { stop, handles, live: tokio::sync::Mutex::new(live) })
     }
 
-    /// Every attempt so far, per probe.
+    /// Every attempt completed so far, per probe, in the order they started.
     pub async fn snapshot(&self) -> Vec<(ProbeKind, Vec<Attempt>)> {
         let mut live = self.live.lock().await;
         live.iter_mut()
@@ -120,6 +120,9 @@ impl Probes {
                 while let Ok(attempt) = probe.incoming.try_recv() {
                     probe.seen.push(attempt);
                 }
+                // Attempts overlap and arrive as they complete; outages are
+                // read in the order they started, as in the recording.
+                probe.seen.sort_by_key(|attempt| attempt.seq);
                 (probe.kind, probe.seen.clone())
             })
             .collect()

@@ -204,11 +204,19 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
     for (service, acks) in &run.lost_writes {
         let mut text = format!("{} of {} ({} present)", acks.lost.len(), acks.acknowledged, acks.present);
         if !acks.lost.is_empty() {
-            let shown: Vec<String> = acks.lost.iter().take(20).map(u64::to_string).collect();
-            let more = if acks.lost.len() > 20 { format!(" and {} more", acks.lost.len() - 20) } else { String::new() };
-            text.push_str(&format!(": seq {}{more}", shown.join(", ")));
+            text.push_str(&format!(": seq {}", seq_list(&acks.lost)));
         }
         facts.push((format!("lost {service} writes"), text));
+        if !acks.unacknowledged.is_empty() {
+            facts.push((
+                format!("unacknowledged {service} writes"),
+                format!(
+                    "{} committed although their attempt failed or was cut short: seq {}",
+                    acks.unacknowledged.len(),
+                    seq_list(&acks.unacknowledged)
+                ),
+            ));
+        }
     }
     for e in &run.fence_events {
         facts.push(("fenced".into(), format!("{} {} at {}: {}", e.action, e.node, utc(e.unix_ms), e.answer)));
@@ -252,6 +260,13 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
         None => out.push_str("<p class=\"muted\">No probe recordings for this run.</p>\n"),
     }
     out.push_str("</section>\n");
+}
+
+/// Sequence numbers for a reader: the first 20, then how many more.
+fn seq_list(seqs: &[u64]) -> String {
+    let shown: Vec<String> = seqs.iter().take(20).map(u64::to_string).collect();
+    let more = if seqs.len() > 20 { format!(" and {} more", seqs.len() - 20) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
 }
 
 #[cfg(test)]

@@ -192,6 +192,20 @@ mod tests {
         assert!(crate::report::render::facts_line(&suite.runs[0]).contains("outage 17208 ± 1008 ms"));
     }
 
+    /// Writes that committed although their client saw a failure are shown
+    /// beside the lost ones, in the table and in the report's facts.
+    #[test]
+    fn committed_unacknowledged_writes_are_shown_beside_lost_ones() {
+        let mut suite = fixtures::suite();
+        let run = &mut suite.runs[0];
+        let service = run.service;
+        run.lost_writes.get_mut(&service).expect("the fault's service was checked").unacknowledged = vec![812, 813];
+        let text = markdown(&suite, None);
+        assert!(text.contains("(+2 unacknowledged)"), "{text}");
+        let html = crate::report::render::html::html(&suite, &[]);
+        assert!(html.contains("2 committed although their attempt failed or was cut short: seq 812, 813"), "{html}");
+    }
+
     #[test]
     fn markdown_matches_golden() {
         fixtures::assert_golden("summary.md", &markdown(&fixtures::suite(), None));

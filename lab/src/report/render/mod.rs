@@ -82,9 +82,16 @@ pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
     }
 }
 
-/// `1 of 402`, or `-` when writes were not checked.
+/// `1 of 402`, `0 of 402 (+2 unacknowledged)` when writes committed that
+/// their client was not told about, or `-` when writes were not checked.
 pub(crate) fn lost(run: &ScenarioResult) -> String {
-    run.acks().map_or_else(|| "-".to_owned(), |a| format!("{} of {}", lost_writes(run), a.acknowledged))
+    run.acks().map_or_else(
+        || "-".to_owned(),
+        |a| match a.unacknowledged.len() {
+            0 => format!("{} of {}", lost_writes(run), a.acknowledged),
+            n => format!("{} of {} (+{n} unacknowledged)", lost_writes(run), a.acknowledged),
+        },
+    )
 }
 
 /// The run's facts on one line.

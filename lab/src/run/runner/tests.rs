@@ -199,7 +199,10 @@ impl ScenarioPorts for FakeLab {
             .map(|(kind, recording)| {
                 let acknowledged = recording.attempts.iter().filter(|a| a.outcome.is_ok()).count() as u64;
                 let lost = if kind.service == ServiceName::Postgres { self.lost.clone() } else { Vec::new() };
-                (kind.service, AckCheck { acknowledged, present: acknowledged - lost.len() as u64, lost })
+                (
+                    kind.service,
+                    AckCheck { acknowledged, present: acknowledged - lost.len() as u64, lost, unacknowledged: vec![] },
+                )
             })
             .collect())
     }
