@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::services::{ServiceName, ServiceSpec, beanstalkd, drbd, nfs, postgres, redis};
+use crate::cluster::services::{Placement, ServiceName, ServiceSpec, beanstalkd, drbd, nfs, postgres, redis};
 use crate::config::BackendKind;
 
 /// A stack profile lab can build, by name.
@@ -139,6 +139,16 @@ impl StackProfile {
         self.spec(service).ok_or(NotInStack { stack: self.name, service })
     }
 
+    /// The primitive whose promotion moves `service`'s master: its own
+    /// promotable clone's, or that of the clone holding its storage.
+    pub fn promoted_primitive(&self, service: &ServiceSpec) -> Option<&'static str> {
+        let clone = service.promotable();
+        self.services.iter().find_map(|s| match s.placement {
+            Placement::Promotable { clone: c, primitive, .. } if c == clone => Some(primitive),
+            _ => None,
+        })
+    }
+
     /// The Docker images its containers need.
     pub fn container_images(&self) -> Vec<&'static crate::cluster::services::container::ContainerImage> {
         let images: Vec<&str> = self.services.iter().filter_map(|s| s.image()).collect();
@@ -203,6 +213,23 @@ mod tests {
         for name in ProfileName::ALL {
             assert_eq!(serde_json::to_value(name).expect("json"), name.as_str());
             assert_eq!(name.profile().name, *name);
+        }
+    }
+
+    /// Pacemaker's logs name the primitive, not the clone: a failover's
+    /// promotion is looked for under these names.
+    #[test]
+    fn a_master_moves_with_the_promotion_of_its_own_or_its_storage_primitive() {
+        let primitive = |profile: &StackProfile, service| {
+            profile.promoted_primitive(profile.require(service).expect("in the stack"))
+        };
+        assert_eq!(primitive(&TUCHANKA, ServiceName::Postgres), Some("pgsqld"));
+        assert_eq!(primitive(&TUCHANKA, ServiceName::Redis), Some("redisd"));
+        let skyha = ProfileName::Skyha.profile();
+        for service in
+            [ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd, ServiceName::Nfs, ServiceName::Drbd]
+        {
+            assert_eq!(primitive(skyha, service), Some("skydata"), "{service}");
         }
     }
 

@@ -310,11 +310,33 @@ impl<'a, G: Guest> Stack<'a, G> {
         Ok(())
     }
 
+    /// Each host's journal since `since_unix_s` (seconds since the epoch),
+    /// as `journalctl -o short-iso-precise` prints it, at most the last
+    /// [`JOURNAL_LIMIT`] bytes of each; a host that cannot be asked gets a
+    /// line saying why instead.
+    pub async fn journals(&self, since_unix_s: u64) -> Vec<(String, String)> {
+        let journal = Script::command(
+            "journal",
+            format!("journalctl --no-pager -o short-iso-precise --since @{since_unix_s} | tail -c {JOURNAL_LIMIT}"),
+        );
+        let hosts = self.topology.host_names();
+        let read = futures_util::future::join_all(hosts.iter().map(|h| self.guest.run(h, &journal))).await;
+        hosts
+            .into_iter()
+            .zip(read)
+            .map(|(host, text)| (host, text.unwrap_or_else(|e| format!("-- lab could not read this journal: {e}\n"))))
+            .collect()
+    }
+
     /// The quorum device host, if the lab has one.
     pub fn witness(&self) -> Option<String> {
         self.topology.hosts.iter().find(|h| h.role == HostRole::Witness).map(|h| h.name.clone())
     }
 }
+
+/// How much of each host's journal a run keeps: minutes of a busy
+/// cluster's log, not a runaway one's.
+pub const JOURNAL_LIMIT: usize = 4 << 20;
 
 /// `guest/cluster-resources.sh` for `services`: the CIB helpers, each
 /// service's fragment, then the script that pushes them.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::services::ServiceName;
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;
+use crate::report::phases::FailoverPhases;
 use crate::run::scenario::{Fault, MasterExpectation, Scenario};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -112,6 +113,8 @@ pub struct RunFacts {
     pub timings: RunTimings,
     /// Why the victim could not be brought back, if it could not.
     pub restore_error: Option<String>,
+    /// The failover's phases, from the nodes' journals.
+    pub phases: Option<FailoverPhases>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -140,6 +143,10 @@ pub struct ScenarioResult {
     pub fence_events: Vec<FenceEvent>,
     pub timings: RunTimings,
     pub restore_error: Option<String>,
+    /// The failover's phases, from the nodes' journals (none in results
+    /// written before lab read journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<FailoverPhases>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -233,6 +240,7 @@ impl ScenarioResult {
             fence_events: facts.fence_events,
             timings: facts.timings,
             restore_error: facts.restore_error,
+            phases: facts.phases,
             checks,
             passed,
         }
@@ -289,9 +297,17 @@ impl ScenarioResult {
                 format!("lost acked {service} writes"),
                 format!("{} of {}", acks.lost.len(), acks.acknowledged)
             ));
+            if !acks.unacknowledged.is_empty() {
+                out.push_str(&format!("{:<28} {:>12}\n", "  committed, not acked", acks.unacknowledged.len()));
+            }
         }
         for event in &self.fence_events {
             out.push_str(&format!("{:<28} {:>12}\n", format!("fenced ({})", event.action), event.node));
+        }
+        for (phase, at) in self.phases.iter().flat_map(FailoverPhases::named) {
+            if let Some(at) = at {
+                out.push_str(&format!("{:<28} {:>12}\n", format!("{phase} after (ms)"), format!("{at:.0}")));
+            }
         }
         out.push_str(&format!(
             "{:<28} {:>12}\n\n",
@@ -360,6 +376,7 @@ mod tests {
             fence_events: Vec::new(),
             timings: RunTimings::default(),
             restore_error: None,
+            phases: None,
         }
     }
 

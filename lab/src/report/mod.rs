@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`judge`]: one run's facts against its scenario's expectations.
+//! - [`phases`]: a failover in its phases, from the nodes' journals.
 //! - [`results`]: `results.json`, versioned.
 //! - [`stats`]: statistics per scenario; [`baseline`]: regressions
 //!   against an earlier run.
@@ -9,6 +10,7 @@
 
 pub mod baseline;
 pub mod judge;
+pub mod phases;
 pub mod render;
 pub mod results;
 pub mod stats;

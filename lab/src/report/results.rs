@@ -220,16 +220,24 @@ pub struct RunRecord {
     /// What each host's console printed during the run, by host: a kernel
     /// panic or a boot after fencing is only seen there.
     pub consoles: Vec<(String, String)>,
+    /// Each host's journal from a little before the fault to the end of the
+    /// restore, by host: the cluster's own account of the failover.
+    pub journals: Vec<(String, String)>,
 }
 
 impl RunRecord {
     /// A run's directory inside its suite's directory.
     pub fn dir_in(suite_dir: &Path, result: &ScenarioResult) -> std::path::PathBuf {
-        suite_dir.join(format!("{}-{}", result.scenario, result.iteration))
+        suite_dir.join(Self::dir_name(result))
+    }
+
+    /// The name of a run's directory: `<scenario>-<iteration>`.
+    fn dir_name(result: &ScenarioResult) -> String {
+        format!("{}-{}", result.scenario, result.iteration)
     }
 
     /// Reads back what [`RunRecord::save`] wrote for `result` under
-    /// `suite_dir`; a run whose probes or consoles are missing (or from an
+    /// `suite_dir`; a run whose probes or logs are missing (or from an
     /// older lab) comes back with what is there, so reports still render.
     pub fn load(suite_dir: &Path, result: &ScenarioResult) -> Self {
         let dir = Self::dir_in(suite_dir, result);
@@ -237,34 +245,61 @@ impl RunRecord {
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        let mut consoles: Vec<(String, String)> = std::fs::read_dir(dir.join("consoles"))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| {
-                        let host = e.path().file_stem()?.to_string_lossy().into_owned();
-                        Some((host, std::fs::read_to_string(e.path()).ok()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        consoles.sort();
-        RunRecord { result: result.clone(), recordings, consoles }
+        RunRecord {
+            result: result.clone(),
+            recordings,
+            consoles: read_logs(&dir.join(CONSOLES)),
+            journals: read_logs(&dir.join(JOURNALS)),
+        }
     }
 
-    /// Writes `result.json`, `probes.json` and `consoles/<host>.log` into `dir`.
+    /// Where a host's log of this run lives, relative to its suite's
+    /// directory (for links from the suite's report).
+    pub fn log_link(result: &ScenarioResult, kind: &str, host: &str) -> String {
+        format!("{}/{kind}/{host}.log", Self::dir_name(result))
+    }
+
+    /// Writes `result.json`, `probes.json`, `consoles/<host>.log` and
+    /// `journals/<host>.log` into `dir`.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("result.json"), serde_json::to_string_pretty(&self.result).unwrap_or_default() + "\n")?;
         std::fs::write(dir.join("probes.json"), serde_json::to_string(&self.recordings).unwrap_or_default() + "\n")?;
-        if !self.consoles.is_empty() {
-            std::fs::create_dir_all(dir.join("consoles"))?;
-        }
-        for (host, text) in &self.consoles {
-            std::fs::write(dir.join("consoles").join(format!("{host}.log")), text)?;
-        }
-        Ok(())
+        write_logs(&dir.join(CONSOLES), &self.consoles)?;
+        write_logs(&dir.join(JOURNALS), &self.journals)
     }
+}
+
+/// The directories of a run's per-host logs.
+pub const CONSOLES: &str = "consoles";
+pub const JOURNALS: &str = "journals";
+
+/// `<host>.log` files of `dir`, sorted by host; none when it is missing.
+fn read_logs(dir: &Path) -> Vec<(String, String)> {
+    let mut logs: Vec<(String, String)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let host = e.path().file_stem()?.to_string_lossy().into_owned();
+                    Some((host, std::fs::read_to_string(e.path()).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    logs
+}
+
+/// Writes each host's log to `dir/<host>.log`; no directory without logs.
+fn write_logs(dir: &Path, logs: &[(String, String)]) -> std::io::Result<()> {
+    if !logs.is_empty() {
+        std::fs::create_dir_all(dir)?;
+    }
+    for (host, text) in logs {
+        std::fs::write(dir.join(format!("{host}.log")), text)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

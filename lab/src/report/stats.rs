@@ -16,6 +16,7 @@ use heartbeat::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::report::judge::ScenarioResult;
+use crate::report::phases::FailoverPhases;
 use crate::report::results::SuiteResults;
 
 /// Summary statistics of a sample.
@@ -84,6 +85,10 @@ pub struct ScenarioStats {
     pub new_master_ms: Option<Summary>,
     /// Acknowledged writes lost, summed over the runs.
     pub lost_writes: u64,
+    /// Each failover phase (see [`FailoverPhases::named`]) over the runs in
+    /// which it was seen; phases seen in no run are left out.
+    #[serde(default)]
+    pub phases: Vec<(String, Summary)>,
 }
 
 /// The longest outage after the fault seen by the run's probe of `role` of
@@ -121,7 +126,20 @@ pub fn scenario_stats(suite: &SuiteResults) -> Vec<ScenarioStats> {
                 read_outage_ms: collect(&|r| outage_ms(r, Role::Reader)),
                 new_master_ms: collect(&|r| r.new_master_after_ms),
                 lost_writes: runs.iter().map(|r| lost_writes(r)).sum(),
+                phases: phase_stats(&runs),
             }
+        })
+        .collect()
+}
+
+/// Each phase's summary over the runs that saw it, in the phases' order.
+fn phase_stats(runs: &[&ScenarioResult]) -> Vec<(String, Summary)> {
+    let named: Vec<_> = runs.iter().filter_map(|r| r.phases.as_ref()).map(FailoverPhases::named).collect();
+    let Some(first) = named.first() else { return Vec::new() };
+    (0..first.len())
+        .filter_map(|i| {
+            let values: Vec<f64> = named.iter().filter_map(|phases| phases[i].1).collect();
+            Some((first[i].0.to_owned(), summarize(&values)?))
         })
         .collect()
 }
@@ -206,6 +224,24 @@ mod tests {
         let power = &stats[1];
         assert_eq!((power.runs, power.passed, power.lost_writes), (1, 0, 1));
         assert_eq!(power.write_outage_ms.as_ref().map(|s| (s.n, s.p50, s.sd)), Some((1, 71234.0, 0.0)));
+    }
+
+    #[test]
+    fn phases_are_summarized_over_the_runs_that_saw_them() {
+        let mut suite = crate::report::render::fixtures::suite();
+        let phases = |detected, fenced| FailoverPhases {
+            detected_ms: Some(detected),
+            fenced_ms: fenced,
+            promoted_ms: Some(detected + 5000.0),
+            ..FailoverPhases::default()
+        };
+        suite.runs[0].phases = Some(phases(1000.0, None));
+        suite.runs[1].phases = Some(phases(3000.0, Some(4000.0)));
+        let stats = scenario_stats(&suite);
+        let seen: Vec<(&str, usize, f64)> =
+            stats[0].phases.iter().map(|(name, s)| (name.as_str(), s.n, s.mean)).collect();
+        assert_eq!(seen, [("detected", 2, 2000.0), ("fenced", 1, 4000.0), ("promoted", 2, 7000.0)]);
+        assert!(stats[1].phases.is_empty(), "results written before lab read journals have none");
     }
 
     #[test]

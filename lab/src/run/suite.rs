@@ -187,7 +187,7 @@ mod tests {
     fn record(scenario: &Scenario, iteration: u32, seed: u64) -> RunRecord {
         let mut result = crate::report::render::fixtures::suite().runs[0].clone();
         (result.scenario, result.iteration, result.seed) = (scenario.name.clone(), iteration, seed);
-        RunRecord { result, recordings: Vec::new(), consoles: Vec::new() }
+        RunRecord { result, recordings: Vec::new(), consoles: Vec::new(), journals: Vec::new() }
     }
 
     #[tokio::test(start_paused = true)]

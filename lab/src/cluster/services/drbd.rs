@@ -29,7 +29,7 @@ pub const STORAGE: ServiceSpec = ServiceSpec {
     name: ServiceName::Drbd,
     title: "DRBD (protocol C, on a loop file)",
     runtime: Runtime::Drbd,
-    placement: Placement::Promotable { clone: CLONE, promotion_score: Some("master-skydata") },
+    placement: Placement::Promotable { clone: CLONE, primitive: "skydata", promotion_score: Some("master-skydata") },
     master_vip: VIP,
     replica_vip: None,
     probes: &[],

@@ -121,6 +121,9 @@ pub enum Placement {
     /// unpromoted ones the replicas.
     Promotable {
         clone: &'static str,
+        /// The primitive inside the clone: Pacemaker's logs name operations
+        /// by it (`Result of promote operation for pgsqld on ...`).
+        primitive: &'static str,
         /// The node attribute where the agent keeps each node's promotion
         /// score, if a replica only counts once it is scored positive (PAF
         /// scores a replica that is not streaming yet -1000: a master lost

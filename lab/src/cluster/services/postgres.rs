@@ -25,7 +25,11 @@ pub const PAF: ServiceSpec = ServiceSpec {
     name: ServiceName::Postgres,
     title: "PostgreSQL (PAF)",
     runtime: Runtime::Paf,
-    placement: Placement::Promotable { clone: "pgsqld-clone", promotion_score: Some("master-pgsqld") },
+    placement: Placement::Promotable {
+        clone: "pgsqld-clone",
+        primitive: "pgsqld",
+        promotion_score: Some("master-pgsqld"),
+    },
     master_vip: Vip { resource: "pg-master-vip", address: VipAddress::Master },
     replica_vip: Some(Vip { resource: "pg-replica-vip", address: VipAddress::Replica }),
     probes: &[Role::Writer, Role::Reader],

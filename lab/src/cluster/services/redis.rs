@@ -22,7 +22,7 @@ pub const AGENT: ServiceSpec = ServiceSpec {
     name: ServiceName::Redis,
     title: "Redis",
     runtime: Runtime::RedisAgent,
-    placement: Placement::Promotable { clone: "redisd-clone", promotion_score: None },
+    placement: Placement::Promotable { clone: "redisd-clone", primitive: "redisd", promotion_score: None },
     master_vip: Vip { resource: "redis-master-vip", address: VipAddress::Redis },
     replica_vip: None,
     probes: &[Role::Writer, Role::Reader],

@@ -8,8 +8,9 @@ use heartbeat::Role;
 
 use super::{fault_name, lost, ms, outage, run_name, serde_name, timeline_svg, utc};
 use crate::report::judge::ScenarioResult;
-use crate::report::results::{RunRecord, SuiteResults};
-use crate::report::stats::{Summary, scenario_stats};
+use crate::report::phases::FailoverPhases;
+use crate::report::results::{CONSOLES, JOURNALS, RunRecord, SuiteResults};
+use crate::report::stats::{ScenarioStats, Summary, scenario_stats};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -142,6 +143,34 @@ fn stats_table(out: &mut String, suite: &SuiteResults) {
     }
     out.push_str("</tbody>\n</table>\n");
     out.push_str("<p class=\"muted\">Outages are the longest after the fault per run; p50/p95 by nearest rank.</p>\n");
+    phases_table(out, suite);
+}
+
+/// Each scenario's failover phases over its runs, when journals showed any.
+fn phases_table(out: &mut String, suite: &SuiteResults) {
+    let stats: Vec<ScenarioStats> = scenario_stats(suite).into_iter().filter(|s| !s.phases.is_empty()).collect();
+    if stats.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Failover phases</h2>\n<table class=\"stats\">\n<thead>\n<tr><th>scenario</th><th>phase</th>");
+    out.push_str("<th>runs</th><th>avg ms</th><th>p50 ms</th><th>p95 ms</th></tr>\n</thead>\n<tbody>\n");
+    for s in &stats {
+        for (phase, summary) in &s.phases {
+            let _ = write!(out, "<tr><td>{}</td><td>{}</td>", escape(&s.scenario), escape(phase));
+            for cell in [summary.n.to_string(), ms(Some(summary.mean)), ms(Some(summary.p50)), ms(Some(summary.p95))] {
+                let _ = write!(out, "<td class=\"n\">{cell}</td>");
+            }
+            out.push_str("</tr>\n");
+        }
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out.push_str(
+        "<p class=\"muted\">Milliseconds after the fault, from the nodes' journals (detected: the cluster noticed; ",
+    );
+    out.push_str(
+        "fenced: the victim's fencing confirmed; promoted: the new master promoted; VIP up: its VIP started) ",
+    );
+    out.push_str("and the writer (first write: acknowledged again).</p>\n");
 }
 
 fn runs_table(out: &mut String, suite: &SuiteResults) {
@@ -221,6 +250,9 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
     for e in &run.fence_events {
         facts.push(("fenced".into(), format!("{} {} at {}: {}", e.action, e.node, utc(e.unix_ms), e.answer)));
     }
+    if let Some(line) = run.phases.as_ref().and_then(FailoverPhases::line) {
+        facts.push(("failover phases".into(), format!("after the fault: {line}")));
+    }
     let t = &run.timings;
     facts.push((
         "timings".into(),
@@ -235,6 +267,10 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
     out.push_str("<dl class=\"facts\">\n");
     for (name, value) in facts {
         let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", escape(&name), escape(&value));
+    }
+    if let Some(record) = record {
+        log_links(out, run, JOURNALS, &record.journals);
+        log_links(out, run, CONSOLES, &record.consoles);
     }
     out.push_str("</dl>\n");
 
@@ -260,6 +296,22 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
         None => out.push_str("<p class=\"muted\">No probe recordings for this run.</p>\n"),
     }
     out.push_str("</section>\n");
+}
+
+/// A fact linking each host's log of `kind` (`journals`, `consoles`) in
+/// the run's directory, next to report.html.
+fn log_links(out: &mut String, run: &ScenarioResult, kind: &str, logs: &[(String, String)]) {
+    if logs.is_empty() {
+        return;
+    }
+    let links: Vec<String> = logs
+        .iter()
+        .map(|(host, _)| {
+            let href = RunRecord::log_link(run, kind, host);
+            format!("<a href=\"{}\">{}</a>", escape(&href), escape(host))
+        })
+        .collect();
+    let _ = writeln!(out, "<dt>{kind}</dt><dd>{}</dd>", links.join(" · "));
 }
 
 /// Sequence numbers for a reader: the first 20, then how many more.

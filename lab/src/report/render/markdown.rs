@@ -105,6 +105,7 @@ pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String
         );
     }
     out.push_str("\nOutages are the longest after the fault per run; p50/p95 by nearest rank.\n");
+    phases_table(&mut out, suite);
 
     let failing: Vec<_> = suite.runs.iter().filter(|r| !r.passed).collect();
     if !failing.is_empty() {
@@ -161,6 +162,30 @@ pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String
     out
 }
 
+/// Each scenario's failover phases over its runs, when journals showed any.
+fn phases_table(out: &mut String, suite: &SuiteResults) {
+    let stats: Vec<_> = scenario_stats(suite).into_iter().filter(|s| !s.phases.is_empty()).collect();
+    if stats.is_empty() {
+        return;
+    }
+    out.push_str("\n### Failover phases\n\n| scenario | phase | runs | avg ms | p50 ms | p95 ms |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: |\n");
+    for s in &stats {
+        for (phase, summary) in &s.phases {
+            let _ = writeln!(
+                out,
+                "| {} | {phase} | {} | {} | {} | {} |",
+                esc(&s.scenario),
+                summary.n,
+                ms(Some(summary.mean)),
+                ms(Some(summary.p50)),
+                ms(Some(summary.p95))
+            );
+        }
+    }
+    out.push_str("\nMilliseconds after the fault, from the nodes' journals and the writer.\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +229,32 @@ mod tests {
         assert!(text.contains("(+2 unacknowledged)"), "{text}");
         let html = crate::report::render::html::html(&suite, &[]);
         assert!(html.contains("2 committed although their attempt failed or was cut short: seq 812, 813"), "{html}");
+    }
+
+    /// Phases read from journals are summarized per scenario, and each
+    /// run's report links its hosts' journals.
+    #[test]
+    fn failover_phases_and_journals_are_shown() {
+        let mut suite = fixtures::suite();
+        suite.runs[0].phases = Some(crate::report::phases::FailoverPhases {
+            detected_ms: Some(1250.0),
+            promoted_ms: Some(9001.0),
+            ..Default::default()
+        });
+        let text = markdown(&suite, None);
+        assert!(text.contains("| kill-postgres-master | detected | 1 | 1250 | 1250 | 1250 |"), "{text}");
+        assert!(text.contains("| kill-postgres-master | promoted | 1 | 9001 |"), "{text}");
+        assert!(!text.contains("| fenced |"), "a phase no run saw is left out: {text}");
+        let record = crate::report::results::RunRecord {
+            result: suite.runs[0].clone(),
+            recordings: Vec::new(),
+            consoles: Vec::new(),
+            journals: vec![("tuchanka-a".into(), "...".into())],
+        };
+        let html = crate::report::render::html::html(&suite, &[record]);
+        assert!(html.contains("after the fault: detected 1.2 s, promoted 9.0 s"), "{html}");
+        assert!(html.contains("<a href=\"kill-postgres-master-1/journals/tuchanka-a.log\">tuchanka-a</a>"), "{html}");
+        assert!(html.contains("<h2>Failover phases</h2>"), "{html}");
     }
 
     #[test]

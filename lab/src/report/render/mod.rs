@@ -182,8 +182,18 @@ pub(crate) mod fixtures {
     /// failing one (without): the second run has no record.
     pub fn records(suite: &SuiteResults) -> Vec<RunRecord> {
         vec![
-            RunRecord { result: suite.runs[0].clone(), recordings: recordings(), consoles: Vec::new() },
-            RunRecord { result: suite.runs[2].clone(), recordings: Vec::new(), consoles: Vec::new() },
+            RunRecord {
+                result: suite.runs[0].clone(),
+                recordings: recordings(),
+                consoles: Vec::new(),
+                journals: Vec::new(),
+            },
+            RunRecord {
+                result: suite.runs[2].clone(),
+                recordings: Vec::new(),
+                consoles: Vec::new(),
+                journals: Vec::new(),
+            },
         ]
     }
 

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::lifecycle::{Lab, LabError};
 use crate::report::judge::{ProbeSummary, RunTimings, ScenarioResult};
+use crate::report::phases::{self, FailoverPhases, PhaseWatch};
 use crate::report::results::RunRecord;
 use crate::run::faults;
 use crate::run::probes::ProbeKind;
@@ -114,6 +115,7 @@ pub async fn run_with(
     let observe_started = Instant::now();
     let fence_events_before = ports.fence_events().len();
     let clock = Clock::start();
+    let clock_unix_ms = unix_ms();
     let probes = ports.start_probes(&crate::run::probes::for_scenario(scenario, lab.stack), &run_id, clock)?;
     tokio::time::sleep(Duration::from_secs_f64(scenario.probes.warmup_s + jitter)).await;
     // The fault must hit a cluster that can fail over: under the warm-up's
@@ -156,9 +158,12 @@ pub async fn run_with(
     };
 
     let fence_events = ports.fence_events().split_off(fence_events_before);
-    timings.total_s = started.elapsed().as_secs_f64();
-    let summaries =
+    let summaries: Vec<ProbeSummary> =
         recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service, fault_at)).collect();
+    let fault_unix_ms = clock_unix_ms + fault_at.as_millis();
+    let journals = ports.journals(fault_unix_ms).await;
+    let phases = failover_phases(&journals, &lab, spec, &summaries, clock_unix_ms, fault_at);
+    timings.total_s = started.elapsed().as_secs_f64();
     let result = ScenarioResult::judge(
         scenario,
         crate::report::judge::RunFacts {
@@ -180,6 +185,7 @@ pub async fn run_with(
             acks,
             fence_events,
             timings,
+            phases: Some(phases),
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
@@ -187,7 +193,31 @@ pub async fn run_with(
         result,
         recordings: recordings.into_iter().map(|(_, r)| r).collect(),
         consoles: ports.consoles_since(&consoles),
+        journals,
     })
+}
+
+/// The failover's phases from the journals, on the fault's clock. The first
+/// write is the end of the fault's service's longest write outage: when its
+/// clients were served again.
+fn failover_phases(
+    journals: &[(String, String)],
+    lab: &ports::RunContext,
+    spec: &ServiceSpec,
+    summaries: &[ProbeSummary],
+    clock_unix_ms: u128,
+    fault_at: Duration,
+) -> FailoverPhases {
+    let on_unix_clock = |t: Duration| clock_unix_ms as f64 + t.as_secs_f64() * 1000.0;
+    let writer = summaries.iter().find(|p| p.service == spec.name && p.role == heartbeat::Role::Writer);
+    let back = writer.and_then(|w| w.outages.iter().filter_map(|o| Some((o.duration()?, o.end?))).max());
+    let watch = PhaseWatch {
+        promotable: lab.stack.promoted_primitive(spec).unwrap_or_default(),
+        vip: spec.master_vip.resource,
+        fault_unix_ms: on_unix_clock(fault_at),
+        first_write_unix_ms: back.map(|(_, end)| on_unix_clock(end)),
+    };
+    phases::from_journals(journals, &watch)
 }
 
 pub fn unix_ms() -> u128 {

@@ -23,6 +23,9 @@ use crate::lifecycle::{Lab, LabError, SETUP};
 use crate::run::probes::{ProbeKind, Probes};
 use crate::run::scenario::Fault;
 
+/// How many seconds of journal before a fault a run keeps.
+const JOURNAL_LEAD_S: u128 = 10;
+
 /// The lab as a run sees it, read once at the start.
 #[derive(Clone, Debug)]
 pub struct RunContext {
@@ -74,6 +77,11 @@ pub trait ScenarioPorts {
 
     /// Every fencing action of the lab so far, oldest first.
     fn fence_events(&self) -> Vec<FenceEvent>;
+
+    /// Each host's journal from a little before the fault at `fault_unix_ms`
+    /// (milliseconds since the epoch) until now, by host: the cluster's own
+    /// account of the fault.
+    fn journals(&self, fault_unix_ms: u128) -> impl Future<Output = Vec<(String, String)>>;
 
     /// How long each host's console log is now.
     fn console_marks(&self) -> Vec<(String, u64)>;
@@ -163,6 +171,12 @@ impl ScenarioPorts for LabPorts<'_> {
 
     fn fence_events(&self) -> Vec<FenceEvent> {
         read_events(&self.0.paths.root().join("fence-events.jsonl"))
+    }
+
+    async fn journals(&self, fault_unix_ms: u128) -> Vec<(String, String)> {
+        // What led up to the fault matters too: the last healthy monitors.
+        let since_unix_s = (fault_unix_ms / 1000).saturating_sub(JOURNAL_LEAD_S);
+        self.0.stack().journals(u64::try_from(since_unix_s).unwrap_or(u64::MAX)).await
     }
 
     fn console_marks(&self) -> Vec<(String, u64)> {

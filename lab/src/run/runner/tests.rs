@@ -213,6 +213,31 @@ impl ScenarioPorts for FakeLab {
         if fenced { vec![event] } else { Vec::new() }
     }
 
+    /// The survivor's journal of a failover: detected 1.5 s after the
+    /// fault, fenced at 4 s, promoted at 6 s, the VIP up at 6.5 s.
+    async fn journals(&self, fault_unix_ms: u128) -> Vec<(String, String)> {
+        let at = |ms: u128| {
+            let t = jiff::Timestamp::from_millisecond(i64::try_from(fault_unix_ms + ms).expect("ms")).expect("time");
+            t.strftime("%Y-%m-%dT%H:%M:%S.%6f+00:00").to_string()
+        };
+        let b = format!("{}-b", self.stack);
+        let journal = [
+            (1500, "corosync[7]:   [TOTEM ] Token has not been received in 1237 ms".to_owned()),
+            (
+                4000,
+                format!(
+                    "pacemaker-controld[8]: notice: Peer {}-a was terminated (reboot) by {b} on behalf of x: OK",
+                    self.stack
+                ),
+            ),
+            (6000, format!("pacemaker-controld[8]: notice: Result of promote operation for pgsqld on {b}: ok")),
+            (6500, format!("pacemaker-controld[8]: notice: Result of start operation for pg-master-vip on {b}: ok")),
+        ]
+        .map(|(ms, text)| format!("{} {b} {text}\n", at(ms)))
+        .concat();
+        vec![(b, journal)]
+    }
+
     fn console_marks(&self) -> Vec<(String, u64)> {
         Vec::new()
     }
@@ -329,6 +354,15 @@ async fn a_failover_is_measured_restored_and_judged() {
     assert_eq!(record.recordings.len(), 4, "both probes of both services");
     assert_eq!(result.lost_writes.keys().copied().collect::<Vec<_>>(), [ServiceName::Postgres, ServiceName::Redis]);
     assert_eq!(result.fence_events.len(), 1);
+    // The survivor's journal, on the fault's clock, then the first write.
+    let phases = result.phases.clone().expect("phases");
+    let near = |ms: Option<f64>, expected: f64| ms.is_some_and(|ms| (ms - expected).abs() <= 1.0);
+    assert!(near(phases.detected_ms, 1500.0), "{phases:?}");
+    assert!(near(phases.fenced_ms, 4000.0), "{phases:?}");
+    assert!(near(phases.promoted_ms, 6000.0), "{phases:?}");
+    assert!(near(phases.vip_ms, 6500.0), "{phases:?}");
+    assert!(near(phases.first_write_ms, outage), "the end of the write outage: {phases:?}");
+    assert_eq!(record.journals.len(), 1, "kept for the run directory");
     assert_eq!(
         lab.calls(),
         [
