@@ -115,6 +115,8 @@ pub struct RunFacts {
     pub restore_error: Option<String>,
     /// The failover's phases, from the nodes' journals.
     pub phases: Option<FailoverPhases>,
+    /// The wall-clock time of the probes' clock origin, ms since the epoch.
+    pub probe_clock_unix_ms: u128,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -147,6 +149,11 @@ pub struct ScenarioResult {
     /// written before lab read journals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phases: Option<FailoverPhases>,
+    /// The wall-clock time (ms since the epoch) at which the probes' clock,
+    /// the one `fault_at_ms` and every attempt are on, read 0: it lines the
+    /// timeline up with the journals and fence events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_clock_unix_ms: Option<u128>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -241,6 +248,7 @@ impl ScenarioResult {
             timings: facts.timings,
             restore_error: facts.restore_error,
             phases: facts.phases,
+            probe_clock_unix_ms: Some(facts.probe_clock_unix_ms),
             checks,
             passed,
         }
@@ -377,6 +385,7 @@ mod tests {
             timings: RunTimings::default(),
             restore_error: None,
             phases: None,
+            probe_clock_unix_ms: 0,
         }
     }
 

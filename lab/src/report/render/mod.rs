@@ -131,10 +131,19 @@ pub(crate) fn failed_checks(run: &ScenarioResult) -> Vec<String> {
 
 /// `2026-01-01 00:00:12 UTC`; the raw number if out of range.
 pub(crate) fn utc(unix_ms: u128) -> String {
+    utc_formatted(unix_ms, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+/// `22:15:01.123 UTC`: a moment to find in the journals.
+pub(crate) fn utc_precise(unix_ms: u128) -> String {
+    utc_formatted(unix_ms, "%H:%M:%S%.3f UTC")
+}
+
+fn utc_formatted(unix_ms: u128, format: &str) -> String {
     i64::try_from(unix_ms)
         .ok()
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| format!("{unix_ms} ms since the epoch"), |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .map_or_else(|| format!("{unix_ms} ms since the epoch"), |t| t.strftime(format).to_string())
 }
 
 /// Fixtures and golden files shared by the renderers' tests.
@@ -242,6 +251,7 @@ mod tests {
             ["write outage: expected ≤ 60000 ms, got 71234 ms", "lost acknowledged writes: expected ≤ 0, got 1 of 402"]
         );
         assert_eq!(utc(1767225612000), "2026-01-01 00:00:12 UTC");
+        assert_eq!(utc_precise(1767225612345), "00:00:12.345 UTC");
     }
 
     #[test]

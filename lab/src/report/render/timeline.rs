@@ -4,23 +4,24 @@
 //! One horizontal lane per probe recording. Every attempt is a tick at its
 //! start time, green when it succeeded and red when it failed; outage
 //! windows (as defined by [`heartbeat::outage`]) are shaded red behind the
-//! ticks. Vertical lines mark the fault (black), the new master (blue) and
-//! fencing actions (amber). The x axis is seconds on the probes' clock, the
+//! ticks. Vertical lines mark the fault (black), the new master (blue),
+//! fencing actions (amber) and the promotion and VIP start the journals
+//! showed (violet). The x axis is seconds on the probes' clock, the
 //! same clock `fault_at_ms` is measured on.
 //!
 //! Drawn with plotters' SVG backend without its `ttf` feature: text goes
 //! out as `<text>` elements and the viewer picks the font, so nothing on
 //! the host is needed to render.
 //!
-//! # Fence marks are approximate
+//! # Wall clock
 //!
-//! Fence events carry wall-clock `unix_ms`, while the probe clock starts
-//! after the rollback and the cluster start of the run. A fence event is
-//! placed at `unix_ms − started_unix_ms − (rollback_s + cluster_start_s)`,
-//! which is late by the few milliseconds between the end of the cluster
-//! start and the probes' clock origin, and off by any wall-clock step during
-//! the run; its label says `≈`. Events outside the plotted time range are
-//! left out.
+//! Fence events and journal lines carry wall-clock time. Results record the
+//! wall-clock time of the probes' clock origin (`probe_clock_unix_ms`), so
+//! fence events are placed exactly and the axis says when 0 was. Results
+//! written before that are placed at `unix_ms − started_unix_ms −
+//! (rollback_s + cluster_start_s)`, late by the moments between the cluster
+//! start and the probes' start; their label says `≈`. Events outside the
+//! plotted time range are left out.
 //!
 //! # Size
 //!
@@ -55,6 +56,8 @@ pub const FAILED_COLOR: RGBColor = RGBColor(220, 38, 38);
 const FAULT_COLOR: RGBColor = RGBColor(17, 24, 39);
 const MASTER_COLOR: RGBColor = RGBColor(37, 99, 235);
 const FENCE_COLOR: RGBColor = RGBColor(217, 119, 6);
+/// Phases of the failover read from the journals.
+const PHASE_COLOR: RGBColor = RGBColor(124, 58, 237);
 const GRID_COLOR: RGBColor = RGBColor(209, 213, 219);
 const FONT: &str = "sans-serif";
 /// Font sizes as plotters takes them: its SVG backend writes `size / 1.24`
@@ -102,16 +105,40 @@ fn markers(result: &ScenarioResult) -> Vec<Marker> {
             label: format!("new master {} (+{:.1} s)", result.master_after.as_deref().unwrap_or("?"), after / 1000.0),
         });
     }
-    let origin_ms =
-        result.started_unix_ms as f64 + (result.timings.rollback_s + result.timings.cluster_start_s) * 1000.0;
+    let (origin_ms, about) = match result.probe_clock_unix_ms {
+        Some(origin) => (origin as f64, ""),
+        None => {
+            let t = &result.timings;
+            (result.started_unix_ms as f64 + (t.rollback_s + t.cluster_start_s) * 1000.0, "≈ ")
+        }
+    };
     for event in &result.fence_events {
         markers.push(Marker {
             at_s: (event.unix_ms as f64 - origin_ms) / 1000.0,
             color: FENCE_COLOR,
-            label: format!("≈ fence {} {} ({})", event.action, event.node, event.answer),
+            label: format!("{about}fence {} {} ({})", event.action, event.node, event.answer),
         });
     }
+    let phases = result.phases.iter().flat_map(|p| [("promoted", p.promoted_ms), ("VIP up", p.vip_ms)]);
+    for (phase, at) in phases {
+        if let Some(at) = at {
+            markers.push(Marker {
+                at_s: fault_s + at / 1000.0,
+                color: PHASE_COLOR,
+                label: format!("{phase} (+{:.1} s)", at / 1000.0),
+            });
+        }
+    }
     markers
+}
+
+/// The axis caption: which clock, and when it read 0 if known.
+fn x_caption(result: &ScenarioResult) -> String {
+    let backend = serde_name(&result.backend);
+    match result.probe_clock_unix_ms {
+        Some(origin) => format!("seconds on the probes' clock, 0 = {} ({backend} backend)", super::utc_precise(origin)),
+        None => format!("seconds on the probes' clock ({backend} backend)"),
+    }
 }
 
 /// The lane's name: the probe, and its role when the name does not say it.
@@ -170,7 +197,7 @@ fn draw(
         .y_labels(0)
         .x_labels(12)
         .x_label_formatter(&seconds)
-        .x_desc(format!("seconds on the probes' clock ({} backend)", serde_name(&result.backend)))
+        .x_desc(x_caption(result))
         .max_light_lines(0)
         .bold_line_style(GRID_COLOR)
         .label_style((FONT, TEXT_SIZE).into_font())
@@ -282,6 +309,29 @@ mod tests {
     fn strokes(doc: &roxmltree::Document<'_>, c: RGBColor) -> usize {
         let c = color(c);
         doc.descendants().filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(c.as_str())).count()
+    }
+
+    /// With the probes' clock on the wall clock, fencing is placed exactly
+    /// and the journals' phases are marked.
+    #[test]
+    fn phases_and_exact_fencing_are_marked_on_the_wall_clock() {
+        let mut run = fixtures::suite().runs[0].clone();
+        let origin = run.started_unix_ms + 40_000;
+        run.probe_clock_unix_ms = Some(origin);
+        run.fence_events = vec![crate::fenced::FenceEvent {
+            unix_ms: origin + 12_500,
+            action: "reboot".into(),
+            node: run.victim.clone(),
+            answer: "OK".into(),
+        }];
+        run.phases = Some(crate::report::phases::FailoverPhases { promoted_ms: Some(2500.0), ..Default::default() });
+        let svg = timeline_svg(&run, &fixtures::recordings());
+        assert!(svg.contains(&format!("fence reboot {} (OK)", run.victim)), "{svg}");
+        assert!(!svg.contains("≈ fence"), "{svg}");
+        assert!(svg.contains("promoted (+2.5 s)"), "{svg}");
+        assert!(svg.contains("0 = "), "the axis says when 0 was: {svg}");
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert_eq!(strokes(&doc, PHASE_COLOR), 1);
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub async fn run_with(
             fence_events,
             timings,
             phases: Some(phases),
+            probe_clock_unix_ms: clock_unix_ms,
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
