@@ -25,6 +25,17 @@ pub struct RunTimings {
     pub total_s: f64,
 }
 
+/// Where the cluster had the fault's service at one of the runner's polls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlacementSample {
+    /// When the poll answered, on the probes' clock, in milliseconds.
+    pub at_ms: f64,
+    /// The node where the service was master, if any.
+    pub master: Option<String>,
+    /// The node running its master VIP, if any.
+    pub vip: Option<String>,
+}
+
 /// What one probe saw, relative to the fault.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeSummary {
@@ -117,6 +128,8 @@ pub struct RunFacts {
     pub phases: Option<FailoverPhases>,
     /// The wall-clock time of the probes' clock origin, ms since the epoch.
     pub probe_clock_unix_ms: u128,
+    /// Where the service's master and VIP were, poll by poll.
+    pub placements: Vec<PlacementSample>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -154,6 +167,10 @@ pub struct ScenarioResult {
     /// timeline up with the journals and fence events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_clock_unix_ms: Option<u128>,
+    /// Where the fault's service had its master and VIP, from the polls
+    /// just before the fault until it recovered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placements: Vec<PlacementSample>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -249,6 +266,7 @@ impl ScenarioResult {
             restore_error: facts.restore_error,
             phases: facts.phases,
             probe_clock_unix_ms: Some(facts.probe_clock_unix_ms),
+            placements: facts.placements,
             checks,
             passed,
         }
@@ -386,6 +404,7 @@ mod tests {
             restore_error: None,
             phases: None,
             probe_clock_unix_ms: 0,
+            placements: Vec::new(),
         }
     }
 

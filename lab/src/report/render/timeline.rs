@@ -1,7 +1,9 @@
 //! A run's timeline as SVG: what each probe saw, attempt by attempt, with
 //! the fault and its consequences marked.
 //!
-//! One horizontal lane per probe recording. Every attempt is a tick at its
+//! One horizontal lane per probe recording, then, when the run recorded the
+//! cluster's polls, a lane for where the fault's service had its master and
+//! one for its VIP, coloured by node. Every attempt is a tick at its
 //! start time, green when it succeeded and red when it failed; outage
 //! windows (as defined by [`heartbeat::outage`]) are shaded red behind the
 //! ticks. Vertical lines mark the fault (black), the new master (blue),
@@ -38,7 +40,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{fault_name, serde_name};
-use crate::report::judge::ScenarioResult;
+use crate::report::judge::{PlacementSample, ScenarioResult};
 
 /// Width of the image in pixels.
 pub const WIDTH: u32 = 900;
@@ -70,7 +72,7 @@ const SMALL_SIZE: f64 = 13.64;
 /// The run's timeline as a standalone SVG document (no XML declaration, so
 /// it can also be inlined in HTML).
 pub fn timeline_svg(result: &ScenarioResult, recordings: &[Recording]) -> String {
-    let lanes = recordings.len().max(1);
+    let lanes = (recordings.len() + placement_lanes(result).len()).max(1);
     let height = CHROME_PX + (((lanes as f64) + BAND) * f64::from(LANE_PX)).round() as u32;
     let mut svg = String::new();
     let drawn = draw(&mut svg, (WIDTH, height), result, recordings);
@@ -152,10 +154,35 @@ fn lane_name(recording: &Recording) -> String {
 
 /// Room left of the plot for the longest lane name (16 px text, about 9 px
 /// a character), so that no name is clipped.
-fn label_area_px(recordings: &[Recording]) -> u32 {
-    let longest = recordings.iter().map(|r| lane_name(r).chars().count()).max().unwrap_or(0);
+fn label_area_px(names: &[String]) -> u32 {
+    let longest = names.iter().map(|name| name.chars().count()).max().unwrap_or(0);
     (longest as u32 * 9 + 16).max(110)
 }
+
+/// A lane of where the cluster had something: its name and, per poll, the
+/// node (on the probes' clock, in seconds).
+struct PlacementLane {
+    name: String,
+    spans: Vec<(f64, Option<String>)>,
+}
+
+/// Lanes for the fault's service's master and its VIP, when the run
+/// recorded the cluster's polls.
+fn placement_lanes(result: &ScenarioResult) -> Vec<PlacementLane> {
+    if result.placements.is_empty() {
+        return Vec::new();
+    }
+    let lane = |name: String, node: fn(&PlacementSample) -> &Option<String>| PlacementLane {
+        name,
+        spans: result.placements.iter().map(|p| (p.at_ms / 1000.0, node(p).clone())).collect(),
+    };
+    vec![lane(format!("{} master", result.service), |p| &p.master), lane(format!("{} VIP", result.service), |p| &p.vip)]
+}
+
+/// Node colours of the placement lanes, by the node's first appearance.
+const NODE_COLORS: [RGBColor; 4] =
+    [RGBColor(59, 130, 246), RGBColor(20, 184, 166), RGBColor(249, 115, 22), RGBColor(236, 72, 153)];
+const NOWHERE_COLOR: RGBColor = RGBColor(229, 231, 235);
 
 fn draw(
     svg: &mut String,
@@ -166,7 +193,10 @@ fn draw(
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
     root.fill(&WHITE)?;
 
-    let lanes = recordings.len().max(1) as f64;
+    let placements = placement_lanes(result);
+    let mut names: Vec<String> = recordings.iter().map(lane_name).collect();
+    names.extend(placements.iter().map(|p| p.name.clone()));
+    let lanes = names.len().max(1) as f64;
     let data_end =
         recordings.iter().flat_map(|r| r.attempts.last()).map(|a| a.completed().as_secs_f64()).fold(0.0, f64::max);
     let fault_s = result.fault_at_ms / 1000.0;
@@ -189,7 +219,7 @@ fn draw(
         .margin_top(34)
         .margin_right(20)
         .x_label_area_size(40)
-        .y_label_area_size(label_area_px(recordings))
+        .y_label_area_size(label_area_px(&names))
         .build_cartesian_2d(0.0..x_end, 0.0..lanes + BAND)?;
     chart
         .configure_mesh()
@@ -206,7 +236,7 @@ fn draw(
 
     // Lane i from the top: y in [lanes - i - 1, lanes - i).
     let lane_bottom = |i: usize| lanes - i as f64 - 1.0;
-    for i in 1..recordings.len() {
+    for i in 1..names.len() {
         let y = lane_bottom(i) + 1.0;
         chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, y), (x_end, y)], GRID_COLOR)))?;
     }
@@ -237,6 +267,35 @@ fn draw(
         chart.draw_series(ticks)?;
     }
 
+    // Where the cluster had the service: a bar per poll, coloured by node,
+    // named where it changes.
+    let mut nodes: Vec<&str> = Vec::new();
+    for (j, lane) in placements.iter().enumerate() {
+        let y = lane_bottom(recordings.len() + j);
+        for (k, (from, node)) in lane.spans.iter().enumerate() {
+            let to = lane.spans.get(k + 1).map_or(x_end, |(next, _)| *next).min(x_end);
+            let color = match node {
+                Some(node) => {
+                    let index = nodes.iter().position(|n| n == node).unwrap_or_else(|| {
+                        nodes.push(node);
+                        nodes.len() - 1
+                    });
+                    NODE_COLORS[index % NODE_COLORS.len()]
+                }
+                None => NOWHERE_COLOR,
+            };
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(*from, y + 0.3), (to, y + 0.7)],
+                color.mix(0.55).filled(),
+            )))?;
+            if k == 0 || lane.spans[k - 1].1 != *node {
+                let (x, text_y) = chart.backend_coord(&(*from, y + 0.5));
+                let style = (FONT, SMALL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+                root.draw(&Text::new(node.clone().unwrap_or_else(|| "none".into()), (x + 3, text_y), style))?;
+            }
+        }
+    }
+
     // Markers: a line through the lanes, the label in the band above them;
     // labels take turns on three rows so neighbouring ones do not overlap.
     let (plot_left, _) = chart.backend_coord(&(0.0, lanes + BAND));
@@ -256,10 +315,10 @@ fn draw(
     }
 
     // Lane names left of the plot.
-    for (i, recording) in recordings.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let (_, y) = chart.backend_coord(&(0.0, lane_bottom(i) + 0.5));
         let style = (FONT, LANE_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
-        root.draw(&Text::new(lane_name(recording), (plot_left - 8, y), style))?;
+        root.draw(&Text::new(name.clone(), (plot_left - 8, y), style))?;
     }
     if recordings.is_empty() {
         let (_, y) = chart.backend_coord(&(0.0, 0.5));
@@ -434,8 +493,39 @@ mod tests {
         let named = [recording("postgres-writer", Role::Writer), recording("beanstalkd-reader", Role::Reader)];
         assert_eq!(lane_name(&named[0]), "postgres-writer");
         assert_eq!(lane_name(&recording("heart", Role::Writer)), "heart (writer)");
-        assert_eq!(label_area_px(&named), 17 * 9 + 16);
-        assert_eq!(label_area_px(&[recording("writer", Role::Writer)]), 110);
+        assert_eq!(label_area_px(&named.map(|r| lane_name(&r))), 17 * 9 + 16);
+        assert_eq!(label_area_px(&[lane_name(&recording("writer", Role::Writer))]), 110);
+    }
+
+    /// The polls' view of the cluster gets a lane for the master and one
+    /// for the VIP, named where the node changes.
+    #[test]
+    fn where_the_master_and_its_vip_were_has_lanes() {
+        let mut run = fixtures::suite().runs[0].clone();
+        let at = |ms: f64, master: Option<&str>, vip: Option<&str>| PlacementSample {
+            at_ms: ms,
+            master: master.map(str::to_owned),
+            vip: vip.map(str::to_owned),
+        };
+        let fault_ms = run.fault_at_ms;
+        run.placements = vec![
+            at(fault_ms - 100.0, Some("tuchanka-a"), Some("tuchanka-a")),
+            at(fault_ms + 2000.0, None, None),
+            at(fault_ms + 9000.0, Some("tuchanka-b"), Some("tuchanka-b")),
+        ];
+        let recordings = fixtures::recordings();
+        let svg = timeline_svg(&run, &recordings);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let texts: Vec<&str> =
+            doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+        assert!(texts.contains(&"postgres master") && texts.contains(&"postgres VIP"), "{texts:?}");
+        assert_eq!(texts.iter().filter(|t| **t == "tuchanka-b").count(), 2, "named once per lane where it changes");
+        assert_eq!(texts.iter().filter(|t| **t == "none").count(), 2, "{texts:?}");
+        let height: u32 = doc.root_element().attribute("height").and_then(|h| h.parse().ok()).expect("height");
+        let without = timeline_svg(&fixtures::suite().runs[0], &recordings);
+        let without = roxmltree::Document::parse(&without).expect("svg");
+        let before: u32 = without.root_element().attribute("height").and_then(|h| h.parse().ok()).expect("height");
+        assert_eq!(height, before + 2 * LANE_PX, "two lanes more");
     }
 
     #[test]

@@ -18,8 +18,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use crate::cluster::services::{ServiceName, ServiceSpec};
+use crate::cluster::state::ClusterState;
 use crate::lifecycle::{Lab, LabError};
-use crate::report::judge::{ProbeSummary, RunTimings, ScenarioResult};
+use crate::report::judge::{PlacementSample, ProbeSummary, RunTimings, ScenarioResult};
 use crate::report::phases::{self, FailoverPhases, PhaseWatch};
 use crate::report::results::RunRecord;
 use crate::run::faults;
@@ -121,8 +122,9 @@ pub async fn run_with(
     // The fault must hit a cluster that can fail over: under the warm-up's
     // writes a lagging replica is scored -1000 by PAF for a while (seen on
     // emulated VMs), and a master lost then has no successor.
-    ports.wait_healthy(&detail).await?;
+    let at_fault = ports.wait_healthy(&detail).await?;
     let fault_at = clock.elapsed();
+    let placed_before = placement(spec, &at_fault, fault_at);
     ports.inject(&scenario.fault, service, &victim).await?;
     events.emit(RunEvent::Fault { action, service, victim: victim.clone(), at: fault_at });
     let watch = Watch { service: spec, victim: &victim, master_before: &master_before, fault_at };
@@ -187,6 +189,7 @@ pub async fn run_with(
             timings,
             phases: Some(phases),
             probe_clock_unix_ms: clock_unix_ms,
+            placements: std::iter::once(placed_before).chain(observation.placements).collect(),
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
@@ -230,6 +233,17 @@ struct Observation {
     new_master_at: Option<Duration>,
     /// The last master the cluster showed while observing.
     master_seen: Option<String>,
+    /// Where the service was at each poll.
+    placements: Vec<PlacementSample>,
+}
+
+/// Where `state` has `service`'s master and VIP, at `at` on the probes' clock.
+fn placement(service: &ServiceSpec, state: &ClusterState, at: Duration) -> PlacementSample {
+    PlacementSample {
+        at_ms: at.as_secs_f64() * 1000.0,
+        master: service.master(state).map(str::to_owned),
+        vip: state.location(service.master_vip.resource).map(str::to_owned),
+    }
 }
 
 /// What the observation watches for.
@@ -259,6 +273,7 @@ async fn observe(
     let wants_failover = scenario.expect.master == crate::run::scenario::MasterExpectation::Other;
     let mut new_master_at = None;
     let mut master_seen = None;
+    let mut placements = Vec::new();
     loop {
         if let Ok(state) = ports.cluster_state(victim).await {
             let master = service.master(&state);
@@ -266,6 +281,7 @@ async fn observe(
                 new_master_at = Some(clock.elapsed());
             }
             master_seen = master.map(str::to_owned);
+            placements.push(placement(service, &state, clock.elapsed()));
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
@@ -285,10 +301,10 @@ async fn observe(
             if new_master_at.is_some() { "yes" } else { "not yet" }
         )));
         if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
-            return Observation { recovered: true, new_master_at, master_seen };
+            return Observation { recovered: true, new_master_at, master_seen, placements };
         }
         if now >= deadline {
-            return Observation { recovered: false, new_master_at, master_seen };
+            return Observation { recovered: false, new_master_at, master_seen, placements };
         }
         tokio::time::sleep(poll_interval).await;
     }

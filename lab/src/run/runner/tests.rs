@@ -363,6 +363,12 @@ async fn a_failover_is_measured_restored_and_judged() {
     assert!(near(phases.vip_ms, 6500.0), "{phases:?}");
     assert!(near(phases.first_write_ms, outage), "the end of the write outage: {phases:?}");
     assert_eq!(record.journals.len(), 1, "kept for the run directory");
+    // Where the master was: on the victim at the fault, then on the survivor.
+    let masters: Vec<Option<&str>> = result.placements.iter().map(|p| p.master.as_deref()).collect();
+    assert_eq!(masters.first(), Some(&Some("tuchanka-a")), "{masters:?}");
+    assert_eq!(masters.last(), Some(&Some("tuchanka-b")), "{masters:?}");
+    assert!(result.placements.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert_eq!(result.placements[0].at_ms, result.fault_at_ms, "sampled as the fault is injected");
     assert_eq!(
         lab.calls(),
         [
