@@ -4,7 +4,9 @@
 //! One horizontal lane per probe recording, then, when the run recorded the
 //! cluster's polls, a lane for where the fault's service had its master and
 //! one for its VIP, coloured by node. Every attempt is a tick at its
-//! start time, green when it succeeded and red when it failed; outage
+//! start time, green when it succeeded and red when it failed, as tall as it
+//! took (log scale, 1 ms to 1 s); writes found lost are crossed, writes that
+//! committed without an acknowledgement ringed; outage
 //! windows (as defined by [`heartbeat::outage`]) are shaded red behind the
 //! ticks. Vertical lines mark the fault (black), the new master (blue),
 //! fencing actions (amber) and the promotion and VIP start the journals
@@ -31,7 +33,7 @@
 //! are drawn once, so a long, fast-probed run stays a few thousand elements
 //! at most.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::error::Error;
 
 use heartbeat::{Recording, Role};
@@ -251,20 +253,35 @@ fn draw(
         }))?;
     }
 
-    // One tick per attempt, deduplicated per pixel column and outcome.
+    // One tick per attempt, as tall as its latency, deduplicated per pixel
+    // column and outcome (the slowest of a column is drawn).
     for (i, recording) in recordings.iter().enumerate() {
         let y = lane_bottom(i);
-        let mut seen = BTreeSet::new();
-        let mut ticks = Vec::new();
+        let mut columns: BTreeMap<(i32, bool), (f64, f64)> = BTreeMap::new();
         for attempt in &recording.attempts {
             let x = attempt.started.as_secs_f64();
-            let ok = attempt.outcome.is_ok();
-            if seen.insert((chart.backend_coord(&(x, y)).0, ok)) {
-                let color = if ok { OK_COLOR } else { FAILED_COLOR };
-                ticks.push(PathElement::new(vec![(x, y + 0.25), (x, y + 0.75)], color.stroke_width(2)));
-            }
+            let column = (chart.backend_coord(&(x, y)).0, attempt.outcome.is_ok());
+            let height = latency_height(attempt.latency);
+            let tick = columns.entry(column).or_insert((x, height));
+            tick.1 = tick.1.max(height);
         }
-        chart.draw_series(ticks)?;
+        chart.draw_series(columns.into_iter().map(|((_, ok), (x, height))| {
+            let color = if ok { OK_COLOR } else { FAILED_COLOR };
+            PathElement::new(vec![(x, y + 0.2), (x, y + 0.2 + 0.6 * height)], color.stroke_width(2))
+        }))?;
+    }
+
+    // Writes the lost-write check found lost (a black cross) or committed
+    // without an acknowledgement (a violet ring), on their writer's lane.
+    for (i, recording) in recordings.iter().enumerate() {
+        let Some(acks) = writes_checked(result, recording) else { continue };
+        let y = lane_bottom(i) + 0.85;
+        let at = |seq: &u64| recording.attempts.iter().find(|a| a.seq == *seq).map(|a| a.started.as_secs_f64());
+        chart
+            .draw_series(acks.lost.iter().filter_map(at).map(|x| Cross::new((x, y), 5, FAULT_COLOR.stroke_width(2))))?;
+        chart.draw_series(
+            acks.unacknowledged.iter().filter_map(at).map(|x| Circle::new((x, y), 4, PHASE_COLOR.stroke_width(2))),
+        )?;
     }
 
     // Where the cluster had the service: a bar per poll, coloured by node,
@@ -331,6 +348,22 @@ fn draw(
     Ok(())
 }
 
+/// A tick's height as a share of the lane for an attempt's latency, on a
+/// log scale: 1 ms or less is the shortest, 1 s or more the full height.
+fn latency_height(latency: std::time::Duration) -> f64 {
+    let ms = latency.as_secs_f64() * 1000.0;
+    (ms.max(1.0).log10() / 3.0).clamp(0.15, 1.0)
+}
+
+/// The lost-write check of a writer's service, if `recording` is a writer's.
+fn writes_checked<'r>(result: &'r ScenarioResult, recording: &Recording) -> Option<&'r heartbeat::AckCheck> {
+    if recording.role != Role::Writer {
+        return None;
+    }
+    let probes = result.probes.iter().filter(|p| p.probe == recording.probe);
+    probes.filter_map(|p| result.lost_writes.get(&p.service)).next()
+}
+
 /// An axis label: `5`, `2.5`, never `0.30000000000000004`.
 fn seconds(x: &f64) -> String {
     let text = format!("{x:.1}");
@@ -342,7 +375,7 @@ fn legend(root: &DrawingArea<SVGBackend<'_>, Shift>, (right, top): (i32, i32)) -
     let entries = [
         ("outage", FAILED_COLOR.mix(0.13).filled()),
         ("failed attempt", FAILED_COLOR.filled()),
-        ("ok attempt", OK_COLOR.filled()),
+        ("ok attempt (height: latency, 1 ms–1 s log)", OK_COLOR.filled()),
     ];
     // From the right; the text width is estimated (the viewer picks the font).
     let mut x = right;
@@ -495,6 +528,31 @@ mod tests {
         assert_eq!(lane_name(&recording("heart", Role::Writer)), "heart (writer)");
         assert_eq!(label_area_px(&named.map(|r| lane_name(&r))), 17 * 9 + 16);
         assert_eq!(label_area_px(&[lane_name(&recording("writer", Role::Writer))]), 110);
+    }
+
+    /// A lost write is crossed and a committed but unacknowledged one ringed
+    /// on the writer's lane; a reader's lane gets neither.
+    #[test]
+    fn lost_and_unacknowledged_writes_are_marked() {
+        let mut run = fixtures::suite().runs[0].clone();
+        let recordings = fixtures::recordings();
+        let writer = recordings.iter().find(|r| r.role == Role::Writer).expect("a writer");
+        let plain = timeline_svg(&run, &recordings);
+        let acks = run.lost_writes.get_mut(&run.service).expect("checked");
+        acks.lost = vec![writer.attempts[3].seq];
+        acks.unacknowledged = vec![writer.attempts[5].seq, 99_999_999];
+        let marked = timeline_svg(&run, &recordings);
+        let (plain, marked) =
+            (roxmltree::Document::parse(&plain).expect("svg"), roxmltree::Document::parse(&marked).expect("svg"));
+        let shapes = |doc: &roxmltree::Document<'_>, tag: &str, c: RGBColor| {
+            let c = color(c);
+            doc.descendants().filter(|n| n.has_tag_name(tag) && n.attribute("stroke") == Some(c.as_str())).count()
+        };
+        assert_eq!(shapes(&marked, "line", FAULT_COLOR), 2, "a cross is two lines");
+        assert_eq!(shapes(&plain, "line", FAULT_COLOR), 0);
+        let rings = |doc: &roxmltree::Document<'_>| shapes(doc, "circle", PHASE_COLOR);
+        assert_eq!(rings(&marked), 1, "a seq no attempt has is not drawn");
+        assert_eq!(rings(&plain), 0);
     }
 
     /// The polls' view of the cluster gets a lane for the master and one
