@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use heartbeat::Role;
 
+use super::spread::spread_svg;
 use super::{fault_name, lost, ms, outage, run_name, serde_name, timeline_svg, utc};
+use crate::report::baseline::{Comparison, value};
 use crate::report::judge::ScenarioResult;
 use crate::report::phases::FailoverPhases;
 use crate::report::results::{CONSOLES, JOURNALS, RunRecord, SuiteResults};
@@ -56,7 +58,7 @@ code{font-size:.9em}
 
 /// The report page; `records` give each run its probe recordings for the
 /// timeline, matched by `run_id` (a run without a record has no timeline).
-pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
+pub fn html(suite: &SuiteResults, records: &[RunRecord], comparison: Option<&Comparison>) -> String {
     let ok = suite.passed();
     let label = if suite.label.is_empty() { "lab" } else { suite.label.as_str() };
     let verdict = suite.verdict().word();
@@ -79,8 +81,12 @@ pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
         escape(&utc(suite.started_unix_ms))
     );
 
+    if let Some(comparison) = comparison {
+        comparison_table(&mut out, comparison);
+    }
     unfinished_table(&mut out, suite);
     stats_table(&mut out, suite);
+    spreads(&mut out, suite);
     runs_table(&mut out, suite);
     for (i, run) in suite.runs.iter().enumerate() {
         let record = records.iter().find(|r| r.result.run_id == run.run_id);
@@ -88,6 +94,62 @@ pub fn html(suite: &SuiteResults, records: &[RunRecord]) -> String {
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
+}
+
+/// The comparison with a baseline, at the top: a regression is what a
+/// nightly run is read for.
+fn comparison_table(out: &mut String, comparison: &Comparison) {
+    let verdict = match comparison.regressions() {
+        0 => "no regressions".to_owned(),
+        1 => "1 regression".to_owned(),
+        n => format!("{n} regressions"),
+    };
+    let _ = writeln!(out, "<h2>Compared with the baseline: {verdict}</h2>");
+    if comparison.deltas.is_empty() {
+        out.push_str("<p class=\"muted\">Nothing to compare.</p>\n");
+        return;
+    }
+    out.push_str("<table class=\"comparison\">\n<thead>\n<tr><th>scenario</th><th>metric</th><th>baseline</th>");
+    out.push_str("<th>current</th><th>change</th><th></th></tr>\n</thead>\n<tbody>\n");
+    for d in &comparison.deltas {
+        let class = if d.regression { "fail" } else { "pass" };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td>{}</td><td class=\"{class}\">{}</td></tr>",
+            escape(&d.scenario),
+            escape(&d.metric),
+            escape(&value(d.baseline)),
+            escape(&value(d.current)),
+            escape(&d.note),
+            if d.regression { "REGRESSION" } else { "ok" }
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// For each scenario run more than once, how its measures spread.
+fn spreads(out: &mut String, suite: &SuiteResults) {
+    let mut names: Vec<&str> = Vec::new();
+    for run in &suite.runs {
+        if !names.contains(&run.scenario.as_str()) {
+            names.push(&run.scenario);
+        }
+    }
+    let plots: Vec<String> = names
+        .into_iter()
+        .filter_map(|name| {
+            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == name).collect();
+            spread_svg(name, &runs)
+        })
+        .collect();
+    if plots.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Across runs</h2>\n");
+    for plot in plots {
+        let _ = write!(out, "<figure>\n{plot}</figure>\n");
+    }
 }
 
 /// The planned runs without a result, first thing on the page.
@@ -329,14 +391,14 @@ mod tests {
     #[test]
     fn html_matches_golden() {
         let suite = fixtures::suite();
-        fixtures::assert_golden("report.html", &html(&suite, &fixtures::records(&suite)));
+        fixtures::assert_golden("report.html", &html(&suite, &fixtures::records(&suite), None));
     }
 
     #[test]
     fn html_escapes_text_from_results() {
         let suite = fixtures::suite();
         assert!(suite.runs[2].description.contains("<script>"), "fixture");
-        let page = html(&suite, &fixtures::records(&suite));
+        let page = html(&suite, &fixtures::records(&suite), None);
         assert!(!page.contains("<script"), "unescaped script");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; no shutdown"));
     }
@@ -344,7 +406,7 @@ mod tests {
     #[test]
     fn html_is_self_contained() {
         let suite = fixtures::suite();
-        let page = html(&suite, &fixtures::records(&suite));
+        let page = html(&suite, &fixtures::records(&suite), None);
         // the only URL is the SVG namespace
         let without_ns = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
         for external in ["http:", "https:", "src=", "<link", "@import", "url("] {
@@ -352,16 +414,34 @@ mod tests {
         }
     }
 
+    /// A nightly run is read for its regressions: the comparison comes
+    /// first, each regression marked.
+    #[test]
+    fn the_comparison_with_a_baseline_tops_the_page() {
+        let suite = fixtures::suite();
+        let mut baseline = fixtures::suite();
+        baseline.runs[2].passed = true;
+        baseline.runs[2].probes[0].longest_outage_ms = Some(40000.0);
+        let comparison = crate::report::baseline::compare(&baseline, &suite, &Default::default());
+        assert!(comparison.regressions() > 0);
+        let page = html(&suite, &fixtures::records(&suite), Some(&comparison));
+        let compared = page.find("<h2>Compared with the baseline: ").expect("the comparison");
+        assert!(compared < page.find("<h2>Statistics</h2>").expect("statistics"), "first thing after the header");
+        assert!(page.contains("<td class=\"fail\">REGRESSION</td>"), "{page}");
+    }
+
     #[test]
     fn html_has_a_section_per_run_with_its_timeline() {
         let suite = fixtures::suite();
-        let page = html(&suite, &fixtures::records(&suite));
+        let page = html(&suite, &fixtures::records(&suite), None);
         assert!(page.starts_with("<!DOCTYPE html>\n"));
         assert!(page.contains("<header class=\"fail\">\n<h1>❌ FAIL: suite</h1>"), "{page}");
         assert_eq!(page.matches("<section class=\"run ").count(), 3);
         assert_eq!(page.matches("<section class=\"run fail\"").count(), 1);
-        // records exist for runs 1 and 3; only run 1 has recordings, run 2 has no record
-        assert_eq!(page.matches("<svg ").count(), 2);
+        // records exist for runs 1 and 3; only run 1 has recordings, run 2
+        // has no record; the two kill-postgres-master runs have a spread
+        assert_eq!(page.matches("<svg ").count(), 3);
+        assert_eq!(page.matches("<h2>Across runs</h2>").count(), 1);
         assert_eq!(page.matches("No probe recordings for this run.").count(), 1);
         let run2 = &page[page.find("id=\"run-2\"").expect("run 2")..page.find("id=\"run-3\"").expect("run 3")];
         assert!(run2.contains("No probe recordings"));

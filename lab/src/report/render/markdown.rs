@@ -227,7 +227,7 @@ mod tests {
         run.lost_writes.get_mut(&service).expect("the fault's service was checked").unacknowledged = vec![812, 813];
         let text = markdown(&suite, None);
         assert!(text.contains("(+2 unacknowledged)"), "{text}");
-        let html = crate::report::render::html::html(&suite, &[]);
+        let html = crate::report::render::html::html(&suite, &[], None);
         assert!(html.contains("2 committed although their attempt failed or was cut short: seq 812, 813"), "{html}");
     }
 
@@ -251,7 +251,7 @@ mod tests {
             consoles: Vec::new(),
             journals: vec![("tuchanka-a".into(), "...".into())],
         };
-        let html = crate::report::render::html::html(&suite, &[record]);
+        let html = crate::report::render::html::html(&suite, &[record], None);
         assert!(html.contains("after the fault: detected 1.2 s, promoted 9.0 s"), "{html}");
         assert!(html.contains("<a href=\"kill-postgres-master-1/journals/tuchanka-a.log\">tuchanka-a</a>"), "{html}");
         assert!(html.contains("<h2>Failover phases</h2>"), "{html}");

@@ -8,6 +8,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod spread;
 pub mod timeline;
 
 use std::path::Path;
@@ -37,7 +38,7 @@ pub fn write_all(
     std::fs::write(dir.join("results.json"), json + "\n")?;
     std::fs::write(dir.join("junit.xml"), junit(suite))?;
     std::fs::write(dir.join("summary.md"), markdown(suite, comparison))?;
-    std::fs::write(dir.join("report.html"), html(suite, records))
+    std::fs::write(dir.join("report.html"), html(suite, records, comparison))
 }
 
 /// `kill-postgres-master#2`: a run's name in reports.
@@ -294,7 +295,7 @@ mod tests {
         assert!(xml.contains("tests=\"4\"") && xml.contains("errors=\"3\"") && xml.contains("failures=\"0\""), "{xml}");
         assert!(xml.contains("<error message=\"not run: the suite was interrupted\" type=\"not run\">"), "{xml}");
         assert!(xml.contains("type=\"infrastructure error\""), "{xml}");
-        let page = html(&suite, &[]);
+        let page = html(&suite, &[], None);
         assert!(page.contains("<title>lab suite: INCOMPLETE</title>"), "no PASS on an unfinished suite");
         assert!(page.contains("<header class=\"fail\">\n<h1>⏸️ INCOMPLETE: suite</h1>"), "{page}");
         assert!(page.contains(

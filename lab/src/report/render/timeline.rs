@@ -136,13 +136,13 @@ fn markers(result: &ScenarioResult) -> Vec<Marker> {
     markers
 }
 
-/// The axis caption: which clock, and when it read 0 if known.
+/// The axis caption: which clock, when it read 0 if known, and what a
+/// tick's height means.
 fn x_caption(result: &ScenarioResult) -> String {
     let backend = serde_name(&result.backend);
-    match result.probe_clock_unix_ms {
-        Some(origin) => format!("seconds on the probes' clock, 0 = {} ({backend} backend)", super::utc_precise(origin)),
-        None => format!("seconds on the probes' clock ({backend} backend)"),
-    }
+    let zero =
+        result.probe_clock_unix_ms.map_or_else(String::new, |origin| format!(", 0 = {}", super::utc_precise(origin)));
+    format!("seconds on the probes' clock{zero} ({backend} backend); tick height: latency, 1 ms–1 s, log")
 }
 
 /// The lane's name: the probe, and its role when the name does not say it.
@@ -375,7 +375,7 @@ fn legend(root: &DrawingArea<SVGBackend<'_>, Shift>, (right, top): (i32, i32)) -
     let entries = [
         ("outage", FAILED_COLOR.mix(0.13).filled()),
         ("failed attempt", FAILED_COLOR.filled()),
-        ("ok attempt (height: latency, 1 ms–1 s log)", OK_COLOR.filled()),
+        ("ok attempt", OK_COLOR.filled()),
     ];
     // From the right; the text width is estimated (the viewer picks the font).
     let mut x = right;
