@@ -35,7 +35,7 @@ pub struct Global {
     /// State directory (lab.state_dir).
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// How nodes run (lab.backend): container (systemd-nspawn) or qemu (VMs).
+    /// How nodes run (lab.backend): container (systemd-nspawn), qemu (VMs) or virtualbox (VMs from an ISO).
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<crate::config::BackendKind>,
     /// Override any configuration key, e.g. --set heartbeat.rate_hz=100.
@@ -317,8 +317,13 @@ fn init_logging(paths: &LabPaths, verbose: u8) {
     let file_layer = file.map(|f| {
         tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false).with_filter(file_level)
     });
-    let stderr_layer =
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(stderr_level);
+    // Colour codes only for a person at a terminal, never into CI's logs.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let stderr_layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false)
+        .with_filter(stderr_level);
     let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
 }
 

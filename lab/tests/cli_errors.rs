@@ -35,6 +35,17 @@ fn assert_refused(state_dir: &Path, out: &Output, says: &str) {
     assert!(nothing_made(state_dir));
 }
 
+/// CI reads stderr as plain text: log lines there carry no colour codes
+/// when it is not a terminal (seen as `^[[2m` with `-v 2>&1 | cat -v`).
+#[test]
+fn log_lines_off_a_terminal_are_plain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["-v", "status"]);
+    let text = stderr(&out);
+    assert!(text.contains("command=Status"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+}
+
 #[test]
 fn unknown_scenario_exits_2_and_lists_the_known_ones() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -52,7 +52,7 @@ impl Bench {
             iso,
             info,
             root_key: PublicKey::parse(KEY).expect("key"),
-            root_password_hash: lab::install::sha_crypt::sha512_crypt(b"secret", "fixedsalt", None),
+            root_password_hash: lab::install::sha_crypt::hash_password_with_salt("secret", b"fixed salt!!"),
         });
         Bench { dir, vms }
     }

@@ -402,7 +402,7 @@ mod tests {
             pg_port: 5432,
             redis_port: 6379,
             root_key: PublicKey::parse(KEY).expect("key"),
-            root_password_hash: crate::install::sha_crypt::sha512_crypt(b"per-lab secret", "labsalt", None),
+            root_password_hash: crate::install::sha_crypt::hash_password_with_salt("per-lab secret", b"lab salt 123"),
             repos: family.repos(15),
             boot_args: Vec::new(),
             files: vec![
@@ -465,7 +465,7 @@ mod tests {
         assert_eq!(lines.iter().filter(|l| **l == "poweroff").count(), 1);
         assert!(lines.contains(&"postgresql15-server"));
         assert!(!text.contains("per-lab secret"), "only the hash");
-        assert!(has("rootpw --iscrypted $6$labsalt$"));
+        assert!(has("rootpw --iscrypted $6$rounds=5000$"));
         assert!(!text.contains("@@VBOX_"), "VirtualBox would substitute it");
         // The comment's quote is escaped inside the single-quoted word.
         assert!(text.contains(r"echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL4z5iK1D0NdwKlKdYJs20SxkDKdkhnfEzRV6zjg1GR7 o'\''brien@laptop' >> /root/.ssh/authorized_keys"));
