@@ -130,6 +130,15 @@ pub enum Command {
     Scenarios,
     /// List the stack profiles: their services and the backends that run them.
     Stacks,
+    /// Print a completion script for SHELL.
+    ///
+    /// Example: `lab completions bash > /etc/bash_completion.d/lab`, or for
+    /// zsh `lab completions zsh > "${fpath[1]}/_lab"`, or for fish
+    /// `lab completions fish > ~/.config/fish/completions/lab.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Compare a run's results.json with a baseline; exit 1 on a regression.
     Report {
         /// results.json to judge (default: the lab's most recent one).
@@ -246,6 +255,11 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // Completions need neither a configuration nor a log.
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "lab", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = load_config(&cli.global, &cli.command)?;
     // Bad input is refused before anything is written, the log included:
     // the scenarios to run, and the shape of a lab to make (every address
@@ -419,7 +433,9 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced => Ok(ExitCode::SUCCESS),
+        Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced | Command::Completions { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

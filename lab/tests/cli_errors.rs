@@ -35,6 +35,26 @@ fn assert_refused(state_dir: &Path, out: &Output, says: &str) {
     assert!(nothing_made(state_dir));
 }
 
+/// `lab completions bash` prints a script bash accepts, naming the
+/// commands, and needs no lab, configuration or log.
+#[test]
+fn completions_for_bash_parse_and_name_the_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    for command in ["make-all", "scenario", "suite", "destroy", "completions"] {
+        assert!(script.contains(command), "{command} missing from:\n{script}");
+    }
+    let script_file = dir.path().join("lab.bash");
+    std::fs::write(&script_file, &script).expect("write");
+    let parsed = Command::new("bash").arg("-n").arg(&script_file).output().expect("bash");
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    assert!(!dir.path().join("labs").exists() && !dir.path().join("logs").exists());
+    let unknown = lab(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
 /// CI reads stderr as plain text: log lines there carry no colour codes
 /// when it is not a terminal (seen as `^[[2m` with `-v 2>&1 | cat -v`).
 #[test]
