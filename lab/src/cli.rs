@@ -26,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Configuration file layered over the defaults (default: ./lab.toml if present).
+    /// Configuration file layered over the defaults (default: the first of ./lab.toml, $XDG_CONFIG_HOME/lab/lab.toml or ~/.config/lab/lab.toml, /etc/lab/lab.toml that exists; `lab config show` says which keys it set).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Lab name (lab.name).
@@ -130,6 +130,11 @@ pub enum Command {
     Scenarios,
     /// List the stack profiles: their services and the backends that run them.
     Stacks,
+    /// Show the configuration: every key's value and where it came from.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a completion script for SHELL.
     ///
     /// Example: `lab completions bash > /etc/bash_completion.d/lab`, or for
@@ -186,6 +191,19 @@ pub struct RunOptions {
     pub seed: Option<u64>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Every key with its effective value and its origin: default, FILE:LINE,
+    /// a LAB_ variable or a flag. Example: `lab --set heartbeat.rate_hz=100
+    /// config show`. Exit 2 when the configuration is invalid.
+    Show {
+        /// Print the embedded defaults instead, with their comments: every
+        /// key lab knows, the starting point of a lab.toml.
+        #[arg(long)]
+        defaults: bool,
+    },
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum SnapshotName {
     Install,
@@ -229,6 +247,29 @@ pub fn main() -> ExitCode {
 static LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
+    let (file, overrides) = config_layers(global, command)?;
+    Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
+}
+
+/// The user's configuration file, if any: `--config`, else the first of
+/// [`CONFIG_FILES`] that exists.
+fn user_config_file(global: &Global) -> Option<PathBuf> {
+    global.config.clone().or_else(|| {
+        let xdg = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")));
+        let candidates = [
+            Some(PathBuf::from("lab.toml")),
+            xdg.map(|dir| dir.join("lab/lab.toml")),
+            Some("/etc/lab/lab.toml".into()),
+        ];
+        candidates.into_iter().flatten().find(|path| path.exists())
+    })
+}
+
+/// The user's file and every override (LAB_ variables, flags, --set), in
+/// the order they apply.
+fn config_layers(global: &Global, command: &Command) -> Result<(Option<PathBuf>, Vec<Override>), Failure> {
     let mut overrides = Override::from_env(std::env::vars());
     if let Some(lab) = &global.lab {
         overrides.push(Override::flag("--lab", &["lab", "name"], toml::Value::String(lab.clone())));
@@ -249,16 +290,18 @@ fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
     for raw in &global.overrides {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);
     }
-    let default_file = PathBuf::from("lab.toml");
-    let file = global.config.clone().or_else(|| default_file.exists().then_some(default_file));
-    Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
+    Ok((user_config_file(global), overrides))
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    // Completions need neither a configuration nor a log.
+    // Completions and the configuration's own display need no lab and no
+    // log.
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "lab", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Config { action: ConfigAction::Show { defaults } } = &cli.command {
+        return show_config(&cli.global, &cli.command, *defaults);
     }
     let config = load_config(&cli.global, &cli.command)?;
     // Bad input is refused before anything is written, the log included:
@@ -433,10 +476,31 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ssh { .. } | Command::Mon { .. } | Command::Fenced | Command::Completions { .. } => {
-            Ok(ExitCode::SUCCESS)
+        Command::Ssh { .. }
+        | Command::Mon { .. }
+        | Command::Fenced
+        | Command::Completions { .. }
+        | Command::Config { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `lab config show`: the effective configuration, or the defaults.
+fn show_config(global: &Global, command: &Command, defaults: bool) -> Result<ExitCode, Failure> {
+    if defaults {
+        print!("{}", crate::config::DEFAULTS);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (file, overrides) = config_layers(global, command)?;
+    let settings = Config::explain(file.as_deref(), &overrides).map_err(Failure::usage)?;
+    if global.json {
+        commands::print_json(&settings);
+    } else {
+        let width = settings.iter().map(|s| s.key.len() + s.value.len() + 3).max().unwrap_or(0).min(56);
+        for s in &settings {
+            println!("{:<width$}  # {}", format!("{} = {}", s.key, s.value), s.origin);
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--rate`: what `heartbeat.rate_hz` accepts.

@@ -55,6 +55,38 @@ fn completions_for_bash_parse_and_name_the_commands() {
     assert_eq!(unknown.status.code(), Some(2));
 }
 
+/// `lab config show` gives every key's value and origin; `--defaults` the
+/// embedded file; an invalid value exits 2 naming its origin.
+#[test]
+fn config_show_says_where_each_value_came_from() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mine.toml");
+    std::fs::write(&file, "[heartbeat]\n\nquery_timeout_ms = 2500\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["--config"])
+        .arg(&file)
+        .args(["--set", "heartbeat.rate_hz=100", "config", "show"])
+        .env("LAB_LAB__NAME", "from-env")
+        .output()
+        .expect("lab");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |key: &str| text.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_default().to_owned();
+    assert!(line("heartbeat.rate_hz").ends_with("# flag --set heartbeat.rate_hz=100"), "{text}");
+    assert!(line("heartbeat.query_timeout_ms").ends_with(&format!("# {}:3", file.display())), "{text}");
+    assert!(
+        line("lab.name").contains("\"from-env\"") && line("lab.name").ends_with("# environment variable LAB_LAB__NAME")
+    );
+    assert!(line("heartbeat.connect_timeout_ms").ends_with("# default"), "{text}");
+
+    let defaults = lab(dir.path(), &["config", "show", "--defaults"]);
+    assert_eq!(String::from_utf8_lossy(&defaults.stdout), lab::config::DEFAULTS);
+    let bad = lab(dir.path(), &["--set", "heartbeat.rate_hz=-1", "config", "show"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("flag --set heartbeat.rate_hz=-1"), "{}", stderr(&bad));
+    assert!(!dir.path().join("logs").exists(), "showing the configuration writes no log");
+}
+
 /// CI reads stderr as plain text: log lines there carry no colour codes
 /// when it is not a terminal (seen as `^[[2m` with `-v 2>&1 | cat -v`).
 #[test]

@@ -225,9 +225,9 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}:{line}:{column}: malformed TOML: {message}", path.display())]
     Syntax { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{origin}: unknown key `{key}` (every known key is listed in config.default.toml)")]
+    #[error("{origin}: unknown key `{key}` (`lab config show --defaults` lists every known key)")]
     UnknownKey { origin: Origin, key: String },
-    #[error("{origin}: key `{key}` must be {expected}, as in config.default.toml")]
+    #[error("{origin}: key `{key}` must be {expected}, as in `lab config show --defaults`")]
     WrongType { origin: Origin, key: String, expected: &'static str },
     #[error("{origin}: expected KEY=VALUE with a dotted key such as heartbeat.rate_hz=100, got `{raw}`")]
     BadOverride { origin: Origin, raw: String },
@@ -289,9 +289,38 @@ fn parse_scalar(raw: &str) -> Value {
         .unwrap_or_else(|| Value::String(raw.to_owned()))
 }
 
+/// One key of the effective configuration: its value as TOML and where it
+/// came from (`default`, `lab.toml:5`, `environment variable LAB_...`,
+/// `flag --set ...`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    pub origin: String,
+}
+
 impl Config {
     /// Layers the user's file (if any) and the overrides over the defaults.
     pub fn load(user_file: Option<&Path>, overrides: &[Override]) -> Result<Self, ConfigError> {
+        Self::layered(user_file, overrides).map(|(config, _)| config)
+    }
+
+    /// Every key of the configuration `load` gives, in the defaults' order
+    /// of tables, with where its value came from.
+    pub fn explain(user_file: Option<&Path>, overrides: &[Override]) -> Result<Vec<Setting>, ConfigError> {
+        let (_, (merged, origins)) = Self::layered(user_file, overrides)?;
+        let mut settings = Vec::new();
+        flatten(&merged, "", &mut |key, value| {
+            let origin = origins.of(key);
+            let origin = if origin == "config.default.toml" { "default".to_owned() } else { origin };
+            settings.push(Setting { key: key.to_owned(), value: value.to_string(), origin });
+        });
+        Ok(settings)
+    }
+
+    /// The configuration, the merged table it came from and where each set
+    /// key was set.
+    fn layered(user_file: Option<&Path>, overrides: &[Override]) -> Result<(Self, (Table, Origins)), ConfigError> {
         let defaults: Table = toml::from_str(DEFAULTS).map_err(|e| ConfigError::Invalid {
             origin: "config.default.toml".into(),
             key: "(any)".into(),
@@ -315,12 +344,24 @@ impl Config {
             origins.invalid(&key, e.message().trim())
         })?;
         config.validate().map_err(|e| origins.invalid(&e.key, &e.reason))?;
-        Ok(config)
+        Ok((config, (merged, origins)))
     }
 
     /// The embedded defaults alone.
     pub fn defaults() -> Result<Self, ConfigError> {
         Self::load(None, &[])
+    }
+}
+
+/// Calls `each` with every leaf key of `table` (dotted, under `prefix`) and
+/// its value; arrays are leaves.
+fn flatten(table: &Table, prefix: &str, each: &mut dyn FnMut(&str, &Value)) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match value {
+            Value::Table(inner) => flatten(inner, &key, each),
+            leaf => each(&key, leaf),
+        }
     }
 }
 
