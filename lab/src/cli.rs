@@ -1,12 +1,12 @@
 //! The command line: parse, set up logging, dispatch, map errors to exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
-use crate::config::{Config, Override};
+use crate::config::{BackendKind, Config, Override};
 use crate::exit::Failure;
 use crate::lifecycle;
 use crate::paths::LabPaths;
@@ -247,8 +247,40 @@ pub fn main() -> ExitCode {
 static LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 fn load_config(global: &Global, command: &Command) -> Result<Config, Failure> {
-    let (file, overrides) = config_layers(global, command)?;
+    let (file, mut overrides) = config_layers(global, command)?;
+    if let Some((backend, why)) = backend_for_an_iso(command, file.as_deref(), &overrides)? {
+        eprintln!("lab: installing the ISO with the {backend} backend ({why}); choose another with --backend");
+        overrides.push(Override::flag(
+            "--backend (chosen for the ISO)",
+            &["lab", "backend"],
+            backend.to_string().into(),
+        ));
+    }
     Config::load(file.as_deref(), &overrides).map_err(Failure::usage)
+}
+
+/// `lab make-all centos7.iso key.pub` as typed: the container backend
+/// installs no ISO, so when nothing chose a backend (flag, `LAB_` variable,
+/// file) make-all takes the one that can: VirtualBox where `VBoxManage` is
+/// on PATH (Tuchanka's setup), else QEMU (which then asks for its
+/// repository mirror).
+fn backend_for_an_iso(
+    command: &Command,
+    file: Option<&Path>,
+    overrides: &[Override],
+) -> Result<Option<(BackendKind, &'static str)>, Failure> {
+    let Command::MakeAll { inputs, .. } = command else { return Ok(None) };
+    if !inputs.iter().any(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))) {
+        return Ok(None);
+    }
+    let settings = Config::explain(file, overrides).map_err(Failure::usage)?;
+    if settings.iter().any(|s| s.key == "lab.backend" && s.origin != "default") {
+        return Ok(None);
+    }
+    Ok(Some(match crate::host::which("VBoxManage") {
+        Some(_) => (BackendKind::VirtualBox, "VBoxManage is on PATH"),
+        None => (BackendKind::Qemu, "no VBoxManage on PATH"),
+    }))
 }
 
 /// The user's configuration file, if any: `--config`, else the first of

@@ -82,7 +82,8 @@ fn qemu_major(version_output: &str) -> Option<u32> {
     version.split('.').next()?.parse().ok()
 }
 
-fn which(program: &str) -> Option<std::path::PathBuf> {
+/// Where `program` is on PATH (or in /usr/sbin, /sbin), if anywhere.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])

@@ -262,6 +262,52 @@ fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
     );
 }
 
+/// `lab make-all rocky9.iso key.pub` as typed picks the backend that can
+/// install an ISO and says so; a backend the user chose is kept.
+#[test]
+fn an_iso_without_a_backend_gets_one_that_installs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rocky, key) = rocky_iso_and_key(dir.path());
+    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    let with_path = |path: &str, extra: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+        command.arg("--state-dir").arg(dir.path()).args(["--lab", "clitest", "make-all", rocky, key]);
+        command.env("PATH", path).env_remove("LAB_LAB__BACKEND");
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        command.output().expect("lab")
+    };
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    let out = with_path(&system_path, &[]);
+    assert!(
+        stderr(&out).contains("installing the ISO with the qemu backend (no VBoxManage on PATH)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_refused(dir.path(), &out, "a QEMU lab reaches nothing outside: set [qemu] repo_mirror");
+
+    let out = with_path(&system_path, &[("LAB_LAB__BACKEND", "container")]);
+    assert!(!stderr(&out).contains("installing the ISO with"), "{}", stderr(&out));
+    assert_refused(dir.path(), &out, "the container backend runs the embedded Debian 12 image and installs no ISO");
+
+    // A VBoxManage on PATH (a stand-in that fails: only its presence decides;
+    // the contract tests drive VirtualBox itself).
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let vboxmanage = bin.join("VBoxManage");
+    std::fs::write(&vboxmanage, "#!/bin/sh\nexit 1\n").expect("write");
+    std::fs::set_permissions(&vboxmanage, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let out = with_path(&format!("{}:{system_path}", bin.display()), &[]);
+    let said = stderr(&out);
+    assert!(said.contains("installing the ISO with the virtualbox backend (VBoxManage is on PATH)"), "{said}");
+    assert!(
+        said.contains("`VBoxManage list hostonlyifs` failed"),
+        "the stand-in fails VirtualBox's first step: {said}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+}
+
 #[test]
 fn the_qemu_backend_installs_isos_from_a_local_repository_mirror() {
     let dir = tempfile::tempdir().expect("tempdir");
