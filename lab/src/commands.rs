@@ -313,29 +313,21 @@ pub(crate) fn exec_ssh(
 ) -> Result<ExitCode, Failure> {
     use std::os::unix::process::CommandExt;
     let topology = crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
-    let host = if host.is_empty() {
-        // `lab mon` without --node: the first node where Pacemaker runs.
-        topology
-            .node_names()
-            .into_iter()
-            .find(|n| {
-                crate::process::pids_in(&paths.node_netns(n))
-                    .iter()
-                    .any(|pid| crate::process::command_name(*pid) == "pacemakerd")
-            })
-            .ok_or_else(|| {
-                Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())
-            })?
-    } else {
-        host.to_owned()
-    };
-    if topology.host(&host).is_none() {
+    if !host.is_empty() && topology.host(host).is_none() {
         return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
     }
     let netns = std::fs::File::open(crate::netns::lab_namespace(paths, topology.backend))
         .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let config_file = crate::install::identity::SshMaterial::new(&paths.ssh()).config();
+    let host = if host.is_empty() {
+        // `lab mon` without --node: the first node where Pacemaker runs.
+        node_running_pacemaker(&topology.node_names(), &config_file).ok_or_else(|| {
+            Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())
+        })?
+    } else {
+        host.to_owned()
+    };
     let mut ssh = std::process::Command::new("ssh");
     ssh.arg("-F").arg(config_file);
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -350,4 +342,24 @@ pub(crate) fn exec_ssh(
     }
     let error = ssh.exec();
     Err(Failure::Infrastructure(format!("cannot run ssh: {error}")))
+}
+
+/// The first of `nodes` where `pacemakerd` runs, asked over ssh (from inside
+/// the lab network): the same for containers and VMs, whose processes the
+/// host cannot see.
+fn node_running_pacemaker(nodes: &[String], ssh_config: &std::path::Path) -> Option<String> {
+    nodes
+        .iter()
+        .find(|node| {
+            std::process::Command::new("ssh")
+                .arg("-F")
+                .arg(ssh_config)
+                .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", node.as_str(), "pidof", "pacemakerd"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+        .cloned()
 }

@@ -49,12 +49,35 @@ fn make_all_then_two_faults_then_destroy() {
     for file in ["results.json", "kill-postgres-master-1/result.json", "kill-postgres-master-1/probes.json"] {
         assert!(dir.join(file).is_file(), "{} missing", dir.join(file).display());
     }
+    // The cluster's own account: every host's journal, the failover in its
+    // phases, and where the master was poll by poll.
+    let new_master = result["master_after"].as_str().expect("a new master");
+    let journal = dir.join("kill-postgres-master-1/journals").join(format!("{new_master}.log"));
+    let journal = std::fs::read_to_string(&journal).unwrap_or_else(|e| panic!("{}: {e}", journal.display()));
+    assert!(journal.contains("pacemaker-controld"), "{journal}");
+    let phases = &result["phases"];
+    for phase in ["detected_ms", "promoted_ms", "vip_ms", "first_write_ms"] {
+        assert!(phases[phase].as_f64().is_some_and(|ms| ms >= 0.0), "{phase} in {phases}");
+    }
+    let placements = result["placements"].as_array().expect("placements");
+    assert_eq!(placements.first().map(|p| &p["master"]), Some(&result["victim"]), "{placements:?}");
+    assert_eq!(placements.last().map(|p| p["master"].as_str()), Some(Some(new_master)), "{placements:?}");
+
+    // `lab mon` finds the node running Pacemaker by asking over ssh.
+    let mon = lab.run(&["mon"]);
+    assert_eq!(mon.status.code(), Some(0), "{}", String::from_utf8_lossy(&mon.stderr));
+    assert!(String::from_utf8_lossy(&mon.stdout).contains("Online"), "crm_mon's node list");
 
     // A second real fault, through the suite command: Tuchanka's main test.
     let run = lab.run(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
     let suite = json(&run);
     assert_only_async_losses(&run, first_run(&suite));
     assert_eq!(first_run(&suite)["fault"]["action"], "power-off");
+    assert!(
+        first_run(&suite)["phases"]["fenced_ms"].as_f64().is_some(),
+        "the victim was fenced: {}",
+        first_run(&suite)
+    );
     assert_eq!(suite["schema"], 2);
     let dir = newest_run_dir(&runs, "-suite");
     for file in ["results.json", "junit.xml", "summary.md", "report.html", "poweroff-master-1/probes.json"] {

@@ -30,6 +30,11 @@ fn make_all_on_vms_then_a_kernel_panic_then_destroy() {
     assert_eq!(status["snapshots"], serde_json::json!(["install", "setup"]));
     let hosts = status["hosts"].as_array().expect("hosts");
     assert!(hosts.iter().all(|h| h["running"] == true && h["link_up"] == true), "live snapshots keep VMs running");
+    // `lab mon` finds the node running Pacemaker over ssh: the host cannot
+    // see a VM's processes.
+    let mon = lab.run(&["mon"]);
+    assert_eq!(mon.status.code(), Some(0), "{}", String::from_utf8_lossy(&mon.stderr));
+    assert!(String::from_utf8_lossy(&mon.stdout).contains("Online"), "crm_mon's node list");
 
     let run = lab.run(&["--json", "scenario", "kernel-panic-master", "--seed", "5"]);
     let suite = json(&run);

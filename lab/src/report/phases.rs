@@ -106,10 +106,15 @@ fn is_detection(line: &str) -> bool {
     SIGNS.iter().any(|sign| line.contains(sign))
 }
 
-/// Pacemaker 2.0 ends a result with `ok`, 2.1 with `OK`.
+/// Whether a result line says the operation succeeded. Pacemaker writes
+/// the result after the last `: ` and may add details after ` | ` (its
+/// `CRM_XS`): `...: ok | call=45 key=pgsqld_promote_0 confirmed=true`;
+/// 2.0 wrote `0 (ok)`, 2.1 `ok`, later `OK`.
 fn ends_ok(line: &str) -> bool {
-    let line = line.trim_end();
-    line.ends_with(": ok") || line.ends_with(": OK") || line.ends_with(": 0 (OK)")
+    let line = line.split(" | ").next().unwrap_or(line).trim_end();
+    let Some((_, result)) = line.rsplit_once(": ") else { return false };
+    let result = result.trim().to_ascii_lowercase();
+    result == "ok" || result == "0 (ok)"
 }
 
 /// The time of a `short-iso-precise` journal line in ms since the epoch:
@@ -201,6 +206,19 @@ mod tests {
         assert_eq!(phases.detected_ms, None);
         assert_eq!(phases.fenced_ms, None);
         assert!(close(phases.promoted_ms, 2001.1), "{phases:?}");
+    }
+
+    #[test]
+    fn results_are_read_past_pacemakers_details() {
+        assert!(ends_ok(
+            "notice: Result of promote operation for pgsqld on b: ok | call=45 key=pgsqld_promote_0 confirmed=true"
+        ));
+        assert!(ends_ok("notice: Result of start operation for vip on b: 0 (ok) | call=9"));
+        assert!(ends_ok(
+            "notice: Peer a was terminated (reboot) by b on behalf of pacemaker-controld.8: OK | initiator=b"
+        ));
+        assert!(!ends_ok("notice: Result of promote operation for pgsqld on b: error | call=45"));
+        assert!(!ends_ok("notice: Result of promote operation for pgsqld on b: not running"));
     }
 
     #[test]
