@@ -3,6 +3,7 @@
 //! it judges nothing, it measures (figures for README and for comparing
 //! backends and machines).
 
+use heartbeat::{Recording, Role};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -34,6 +35,44 @@ pub struct ScenarioBench {
     pub write_outage_ms: Option<Summary>,
     pub read_outage_ms: Option<Summary>,
     pub new_master_ms: Option<Summary>,
+    /// How far the true end of each run's longest write outage can be from
+    /// the reported one (the writer's edge uncertainty), in milliseconds.
+    pub recovery_edge_ms: Option<Summary>,
+    /// The writer's attempts per second during each run's longest write
+    /// outage: open-loop probes keep their rate while the VIP is dead.
+    pub rate_through_outage_hz: Option<Summary>,
+}
+
+/// The writer of the fault's service and its longest outage after the
+/// fault, recomputed from its attempts (results of older labs carry no
+/// uncertainty).
+fn longest_write_outage<'r>(
+    run: &ScenarioResult,
+    recordings: &'r [Recording],
+) -> Option<(&'r Recording, heartbeat::Outage)> {
+    let writer = run.probe(Role::Writer)?;
+    let recording = recordings.iter().find(|r| r.probe == writer.probe)?;
+    let fault_at = std::time::Duration::from_secs_f64(run.fault_at_ms / 1000.0);
+    let outage = heartbeat::outages_after(&recording.attempts, fault_at)
+        .into_iter()
+        .filter(|o| o.end.is_some())
+        .max_by_key(heartbeat::Outage::duration)?;
+    Some((recording, outage))
+}
+
+/// How far the recovery edge of the run's longest write outage can be off.
+fn recovery_edge_ms(run: &ScenarioResult, recordings: &[Recording]) -> Option<f64> {
+    let (_, outage) = longest_write_outage(run, recordings)?;
+    outage.end_uncertainty.map(|u| u.as_secs_f64() * 1000.0)
+}
+
+/// Attempts started per second within the run's longest write outage.
+fn rate_through_outage_hz(run: &ScenarioResult, recordings: &[Recording]) -> Option<f64> {
+    let (recording, outage) = longest_write_outage(run, recordings)?;
+    let (start, end) = (outage.start, outage.end?);
+    let seconds = end.saturating_sub(start).as_secs_f64();
+    let started = recording.attempts.iter().filter(|a| a.started >= start && a.started < end).count();
+    (seconds > 0.0).then(|| started as f64 / seconds)
 }
 
 /// Makes the lab `repeat` times (the image cache is reused, so this times
@@ -52,7 +91,7 @@ pub async fn run(
     }
     let lab = Lab::open(config, progress)?;
     let plan = crate::run::suite::Plan { label: "bench".into(), scenarios, repeat: Some(repeat), seed };
-    let (_dir, suite, _records) = crate::run::suite::run(&lab, &plan, std::future::pending(), |_| {}).await?;
+    let (_dir, suite, records) = crate::run::suite::run(&lab, &plan, std::future::pending(), |_| {}).await?;
     // Medians over the runs that happened would hide the ones that did not.
     if let Some(error) = suite.unfinished.iter().find_map(|u| u.error.as_deref()) {
         return Err(LabError::Runs(format!(
@@ -67,7 +106,19 @@ pub async fn run(
         .map(|stats| {
             let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == stats.scenario).collect();
             let of = |f: &dyn Fn(&ScenarioResult) -> f64| summarize(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
+            let with_recordings = |f: fn(&ScenarioResult, &[Recording]) -> Option<f64>| {
+                let values: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| {
+                        let record = records.iter().find(|record| record.result.run_id == r.run_id)?;
+                        f(r, &record.recordings)
+                    })
+                    .collect();
+                summarize(&values)
+            };
             ScenarioBench {
+                recovery_edge_ms: with_recordings(recovery_edge_ms),
+                rate_through_outage_hz: with_recordings(rate_through_outage_hz),
                 rollback_s: of(&|r| r.timings.rollback_s),
                 cluster_start_s: of(&|r| r.timings.cluster_start_s),
                 wall_s: of(&|r| r.timings.total_s),
@@ -98,18 +149,20 @@ impl Bench {
         out.push_str(&format!("make-all (s, image cached)  {}\n", cell(&self.make_all_s, 1.0)));
         out.push_str(&format!("cluster setup (s)           {}\n", cell(&self.setup_s, 1.0)));
         out.push_str(&format!(
-            "\n{:<24} {:>18} {:>18} {:>18} {:>20} {:>20} {:>20}\n",
+            "\n{:<24} {:>18} {:>18} {:>18} {:>20} {:>20} {:>20} {:>20} {:>22}\n",
             "scenario",
             "rollback s",
             "cluster start s",
             "run wall s",
             "write outage s",
             "read outage s",
-            "new master s"
+            "new master s",
+            "recovery edge ± ms",
+            "writes/s in outage"
         ));
         for s in &self.scenarios {
             out.push_str(&format!(
-                "{:<24} {:>18} {:>18} {:>18} {:>20} {:>20} {:>20}\n",
+                "{:<24} {:>18} {:>18} {:>18} {:>20} {:>20} {:>20} {:>20} {:>22}\n",
                 s.scenario,
                 cell(&s.rollback_s, 1.0),
                 cell(&s.cluster_start_s, 1.0),
@@ -117,8 +170,40 @@ impl Bench {
                 cell(&s.write_outage_ms, 0.001),
                 cell(&s.read_outage_ms, 0.001),
                 cell(&s.new_master_ms, 0.001),
+                cell(&s.recovery_edge_ms, 1.0),
+                cell(&s.rate_through_outage_hz, 1.0),
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::render::fixtures;
+
+    /// The fixture's first run: a writer failing from 4.8 s, recorded at
+    /// 10 Hz; its edge and its rate through the outage come from its
+    /// attempts.
+    #[test]
+    fn the_recovery_edge_and_the_rate_through_the_outage_come_from_the_writer() {
+        let suite = fixtures::suite();
+        let run = &suite.runs[0];
+        let recordings = fixtures::recordings();
+        let (recording, outage) = longest_write_outage(run, &recordings).expect("a write outage");
+        assert_eq!(recording.role, Role::Writer);
+        let edge = recovery_edge_ms(run, &recordings).expect("an edge");
+        assert_eq!(Some(edge), outage.end_uncertainty.map(|u| u.as_secs_f64() * 1000.0));
+        let rate = rate_through_outage_hz(run, &recordings).expect("a rate");
+        let inside = recording
+            .attempts
+            .iter()
+            .filter(|a| a.started >= outage.start && a.started < outage.end.expect("end"))
+            .count();
+        let seconds = (outage.end.expect("end") - outage.start).as_secs_f64();
+        assert!((rate - inside as f64 / seconds).abs() < 1e-9);
+        assert!(rate > 0.0);
+        assert_eq!(recovery_edge_ms(run, &[]), None, "no recordings, no figure");
     }
 }
