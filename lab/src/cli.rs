@@ -16,7 +16,16 @@ use crate::run::scenario::Scenario;
 /// A chaos lab for Pacemaker/Corosync clusters: build nodes and a witness,
 /// set up the real HA stack, inject faults, measure outages and lost writes.
 #[derive(Debug, Parser)]
-#[command(name = "lab", version, propagate_version = true)]
+#[command(
+    name = "lab",
+    version,
+    propagate_version = true,
+    after_help = "Every command lab runs is logged with its output in STATE_DIR/logs/LAB.log \
+                  (/var/lib/lab/logs/tuchanka.log by default).\n\
+                  Exit codes: 0 done (a scenario or suite passed), 1 a scenario failed its checks or a \
+                  report found a regression, 2 bad input (nothing was made), 3 the lab failed \
+                  (infrastructure), 130 interrupted."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
