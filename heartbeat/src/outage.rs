@@ -3,27 +3,26 @@
 //! # Definition
 //!
 //! An **outage** is a maximal run of consecutive failed attempts (anything
-//! but [`Outcome::Ok`](crate::Outcome::Ok)). It starts at the *start* of its
-//! first failed attempt — the earliest moment a client is known to have been
-//! let down — and ends at the *completion* (`started + latency`) of the first
-//! `Ok` attempt after it — the earliest moment a client is known to have been
-//! served again. An outage with no `Ok` attempt after it never recovered and
-//! has no end.
+//! but [`Outcome::Ok`](crate::Outcome::Ok)), on the timeline of when
+//! requests were sent: it starts at the *start* of its first failed attempt
+//! and ends at the *start* of the first `Ok` attempt after it. Requests sent
+//! in between were let down; the one sent at the end was served (how long it
+//! took is its latency, reported apart). An outage with no `Ok` attempt
+//! after it never recovered and has no end.
 //!
 //! # How far the true edges can be
 //!
-//! The edges are about clients: a request sent at the start of the last `Ok`
-//! attempt before the window was served, one sent at the start of its first
-//! failed attempt was not, so the last moment a client was served lies
-//! between those two starts, however long the failure took to come back.
-//! Likewise a request sent at the start of the window's last failed attempt
-//! was let down and one sent at the start of the first `Ok` after it was
-//! served, by its completion. Each outage carries how far its true start and
-//! end can be from the reported ones (`start_uncertainty_us`,
-//! `end_uncertainty_us`). Open-loop probes (see [`crate::probe`]) start an
-//! attempt every period even while earlier ones block on a connect timeout,
-//! so both are about one period; a closed loop that waits out each 1 s
-//! timeout knows the end only to about that second, whatever the rate.
+//! A request sent at the start of the last `Ok` attempt before the window
+//! was served and one sent at the start of its first failed attempt was
+//! not, so the true start lies between those two starts, however long the
+//! failure took to come back. Likewise the true end lies between the start
+//! of the window's last failed attempt and the start of the first `Ok`
+//! after it. Each outage carries how far its true start and end can be from
+//! the reported ones (`start_uncertainty_us`, `end_uncertainty_us`).
+//! Open-loop probes (see [`crate::probe`]) start an attempt every period
+//! even while earlier ones block on a connect timeout, so both are about one
+//! period; a closed loop that waits out each 1 s timeout knows the end only
+//! to about that second, whatever the rate.
 //!
 //! # Stalls are not outages
 //!
@@ -52,7 +51,7 @@ pub struct Outage {
     /// Start of the first failed attempt, since the clock origin.
     #[serde(rename = "start_us", with = "crate::duration_serde::micros")]
     pub start: Duration,
-    /// Completion of the first `Ok` attempt after the failures; `None` if the
+    /// Start of the first `Ok` attempt after the failures; `None` if the
     /// probe never succeeded again.
     #[serde(rename = "end_us", with = "crate::duration_serde::option_micros")]
     pub end: Option<Duration>,
@@ -105,9 +104,9 @@ pub fn outages(attempts: &[Attempt]) -> Vec<Outage> {
             }
             (true, Some(_)) => {
                 if let Some(mut window) = open.take() {
-                    // Back after the last failure started, by this success's end.
-                    window.end = Some(attempt.completed());
-                    window.end_uncertainty = Some(attempt.completed().saturating_sub(last_failed_started));
+                    // Back after the last failure started, by this success's start.
+                    window.end = Some(attempt.started);
+                    window.end_uncertainty = Some(attempt.started.saturating_sub(last_failed_started));
                     windows.push(window);
                 }
             }
@@ -229,10 +228,10 @@ mod tests {
             outages(&attempts("...t..")),
             vec![Outage {
                 start: ms(300),
-                end: Some(ms(400 + LATENCY_MS)),
+                end: Some(ms(400)),
                 failed_attempts: 1,
                 start_uncertainty: ms(PERIOD_MS),
-                end_uncertainty: Some(ms(PERIOD_MS + LATENCY_MS)),
+                end_uncertainty: Some(ms(PERIOD_MS)),
             }]
         );
     }
@@ -242,9 +241,9 @@ mod tests {
         let found = outages(&attempts("..qccccccct.."));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].start, ms(200));
-        assert_eq!(found[0].end, Some(ms(1100 + LATENCY_MS)));
+        assert_eq!(found[0].end, Some(ms(1100)));
         assert_eq!(found[0].failed_attempts, 9);
-        assert_eq!(found[0].duration(), Some(ms(900 + LATENCY_MS)));
+        assert_eq!(found[0].duration(), Some(ms(900)));
     }
 
     #[test]
@@ -259,7 +258,7 @@ mod tests {
     fn failing_from_the_first_attempt() {
         let found = outages(&attempts("cc."));
         assert_eq!(found[0].start, Duration::ZERO);
-        assert_eq!(found[0].end, Some(ms(200 + LATENCY_MS)));
+        assert_eq!(found[0].end, Some(ms(200)));
     }
 
     #[test]
@@ -280,26 +279,27 @@ mod tests {
         list[2].latency = ms(1001);
         list[3].started = ms(1201);
         let found = outages(&list);
-        assert_eq!(found[0].end, Some(ms(1201 + LATENCY_MS)));
-        assert_eq!(
-            found[0].end_uncertainty,
-            Some(ms(1001 + LATENCY_MS)),
-            "from the failure's start to the success's end"
-        );
+        assert_eq!(found[0].end, Some(ms(1201)));
+        assert_eq!(found[0].end_uncertainty, Some(ms(1001)), "from the failure's start to the success's start");
         assert_eq!(found[0].start_uncertainty, ms(PERIOD_MS), "from the last success's start");
-        assert_eq!(found[0].duration_uncertainty(), Some(ms(1001 + PERIOD_MS + LATENCY_MS)));
+        assert_eq!(found[0].duration_uncertainty(), Some(ms(1001 + PERIOD_MS)));
     }
 
+    /// A slow first success (a SYN retransmitted after a VIP moved) does
+    /// not lengthen the outage: its request was sent when the service was
+    /// back; its latency is its own.
     #[test]
-    fn end_is_completion_of_the_recovering_attempt() {
+    fn end_is_the_start_of_the_recovering_attempt() {
         let mut list = attempts(".c.");
-        list[2].latency = ms(40);
-        assert_eq!(outages(&list)[0].end, Some(ms(240)));
+        list[2].latency = ms(1000);
+        let found = outages(&list);
+        assert_eq!(found[0].end, Some(ms(200)));
+        assert_eq!(found[0].end_uncertainty, Some(ms(PERIOD_MS)));
     }
 
     #[test]
     fn outages_after_keeps_windows_ending_after_t() {
-        // windows: [100, 202), [500, 702) and [900, open)
+        // windows: [100, 200), [500, 700) and [900, open)
         let list = attempts(".c...cc..c");
         let after = outages_after(&list, ms(400));
         assert_eq!(after.len(), 2);
@@ -318,8 +318,8 @@ mod tests {
     #[test]
     fn outages_after_excludes_a_window_ending_exactly_at_t() {
         let list = attempts(".c.");
-        assert!(outages_after(&list, ms(200 + LATENCY_MS)).is_empty());
-        assert_eq!(outages_after(&list, ms(200 + LATENCY_MS - 1)).len(), 1);
+        assert!(outages_after(&list, ms(200)).is_empty());
+        assert_eq!(outages_after(&list, ms(199)).len(), 1);
     }
 
     #[test]

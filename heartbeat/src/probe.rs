@@ -323,8 +323,8 @@ mod tests {
         assert_eq!(outages.len(), 1, "{outages:?}");
         let outage = &outages[0];
         assert_eq!(outage.start, ms(100));
-        assert_eq!(outage.end, Some(ms(1061)), "the first attempt after 1055 ms starts at 1060 ms");
-        assert_eq!(outage.end_uncertainty, Some(ms(11)), "from the last failure's start at 1050 ms");
+        assert_eq!(outage.end, Some(ms(1060)), "the first attempt after 1055 ms starts at 1060 ms");
+        assert_eq!(outage.end_uncertainty, Some(ms(10)), "from the last failure's start at 1050 ms");
         assert_eq!(outage.start_uncertainty, ms(10), "from the last success's start at 90 ms");
         assert_eq!(outage.failed_attempts, 96);
     }
@@ -455,7 +455,7 @@ mod tests {
         let outages = r.outages();
         assert_eq!(outages.len(), 1);
         assert_eq!(outages[0].start, ms(10));
-        assert_eq!(outages[0].end, Some(ms(31)));
+        assert_eq!(outages[0].end, Some(ms(30)));
         assert_eq!(outages[0].failed_attempts, 2);
     }
 

@@ -419,8 +419,8 @@ mod tests {
     fn a_clean_failover_passes() {
         let result = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
         assert!(result.passed, "{}", result.render());
-        // Attempts 10..40 failed: from 1.0 s to the completion of attempt 40 at 4.005 s.
-        assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3005.0));
+        // Attempts 10..40 failed: from 1.0 s to the start of attempt 40 at 4.0 s.
+        assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3000.0));
         assert!(result.render().contains("PASSED"));
     }
 
