@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use heartbeat::Role;
 
 use super::spread::spread_svg;
-use super::{fault_name, lost, ms, outage, run_name, serde_name, timeline_svg, utc};
+use super::{fault_name, lost, ms, outage, phase_rows, run_name, serde_name, timeline_svg, utc};
 use crate::report::baseline::{Comparison, value};
 use crate::report::judge::ScenarioResult;
 use crate::report::phases::FailoverPhases;
 use crate::report::results::{CONSOLES, JOURNALS, RunRecord, SuiteResults};
-use crate::report::stats::{ScenarioStats, Summary, scenario_stats};
+use crate::report::stats::{Summary, scenario_stats};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -210,20 +210,18 @@ fn stats_table(out: &mut String, suite: &SuiteResults) {
 
 /// Each scenario's failover phases over its runs, when journals showed any.
 fn phases_table(out: &mut String, suite: &SuiteResults) {
-    let stats: Vec<ScenarioStats> = scenario_stats(suite).into_iter().filter(|s| !s.phases.is_empty()).collect();
-    if stats.is_empty() {
+    let rows = phase_rows(suite);
+    if rows.is_empty() {
         return;
     }
     out.push_str("<h2>Failover phases</h2>\n<table class=\"stats\">\n<thead>\n<tr><th>scenario</th><th>phase</th>");
     out.push_str("<th>runs</th><th>avg ms</th><th>p50 ms</th><th>p95 ms</th></tr>\n</thead>\n<tbody>\n");
-    for s in &stats {
-        for (phase, summary) in &s.phases {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td>", escape(&s.scenario), escape(phase));
-            for cell in [summary.n.to_string(), ms(Some(summary.mean)), ms(Some(summary.p50)), ms(Some(summary.p95))] {
-                let _ = write!(out, "<td class=\"n\">{cell}</td>");
-            }
-            out.push_str("</tr>\n");
+    for (scenario, phase, cells) in rows {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td>", escape(&scenario), escape(&phase));
+        for cell in cells {
+            let _ = write!(out, "<td class=\"n\">{cell}</td>");
         }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
     out.push_str(

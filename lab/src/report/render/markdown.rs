@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use heartbeat::Role;
 
-use super::{fault_name, lost, ms, outage, run_name, serde_name, utc};
+use super::{fault_name, lost, ms, outage, phase_rows, run_name, serde_name, utc};
 use crate::report::baseline::{Comparison, value};
 use crate::report::results::SuiteResults;
 use crate::report::stats::{Summary, scenario_stats};
@@ -164,24 +164,14 @@ pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String
 
 /// Each scenario's failover phases over its runs, when journals showed any.
 fn phases_table(out: &mut String, suite: &SuiteResults) {
-    let stats: Vec<_> = scenario_stats(suite).into_iter().filter(|s| !s.phases.is_empty()).collect();
-    if stats.is_empty() {
+    let rows = phase_rows(suite);
+    if rows.is_empty() {
         return;
     }
     out.push_str("\n### Failover phases\n\n| scenario | phase | runs | avg ms | p50 ms | p95 ms |\n");
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: |\n");
-    for s in &stats {
-        for (phase, summary) in &s.phases {
-            let _ = writeln!(
-                out,
-                "| {} | {phase} | {} | {} | {} | {} |",
-                esc(&s.scenario),
-                summary.n,
-                ms(Some(summary.mean)),
-                ms(Some(summary.p50)),
-                ms(Some(summary.p95))
-            );
-        }
+    for (scenario, phase, [runs, avg, p50, p95]) in rows {
+        let _ = writeln!(out, "| {} | {phase} | {runs} | {avg} | {p50} | {p95} |", esc(&scenario));
     }
     out.push_str("\nMilliseconds after the fault, from the nodes' journals and the writer.\n");
 }

@@ -83,6 +83,19 @@ pub(crate) fn outage(run: &ScenarioResult, role: Role) -> String {
     }
 }
 
+/// One row per scenario and failover phase seen in its runs: the scenario,
+/// the phase, and runs, avg, p50 and p95 in ms.
+pub(crate) fn phase_rows(suite: &SuiteResults) -> Vec<(String, String, [String; 4])> {
+    let mut rows = Vec::new();
+    for stats in crate::report::stats::scenario_stats(suite) {
+        for (phase, s) in stats.phases {
+            let cells = [s.n.to_string(), ms(Some(s.mean)), ms(Some(s.p50)), ms(Some(s.p95))];
+            rows.push((stats.scenario.clone(), phase, cells));
+        }
+    }
+    rows
+}
+
 /// `1 of 402`, `0 of 402 (+2 unacknowledged)` when writes committed that
 /// their client was not told about, or `-` when writes were not checked.
 pub(crate) fn lost(run: &ScenarioResult) -> String {
