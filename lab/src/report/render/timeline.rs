@@ -49,7 +49,7 @@ pub const WIDTH: u32 = 900;
 /// Height of one probe lane.
 const LANE_PX: u32 = 44;
 /// Space above the lanes for the markers' labels, in lanes.
-const BAND: f64 = 1.2;
+const BAND: f64 = 2.0;
 /// Title, margins and the x axis.
 const CHROME_PX: u32 = 34 + 10 + 40;
 
@@ -313,20 +313,33 @@ fn draw(
         }
     }
 
-    // Markers: a line through the lanes, the label in the band above them;
-    // labels take turns on three rows so neighbouring ones do not overlap.
+    // Markers: a line through the lanes, the label in the band above them,
+    // on the first of five rows where it does not run into another label.
     let (plot_left, _) = chart.backend_coord(&(0.0, lanes + BAND));
     let (plot_right, _) = chart.backend_coord(&(x_end, 0.0));
-    for (row, marker) in markers.iter().enumerate() {
-        let top = lanes + BAND - 0.3 - 0.4 * (row % 3) as f64;
+    let mut markers = markers;
+    markers.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    // Labels of markers in the right third go on the line's left.
+    let placed: Vec<(i32, HPos, (i32, i32))> = markers
+        .iter()
+        .map(|marker| {
+            let (x, _) = chart.backend_coord(&(marker.at_s, 0.0));
+            let width = LABEL_CHAR_PX * marker.label.chars().count() as i32;
+            if x > plot_left + (plot_right - plot_left) * 2 / 3 {
+                (x - 4, HPos::Right, (x - 4 - width, x - 4))
+            } else {
+                (x + 4, HPos::Left, (x + 4, x + 4 + width))
+            }
+        })
+        .collect();
+    let rows = label_rows(&placed.iter().map(|(_, _, extent)| *extent).collect::<Vec<_>>(), LABEL_ROWS);
+    for ((marker, (x, h, _)), row) in markers.iter().zip(placed).zip(rows) {
+        let top = lanes + BAND - 0.3 - 0.4 * row as f64;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(marker.at_s, 0.0), (marker.at_s, top)],
             marker.color.stroke_width(2),
         )))?;
-        let (x, y) = chart.backend_coord(&(marker.at_s, top));
-        // Labels of markers in the right third go on the line's left.
-        let (x, h) =
-            if x > plot_left + (plot_right - plot_left) * 2 / 3 { (x - 4, HPos::Right) } else { (x + 4, HPos::Left) };
+        let (_, y) = chart.backend_coord(&(marker.at_s, top));
         let style = (FONT, TEXT_SIZE).into_font().color(&marker.color).pos(Pos::new(h, VPos::Center));
         root.draw(&Text::new(marker.label.clone(), (x, y), style))?;
     }
@@ -362,6 +375,28 @@ fn writes_checked<'r>(result: &'r ScenarioResult, recording: &Recording) -> Opti
     }
     let probes = result.probes.iter().filter(|p| p.probe == recording.probe);
     probes.filter_map(|p| result.lost_writes.get(&p.service)).next()
+}
+
+/// Rows of marker labels in the band above the lanes.
+const LABEL_ROWS: usize = 5;
+/// Estimated width of a character of a 12 px label (the viewer picks the
+/// font, so this is on the wide side).
+const LABEL_CHAR_PX: i32 = 7;
+
+/// A row for each label, given its horizontal extent in pixels (in the
+/// order they are drawn): the first of `rows` rows where it clears every
+/// label already there by 6 px, else the row whose labels end leftmost.
+fn label_rows(extents: &[(i32, i32)], rows: usize) -> Vec<usize> {
+    let mut ends: Vec<Option<i32>> = vec![None; rows.max(1)];
+    extents
+        .iter()
+        .map(|&(left, right)| {
+            let free = ends.iter().position(|end| end.is_none_or(|end| end + 6 <= left));
+            let row = free.unwrap_or_else(|| (0..ends.len()).min_by_key(|&r| ends[r].unwrap_or(i32::MIN)).unwrap_or(0));
+            ends[row] = Some(ends[row].map_or(right, |end| end.max(right)));
+            row
+        })
+        .collect()
 }
 
 /// An axis label: `5`, `2.5`, never `0.30000000000000004`.
@@ -401,6 +436,17 @@ mod tests {
     fn strokes(doc: &roxmltree::Document<'_>, c: RGBColor) -> usize {
         let c = color(c);
         doc.descendants().filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some(c.as_str())).count()
+    }
+
+    /// Labels of markers close together go on different rows; ones far
+    /// apart share the first.
+    #[test]
+    fn marker_labels_take_the_first_row_where_they_fit() {
+        // fault, then fence, promoted, VIP and new master close together
+        let extents = [(100, 300), (320, 500), (520, 640), (505, 600), (530, 700), (900, 1000)];
+        assert_eq!(label_rows(&extents, 3), vec![0, 0, 0, 1, 2, 0]);
+        // nowhere free: the row whose labels end leftmost
+        assert_eq!(label_rows(&[(0, 100), (10, 90), (20, 80), (30, 70)], 3), vec![0, 1, 2, 2]);
     }
 
     /// With the probes' clock on the wall clock, fencing is placed exactly
