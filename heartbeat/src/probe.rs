@@ -20,9 +20,10 @@
 //! than queueing up a burst. Missed ticks (a starved runtime) are skipped
 //! too, never caught up with attempts that would all observe the same moment.
 
+use std::future::Future;
+
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use std::future::Future;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
