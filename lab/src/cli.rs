@@ -293,7 +293,8 @@ fn backend_for_an_iso(
 }
 
 /// The user's configuration file, if any: `--config`, else the first of
-/// [`CONFIG_FILES`] that exists.
+/// `./lab.toml`, `$XDG_CONFIG_HOME/lab/lab.toml` (`~/.config/lab/lab.toml`)
+/// and `/etc/lab/lab.toml` that exists.
 fn user_config_file(global: &Global) -> Option<PathBuf> {
     global.config.clone().or_else(|| {
         let xdg = std::env::var_os("XDG_CONFIG_HOME")

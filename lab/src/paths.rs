@@ -100,11 +100,6 @@ impl LabPaths {
         format!("lab-{}", self.lab)
     }
 
-    /// A node's own network namespace, joined to the bridge by a veth pair.
-    pub fn node_netns(&self, node: &str) -> String {
-        crate::netns::node_namespace(&self.netns(), node)
-    }
-
     /// The arguments lab starts this lab's fence daemon with, after the
     /// binary: a process is this lab's fence daemon only if its arguments
     /// are exactly these (a pid file can be stale, and `pacemaker-fenced`

@@ -67,12 +67,6 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
         .collect()
 }
 
-/// The program name of a process (`/proc/PID/comm`), empty if gone.
-pub fn command_name(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_owned()).unwrap_or_default()
-}
-
-/// The command line of a process, arguments joined by spaces, empty if gone.
 /// A process's arguments, argv[0] first; empty when it is gone.
 pub fn args(pid: i32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
