@@ -103,18 +103,23 @@ pub fn lost_writes(run: &ScenarioResult) -> u64 {
     run.acks().map_or(0, |a| a.lost.len() as u64)
 }
 
-/// Statistics per scenario, in the order scenarios first appear in the suite.
-pub fn scenario_stats(suite: &SuiteResults) -> Vec<ScenarioStats> {
-    let mut names: Vec<&str> = Vec::new();
+/// The suite's runs grouped by scenario, in the order scenarios first appear.
+pub fn runs_by_scenario(suite: &SuiteResults) -> Vec<(&str, Vec<&ScenarioResult>)> {
+    let mut groups: Vec<(&str, Vec<&ScenarioResult>)> = Vec::new();
     for run in &suite.runs {
-        if !names.contains(&run.scenario.as_str()) {
-            names.push(&run.scenario);
+        match groups.iter_mut().find(|(name, _)| *name == run.scenario) {
+            Some((_, runs)) => runs.push(run),
+            None => groups.push((&run.scenario, vec![run])),
         }
     }
-    names
+    groups
+}
+
+/// Statistics per scenario, in the order scenarios first appear in the suite.
+pub fn scenario_stats(suite: &SuiteResults) -> Vec<ScenarioStats> {
+    runs_by_scenario(suite)
         .into_iter()
-        .map(|name| {
-            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == name).collect();
+        .map(|(name, runs)| {
             let collect = |f: &dyn Fn(&ScenarioResult) -> Option<f64>| {
                 summarize(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
             };
@@ -201,6 +206,16 @@ mod tests {
     fn non_finite_values_are_left_out() {
         let s = summarize(&[1.0, f64::NAN, 3.0, f64::INFINITY]).expect("summary");
         assert_eq!((s.n, s.mean, s.min, s.max), (2, 2.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn runs_are_grouped_by_scenario_in_first_appearance_order() {
+        let suite = crate::report::render::fixtures::suite();
+        let groups: Vec<(&str, Vec<u32>)> = runs_by_scenario(&suite)
+            .into_iter()
+            .map(|(name, runs)| (name, runs.iter().map(|r| r.iteration).collect()))
+            .collect();
+        assert_eq!(groups, [("kill-postgres-master", vec![1, 2]), ("power-off-master", vec![1])]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::lifecycle::{self, Lab, LabError, MakeAllInput, MakeAllTimings};
 use crate::progress::Progress;
 use crate::report::judge::ScenarioResult;
-use crate::report::stats::{Summary, scenario_stats, summarize};
+use crate::report::stats::{Summary, runs_by_scenario, scenario_stats, summarize};
 use crate::run::scenario::Scenario;
 
 /// The scenarios benchmarked unless others are named: one crash, one power
@@ -101,10 +101,11 @@ pub async fn run(
     }
     // The outage and new-master figures are the suite's own statistics;
     // the bench adds how long the lab's steps took.
+    // Both in the order scenarios first appear in the suite.
     let scenarios = scenario_stats(&suite)
         .into_iter()
-        .map(|stats| {
-            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == stats.scenario).collect();
+        .zip(runs_by_scenario(&suite))
+        .map(|(stats, (_, runs))| {
             let of = |f: &dyn Fn(&ScenarioResult) -> f64| summarize(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
             let with_recordings = |f: fn(&ScenarioResult, &[Recording]) -> Option<f64>| {
                 let values: Vec<f64> = runs

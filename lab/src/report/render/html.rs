@@ -12,7 +12,7 @@ use crate::report::baseline::{Comparison, value};
 use crate::report::judge::ScenarioResult;
 use crate::report::phases::FailoverPhases;
 use crate::report::results::{CONSOLES, JOURNALS, RunRecord, SuiteResults};
-use crate::report::stats::{Summary, scenario_stats};
+use crate::report::stats::{Summary, runs_by_scenario, scenario_stats};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -130,19 +130,8 @@ fn comparison_table(out: &mut String, comparison: &Comparison) {
 
 /// For each scenario run more than once, how its measures spread.
 fn spreads(out: &mut String, suite: &SuiteResults) {
-    let mut names: Vec<&str> = Vec::new();
-    for run in &suite.runs {
-        if !names.contains(&run.scenario.as_str()) {
-            names.push(&run.scenario);
-        }
-    }
-    let plots: Vec<String> = names
-        .into_iter()
-        .filter_map(|name| {
-            let runs: Vec<&ScenarioResult> = suite.runs.iter().filter(|r| r.scenario == name).collect();
-            spread_svg(name, &runs)
-        })
-        .collect();
+    let plots: Vec<String> =
+        runs_by_scenario(suite).into_iter().filter_map(|(name, runs)| spread_svg(name, &runs)).collect();
     if plots.is_empty() {
         return;
     }
