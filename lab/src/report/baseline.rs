@@ -82,6 +82,15 @@ impl Comparison {
     pub fn regressions(&self) -> usize {
         self.deltas.iter().filter(|d| d.regression).count()
     }
+
+    /// `no regressions`, `1 regression`, `3 regressions`.
+    pub fn verdict(&self) -> String {
+        match self.regressions() {
+            0 => "no regressions".to_owned(),
+            1 => "1 regression".to_owned(),
+            n => format!("{n} regressions"),
+        }
+    }
 }
 
 /// Metric names, as shown in tables.
@@ -266,12 +275,8 @@ pub fn render(comparison: &Comparison) -> String {
     for row in &rows {
         out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]));
     }
-    let n = comparison.regressions();
-    out.push_str(&match n {
-        0 => "no regressions\n".to_owned(),
-        1 => "1 regression\n".to_owned(),
-        n => format!("{n} regressions\n"),
-    });
+    out.push_str(&comparison.verdict());
+    out.push('\n');
     out
 }
 

@@ -99,12 +99,7 @@ pub fn html(suite: &SuiteResults, records: &[RunRecord], comparison: Option<&Com
 /// The comparison with a baseline, at the top: a regression is what a
 /// nightly run is read for.
 fn comparison_table(out: &mut String, comparison: &Comparison) {
-    let verdict = match comparison.regressions() {
-        0 => "no regressions".to_owned(),
-        1 => "1 regression".to_owned(),
-        n => format!("{n} regressions"),
-    };
-    let _ = writeln!(out, "<h2>Compared with the baseline: {verdict}</h2>");
+    let _ = writeln!(out, "<h2>Compared with the baseline: {}</h2>", comparison.verdict());
     if comparison.deltas.is_empty() {
         out.push_str("<p class=\"muted\">Nothing to compare.</p>\n");
         return;

@@ -149,15 +149,10 @@ pub fn markdown(suite: &SuiteResults, comparison: Option<&Comparison>) -> String
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "\n{}",
-            match comparison.regressions() {
-                0 => "**No regressions.**".to_owned(),
-                1 => "**1 regression.**".to_owned(),
-                n => format!("**{n} regressions.**"),
-            }
-        );
+        // A sentence of its own: `**No regressions.**`, `**2 regressions.**`.
+        let verdict = comparison.verdict();
+        let (first, rest) = verdict.split_at(1);
+        let _ = writeln!(out, "\n**{}{rest}.**", first.to_uppercase());
     }
     out
 }
@@ -245,6 +240,14 @@ mod tests {
         assert!(html.contains("after the fault: detected 1.2 s, promoted 9.0 s"), "{html}");
         assert!(html.contains("<a href=\"kill-postgres-master-1/journals/tuchanka-a.log\">tuchanka-a</a>"), "{html}");
         assert!(html.contains("<h2>Failover phases</h2>"), "{html}");
+    }
+
+    /// The comparison ends in a sentence, whatever the count.
+    #[test]
+    fn the_comparison_ends_with_its_verdict() {
+        let suite = baseline();
+        let same = compare(&suite, &suite, &Tolerance::default());
+        assert!(markdown(&suite, Some(&same)).trim_end().ends_with("**No regressions.**"));
     }
 
     #[test]
