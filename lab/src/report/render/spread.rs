@@ -10,7 +10,7 @@ use heartbeat::Role;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::timeline::{FAILED_COLOR, OK_COLOR, WIDTH};
+use super::timeline::{FAILED_COLOR, OK_COLOR, WIDTH, not_drawn};
 use crate::report::judge::ScenarioResult;
 use crate::report::stats::{outage_ms, summarize};
 
@@ -61,11 +61,7 @@ pub fn spread_svg(scenario: &str, runs: &[&ScenarioResult]) -> Option<String> {
     let mut svg = String::new();
     match draw(&mut svg, (WIDTH, height), scenario, runs.len(), &measures) {
         Ok(()) => Some(svg),
-        Err(e) => Some(format!(
-            "<svg width=\"{WIDTH}\" height=\"40\" viewBox=\"0 0 {WIDTH} 40\" xmlns=\"http://www.w3.org/2000/svg\">\
-             <text x=\"10\" y=\"24\">spread could not be drawn: {}</text></svg>\n",
-            e.to_string().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-        )),
+        Err(e) => Some(not_drawn("spread", &*e)),
     }
 }
 

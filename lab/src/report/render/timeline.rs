@@ -74,18 +74,23 @@ const SMALL_SIZE: f64 = 13.64;
 /// The run's timeline as a standalone SVG document (no XML declaration, so
 /// it can also be inlined in HTML).
 pub fn timeline_svg(result: &ScenarioResult, recordings: &[Recording]) -> String {
-    let lanes = (recordings.len() + placement_lanes(result).len()).max(1);
+    let placements = placement_lanes(result);
+    let lanes = (recordings.len() + placements.len()).max(1);
     let height = CHROME_PX + (((lanes as f64) + BAND) * f64::from(LANE_PX)).round() as u32;
     let mut svg = String::new();
-    let drawn = draw(&mut svg, (WIDTH, height), result, recordings);
-    match drawn {
+    match draw(&mut svg, (WIDTH, height), result, recordings, &placements) {
         Ok(()) => svg,
-        Err(e) => format!(
-            "<svg width=\"{WIDTH}\" height=\"40\" viewBox=\"0 0 {WIDTH} 40\" xmlns=\"http://www.w3.org/2000/svg\">\
-             <text x=\"10\" y=\"24\">timeline could not be drawn: {}</text></svg>\n",
-            e.to_string().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-        ),
+        Err(e) => not_drawn("timeline", &*e),
     }
+}
+
+/// A one-line SVG saying that `what` could not be drawn, and why.
+pub(crate) fn not_drawn(what: &str, error: &dyn Error) -> String {
+    format!(
+        "<svg width=\"{WIDTH}\" height=\"40\" viewBox=\"0 0 {WIDTH} 40\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <text x=\"10\" y=\"24\">{what} could not be drawn: {}</text></svg>\n",
+        error.to_string().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    )
 }
 
 /// A vertical marker: where, what colour, what it says.
@@ -191,11 +196,11 @@ fn draw(
     size: (u32, u32),
     result: &ScenarioResult,
     recordings: &[Recording],
+    placements: &[PlacementLane],
 ) -> Result<(), Box<dyn Error>> {
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
     root.fill(&WHITE)?;
 
-    let placements = placement_lanes(result);
     let mut names: Vec<String> = recordings.iter().map(lane_name).collect();
     names.extend(placements.iter().map(|p| p.name.clone()));
     let lanes = names.len().max(1) as f64;
