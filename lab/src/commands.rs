@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{RunOptions, SnapshotName};
+use crate::cli::{RunOptions, SnapshotAction};
 use crate::config::Config;
 use crate::exit::Failure;
 use crate::lifecycle::{self, Lab, MakeAllInput};
@@ -78,7 +78,7 @@ pub(crate) async fn make_all(
 
 #[derive(Serialize)]
 struct RollbackReport {
-    snapshot: &'static str,
+    snapshot: String,
     rollback_s: f64,
     cluster_start_s: Option<f64>,
 }
@@ -86,13 +86,13 @@ struct RollbackReport {
 pub(crate) async fn rollback(
     config: Config,
     progress: Progress,
-    snapshot: SnapshotName,
+    snapshot: String,
     start: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let lab = Lab::open(config, progress.clone())?;
-    let step = progress.step(format!("roll back to `{}` and boot", snapshot.name()));
-    let rollback_s = lab.rollback(snapshot.name()).await?.as_secs_f64();
+    let step = progress.step(format!("roll back to `{snapshot}` and boot"));
+    let rollback_s = lab.rollback(&snapshot).await?.as_secs_f64();
     step.done();
     let mut cluster_start_s = None;
     if start {
@@ -111,9 +111,56 @@ pub(crate) async fn rollback(
         }
     }
     if json {
-        print_json(&RollbackReport { snapshot: snapshot.name(), rollback_s, cluster_start_s });
+        print_json(&RollbackReport { snapshot, rollback_s, cluster_start_s });
     } else {
-        println!("rolled back to `{}` in {rollback_s:.1} s", snapshot.name());
+        println!("rolled back to `{snapshot}` in {rollback_s:.1} s");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lab snapshot list`: read-only, the lab must exist.
+pub(crate) fn list_snapshots(config: &Config, json: bool) -> Result<ExitCode, Failure> {
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    crate::topology::Topology::load(&paths.manifest(), &config.lab.name).map_err(Failure::usage)?;
+    let snapshots = crate::snapshot::list(&paths);
+    if json {
+        print_json(&snapshots);
+    } else {
+        print!("{}", crate::snapshot::render(&snapshots));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lab snapshot save|delete` (`list` is [`list_snapshots`]).
+pub(crate) async fn snapshot(
+    config: Config,
+    progress: Progress,
+    action: SnapshotAction,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    match action {
+        SnapshotAction::List => return list_snapshots(&config, json),
+        // Names and refusals were checked before the lab was locked.
+        SnapshotAction::Save { name, .. } => {
+            let lab = Lab::open(config, progress.clone())?;
+            let step = progress.step(format!("save snapshot `{name}` of every host"));
+            let saved = crate::snapshot::save(&lab, &name).await?;
+            step.done();
+            if json {
+                print_json(&saved);
+            } else {
+                println!("{}", saved.describe());
+            }
+        }
+        SnapshotAction::Delete { name } => {
+            let lab = Lab::open(config, progress)?;
+            crate::snapshot::delete(&lab, &name).await?;
+            if json {
+                print_json(&serde_json::json!({ "deleted": name }));
+            } else {
+                println!("snapshot `{name}` deleted");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

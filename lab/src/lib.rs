@@ -15,7 +15,8 @@
 //! - The lab itself: [`lifecycle`] (make-all, rollback), [`topology`] (the
 //!   lab's fixed shape), [`guest`] (ssh), [`fenced`] (host-side fence
 //!   daemon), [`netns`] and [`labnet`] (the lab network), [`teardown`]
-//!   (`lab destroy`), [`status`].
+//!   (`lab destroy`), [`status`], [`snapshot`] (named snapshots), [`labs`]
+//!   (every lab on the host).
 //! - Plumbing: [`cli`], [`exit`] (exit codes), [`config`], [`host`] (host
 //!   commands), [`process`] (host processes by pid), [`paths`], [`lock`]
 //!   (one changing command per lab), [`mounts`] (mounts, and removing trees
@@ -35,6 +36,7 @@ pub mod host;
 pub mod install;
 pub mod interrupt;
 pub mod labnet;
+pub mod labs;
 pub mod lifecycle;
 pub mod lock;
 pub mod mounts;
@@ -45,6 +47,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 pub mod status;
 pub mod teardown;
 #[cfg(test)]

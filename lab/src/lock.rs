@@ -50,6 +50,40 @@ impl LabLock {
     }
 }
 
+/// Who holds the lab's lock now, as they described themselves, read
+/// without taking it (`lab list` must not make a real command fail as
+/// busy): the kernel's table of locks (`/proc/locks`) says whether any
+/// process holds a `flock` on that very file.
+pub fn holder(paths: &LabPaths) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = paths.lock();
+    let file = std::fs::metadata(&path).ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    if !locks.lines().any(|line| flock_on(line, file.dev(), file.ino())) {
+        return None;
+    }
+    let described = std::fs::read_to_string(&path).unwrap_or_default();
+    Some(if described.trim().is_empty() { "another lab command holds it".into() } else { described })
+}
+
+/// Whether a `/proc/locks` line is a `flock` on the file `dev`/`ino`, e.g.
+/// `3: FLOCK  ADVISORY  WRITE 27113 00:2a:1234 0 EOF` (device numbers in hex).
+fn flock_on(line: &str, dev: u64, ino: u64) -> bool {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // A blocked waiter's line starts `3: -> FLOCK ...`: skip the arrow.
+    let fields: Vec<&str> = fields.into_iter().filter(|f| *f != "->").collect();
+    if fields.get(1) != Some(&"FLOCK") {
+        return false;
+    }
+    let Some(id) = fields.get(5) else { return false };
+    let parts: Vec<&str> = id.split(':').collect();
+    let [major, minor, inode] = parts[..] else { return false };
+    let (major_of, minor_of) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+    u64::from_str_radix(major, 16) == Ok(major_of)
+        && u64::from_str_radix(minor, 16) == Ok(minor_of)
+        && inode.parse() == Ok(ino)
+}
+
 /// An exclusive `flock` on a file, released when dropped (or when the
 /// process ends, however it ends).
 #[derive(Debug)]
@@ -97,5 +131,29 @@ mod tests {
         let _again = LabLock::acquire(&paths, "lab destroy").expect("free once dropped");
         let other = LabPaths::new(dir.path(), "other");
         let _other = LabLock::acquire(&other, "lab suite").expect("another lab is another lock");
+    }
+
+    #[test]
+    fn the_holder_is_read_without_taking_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = LabPaths::new(dir.path(), "held");
+        assert_eq!(holder(&paths), None, "no lock file");
+        let held = LabLock::acquire(&paths, "lab suite").expect("lock");
+        let seen = holder(&paths).expect("held");
+        assert!(seen.contains("runs `lab suite`"), "{seen}");
+        let _still = holder(&paths);
+        assert!(LabLock::acquire(&paths, "lab destroy").is_err(), "looking took nothing");
+        drop(held);
+        assert_eq!(holder(&paths), None, "released, though the file still names the last holder");
+    }
+
+    #[test]
+    fn proc_locks_lines_are_matched_by_device_and_inode() {
+        let dev = (0x2a << 8) | 0x03; // major 0x2a, minor 3
+        assert!(flock_on("3: FLOCK  ADVISORY  WRITE 27113 2a:03:1234 0 EOF", dev, 1234));
+        assert!(flock_on("3: -> FLOCK  ADVISORY  WRITE 27114 2a:03:1234 0 EOF", dev, 1234));
+        assert!(!flock_on("3: FLOCK  ADVISORY  WRITE 27113 2a:03:1235 0 EOF", dev, 1234));
+        assert!(!flock_on("3: POSIX  ADVISORY  WRITE 27113 2a:03:1234 0 EOF", dev, 1234));
+        assert!(!flock_on("3: FLOCK  ADVISORY  WRITE 27113 2b:03:1234 0 EOF", dev, 1234));
     }
 }

@@ -51,12 +51,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
             link_up: lab.backend.link_is_up(&host.name).await.unwrap_or(false),
         });
     }
-    let mut snapshots: Vec<String> = std::fs::read_dir(lab.paths.root().join("snapshots"))
-        .map(|entries| {
-            entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| !n.contains('.')).collect()
-        })
-        .unwrap_or_default();
-    snapshots.sort();
+    let snapshots = crate::snapshot::list(&lab.paths).into_iter().map(|s| s.name).collect();
     let fence_daemon = lab.paths.running_fence_daemon().is_some();
     let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
     let cluster = if any_node_up {

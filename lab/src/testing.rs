@@ -84,6 +84,11 @@ impl NodeBackend for FakeBackend {
         Ok(())
     }
 
+    async fn delete_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        self.call(format!("delete_snapshot {name} {}", nodes.join(",")));
+        Ok(())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { own_kernel: false, live_snapshots: false }
     }

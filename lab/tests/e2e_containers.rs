@@ -1,8 +1,9 @@
 //! End to end, for real, on the container backend: `lab make-all` builds
 //! the image (or reuses the cache), the hosts and the whole HA stack; then
 //! `lab scenario kill-postgres-master` must pass its expectations; then
-//! `lab suite --only poweroff-master` must pass too, and `lab destroy` must
-//! leave nothing behind.
+//! `lab suite --only poweroff-master` must pass too; a named snapshot is
+//! saved, rolled back to and deleted; and `lab destroy` must leave nothing
+//! behind.
 //!
 //! Needs root, mmdebstrap, systemd-nspawn and a reachable Debian mirror,
 //! and takes minutes: ignored by default, run by CI with `--include-ignored`.
@@ -72,7 +73,7 @@ fn make_all_then_two_faults_then_destroy() {
     let run = lab.run(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
     let suite = json(&run);
     assert_only_async_losses(&run, first_run(&suite));
-    assert_eq!(first_run(&suite)["fault"]["action"], "power-off");
+    assert_eq!(first_run(&suite)["fault"]["action"], "poweroff");
     assert!(
         first_run(&suite)["phases"]["fenced_ms"].as_f64().is_some(),
         "the victim was fenced: {}",
@@ -96,6 +97,24 @@ fn make_all_then_two_faults_then_destroy() {
 
     let rollback = lab.run(&["--json", "rollback", "setup"]);
     assert_eq!(rollback.status.code(), Some(0));
+
+    // A named snapshot: saved from running hosts, which run again after;
+    // a change made later is gone after a rollback to it; then deleted.
+    let saved = lab.run(&["--json", "snapshot", "save", "mine"]);
+    assert_eq!(saved.status.code(), Some(0));
+    assert_eq!(json(&saved)["hosts_rebooted"], true);
+    let touched = lab.run(&["ssh", "tuchanka-a", "touch", "/root/after-mine"]);
+    assert_eq!(touched.status.code(), Some(0), "the hosts run after the save");
+    assert_eq!(lab.run(&["rollback", "mine"]).status.code(), Some(0));
+    let gone = lab.run(&["ssh", "tuchanka-a", "test", "!", "-e", "/root/after-mine"]);
+    assert_eq!(gone.status.code(), Some(0), "the rollback undid the later change");
+    let listed = json(&lab.run(&["--json", "list"]));
+    let this = listed.as_array().and_then(|labs| labs.iter().find(|l| l["name"] == lab.name)).expect("listed");
+    assert_eq!(this["snapshots"], serde_json::json!(["install", "setup", "mine"]));
+    assert_eq!(this["running"], 3);
+    assert_eq!(this["last_run"]["label"], "suite");
+    assert_eq!(lab.run(&["snapshot", "delete", "mine"]).status.code(), Some(0));
+    assert_eq!(json(&lab.run(&["--json", "snapshot", "list"])).as_array().map(Vec::len), Some(2));
 
     lab.assert_destroyed();
 }

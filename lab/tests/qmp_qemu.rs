@@ -139,6 +139,17 @@ async fn drives_a_real_qemu_through_qmp() {
     assert_eq!(qmp.status().await.expect("query-status"), status(true, "running"));
     assert_eq!(qmp.snapshots().await.expect("info snapshots"), ["install", "setup"]);
 
+    // A named snapshot of `lab snapshot save`, deleted by `lab snapshot delete`.
+    qmp.save_snapshot("tuned").await.expect("savevm tuned");
+    assert_eq!(qmp.snapshots().await.expect("info snapshots"), ["install", "setup", "tuned"]);
+    qmp.delete_snapshot("tuned").await.expect("delvm tuned");
+    assert_eq!(qmp.snapshots().await.expect("info snapshots"), ["install", "setup"]);
+    assert_eq!(qmp.status().await.expect("query-status"), status(true, "running"));
+    // QEMU's delvm of a missing snapshot says nothing: the backend looks
+    // in `info snapshots` first, so a deletion is never taken for done.
+    qmp.delete_snapshot("tuned").await.expect("delvm of a missing snapshot prints nothing");
+    assert_eq!(qmp.snapshots().await.expect("info snapshots"), ["install", "setup"]);
+
     let unknown = qmp.execute("no-such-command", None).await.expect_err("an unknown command");
     assert_eq!(unknown.class(), Some("CommandNotFound"), "{unknown}");
 

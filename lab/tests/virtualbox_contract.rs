@@ -214,6 +214,18 @@ async fn snapshots_are_taken_replaced_and_restored() {
 }
 
 #[tokio::test]
+async fn a_named_snapshot_is_deleted_from_every_vm_and_from_the_list() {
+    let bench = Bench::new();
+    bench.create_all().await;
+    let (vms, nodes) = (&bench.vms, nodes());
+    vms.save_snapshot("tuned", &nodes).await.expect("save");
+    bench.golden("delete_snapshot", vms.delete_snapshot("tuned", &nodes)).await.expect("delete");
+    assert!(!bench.root().join("state/labs/t/snapshots/tuned").exists(), "`lab snapshot list` forgets it");
+    let error = vms.delete_snapshot("tuned", &nodes).await.expect_err("gone");
+    assert!(matches!(error, BackendError::NoSnapshot { ref name } if name == "tuned"), "{error}");
+}
+
+#[tokio::test]
 async fn a_missing_snapshot_is_reported_before_anything_is_touched() {
     let bench = Bench::new();
     bench.create_all().await;

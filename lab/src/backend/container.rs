@@ -252,6 +252,14 @@ impl NodeBackend for Containers {
         Ok(())
     }
 
+    async fn delete_snapshot(&self, name: &str, _nodes: &[String]) -> Result<(), BackendError> {
+        let snapshot = self.paths.snapshot(name);
+        if !snapshot.is_dir() {
+            return Err(BackendError::NoSnapshot { name: name.to_owned() });
+        }
+        remove_dir(&snapshot)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { own_kernel: false, live_snapshots: false }
     }

@@ -93,7 +93,10 @@ pub enum BackendError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("node `{node}` {problem}")]
     Node { node: String, problem: String },
-    #[error("snapshot `{name}` does not exist; make it with `lab make-all` (snapshots: install, setup)")]
+    #[error(
+        "snapshot `{name}` does not exist; `lab snapshot list` shows the lab's snapshots (`lab make-all` makes \
+         install and setup, `lab snapshot save NAME` any other)"
+    )]
     NoSnapshot { name: String },
 }
 
@@ -103,6 +106,17 @@ pub enum BackendError {
 pub fn mark_snapshot(paths: &crate::paths::LabPaths, name: &str) -> Result<(), BackendError> {
     let marker = paths.snapshot(name);
     std::fs::create_dir_all(&marker).map_err(|source| BackendError::Io { what: "cannot create", path: marker, source })
+}
+
+/// Removes the record of snapshot `name` ([`mark_snapshot`]).
+pub fn unmark_snapshot(paths: &crate::paths::LabPaths, name: &str) -> Result<(), BackendError> {
+    let marker = paths.snapshot(name);
+    match std::fs::remove_dir_all(&marker) {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+            Err(BackendError::Io { what: "cannot remove", path: marker, source })
+        }
+        _ => Ok(()),
+    }
 }
 
 impl BackendError {
@@ -143,6 +157,8 @@ pub trait NodeBackend: Send + Sync {
     /// Rolls `nodes` back to a snapshot: powered off afterwards, or with
     /// [`Capabilities::live_snapshots`] running as they were when it was taken.
     fn restore_snapshot(&self, name: &str, nodes: &[String]) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Deletes a snapshot of `nodes` (running or not), and its record.
+    fn delete_snapshot(&self, name: &str, nodes: &[String]) -> impl Future<Output = Result<(), BackendError>> + Send;
     fn capabilities(&self) -> Capabilities;
 }
 
@@ -220,6 +236,10 @@ impl NodeBackend for Backend {
 
     async fn restore_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         dispatch!(self, b => b.restore_snapshot(name, nodes).await)
+    }
+
+    async fn delete_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        dispatch!(self, b => b.delete_snapshot(name, nodes).await)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -388,6 +388,12 @@ impl Qmp {
         self.human_silent("loadvm", name).await
     }
 
+    /// Deletes snapshot `name` from every disk of the VM (`delvm`), running
+    /// or paused.
+    pub async fn delete_snapshot(&mut self, name: &str) -> Result<(), QmpError> {
+        self.human_silent("delvm", name).await
+    }
+
     /// The names of the snapshots `loadvm` can load (`info snapshots`), in
     /// QEMU's order (oldest first).
     pub async fn snapshots(&mut self) -> Result<Vec<String>, QmpError> {

@@ -640,6 +640,22 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
         Ok(())
     }
 
+    async fn delete_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        let mut holders = Vec::new();
+        for node in nodes {
+            if self.info(node).await?.snapshots().contains(&name) {
+                holders.push(node);
+            }
+        }
+        if holders.is_empty() && !self.paths.snapshot(name).is_dir() {
+            return Err(BackendError::NoSnapshot { name: name.to_owned() });
+        }
+        for node in holders {
+            self.vbox(node, ["snapshot", &self.vm_name(node), "delete", name]).await?;
+        }
+        crate::backend::unmark_snapshot(&self.paths, name)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { own_kernel: true, live_snapshots: false }
     }

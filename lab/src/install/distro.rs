@@ -78,6 +78,8 @@ impl Family {
                 "resource-agents-paf",
                 "postgresql",
                 "redis-server",
+                // Partitions (packet filters on a node): nftables' iptables.
+                "iptables",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -100,6 +102,8 @@ impl Family {
                     "resource-agents-paf",
                     // EPEL on 7, AppStream on 8 and 9.
                     "redis",
+                    // Partitions (packet filters on a node).
+                    "iptables",
                 ]
                 .map(str::to_owned)
                 .to_vec();

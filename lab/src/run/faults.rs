@@ -15,7 +15,7 @@ use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, Script, shell_quote};
 use crate::lifecycle::{Lab, LabError};
-use crate::run::scenario::{Fault, FaultAction, Target};
+use crate::run::scenario::{Direction, Fault, FaultAction, Peers, Target};
 
 /// How long a victim may take to come back as a streaming replica on its
 /// own (after unstandby, clear or a recovered crash) before it is rebuilt.
@@ -86,6 +86,20 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             lab.guest.forget(victim).await;
             lab.backend.reset(victim).await?;
         }
+        FaultAction::Signal => {
+            let process = fault.process.as_deref().unwrap_or_default();
+            lab.guest.run(victim, &signal_processes(process, fault.signal_name())).await?;
+        }
+        FaultAction::Partition => {
+            let peers = partition_peers(lab, victim, fault.from.as_deref().unwrap_or_default());
+            lab.guest.run(victim, &partition_cut(&peers, fault.direction.unwrap_or_default())).await?;
+        }
+        FaultAction::Shutdown => {
+            // The shutdown ends ssh too: detach it so the command returns first.
+            let shutdown = "nohup sh -c 'sleep 0.2; systemctl poweroff' >/dev/null 2>&1 &";
+            lab.guest.run(victim, &Script::command("shutdown", shutdown.into())).await?;
+            lab.guest.forget(victim).await;
+        }
         FaultAction::KernelPanic => {
             // The panic takes ssh down with it: detach it so the command returns first.
             let panic = "echo 1 > /proc/sys/kernel/sysrq; \
@@ -136,7 +150,7 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
         return Ok(());
     };
     if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
-        return Ok(());
+        return undo_on_the_witness(lab, fault, victim).await;
     }
     let spec = lab.stack().profile().require(service)?;
     let clone = spec.promotable();
@@ -145,6 +159,10 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
         FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
         FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {clone}"))),
         FaultAction::ReplicationLinkDown => Some(replication_mend()),
+        FaultAction::Partition => Some(partition_mend()),
+        FaultAction::Signal if ["STOP", "TSTP"].contains(&fault.signal_name()) => {
+            Some(signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT"))
+        }
         _ => None,
     };
     if let Some(undo) = undo {
@@ -160,6 +178,82 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     }
     lab.stack().cleanup().await?;
     Ok(())
+}
+
+/// Undoes a fault that left something on the witness (a filter, a
+/// stopped process); the witness runs no resources, so that is all.
+async fn undo_on_the_witness(lab: &Lab, fault: &Fault, witness: &str) -> Result<(), LabError> {
+    let undo = match fault.action {
+        FaultAction::Partition => partition_mend(),
+        FaultAction::Signal if ["STOP", "TSTP"].contains(&fault.signal_name()) => {
+            signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT")
+        }
+        _ => return Ok(()),
+    };
+    lab.guest.run(witness, &undo).await?;
+    Ok(())
+}
+
+/// Sends `signal` to every process named `process` (`pkill -x`); fails
+/// when none runs, so a misspelt name never passes for a fault.
+fn signal_processes(process: &str, signal: &str) -> Script {
+    let text = format!(
+        "pkill -{signal} -x {process} || {{ echo \"no process named {process} runs here\" >&2; exit 1; }}",
+        process = shell_quote(process)
+    );
+    Script::command("signal", text)
+}
+
+/// The addresses a partition cuts `victim` from.
+fn partition_peers(lab: &Lab, victim: &str, from: &[Peers]) -> Vec<std::net::Ipv4Addr> {
+    use crate::topology::HostRole;
+    lab.topology
+        .hosts
+        .iter()
+        .filter(|h| h.name != victim)
+        .filter(|h| match h.role {
+            HostRole::Node => from.contains(&Peers::Nodes),
+            HostRole::Witness => from.contains(&Peers::Witness),
+        })
+        .map(|h| h.address)
+        .collect()
+}
+
+/// The packet filter chain of a partition, on the victim.
+const PARTITION_CHAIN: &str = "lab-partition";
+
+/// Drops the victim's packets to and/or from `peers` in a chain of its own
+/// (iptables, on nftables in Debian 12: the host kernel of containers has
+/// nf_tables but no tc `prio`/`gact`), hooked first into INPUT and OUTPUT.
+/// Every other address, the host's lab address (ssh) included, still
+/// gets through.
+fn partition_cut(peers: &[std::net::Ipv4Addr], direction: Direction) -> Script {
+    let chain = PARTITION_CHAIN;
+    let mut lines = vec![
+        format!("iptables -w -N {chain} 2>/dev/null || iptables -w -F {chain} || exit 1"),
+        format!("iptables -w -I INPUT -j {chain} || exit 1"),
+        format!("iptables -w -I OUTPUT -j {chain} || exit 1"),
+    ];
+    for peer in peers {
+        if direction != Direction::Out {
+            lines.push(format!("iptables -w -A {chain} -s {peer} -j DROP || exit 1"));
+        }
+        if direction != Direction::In {
+            lines.push(format!("iptables -w -A {chain} -d {peer} -j DROP || exit 1"));
+        }
+    }
+    Script::command("partition-cut", lines.join("\n"))
+}
+
+/// Lifts a partition: unhooks and removes its chain (however often it was
+/// hooked); nothing to do when there is none.
+fn partition_mend() -> Script {
+    let chain = PARTITION_CHAIN;
+    let text = format!(
+        "for hook in INPUT OUTPUT; do while iptables -w -D $hook -j {chain} 2>/dev/null; do :; done; done\n\
+         iptables -w -F {chain} 2>/dev/null; iptables -w -X {chain} 2>/dev/null; true"
+    );
+    Script::command("partition-mend", text)
 }
 
 /// Drops every packet the node sends from or to `port` (both ends of its
@@ -234,6 +328,31 @@ mod tests {
         assert_eq!(pick(Target::Replica, &redis::AGENT).as_deref(), Some("a"));
         let empty = ClusterState::default();
         assert_eq!(choose_victim(Target::Master, &postgres::PAF, &empty, &nodes, "w", &mut rng), None);
+    }
+
+    fn command_of(script: &Script) -> String {
+        script.render()
+    }
+
+    #[test]
+    fn a_partition_drops_only_the_peers_packets_in_the_directions_asked() {
+        let peers = ["192.168.89.12".parse().expect("ip"), "192.168.89.251".parse().expect("ip")];
+        let both = command_of(&partition_cut(&peers, Direction::Both));
+        for rule in ["-s 192.168.89.12 -j DROP", "-d 192.168.89.12 -j DROP", "-s 192.168.89.251", "-d 192.168.89.251"] {
+            assert!(both.contains(rule), "{rule} in {both}");
+        }
+        let out = command_of(&partition_cut(&peers[..1], Direction::Out));
+        assert!(out.contains("-d 192.168.89.12 -j DROP") && !out.contains("-s 192.168.89.12"), "{out}");
+        let inward = command_of(&partition_cut(&peers[..1], Direction::In));
+        assert!(inward.contains("-s 192.168.89.12 -j DROP") && !inward.contains("-d 192.168.89.12"), "{inward}");
+        assert!(command_of(&partition_mend()).contains("iptables -w -X lab-partition"));
+    }
+
+    #[test]
+    fn a_signal_names_its_process_exactly_and_fails_when_none_runs() {
+        let text = command_of(&signal_processes("corosync", "STOP"));
+        assert!(text.contains("pkill -STOP -x '\\''corosync'\\'' ||"), "{text}");
+        assert!(text.contains("exit 1"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Running faults against a lab and measuring them.
 //!
 //! # Layout
-//! - [`scenario`]: scenario files (fault, probes, expectations).
+//! - [`scenario`]: scenario files (fault, probes, expectations);
+//!   [`catalog`]: the builtin ones and the names people call them by.
 //! - [`runner`]: one run, over ports, emitting events.
 //! - [`faults`]: injecting a fault and restoring after it.
 //! - [`probes`]: heartbeat probes on the VIPs.
@@ -9,6 +10,7 @@
 //!   repeated runs; [`live`]: `lab heartbeat`.
 
 pub mod bench;
+pub mod catalog;
 pub mod faults;
 pub mod live;
 pub mod probes;

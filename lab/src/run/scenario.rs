@@ -12,30 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::profile::{ProfileName, StackProfile};
 use crate::cluster::services::ServiceName;
-
-/// The scenarios shipped with lab, by name, in the order a suite runs them.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("kill-postgres-master", include_str!("../../../scenarios/kill-postgres-master.toml")),
-    ("kill-postgres-replica", include_str!("../../../scenarios/kill-postgres-replica.toml")),
-    ("stop-postgres-master", include_str!("../../../scenarios/stop-postgres-master.toml")),
-    ("poweroff-master", include_str!("../../../scenarios/poweroff-master.toml")),
-    ("poweroff-replica", include_str!("../../../scenarios/poweroff-replica.toml")),
-    ("link-down-master", include_str!("../../../scenarios/link-down-master.toml")),
-    ("link-down-replica", include_str!("../../../scenarios/link-down-replica.toml")),
-    ("reset-master", include_str!("../../../scenarios/reset-master.toml")),
-    ("standby-master", include_str!("../../../scenarios/standby-master.toml")),
-    ("move-master", include_str!("../../../scenarios/move-master.toml")),
-    ("ban-master", include_str!("../../../scenarios/ban-master.toml")),
-    ("restart-master-vip", include_str!("../../../scenarios/restart-master-vip.toml")),
-    ("poweroff-witness", include_str!("../../../scenarios/poweroff-witness.toml")),
-    ("kill-redis-master", include_str!("../../../scenarios/kill-redis-master.toml")),
-    ("poweroff-redis-master", include_str!("../../../scenarios/poweroff-redis-master.toml")),
-    ("kernel-panic-master", include_str!("../../../scenarios/kernel-panic-master.toml")),
-    ("docker-stop-redis", include_str!("../../../scenarios/docker-stop-redis.toml")),
-    ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
-    ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
-    ("replication-link-down", include_str!("../../../scenarios/replication-link-down.toml")),
-];
+use crate::run::catalog::{self, BUILTIN, Resolved};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +58,51 @@ pub struct Fault {
     /// The Pacemaker resource of a `restart` (e.g. "pg-master-vip").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// `signal`: the processes signalled, by exact name (`pkill -x`: every
+    /// process of that name on the victim), e.g. "corosync".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// `signal`: which signal, by name (`STOP`, `KILL`, `TERM`…; default
+    /// `KILL`). A STOP (or TSTP) is undone with CONT at restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// `partition`: whom the victim is cut from: `nodes` (the other
+    /// cluster nodes) and/or `witness`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<Peers>>,
+    /// `partition`: which way packets are lost: `both` (default), `out`
+    /// (the victim's packets to them) or `in` (theirs to the victim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
 }
+
+/// Hosts a `partition` cuts the victim from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Peers {
+    /// Every other cluster node.
+    Nodes,
+    /// The quorum device host.
+    Witness,
+}
+
+/// Which way a `partition` loses packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    #[default]
+    Both,
+    /// Packets the victim sends are lost; it still hears the others.
+    Out,
+    /// Packets sent to the victim are lost; the others still hear it.
+    In,
+}
+
+/// Signals a `signal` fault may send (`kill -l` names without `SIG`).
+pub const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "ABRT", "BUS", "FPE", "KILL", "SEGV", "PIPE", "ALRM", "TERM", "USR1", "USR2", "STOP",
+    "TSTP", "CONT",
+];
 
 /// What happens to the victim. Faults first, then administrative actions
 /// an operator performs on a healthy cluster.
@@ -94,8 +115,14 @@ pub enum FaultAction {
     /// SIGSTOP of every process of the service: it hangs instead of dying
     /// (SIGCONT at restore).
     Stop,
-    /// Hard power-off of the node (no shutdown).
+    /// Hard power-off of the node (no shutdown). Files before the
+    /// scenario names and actions shared one spelling said `power-off`.
+    #[serde(rename = "poweroff", alias = "power-off")]
     PowerOff,
+    /// Graceful shutdown from inside the node (`systemctl poweroff`,
+    /// Tuchanka's ShutDown): Pacemaker stops its resources and leaves the
+    /// cluster before the node goes down; powered on again at restore.
+    Shutdown,
     /// Hard reset: power off and straight back on; the node boots without
     /// rejoining the cluster, as after any reboot.
     Reset,
@@ -117,6 +144,13 @@ pub enum FaultAction {
     DockerStop,
     /// `docker kill` of the service's container: SIGKILL at once.
     DockerKill,
+    /// `signal` to every process named `process` on the victim (`pkill
+    /// -x`): hang (STOP) or kill any daemon of the stack without new code.
+    Signal,
+    /// The victim is cut from the other nodes and/or the witness
+    /// (`from`), both ways or one (`direction`), while every other link
+    /// works: packet filters on the victim, lifted at restore.
+    Partition,
     /// The service's replication traffic (DRBD's port) dropped on the node
     /// while the cluster's own traffic flows: the storage's peers lose each
     /// other, Pacemaker's nodes do not. Let through again at restore.
@@ -137,7 +171,16 @@ impl FaultAction {
 
     /// Whether the action applies to the witness (which runs no resources).
     fn fits_witness(self) -> bool {
-        matches!(self, FaultAction::PowerOff | FaultAction::Reset | FaultAction::LinkDown | FaultAction::KernelPanic)
+        matches!(
+            self,
+            FaultAction::PowerOff
+                | FaultAction::Shutdown
+                | FaultAction::Signal
+                | FaultAction::Partition
+                | FaultAction::Reset
+                | FaultAction::LinkDown
+                | FaultAction::KernelPanic
+        )
     }
 
     /// Whether the action hits the service's processes rather than its node.
@@ -158,10 +201,13 @@ impl FaultAction {
     /// Whether restoring happens on the victim itself (the fault left
     /// something there to undo) rather than from a survivor through pcs.
     pub fn undone_on_victim(self) -> bool {
-        matches!(self, FaultAction::Stop | FaultAction::ReplicationLinkDown)
+        matches!(
+            self,
+            FaultAction::Stop | FaultAction::Signal | FaultAction::Partition | FaultAction::ReplicationLinkDown
+        )
     }
 
-    /// The action as scenario files spell it: `power-off`.
+    /// The action as scenario files spell it: `poweroff`, `link-down`.
     pub fn name(self) -> String {
         serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
@@ -179,6 +225,67 @@ pub enum Target {
     Witness,
     /// A cluster node drawn from the run's seed.
     Random,
+}
+
+impl Fault {
+    /// `process` and `signal` belong to action `signal`, which needs a
+    /// process name `pkill -x` can match and a signal it knows.
+    fn check_signal(&self) -> Result<(), String> {
+        if self.action != FaultAction::Signal {
+            return match (&self.process, &self.signal) {
+                (None, None) => Ok(()),
+                _ => Err("[fault] process and signal are only for action signal".into()),
+            };
+        }
+        let Some(process) = &self.process else {
+            return Err("[fault] action signal needs process = \"<process name>\", e.g. \"corosync\"".into());
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+        if process.is_empty() || process.len() > 15 || !process.chars().all(allowed) {
+            return Err(format!(
+                "[fault] process `{process}` must be a process name of 1 to 15 letters, digits, `.`, `_` or `-` \
+                 (what `ps -o comm` shows)"
+            ));
+        }
+        match &self.signal {
+            Some(signal) if !SIGNALS.contains(&signal.trim_start_matches("SIG")) => {
+                Err(format!("[fault] signal `{signal}` is none of {}", SIGNALS.join(", ")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The signal's name without `SIG` (default `KILL`).
+    pub fn signal_name(&self) -> &str {
+        self.signal.as_deref().map_or("KILL", |s| s.trim_start_matches("SIG"))
+    }
+
+    /// `from` and `direction` belong to action `partition`, which needs
+    /// someone to be cut from.
+    fn check_partition(&self) -> Result<(), String> {
+        if self.action != FaultAction::Partition {
+            return match (&self.from, &self.direction) {
+                (None, None) => Ok(()),
+                _ => Err("[fault] from and direction are only for action partition".into()),
+            };
+        }
+        match &self.from {
+            Some(from) if !from.is_empty() => Ok(()),
+            _ => Err("[fault] action partition needs from = [\"nodes\"], [\"witness\"] or both".into()),
+        }
+    }
+}
+
+impl Target {
+    /// The target as scenario files spell it: `master`, `replica`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Master => "master",
+            Target::Replica => "replica",
+            Target::Witness => "witness",
+            Target::Random => "random",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -226,6 +333,12 @@ pub struct Observe {
     /// Keep probing this long after every probe recovered.
     #[serde(deserialize_with = "pause_s")]
     pub settle_s: f64,
+    /// The fault lasts at least this long: observing (and the fault) goes
+    /// on this long after the fault even when no probe noticed it, for
+    /// faults the cluster answers later than the service (a partition,
+    /// decided by quorum and fencing after corosync's token timeout).
+    #[serde(deserialize_with = "pause_s")]
+    pub hold_s: f64,
 }
 
 /// A pause of a run, in seconds: 0 to an hour. A NaN, an infinity or a
@@ -255,7 +368,7 @@ fn seconds_within<'de, D: serde::Deserializer<'de>>(deserializer: D, low: f64, h
 
 impl Default for Observe {
     fn default() -> Self {
-        Observe { timeout_s: 300.0, settle_s: 3.0 }
+        Observe { timeout_s: 300.0, settle_s: 3.0, hold_s: 0.0 }
     }
 }
 
@@ -348,10 +461,26 @@ pub enum MasterExpectation {
     Any,
 }
 
+/// A builtin scenario in `lab scenarios --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    /// Other names it answers to (`lab scenario link-down`).
+    pub aliases: Vec<&'static str>,
+    pub description: String,
+    pub stacks: Vec<ProfileName>,
+    pub action: String,
+    pub target: Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceName>,
+    /// Runs only on backends whose nodes have their own kernel (VMs).
+    pub needs_own_kernel: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("unknown scenario `{name}`; known: {known} (or give the path of a .toml file)")]
-    Unknown { name: String, known: String },
+    #[error("unknown scenario `{name}`; {hint}; known: {known} (or give the path of a .toml file)")]
+    Unknown { name: String, hint: String, known: String },
     #[error("cannot read scenario {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
@@ -391,6 +520,14 @@ impl Scenario {
             (FaultAction::Restart, Some(_)) | (_, None) => {}
             (_, Some(_)) => return Err("[fault] resource is only for action restart".into()),
         }
+        if self.observe.hold_s >= self.observe.timeout_s {
+            return Err(format!(
+                "[observe] hold_s = {} leaves no time to watch the service resume within timeout_s = {}",
+                self.observe.hold_s, self.observe.timeout_s
+            ));
+        }
+        fault.check_signal()?;
+        fault.check_partition()?;
         if self.repeat == 0 {
             return Err("repeat must be at least 1".into());
         }
@@ -482,6 +619,7 @@ impl Scenario {
         let stretch = |limit: Option<u64>| limit.map(|ms| (ms as f64 * factor).round() as u64);
         let mut scenario = self.clone();
         scenario.observe.timeout_s *= factor;
+        scenario.observe.hold_s *= factor;
         for expect in scenario.expect.services.values_mut() {
             expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
             expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
@@ -489,14 +627,29 @@ impl Scenario {
         scenario
     }
 
+    /// What `lab scenarios --json` says of the scenario.
+    pub fn summary(&self) -> ScenarioSummary {
+        ScenarioSummary {
+            name: self.name.clone(),
+            aliases: catalog::aliases_of(&self.name),
+            description: self.description.clone(),
+            stacks: self.stacks.clone(),
+            action: self.fault.action.name(),
+            target: self.fault.target,
+            service: self.fault.service,
+            needs_own_kernel: self.fault.action.needs_own_kernel(),
+        }
+    }
+
     /// Every builtin scenario, in the order of [`BUILTIN`].
     pub fn builtin() -> Result<Vec<Self>, ScenarioError> {
         BUILTIN.iter().map(|(name, _)| Self::find(name)).collect()
     }
 
-    /// A builtin scenario by name, or a scenario file by path.
+    /// A builtin scenario by name or alias ([`catalog`](super::catalog)),
+    /// or a scenario file by path.
     pub fn find(name_or_path: &str) -> Result<Self, ScenarioError> {
-        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+        if let Resolved::Builtin { name, text, .. } = catalog::resolve(name_or_path) {
             return Self::parse(name, &format!("scenarios/{name}.toml"), text);
         }
         let path = Path::new(name_or_path);
@@ -508,6 +661,7 @@ impl Scenario {
         }
         Err(ScenarioError::Unknown {
             name: name_or_path.to_owned(),
+            hint: catalog::unknown_hint(name_or_path),
             known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
         })
     }
@@ -523,7 +677,57 @@ mod tests {
             let s = Scenario::find(name).expect(name);
             assert_eq!(s.name, *name);
             assert!(!s.description.is_empty());
+            assert_eq!(serde_json::to_value(s.fault.target).ok(), Some(s.fault.target.name().into()));
         }
+    }
+
+    /// A scenario file with `fault` as its [fault] table's body.
+    fn with_fault(fault: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse("t", "t.toml", &format!("description = \"t\"\n[fault]\n{fault}\n[expect]\n"))
+    }
+
+    #[test]
+    fn a_signal_names_a_process_and_a_known_signal() {
+        let hang = with_fault("action = \"signal\"\ntarget = \"master\"\nprocess = \"corosync\"\nsignal = \"SIGSTOP\"")
+            .expect("valid");
+        assert_eq!(hang.fault.signal_name(), "STOP");
+        let kill =
+            with_fault("action = \"signal\"\ntarget = \"witness\"\nprocess = \"corosync-qnetd\"").expect("valid");
+        assert_eq!(kill.fault.signal_name(), "KILL", "the default");
+        for (body, says) in [
+            ("action = \"signal\"\ntarget = \"master\"", "needs process"),
+            ("action = \"signal\"\ntarget = \"master\"\nprocess = \"a b\"", "process `a b`"),
+            ("action = \"signal\"\ntarget = \"master\"\nprocess = \"pacemaker-controld\"", "1 to 15"),
+            ("action = \"signal\"\ntarget = \"master\"\nprocess = \"x\"\nsignal = \"FREEZE\"", "`FREEZE` is none of"),
+            ("action = \"kill\"\ntarget = \"master\"\nsignal = \"TERM\"", "only for action signal"),
+        ] {
+            let error = with_fault(body).expect_err(body).to_string();
+            assert!(error.contains(says), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_partition_says_from_whom() {
+        let cut = with_fault("action = \"partition\"\ntarget = \"master\"\nfrom = [\"nodes\"]\ndirection = \"out\"")
+            .expect("valid");
+        assert_eq!((cut.fault.from, cut.fault.direction), (Some(vec![Peers::Nodes]), Some(Direction::Out)));
+        for (body, says) in [
+            ("action = \"partition\"\ntarget = \"master\"", "needs from"),
+            ("action = \"partition\"\ntarget = \"master\"\nfrom = []", "needs from"),
+            ("action = \"partition\"\ntarget = \"master\"\nfrom = [\"moon\"]", "unknown variant"),
+            ("action = \"link-down\"\ntarget = \"master\"\nfrom = [\"witness\"]", "only for action partition"),
+        ] {
+            let error = with_fault(body).expect_err(body).to_string();
+            assert!(error.contains(says), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_scenario_file_from_before_one_spelling_still_reads() {
+        let old = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n[expect]\n";
+        let scenario = Scenario::parse("old", "old.toml", old).expect("power-off is read");
+        assert_eq!(scenario.fault.action, FaultAction::PowerOff);
+        assert_eq!(scenario.fault.action.name(), "poweroff", "and written as the files name it");
     }
 
     fn postgres(s: &Scenario) -> &ServiceExpect {
@@ -538,6 +742,10 @@ mod tests {
             target: Target::Master,
             service: Some(ServiceName::Postgres),
             resource: None,
+            process: None,
+            signal: None,
+            from: None,
+            direction: None,
         };
         assert_eq!(s.fault, kill);
         assert_eq!(postgres(&s).lost_writes, Some(0));

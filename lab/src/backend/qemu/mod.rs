@@ -475,6 +475,25 @@ impl NodeBackend for QemuVms {
         Ok(())
     }
 
+    async fn delete_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
+        if !self.paths.snapshot(name).is_dir() {
+            return Err(BackendError::NoSnapshot { name: name.to_owned() });
+        }
+        for node in nodes {
+            if !self.has_snapshot(name, std::slice::from_ref(node)).await? {
+                continue;
+            }
+            if self.pid(node).is_some() {
+                self.qmp(node).await?.delete_snapshot(name).await.map_err(|e| qmp_error(node, e))?;
+            } else {
+                let overlay = self.overlay(node);
+                let args = ["snapshot".as_ref(), "-d".as_ref(), name.as_ref(), overlay.as_os_str()];
+                self.host.run("qemu-img", args).await?;
+            }
+        }
+        crate::backend::unmark_snapshot(&self.paths, name)
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { own_kernel: true, live_snapshots: true }
     }

@@ -107,7 +107,7 @@ mod tests {
         assert!(message.contains("write outage: expected ≤ 60000 ms, got 71234 ms"), "{message}");
         assert!(message.contains("lost acknowledged writes: expected ≤ 0, got 1 of 402"), "{message}");
         let description = failure.text().unwrap_or_default();
-        assert!(description.contains("victim node1, fault power-off on master, seed 44"), "{description}");
+        assert!(description.contains("victim node1, fault poweroff on master, seed 44"), "{description}");
         let out: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("system-out")).collect();
         assert_eq!(out.len(), 3);
         let facts = out[2].text().unwrap_or_default();

@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(run_rows.len(), 3, "{text}");
         assert!(
             text.contains(
-                "| power-off-master | 1 | node1 | power-off on master | 71234 | 9121 | 64120 | 1 of 402 | ❌ |"
+                "| power-off-master | 1 | node1 | poweroff on master | 71234 | 9121 | 64120 | 1 of 402 | ❌ |"
             )
         );
         // stats: mean of 12004 and 14230.9, sd = 2226.9/√2 = 1574.66

@@ -58,8 +58,23 @@ pub(crate) fn serde_name<T: serde::Serialize>(value: &T) -> String {
 /// `kill postgres on master`, `power-off on redis master`, `restart
 /// pg-master-vip on master`: the action, then what it hit.
 pub(crate) fn fault_name(run: &ScenarioResult) -> String {
-    let action = run.fault.action.name();
     let target = serde_name(&run.fault.target);
+    let action = match (&run.fault.process, &run.fault.from) {
+        // `SIGSTOP corosync on master`
+        (Some(process), _) => return format!("SIG{} {process} on {target}", run.fault.signal_name()),
+        // `partition from nodes,witness` (`(out)` for one way)
+        (_, Some(from)) => {
+            let from: Vec<String> = from.iter().map(serde_name).collect();
+            let way = match run.fault.direction {
+                Some(direction) if direction != crate::run::scenario::Direction::Both => {
+                    format!(" ({})", serde_name(&direction))
+                }
+                _ => String::new(),
+            };
+            return format!("partition{way} from {} on {target}", from.join(","));
+        }
+        _ => run.fault.action.name(),
+    };
     let service = run.fault.service.map(|s| s.to_string());
     match (&run.fault.resource, service) {
         (Some(resource), _) => format!("{action} {resource} on {target}"),
@@ -257,7 +272,14 @@ mod tests {
         let suite = fixtures::suite();
         let run = &suite.runs[2];
         assert_eq!(run_name(run), "power-off-master#1");
-        assert_eq!(fault_name(run), "power-off on master");
+        assert_eq!(fault_name(run), "poweroff on master");
+        let mut signal = run.clone();
+        signal.fault = crate::run::scenario::Scenario::find("stop-corosync-master").expect("builtin").fault;
+        assert_eq!(fault_name(&signal), "SIGSTOP corosync on master");
+        signal.fault = crate::run::scenario::Scenario::find("oneway-master").expect("builtin").fault;
+        assert_eq!(fault_name(&signal), "partition (out) from nodes on master");
+        signal.fault = crate::run::scenario::Scenario::find("partition-witness").expect("builtin").fault;
+        assert_eq!(fault_name(&signal), "partition from witness on master");
         assert_eq!(serde_name(&run.backend), "container");
         assert_eq!(lost(run), "1 of 402");
         assert_eq!(

@@ -108,11 +108,11 @@ pub async fn run_with(
     let witness = lab.witness.clone().unwrap_or_default();
     let target = scenario.fault.target;
     let victim = faults::choose_victim(target, spec, &before, &lab.nodes, &witness, &mut rng)
-        .ok_or_else(|| LabError::Probe(format!("no {service} {target:?} to hit in the cluster")))?;
+        .ok_or_else(|| LabError::Probe(format!("no {service} {} to hit in the cluster", target.name())))?;
     let jitter = if scenario.probes.jitter_s > 0.0 { rng.random_range(0.0..scenario.probes.jitter_s) } else { 0.0 };
 
     let action = scenario.fault.action.name();
-    events.emit(RunEvent::Phase(format!("probe, then {action} on {victim} ({service} {target:?})")));
+    events.emit(RunEvent::Phase(format!("probe, then {action} on {victim} ({service} {})", target.name())));
     let observe_started = Instant::now();
     let fence_events_before = ports.fence_events().len();
     let clock = Clock::start();
@@ -269,6 +269,7 @@ async fn observe(
     let Watch { service, victim, master_before, fault_at } = *watch;
     let poll_interval = ports.context().poll_interval;
     let settle = Duration::from_secs_f64(scenario.observe.settle_s);
+    let hold = Duration::from_secs_f64(scenario.observe.hold_s);
     let deadline = fault_at + Duration::from_secs_f64(scenario.observe.timeout_s);
     let wants_failover = scenario.expect.master == crate::run::scenario::MasterExpectation::Other;
     let mut new_master_at = None;
@@ -300,7 +301,8 @@ async fn observe(
             service.name,
             if new_master_at.is_some() { "yes" } else { "not yet" }
         )));
-        if recovered && (new_master_at.is_some() || !wants_failover) && now >= fault_at + settle {
+        let held = now >= fault_at + settle.max(hold);
+        if recovered && (new_master_at.is_some() || !wants_failover) && held {
             return Observation { recovered: true, new_master_at, master_seen, placements };
         }
         if now >= deadline {

@@ -386,7 +386,7 @@ async fn a_failover_is_measured_restored_and_judged() {
             "done",
             "start the cluster and wait until healthy",
             "done",
-            "probe, then kill on tuchanka-a (postgres Master)",
+            "probe, then kill on tuchanka-a (postgres master)",
             "fault: kill postgres tuchanka-a",
             "done",
             "restore tuchanka-a as a replica and wait until healthy",
@@ -407,6 +407,19 @@ async fn an_outage_beyond_the_limit_and_a_lost_write_fail_the_run() {
     let record = run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master"), 7, 1).await.expect("run");
     let failed: Vec<&str> = record.result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
     assert_eq!(failed, ["postgres write outage", "lost acknowledged postgres writes"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fault_nobody_notices_still_lasts_its_hold_time() {
+    let lab = FakeLab::new(Duration::ZERO);
+    let partition = scenario("partition-witness");
+    assert_eq!(partition.observe.hold_s, 45.0);
+    let record = run_with(&lab, &Recorder::default(), &partition, 7, 1).await.expect("run");
+    let observed = record.result.timings.observe_s;
+    // Observing starts with the probes' 5 s warm-up before the fault.
+    assert!((50.0..55.0).contains(&observed), "held 45 s, then restored at once: {observed}");
+    let quick = run_with(&lab, &Recorder::default(), &scenario("poweroff-witness"), 7, 1).await.expect("run");
+    assert!(quick.result.timings.observe_s < 15.0, "{:?}", quick.result.timings);
 }
 
 #[tokio::test(start_paused = true)]

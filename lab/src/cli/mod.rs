@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
+
+mod examples;
 use crate::config::{BackendKind, Config, Override};
 use crate::exit::Failure;
-use crate::lifecycle;
 use crate::paths::LabPaths;
 use crate::progress::Progress;
 use crate::run::scenario::Scenario;
@@ -61,6 +62,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the lab from nothing: image, hosts, snapshot `install`, cluster, snapshot `setup`.
+    #[command(after_help = examples::MAKE_ALL)]
     MakeAll {
         /// Optional: a RHEL-like installation ISO (Rocky, Alma, CentOS Stream
         /// 8/9) to install the hosts from with a kickstart (--backend
@@ -82,30 +84,47 @@ pub enum Command {
         stack: Option<crate::cluster::profile::ProfileName>,
     },
     /// Show hosts, links, snapshots and the cluster.
+    #[command(after_help = examples::STATUS)]
     Status,
+    /// Every lab on this host (in the state directory): backend, stack,
+    /// hosts running, snapshots, last run, and a command working on it now.
+    #[command(after_help = examples::LIST)]
+    List,
     /// Open a shell (or run a command) on a host.
+    #[command(after_help = examples::SSH)]
     Ssh {
         host: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Watch the cluster (crm_mon) from a node.
+    #[command(after_help = examples::MON)]
     Mon {
         /// Node to watch from (default: the first node that runs).
         #[arg(long)]
         node: Option<String>,
     },
     /// Roll every host back to a snapshot and boot them.
+    #[command(after_help = examples::ROLLBACK)]
     Rollback {
-        #[arg(value_enum)]
-        snapshot: SnapshotName,
+        /// `install`, `setup` or a snapshot saved with `lab snapshot save`.
+        #[arg(value_name = "SNAPSHOT")]
+        snapshot: String,
         /// Also start the cluster (VMs resume it running) and wait until it is healthy.
         #[arg(long)]
         start_cluster: bool,
     },
+    /// Save, list or delete named snapshots of the whole lab.
+    #[command(after_help = examples::SNAPSHOT)]
+    Snapshot {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
     /// Remove the lab: hosts, namespaces, mounts, processes, state (the image cache stays).
+    #[command(after_help = examples::DESTROY)]
     Destroy,
     /// Run a heartbeat probe against a VIP and show every attempt live.
+    #[command(after_help = examples::HEARTBEAT)]
     Heartbeat {
         #[arg(value_enum)]
         role: ProbeRole,
@@ -120,6 +139,7 @@ pub enum Command {
         seconds: Option<f64>,
     },
     /// Run a fault scenario: rollback, start, probe, fault, observe, restore, report.
+    #[command(after_help = examples::SCENARIO)]
     Scenario {
         /// A builtin scenario name (see `lab scenarios`) or a .toml file.
         name: String,
@@ -128,6 +148,7 @@ pub enum Command {
     },
     /// Run every builtin scenario (rolling back to `setup` before each) and
     /// write results.json, junit.xml, summary.md and report.html.
+    #[command(after_help = examples::SUITE)]
     Suite {
         /// Only these scenarios (names or .toml files); default: all builtin.
         #[arg(long = "only", value_name = "SCENARIO")]
@@ -136,10 +157,13 @@ pub enum Command {
         runs: RunOptions,
     },
     /// List the builtin scenarios.
+    #[command(after_help = examples::SCENARIOS)]
     Scenarios,
     /// List the stack profiles: their services and the backends that run them.
+    #[command(after_help = examples::STACKS)]
     Stacks,
     /// Show the configuration: every key's value and where it came from.
+    #[command(after_help = examples::CONFIG)]
     Config {
         #[command(subcommand)]
         action: ConfigAction,
@@ -149,11 +173,13 @@ pub enum Command {
     /// Example: `lab completions bash > /etc/bash_completion.d/lab`, or for
     /// zsh `lab completions zsh > "${fpath[1]}/_lab"`, or for fish
     /// `lab completions fish > ~/.config/fish/completions/lab.fish`.
+    #[command(after_help = examples::COMPLETIONS)]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
     /// Compare a run's results.json with a baseline; exit 1 on a regression.
+    #[command(after_help = examples::REPORT)]
     Report {
         /// results.json to judge (default: the lab's most recent one).
         results: Option<PathBuf>,
@@ -173,6 +199,7 @@ pub enum Command {
         allow_mismatch: bool,
     },
     /// Medians of make-all, rollback, scenario wall time and failover over repeated real runs.
+    #[command(after_help = examples::BENCH)]
     Bench {
         /// Makes and runs per scenario.
         #[arg(long, default_value_t = 3)]
@@ -203,8 +230,8 @@ pub struct RunOptions {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Every key with its effective value and its origin: default, FILE:LINE,
-    /// a LAB_ variable or a flag. Example: `lab --set heartbeat.rate_hz=100
-    /// config show`. Exit 2 when the configuration is invalid.
+    /// a LAB_ variable or a flag.
+    #[command(after_help = examples::CONFIG)]
     Show {
         /// Print the embedded defaults instead, with their comments: every
         /// key lab knows, the starting point of a lab.toml.
@@ -213,19 +240,27 @@ pub enum ConfigAction {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum SnapshotName {
-    Install,
-    Setup,
-}
-
-impl SnapshotName {
-    pub fn name(self) -> &'static str {
-        match self {
-            SnapshotName::Install => lifecycle::INSTALL,
-            SnapshotName::Setup => lifecycle::SETUP,
-        }
-    }
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Save every host as it is now under NAME (VMs keep running; on
+    /// containers and VirtualBox the cluster is stopped cleanly and the
+    /// hosts powered off for the copy, then both started again).
+    #[command(after_help = examples::SNAPSHOT_SAVE)]
+    Save {
+        /// Letters, digits, `-` and `_`.
+        name: String,
+        /// Replace a snapshot of that name (make-all's `setup` too: every
+        /// scenario then starts from it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// The lab's snapshots, oldest first, with when each was saved.
+    #[command(after_help = examples::SNAPSHOT_LIST)]
+    List,
+    /// Delete a snapshot saved with `lab snapshot save` (make-all's
+    /// `install` and `setup` stay).
+    #[command(after_help = examples::SNAPSHOT_DELETE)]
+    Delete { name: String },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -346,6 +381,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         return show_config(&cli.global, &cli.command, *defaults);
     }
     let config = load_config(&cli.global, &cli.command)?;
+    // These only look: no log, no lock.
+    match cli.command {
+        Command::List => return list_labs(&config, cli.global.json),
+        Command::Snapshot { action: SnapshotAction::List } => {
+            return commands::list_snapshots(&config, cli.global.json);
+        }
+        _ => {}
+    }
     // Bad input is refused before anything is written, the log included:
     // the scenarios to run, and the shape of a lab to make (every address
     // once, inside the lab's subnet).
@@ -354,6 +397,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
     }
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    if let Some(problem) = snapshot_problem(&cli.command, &paths) {
+        return Err(Failure::Usage(problem));
+    }
     init_logging(&paths, cli.global.verbose);
     tracing::info!(command = ?cli.command, "lab");
     // Held until lab exits: no other command changes this lab meanwhile.
@@ -442,12 +488,43 @@ impl Command {
     }
 }
 
-/// The scenarios a `scenario` or `suite` command runs, read and checked.
-fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario::ScenarioError> {
+/// Why a snapshot command is refused before anything happens, if it is: a
+/// name that cannot be a snapshot's, a name in use without `--force`,
+/// make-all's snapshots to delete.
+fn snapshot_problem(command: &Command, paths: &LabPaths) -> Option<String> {
+    use crate::snapshot;
+    let missing = |name: &str| {
+        let exists = !paths.manifest().is_file() || snapshot::list(paths).iter().any(|s| s.name == name);
+        (!exists).then(|| crate::backend::BackendError::NoSnapshot { name: name.to_owned() }.to_string())
+    };
     match command {
-        Command::Scenario { name, .. } => Ok(vec![Scenario::find(name)?]),
+        Command::Rollback { snapshot, .. } => snapshot::name_problem(snapshot).or_else(|| missing(snapshot)),
+        Command::Snapshot { action: SnapshotAction::Save { name, force } } => {
+            snapshot::save_problem(paths, name, *force)
+        }
+        Command::Snapshot { action: SnapshotAction::Delete { name } } => {
+            snapshot::delete_problem(name).or_else(|| missing(name))
+        }
+        _ => None,
+    }
+}
+
+/// The scenarios a `scenario` or `suite` command runs, read and checked;
+/// a name typed as an alias (`link-down`, Tuchanka's `PowerOff`) is
+/// printed with the scenario it stands for.
+fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario::ScenarioError> {
+    let find = |typed: &String| {
+        if let crate::run::catalog::Resolved::Builtin { name, alias: Some(alias), .. } =
+            crate::run::catalog::resolve(typed)
+        {
+            eprintln!("lab: `{alias}` is scenario {name}");
+        }
+        Scenario::find(typed)
+    };
+    match command {
+        Command::Scenario { name, .. } => Ok(vec![find(name)?]),
         Command::Suite { only, .. } if only.is_empty() => Scenario::builtin(),
-        Command::Suite { only, .. } => only.iter().map(|n| Scenario::find(n)).collect(),
+        Command::Suite { only, .. } | Command::Bench { only, .. } => only.iter().map(find).collect(),
         _ => Ok(Vec::new()),
     }
 }
@@ -464,6 +541,7 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             commands::rollback(config, progress, snapshot, start_cluster, json).await
         }
         Command::Destroy => commands::destroy(&config, json).await,
+        Command::Snapshot { action } => commands::snapshot(config, progress, action, json).await,
         Command::Heartbeat { role, service, rate, seconds } => {
             crate::run::live::heartbeat(config, role, service, rate, seconds, json).await
         }
@@ -482,14 +560,13 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             .map_err(Failure::Usage)?;
             commands::report(&config, results, baseline.as_deref(), &tolerance, allow_mismatch, json)
         }
-        Command::Bench { repeat, only, seed } => {
-            let names: Vec<String> = if only.is_empty() {
-                crate::run::bench::DEFAULT_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
+        Command::Bench { repeat, seed, .. } => {
+            let scenarios = if scenarios.is_empty() {
+                let defaults = crate::run::bench::DEFAULT_SCENARIOS.iter().map(|n| Scenario::find(n));
+                defaults.collect::<Result<_, _>>().map_err(Failure::usage)?
             } else {
-                only
+                scenarios
             };
-            let scenarios =
-                names.iter().map(|n| Scenario::find(n)).collect::<Result<_, _>>().map_err(Failure::usage)?;
             if repeat == 0 {
                 return Err(Failure::Usage("--repeat must be at least 1".into()));
             }
@@ -512,18 +589,36 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             Ok(ExitCode::SUCCESS)
         }
         Command::Scenarios => {
-            for scenario in Scenario::builtin().map_err(Failure::usage)? {
-                let stacks: Vec<&str> = scenario.stacks.iter().map(|s| s.as_str()).collect();
-                println!("{:<24} {:<16} {}", scenario.name, stacks.join(","), scenario.description);
+            let scenarios = Scenario::builtin().map_err(Failure::usage)?;
+            if json {
+                commands::print_json(&scenarios.iter().map(Scenario::summary).collect::<Vec<_>>());
+            } else {
+                for scenario in &scenarios {
+                    let stacks: Vec<&str> = scenario.stacks.iter().map(|s| s.as_str()).collect();
+                    println!("{:<24} {:<16} {}", scenario.name, stacks.join(","), scenario.description);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ssh { .. }
+        | Command::List
         | Command::Mon { .. }
         | Command::Fenced
         | Command::Completions { .. }
         | Command::Config { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// `lab list`: every lab under the state directory.
+fn list_labs(config: &Config, json: bool) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
+    let labs = runtime.block_on(crate::labs::list(&config.lab.state_dir, config));
+    if json {
+        commands::print_json(&labs);
+    } else {
+        print!("{}", crate::labs::render(&labs));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `lab config show`: the effective configuration, or the defaults.
