@@ -41,17 +41,23 @@ pub(crate) async fn make_all(
         )));
     }
     let input = MakeAllInput { authorized_keys: keys, installation_iso: isos.into_iter().next(), keep_failed };
-    let work = lifecycle::make_all(config, progress, input);
     // Ctrl-C (or SIGTERM) during make-all must not leave half a lab behind.
-    let outcome = tokio::select! {
-        result = work => result.map_err(Failure::from),
-        _ = crate::interrupt::interrupted() => {
-            eprintln!("lab: interrupted; removing the half-made lab");
-            let _ = crate::teardown::destroy(&paths).await;
-            Err(Failure::Interrupted)
+    // The interrupted work is dropped first (its block ends): that kills
+    // the tools it ran and releases the image build's lock, so that the
+    // destroy below takes the half-built image too.
+    let finished = {
+        let work = lifecycle::make_all(config, progress, input);
+        tokio::select! {
+            result = work => Some(result),
+            _ = crate::interrupt::interrupted() => None,
         }
     };
-    let (lab, timings) = outcome?;
+    let Some(outcome) = finished else {
+        eprintln!("lab: interrupted; removing the half-made lab");
+        let _ = crate::teardown::destroy(&paths).await;
+        return Err(Failure::Interrupted);
+    };
+    let (lab, timings) = outcome.map_err(Failure::from)?;
     if json {
         print_json(&timings);
     } else {

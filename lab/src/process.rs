@@ -100,3 +100,35 @@ mod tests {
         assert!(is_zombie(-1), "a pid that does not exist counts as gone");
     }
 }
+
+/// Kills a whole process group when dropped: a tool that runs others
+/// (mmdebstrap runs apt and dpkg inside the image it builds) is started as
+/// the leader of a group of its own, and an interrupted build then takes
+/// every one of them down with it, not only the leader `kill_on_drop`
+/// reaches.
+#[derive(Debug)]
+pub struct GroupKiller {
+    group: Option<i32>,
+}
+
+impl GroupKiller {
+    /// Guards the group `leader` leads (a child spawned with
+    /// `process_group(0)`).
+    pub fn new(leader: Option<u32>) -> Self {
+        GroupKiller { group: leader.and_then(|pid| i32::try_from(pid).ok()) }
+    }
+
+    /// The group ended by itself: nothing to kill.
+    pub fn disarm(mut self) {
+        self.group = None;
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            tracing::info!(group, "killing an interrupted tool and everything it started");
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}

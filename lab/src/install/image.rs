@@ -220,10 +220,13 @@ async fn mmdebstrap(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     let line = host::describe(&command);
     tracing::info!(command = %line, "host");
     let mut child = command.spawn().map_err(|source| HostError::Spawn { command: line.clone(), source })?;
+    // Dropped unfinished (interrupted), it kills apt and dpkg too.
+    let group = crate::process::GroupKiller::new(child.id());
     let mut last_lines = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
@@ -237,6 +240,7 @@ async fn mmdebstrap(
         }
     }
     let status = child.wait().await.map_err(|source| HostError::Spawn { command: line.clone(), source })?;
+    group.disarm();
     if status.success() {
         Ok(())
     } else {

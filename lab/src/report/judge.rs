@@ -130,6 +130,19 @@ pub struct RunFacts {
     pub probe_clock_unix_ms: u128,
     /// Where the service's master and VIP were, poll by poll.
     pub placements: Vec<PlacementSample>,
+    /// The scenario's `[[then]]` steps as they were injected.
+    pub then: Vec<FiredFault>,
+}
+
+/// A fault that followed the first (a `[[then]]` step), as it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FiredFault {
+    pub fault: Fault,
+    /// The service it was about.
+    pub service: ServiceName,
+    pub victim: String,
+    /// When, in ms on the probes' clock (as `fault_at_ms`).
+    pub at_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -171,6 +184,9 @@ pub struct ScenarioResult {
     /// just before the fault until it recovered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placements: Vec<PlacementSample>,
+    /// Faults that followed the first (the scenario's `[[then]]` steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<FiredFault>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -267,6 +283,7 @@ impl ScenarioResult {
             phases: facts.phases,
             probe_clock_unix_ms: Some(facts.probe_clock_unix_ms),
             placements: facts.placements,
+            then: facts.then,
             checks,
             passed,
         }
@@ -405,6 +422,7 @@ mod tests {
             phases: None,
             probe_clock_unix_ms: 0,
             placements: Vec::new(),
+            then: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 pub const BUILTIN: &[(&str, &str)] = &[
     ("kill-postgres-master", include_str!("../../../scenarios/kill-postgres-master.toml")),
     ("kill-postgres-replica", include_str!("../../../scenarios/kill-postgres-replica.toml")),
+    ("kill-postgres-master-twice", include_str!("../../../scenarios/kill-postgres-master-twice.toml")),
     ("stop-postgres-master", include_str!("../../../scenarios/stop-postgres-master.toml")),
     ("poweroff-master", include_str!("../../../scenarios/poweroff-master.toml")),
     ("poweroff-replica", include_str!("../../../scenarios/poweroff-replica.toml")),

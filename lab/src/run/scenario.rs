@@ -33,6 +33,12 @@ pub struct Scenario {
     #[serde(default)]
     pub observe: Observe,
     pub expect: Expect,
+    /// Further faults, each `after_s` seconds after the first and resolved
+    /// against the cluster as it is then (`target = "master"` is the new
+    /// master): double faults. Written `[[then]]`, with the keys of
+    /// `[fault]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<Fault>,
 }
 
 fn one() -> u32 {
@@ -74,6 +80,9 @@ pub struct Fault {
     /// (the victim's packets to them) or `in` (theirs to the victim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// In a `[[then]]` step: seconds after the first fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_s: Option<f64>,
 }
 
 /// Hosts a `partition` cuts the victim from.
@@ -228,28 +237,44 @@ pub enum Target {
 }
 
 impl Fault {
+    /// Rules of one fault the TOML types cannot express.
+    fn check(&self) -> Result<(), String> {
+        if self.target == Target::Witness && !self.action.fits_witness() {
+            return Err(format!("action {} cannot target the witness (it runs no resources)", self.action.name()));
+        }
+        match (self.action, &self.resource) {
+            (FaultAction::Restart, None) => {
+                return Err("action restart needs resource = \"<pacemaker resource>\"".into());
+            }
+            (FaultAction::Restart, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err("resource is only for action restart".into()),
+        }
+        self.check_signal()?;
+        self.check_partition()
+    }
+
     /// `process` and `signal` belong to action `signal`, which needs a
     /// process name `pkill -x` can match and a signal it knows.
     fn check_signal(&self) -> Result<(), String> {
         if self.action != FaultAction::Signal {
             return match (&self.process, &self.signal) {
                 (None, None) => Ok(()),
-                _ => Err("[fault] process and signal are only for action signal".into()),
+                _ => Err("process and signal are only for action signal".into()),
             };
         }
         let Some(process) = &self.process else {
-            return Err("[fault] action signal needs process = \"<process name>\", e.g. \"corosync\"".into());
+            return Err("action signal needs process = \"<process name>\", e.g. \"corosync\"".into());
         };
         let allowed = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
         if process.is_empty() || process.len() > 15 || !process.chars().all(allowed) {
             return Err(format!(
-                "[fault] process `{process}` must be a process name of 1 to 15 letters, digits, `.`, `_` or `-` \
+                "process `{process}` must be a process name of 1 to 15 letters, digits, `.`, `_` or `-` \
                  (what `ps -o comm` shows)"
             ));
         }
         match &self.signal {
             Some(signal) if !SIGNALS.contains(&signal.trim_start_matches("SIG")) => {
-                Err(format!("[fault] signal `{signal}` is none of {}", SIGNALS.join(", ")))
+                Err(format!("signal `{signal}` is none of {}", SIGNALS.join(", ")))
             }
             _ => Ok(()),
         }
@@ -266,12 +291,12 @@ impl Fault {
         if self.action != FaultAction::Partition {
             return match (&self.from, &self.direction) {
                 (None, None) => Ok(()),
-                _ => Err("[fault] from and direction are only for action partition".into()),
+                _ => Err("from and direction are only for action partition".into()),
             };
         }
         match &self.from {
             Some(from) if !from.is_empty() => Ok(()),
-            _ => Err("[fault] action partition needs from = [\"nodes\"], [\"witness\"] or both".into()),
+            _ => Err("action partition needs from = [\"nodes\"], [\"witness\"] or both".into()),
         }
     }
 }
@@ -506,19 +531,23 @@ impl Scenario {
 
     /// Rules the TOML types cannot express.
     fn check(&self) -> Result<(), String> {
-        let fault = &self.fault;
-        if fault.target == Target::Witness && !fault.action.fits_witness() {
-            return Err(format!(
-                "[fault] action {} cannot target the witness (it runs no resources)",
-                fault.action.name()
-            ));
+        self.fault.check().map_err(|e| format!("[fault] {e}"))?;
+        if self.fault.after_s.is_some() {
+            return Err("[fault] after_s is only for the [[then]] steps that follow the first fault".into());
         }
-        match (fault.action, &fault.resource) {
-            (FaultAction::Restart, None) => {
-                return Err("[fault] action restart needs resource = \"<pacemaker resource>\"".into());
+        for (i, step) in self.then.iter().enumerate() {
+            step.check().map_err(|e| format!("[[then]] step {}: {e}", i + 1))?;
+            match step.after_s {
+                Some(after) if after.is_finite() && after > 0.0 && after < self.observe.timeout_s => {}
+                _ => {
+                    return Err(format!(
+                        "[[then]] step {} needs after_s, the seconds after the first fault: more than 0 and less than \
+                         [observe] timeout_s = {}",
+                        i + 1,
+                        self.observe.timeout_s
+                    ));
+                }
             }
-            (FaultAction::Restart, Some(_)) | (_, None) => {}
-            (_, Some(_)) => return Err("[fault] resource is only for action restart".into()),
         }
         if self.observe.hold_s >= self.observe.timeout_s {
             return Err(format!(
@@ -526,8 +555,6 @@ impl Scenario {
                 self.observe.hold_s, self.observe.timeout_s
             ));
         }
-        fault.check_signal()?;
-        fault.check_partition()?;
         if self.repeat == 0 {
             return Err("repeat must be at least 1".into());
         }
@@ -546,6 +573,11 @@ impl Scenario {
         Ok(())
     }
 
+    /// The first fault and every `[[then]]` step, in order.
+    pub fn faults(&self) -> impl Iterator<Item = &Fault> {
+        std::iter::once(&self.fault).chain(&self.then)
+    }
+
     /// The service the fault is about in `stack`.
     pub fn service(&self, stack: &StackProfile) -> ServiceName {
         self.fault.service.unwrap_or_else(|| stack.primary())
@@ -554,12 +586,12 @@ impl Scenario {
     /// Why this scenario cannot run on a backend with `capabilities` or
     /// against `stack`, if it cannot.
     pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities, stack: &StackProfile) -> Option<String> {
-        if !self.fault.action.fits(capabilities) {
+        if let Some(fault) = self.faults().find(|f| !f.action.fits(capabilities)) {
             return Some(format!(
                 "scenario `{}` ({}) needs nodes with their own kernel, which containers do not have; \
                  make the lab with `lab make-all --backend qemu`",
                 self.name,
-                self.fault.action.name()
+                fault.action.name()
             ));
         }
         if !self.stacks.contains(&stack.name) {
@@ -572,8 +604,8 @@ impl Scenario {
                 stack.name
             ));
         }
-        let mut named =
-            self.fault.service.iter().chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
+        let steps = self.faults().filter_map(|f| f.service.as_ref());
+        let mut named = steps.chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
         if let Some(missing) = named.find(|s| !stack.has(**s)) {
             return Some(format!(
                 "scenario `{}` needs {missing}, which the {} stack does not run",
@@ -620,6 +652,9 @@ impl Scenario {
         let mut scenario = self.clone();
         scenario.observe.timeout_s *= factor;
         scenario.observe.hold_s *= factor;
+        for step in &mut scenario.then {
+            step.after_s = step.after_s.map(|after| after * factor);
+        }
         for expect in scenario.expect.services.values_mut() {
             expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
             expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
@@ -707,6 +742,33 @@ mod tests {
     }
 
     #[test]
+    fn a_then_step_needs_its_time_and_the_first_fault_none() {
+        let base = "description = \"t\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[expect]\n";
+        let twice = Scenario::parse(
+            "t",
+            "t.toml",
+            &format!("{base}[[then]]\nafter_s = 30\naction = \"kill\"\ntarget = \"master\"\n"),
+        )
+        .expect("valid");
+        assert_eq!(twice.faults().count(), 2);
+        assert_eq!(twice.stretched(4.0).then[0].after_s, Some(120.0), "emulated hosts wait longer");
+        for (then, says) in [
+            ("[[then]]\naction = \"kill\"\ntarget = \"master\"\n", "step 1 needs after_s"),
+            ("[[then]]\nafter_s = 900\naction = \"kill\"\ntarget = \"master\"\n", "less than [observe] timeout_s"),
+            (
+                "[[then]]\nafter_s = 5\naction = \"move\"\ntarget = \"witness\"\n",
+                "step 1: action move cannot target the witness",
+            ),
+        ] {
+            let error = Scenario::parse("t", "t.toml", &format!("{base}{then}")).expect_err(then).to_string();
+            assert!(error.contains(says), "{then}: {error}");
+        }
+        let early = base.replace("target = \"master\"\n[expect]", "target = \"master\"\nafter_s = 3\n[expect]");
+        let error = Scenario::parse("t", "t.toml", &early).expect_err("after_s in [fault]").to_string();
+        assert!(error.contains("after_s is only for the [[then]] steps"), "{error}");
+    }
+
+    #[test]
     fn a_partition_says_from_whom() {
         let cut = with_fault("action = \"partition\"\ntarget = \"master\"\nfrom = [\"nodes\"]\ndirection = \"out\"")
             .expect("valid");
@@ -746,6 +808,7 @@ mod tests {
             signal: None,
             from: None,
             direction: None,
+            after_s: None,
         };
         assert_eq!(s.fault, kill);
         assert_eq!(postgres(&s).lost_writes, Some(0));

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use heartbeat::Role;
 
 use super::spread::spread_svg;
-use super::{fault_name, lost, ms, outage, phase_rows, run_name, serde_name, timeline_svg, utc};
+use super::{fault_name, faults_at, lost, ms, outage, phase_rows, run_name, serde_name, timeline_svg, utc};
 use crate::report::baseline::{Comparison, value};
 use crate::report::judge::ScenarioResult;
 use crate::report::phases::FailoverPhases;
@@ -256,7 +256,7 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
         ("run".into(), run.run_id.clone()),
         ("started".into(), utc(run.started_unix_ms)),
         ("seed".into(), run.seed.to_string()),
-        ("fault".into(), format!("{} at {:.1} s", fault_name(run), run.fault_at_ms / 1000.0)),
+        ("fault".into(), faults_at(run)),
         ("victim".into(), run.victim.clone()),
         ("master".into(), format!("{} → {}", run.master_before, run.master_after.as_deref().unwrap_or("none"))),
         ("new master".into(), run.new_master_after_ms.map_or_else(|| "none".into(), |v| format!("after {v:.0} ms"))),

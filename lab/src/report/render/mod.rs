@@ -55,17 +55,39 @@ pub(crate) fn serde_name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-/// `kill postgres on master`, `power-off on redis master`, `restart
-/// pg-master-vip on master`: the action, then what it hit.
+/// `kill postgres on master`, then each `[[then]]` step with its time
+/// after the first: `…, then kill postgres on master at +60 s`.
 pub(crate) fn fault_name(run: &ScenarioResult) -> String {
-    let target = serde_name(&run.fault.target);
-    let action = match (&run.fault.process, &run.fault.from) {
-        // `SIGSTOP corosync on master`
-        (Some(process), _) => return format!("SIG{} {process} on {target}", run.fault.signal_name()),
-        // `partition from nodes,witness` (`(out)` for one way)
+    let mut name = fault_label(&run.fault);
+    for step in &run.then {
+        let after_s = (step.at_ms - run.fault_at_ms) / 1000.0;
+        name.push_str(&format!(", then {} (+{after_s:.0} s)", fault_label(&step.fault)));
+    }
+    name
+}
+
+/// Every fault of a run with when it hit, on the probes' clock:
+/// `kill postgres on master at 6.0 s, then kill postgres on master
+/// (tuchanka-a) at 66.7 s`.
+pub(crate) fn faults_at(run: &ScenarioResult) -> String {
+    let mut text = format!("{} at {:.1} s", fault_label(&run.fault), run.fault_at_ms / 1000.0);
+    for step in &run.then {
+        let at_s = step.at_ms / 1000.0;
+        text.push_str(&format!(", then {} ({}) at {at_s:.1} s", fault_label(&step.fault), step.victim));
+    }
+    text
+}
+
+/// One fault: `kill postgres on master`, `poweroff on redis master`,
+/// `restart pg-master-vip on master`, `SIGSTOP corosync on master`,
+/// `partition (out) from nodes on master`: the action, then what it hit.
+pub(crate) fn fault_label(fault: &crate::run::scenario::Fault) -> String {
+    let target = serde_name(&fault.target);
+    let action = match (&fault.process, &fault.from) {
+        (Some(process), _) => return format!("SIG{} {process} on {target}", fault.signal_name()),
         (_, Some(from)) => {
             let from: Vec<String> = from.iter().map(serde_name).collect();
-            let way = match run.fault.direction {
+            let way = match fault.direction {
                 Some(direction) if direction != crate::run::scenario::Direction::Both => {
                     format!(" ({})", serde_name(&direction))
                 }
@@ -73,12 +95,12 @@ pub(crate) fn fault_name(run: &ScenarioResult) -> String {
             };
             return format!("partition{way} from {} on {target}", from.join(","));
         }
-        _ => run.fault.action.name(),
+        _ => fault.action.name(),
     };
-    let service = run.fault.service.map(|s| s.to_string());
-    match (&run.fault.resource, service) {
+    let service = fault.service.map(|s| s.to_string());
+    match (&fault.resource, service) {
         (Some(resource), _) => format!("{action} {resource} on {target}"),
-        (None, Some(service)) if run.fault.action.hits_a_process() => format!("{action} {service} on {target}"),
+        (None, Some(service)) if fault.action.hits_a_process() => format!("{action} {service} on {target}"),
         (None, Some(service)) => format!("{action} on {service} {target}"),
         (None, None) => format!("{action} on {target}"),
     }
@@ -127,7 +149,7 @@ pub(crate) fn lost(run: &ScenarioResult) -> String {
 pub(crate) fn facts_line(run: &ScenarioResult) -> String {
     let mut parts = vec![
         format!("victim {}", run.victim),
-        format!("fault {} at {:.1} s", fault_name(run), run.fault_at_ms / 1000.0),
+        format!("fault {}", faults_at(run)),
         format!("seed {}", run.seed),
         format!("master {} → {}", run.master_before, run.master_after.as_deref().unwrap_or("none")),
     ];
@@ -280,6 +302,17 @@ mod tests {
         assert_eq!(fault_name(&signal), "partition (out) from nodes on master");
         signal.fault = crate::run::scenario::Scenario::find("partition-witness").expect("builtin").fault;
         assert_eq!(fault_name(&signal), "partition from witness on master");
+        let mut twice = run.clone();
+        twice.fault = crate::run::scenario::Scenario::find("kill-postgres-master-twice").expect("builtin").fault;
+        twice.then = vec![crate::report::judge::FiredFault {
+            fault: twice.fault.clone(),
+            service: crate::cluster::services::ServiceName::Postgres,
+            victim: "node2".into(),
+            at_ms: twice.fault_at_ms + 60_400.0,
+        }];
+        assert_eq!(fault_name(&twice), "kill postgres on master, then kill postgres on master (+60 s)");
+        let at = faults_at(&twice);
+        assert!(at.ends_with(", then kill postgres on master (node2) at 65.4 s"), "{at}");
         assert_eq!(serde_name(&run.backend), "container");
         assert_eq!(lost(run), "1 of 402");
         assert_eq!(

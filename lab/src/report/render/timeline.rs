@@ -41,7 +41,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{fault_name, serde_name};
+use super::{fault_label, serde_name};
 use crate::report::judge::{PlacementSample, ScenarioResult};
 
 /// Width of the image in pixels.
@@ -105,8 +105,16 @@ fn markers(result: &ScenarioResult) -> Vec<Marker> {
     let mut markers = vec![Marker {
         at_s: fault_s,
         color: FAULT_COLOR,
-        label: format!("{} → {} at {fault_s:.1} s", fault_name(result), result.victim),
+        label: format!("{} → {} at {fault_s:.1} s", fault_label(&result.fault), result.victim),
     }];
+    for step in &result.then {
+        let at_s = step.at_ms / 1000.0;
+        markers.push(Marker {
+            at_s,
+            color: FAULT_COLOR,
+            label: format!("then {} → {} at {at_s:.1} s", fault_label(&step.fault), step.victim),
+        });
+    }
     if let Some(after) = result.new_master_after_ms {
         markers.push(Marker {
             at_s: fault_s + after / 1000.0,
@@ -211,11 +219,17 @@ fn draw(
     let x_end = (data_end.max(fault_s).max(master_s) + 1.0).ceil().max(1.0);
     let markers: Vec<Marker> = markers(result).into_iter().filter(|m| (0.0..=x_end).contains(&m.at_s)).collect();
 
+    // The first fault only: the markers name the ones that followed, and a
+    // long title would run into the legend.
+    let more = match result.then.len() {
+        0 => String::new(),
+        n => format!(" + {n} more"),
+    };
     let title = format!(
-        "{} #{}: {} → {} ({})",
+        "{} #{}: {} → {}{more} ({})",
         result.scenario,
         result.iteration,
-        fault_name(result),
+        fault_label(&result.fault),
         result.victim,
         if result.passed { "passed" } else { "FAILED" }
     );

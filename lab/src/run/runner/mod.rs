@@ -20,12 +20,12 @@ use tokio::time::Instant;
 use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::cluster::state::ClusterState;
 use crate::lifecycle::{Lab, LabError};
-use crate::report::judge::{PlacementSample, ProbeSummary, RunTimings, ScenarioResult};
+use crate::report::judge::{FiredFault, PlacementSample, ProbeSummary, RunTimings, ScenarioResult};
 use crate::report::phases::{self, FailoverPhases, PhaseWatch};
 use crate::report::results::RunRecord;
 use crate::run::faults;
 use crate::run::probes::ProbeKind;
-use crate::run::scenario::Scenario;
+use crate::run::scenario::{Fault, Scenario};
 
 pub mod events;
 pub mod ports;
@@ -128,8 +128,9 @@ pub async fn run_with(
     ports.inject(&scenario.fault, service, &victim).await?;
     events.emit(RunEvent::Fault { action, service, victim: victim.clone(), at: fault_at });
     let watch = Watch { service: spec, victim: &victim, master_before: &master_before, fault_at };
-    let observation = observe(ports, events, scenario, &probes, &watch, clock).await;
+    let observed = observe(ports, events, scenario, &probes, &watch, clock, &mut rng).await;
     let recordings = probes.stop().await?;
+    let observation = observed?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
     events.emit(RunEvent::PhaseDone);
 
@@ -138,6 +139,10 @@ pub async fn run_with(
     events.emit(RunEvent::Phase(format!("restore {victim} as a replica and wait until healthy")));
     let restore_started = Instant::now();
     let restored = async {
+        // The last fault first: each undoes what it did to its own victim.
+        for step in observation.fired.iter().rev() {
+            ports.restore(&step.fault, step.service, &step.victim).await?;
+        }
         ports.restore(&scenario.fault, service, &victim).await?;
         ports.wait_healthy(&detail).await
     }
@@ -190,6 +195,7 @@ pub async fn run_with(
             phases: Some(phases),
             probe_clock_unix_ms: clock_unix_ms,
             placements: std::iter::once(placed_before).chain(observation.placements).collect(),
+            then: observation.fired,
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
@@ -229,6 +235,8 @@ pub fn unix_ms() -> u128 {
 }
 
 struct Observation {
+    /// The `[[then]]` steps injected, in order.
+    fired: Vec<FiredFault>,
     recovered: bool,
     new_master_at: Option<Duration>,
     /// The last master the cluster showed while observing.
@@ -265,8 +273,10 @@ async fn observe(
     probes: &impl ProbeSet,
     watch: &Watch<'_>,
     clock: Clock,
-) -> Observation {
+    rng: &mut ChaCha8Rng,
+) -> Result<Observation, LabError> {
     let Watch { service, victim, master_before, fault_at } = *watch;
+    let mut fired: Vec<FiredFault> = Vec::new();
     let poll_interval = ports.context().poll_interval;
     let settle = Duration::from_secs_f64(scenario.observe.settle_s);
     let hold = Duration::from_secs_f64(scenario.observe.hold_s);
@@ -276,7 +286,13 @@ async fn observe(
     let mut master_seen = None;
     let mut placements = Vec::new();
     loop {
-        if let Ok(state) = ports.cluster_state(victim).await {
+        let state = ports.cluster_state(victim).await;
+        if let Some(step) = scenario.then.get(fired.len()).filter(|s| due(s, fault_at, clock.elapsed())) {
+            let state =
+                state.as_ref().map_err(|e| LabError::Probe(format!("no cluster state for the next fault: {e}")))?;
+            fired.push(fire(ports, events, step, state, rng, clock).await?);
+        }
+        if let Ok(state) = state {
             let master = service.master(&state);
             if new_master_at.is_none() && master.is_some_and(|m| m != master_before) {
                 new_master_at = Some(clock.elapsed());
@@ -286,7 +302,9 @@ async fn observe(
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
-        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, fault_at, now, settle));
+        // Recovery counts from the last fault injected so far.
+        let last_fault = fired.last().map_or(fault_at, |f| Duration::from_secs_f64(f.at_ms / 1000.0));
+        let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, last_fault, now, settle));
         let status: Vec<String> = attempts
             .iter()
             .map(|(kind, a)| {
@@ -301,15 +319,44 @@ async fn observe(
             service.name,
             if new_master_at.is_some() { "yes" } else { "not yet" }
         )));
-        let held = now >= fault_at + settle.max(hold);
-        if recovered && (new_master_at.is_some() || !wants_failover) && held {
-            return Observation { recovered: true, new_master_at, master_seen, placements };
+        let held = now >= fault_at + settle.max(hold) && now >= last_fault + settle;
+        let all_fired = fired.len() == scenario.then.len();
+        if recovered && all_fired && (new_master_at.is_some() || !wants_failover) && held {
+            return Ok(Observation { fired, recovered: true, new_master_at, master_seen, placements });
         }
         if now >= deadline {
-            return Observation { recovered: false, new_master_at, master_seen, placements };
+            return Ok(Observation { fired, recovered: false, new_master_at, master_seen, placements });
         }
         tokio::time::sleep(poll_interval).await;
     }
+}
+
+/// Whether `step` is due `now`: its `after_s` after the first fault.
+fn due(step: &Fault, fault_at: Duration, now: Duration) -> bool {
+    now >= fault_at + Duration::from_secs_f64(step.after_s.unwrap_or_default())
+}
+
+/// Injects a `[[then]]` step on the host its target names in the cluster
+/// as it is now (the new master, after a failover).
+async fn fire(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    step: &Fault,
+    state: &ClusterState,
+    rng: &mut ChaCha8Rng,
+    clock: Clock,
+) -> Result<FiredFault, LabError> {
+    let lab = ports.context();
+    let service = step.service.unwrap_or_else(|| lab.stack.primary());
+    let spec = lab.stack.require(service)?;
+    let witness = lab.witness.clone().unwrap_or_default();
+    let victim = faults::choose_victim(step.target, spec, state, &lab.nodes, &witness, rng).ok_or_else(|| {
+        LabError::Probe(format!("no {service} {} to hit with the next fault in the cluster", step.target.name()))
+    })?;
+    ports.inject(step, service, &victim).await?;
+    let at = clock.elapsed();
+    events.emit(RunEvent::Fault { action: step.action.name(), service, victim: victim.clone(), at });
+    Ok(FiredFault { fault: step.clone(), service, victim, at_ms: at.as_secs_f64() * 1000.0 })
 }
 
 /// A probe has recovered when it has attempts after the fault and none of

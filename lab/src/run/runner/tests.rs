@@ -410,6 +410,33 @@ async fn an_outage_beyond_the_limit_and_a_lost_write_fail_the_run() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_second_fault_hits_the_new_master_when_due_and_is_restored_first() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    let record =
+        run_with(&lab, &Recorder::default(), &scenario("kill-postgres-master-twice"), 7, 1).await.expect("run");
+    let result = &record.result;
+    assert!(result.passed, "{}", result.render());
+    assert_eq!(result.then.len(), 1);
+    let second = &result.then[0];
+    assert_eq!(second.victim, "tuchanka-b", "the master after the first failover");
+    let after = second.at_ms - result.fault_at_ms;
+    assert!((60_000.0..62_000.0).contains(&after), "fired 60 s after the first fault: {after}");
+    let faults: Vec<String> =
+        lab.calls().into_iter().filter(|c| c.starts_with("inject") || c.starts_with("restore")).collect();
+    assert_eq!(
+        faults,
+        [
+            "inject kill postgres on tuchanka-a",
+            "inject kill postgres on tuchanka-b",
+            "restore kill postgres on tuchanka-b",
+            "restore kill postgres on tuchanka-a"
+        ]
+    );
+    // Observing went on until the service recovered from the second fault.
+    assert!(result.timings.observe_s > 60.0 + 8.0, "{:?}", result.timings);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_fault_nobody_notices_still_lasts_its_hold_time() {
     let lab = FakeLab::new(Duration::ZERO);
     let partition = scenario("partition-witness");
