@@ -20,6 +20,14 @@ wal_retrieve_retry_interval = '1s'
 recovery_target_timeline = 'latest'
 primary_conninfo = 'host=$MASTER_VIP port=$PG_PORT user=replicator application_name=$(hostname) connect_timeout=2 keepalives_idle=1 keepalives_interval=1 keepalives_count=3'
 CONF
+if [ "$PG_SYNCHRONOUS" = on ]; then
+    # A commit returns once any replica has flushed it (PAF names each
+    # standby after its node: application_name above).
+    cat >> "$conf/lab.conf" <<CONF
+synchronous_standby_names = '*'
+synchronous_commit = on
+CONF
+fi
 # Included last, so these win over the distribution's settings.
 grep -qx "include 'lab.conf'" "$conf/postgresql.conf" || echo "include 'lab.conf'" >> "$conf/postgresql.conf"
 # Never replicate from oneself: not through the master VIP, not through the

@@ -206,6 +206,12 @@ pub(crate) async fn run_plan(
     if runs.repeat == Some(0) {
         return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
+    if let (Some(share), None) = (runs.partition, runs.seed) {
+        return Err(Failure::Usage(format!(
+            "--partition {share} needs --seed: every share must be cut from the same plan, \
+             so give each machine the same seed (e.g. the CI pipeline's number)"
+        )));
+    }
     let lab = Lab::open(config, progress)?;
     let capabilities = crate::backend::NodeBackend::capabilities(&lab.backend);
     let stack = lab.topology.stack.profile();
@@ -225,7 +231,7 @@ pub(crate) async fn run_plan(
     if !json {
         eprintln!("seed {seed} (replay with --seed {seed})");
     }
-    let plan = crate::run::suite::Plan { label, scenarios, repeat: runs.repeat, seed };
+    let plan = crate::run::suite::Plan { label, scenarios, repeat: runs.repeat, seed, partition: runs.partition };
     let print_run = |result: &crate::report::judge::ScenarioResult| {
         if !json {
             println!("{}", result.render());
@@ -314,6 +320,39 @@ pub(crate) fn report(
         0 => Ok(ExitCode::SUCCESS),
         n => Err(Failure::Expectations(format!("{n} regression(s) against {}", baseline.display()))),
     }
+}
+
+/// Joins the shares of one suite into `out` (a new directory): the whole
+/// suite's results.json, each share's run directories, and the reports;
+/// the merged results.json's path, which `lab report` then judges.
+pub(crate) fn merge_shares(shares: &[PathBuf], out: &std::path::Path, json: bool) -> Result<PathBuf, Failure> {
+    use crate::report::results::{RunRecord, SuiteResults};
+    let mut read = Vec::new();
+    for share in shares {
+        let path = if share.is_dir() { share.join("results.json") } else { share.clone() };
+        read.push((path.display().to_string(), SuiteResults::load(&path).map_err(Failure::Usage)?));
+    }
+    let whole = crate::report::merge::merge(&read).map_err(Failure::Usage)?;
+    if out.join("results.json").exists() {
+        return Err(Failure::Usage(format!("{} already holds results: give --out a new directory", out.display())));
+    }
+    let cannot = |e: std::io::Error| Failure::Infrastructure(format!("cannot write into {}: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(cannot)?;
+    for (path, share) in &read {
+        let dir = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("."));
+        for result in &share.runs {
+            RunRecord::load(dir, result).save(&RunRecord::dir_in(out, result)).map_err(cannot)?;
+        }
+    }
+    let results = out.join("results.json");
+    let text = serde_json::to_string_pretty(&whole).unwrap_or_default() + "\n";
+    std::fs::write(&results, text).map_err(cannot)?;
+    let records: Vec<_> = whole.runs.iter().map(|r| RunRecord::load(out, r)).collect();
+    crate::report::render::write_all(out, &whole, &records, None).map_err(cannot)?;
+    if !json {
+        eprintln!("{} shares merged into {}", read.len(), results.display());
+    }
+    Ok(results)
 }
 
 /// Writes a run directory's reports anew from its results.json and its

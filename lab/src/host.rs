@@ -91,6 +91,24 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Whether the host kernel has tc netem (the kernel of every container's
+/// link): loaded, built in, or a module it can load. Read from /sys and
+/// /lib/modules, never by trying (a try would change the host).
+pub fn kernel_has_netem() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let modules = std::path::Path::new("/lib/modules").join(release.trim());
+    let listed = |file: &str| std::fs::read_to_string(modules.join(file)).is_ok_and(|text| lists_netem(&text));
+    std::path::Path::new("/sys/module/sch_netem").exists() || listed("modules.builtin") || listed("modules.dep")
+}
+
+/// Whether a modules.dep or modules.builtin lists sch_netem.
+fn lists_netem(text: &str) -> bool {
+    text.lines().any(|line| {
+        let path = line.split(':').next().unwrap_or_default();
+        path.rsplit('/').next().is_some_and(|file| file.starts_with("sch_netem.ko"))
+    })
+}
+
 /// Runs host programs, logging each command line.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Host;
@@ -175,6 +193,14 @@ pub fn tail(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netem_is_found_in_module_lists_by_its_file_name() {
+        let dep = "kernel/net/sched/sch_prio.ko.xz:\nkernel/net/sched/sch_netem.ko.xz:\n";
+        assert!(lists_netem(dep));
+        assert!(lists_netem("kernel/net/sched/sch_netem.ko\n"), "modules.builtin");
+        assert!(!lists_netem("kernel/net/sched/sch_prio.ko.xz:\nkernel/net/sched/sch_netem_extra.txt:\n"));
+    }
 
     #[tokio::test]
     async fn failure_names_command_and_stderr() {

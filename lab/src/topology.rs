@@ -51,6 +51,9 @@ pub struct Topology {
     pub fence_port: u16,
     pub pg_version: u32,
     pub pg_port: u16,
+    /// PostgreSQL commits wait for a replica (`[postgres] synchronous`).
+    #[serde(default)]
+    pub pg_synchronous: bool,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
     pub redis_vip: Ipv4Addr,
@@ -136,6 +139,7 @@ impl Topology {
             fence_port: config.network.fence_port,
             pg_version: config.postgres.version,
             pg_port: config.postgres.port,
+            pg_synchronous: config.postgres.synchronous,
             master_vip: config.postgres.master_vip,
             replica_vip: config.postgres.replica_vip,
             redis_vip: config.redis.master_vip,

@@ -108,6 +108,21 @@ fn unknown_scenario_exits_2_and_lists_the_known_ones() {
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
 }
 
+/// A share of a suite needs the same seed on every machine, and a share
+/// that is no K/N is refused by the parser; neither touches a lab.
+#[test]
+fn a_suite_share_needs_a_seed_and_a_k_of_n() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = lab(dir.path(), &["suite", "--partition", "2/4"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--partition 2/4 needs --seed"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "one-line error: {}", stderr(&out));
+    let out = lab(dir.path(), &["suite", "--partition", "5/4", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("K must be 1 to N"), "{}", stderr(&out));
+    assert!(nothing_made(dir.path()));
+}
+
 #[test]
 fn malformed_config_names_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");

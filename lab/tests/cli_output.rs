@@ -240,5 +240,15 @@ fn scenario_short_names_aliases_and_near_misses() {
     assert_eq!(link_down["target"], "master");
     let names: Vec<&str> = listed.as_array().expect("array").iter().filter_map(|s| s["name"].as_str()).collect();
     let text = stdout(state, &["scenarios"]);
-    assert_eq!(text.lines().count(), names.len(), "the table and the JSON list the same scenarios");
+    assert_eq!(
+        text.lines().count(),
+        names.len() + 1,
+        "the table (with its header) and the JSON list the same scenarios"
+    );
+    let degrade =
+        listed.as_array().and_then(|all| all.iter().find(|s| s["name"] == "degrade-master-link")).expect("listed");
+    assert_eq!(
+        (degrade["needs_link_shaping"].as_bool(), degrade["needs_own_kernel"].as_bool()),
+        (Some(true), Some(false))
+    );
 }

@@ -153,3 +153,82 @@ fn without_a_baseline_the_reports_are_written_anew() {
     std::fs::copy(fixture(), &copy).expect("copy");
     assert_eq!(lab(&copy).status.code(), Some(1), "the fixture has failed runs: exit 1 as the suite did");
 }
+
+/// The passing fixture cut into `count` shares of a suite with base seed 10,
+/// each in its own directory as `lab suite --partition K/N` leaves it.
+fn shares(root: &Path, count: u32) -> Vec<PathBuf> {
+    let whole_dir = root.join("whole-run");
+    std::fs::create_dir_all(&whole_dir).expect("mkdir");
+    let mut whole: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scaled(&whole_dir, 1.0)).expect("read")).expect("json");
+    whole["seed"] = serde_json::json!(10);
+    let runs: Vec<serde_json::Value> = whole["runs"].as_array().expect("runs").clone();
+    (1..=count)
+        .map(|index| {
+            let mut share = whole.clone();
+            let mine: Vec<serde_json::Value> = runs
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k as u32 % count == index - 1)
+                .map(|(k, run)| {
+                    let mut run = run.clone();
+                    run["seed"] = serde_json::json!(10 + k as u64);
+                    run
+                })
+                .collect();
+            share["runs"] = serde_json::json!(mine);
+            share["partition"] = serde_json::json!({ "index": index, "count": count });
+            let dir = root.join(format!("share-{index}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&share).expect("json"))
+                .expect("write");
+            dir
+        })
+        .collect()
+}
+
+fn merge(shares: &[PathBuf], out: &Path, extra: &[&str]) -> Output {
+    let state = tempfile::tempdir().expect("tempdir");
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("report")
+        .arg("--merge")
+        .args(shares)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run lab")
+}
+
+#[test]
+fn the_shares_of_a_suite_merge_into_the_whole_and_compare_with_a_baseline() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let given = shares(root.path(), 2);
+    let out = root.path().join("merged");
+    let merged = merge(&given, &out, &[]);
+    let stderr = String::from_utf8_lossy(&merged.stderr);
+    assert_eq!(merged.status.code(), Some(0), "every run passed: {stderr}");
+    let whole: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("merged")).expect("json");
+    let seeds: Vec<u64> = whole["runs"].as_array().expect("runs").iter().filter_map(|r| r["seed"].as_u64()).collect();
+    assert_eq!(seeds, [10, 11, 12], "in the plan's order");
+    assert!(whole.get("partition").is_none(), "the whole suite is no share");
+    for report in ["report.html", "junit.xml", "summary.md"] {
+        assert!(out.join(report).is_file(), "{report}");
+    }
+    let base = tempfile::tempdir().expect("tempdir");
+    let compared =
+        merge(&given, &root.path().join("compared"), &["--baseline", baseline(&base).to_str().expect("utf-8")]);
+    assert_eq!(compared.status.code(), Some(0), "{}", String::from_utf8_lossy(&compared.stdout));
+
+    let again = merge(&given, &out, &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds results"));
+    let part = merge(&given[..1], &root.path().join("part"), &[]);
+    assert_eq!(part.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&part.stderr);
+    assert!(stderr.contains("share 2/2 of the suite is missing"), "{stderr}");
+    assert!(!root.path().join("part").exists(), "nothing written for a refused merge");
+}

@@ -261,7 +261,7 @@ impl NodeBackend for Containers {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false, live_snapshots: false }
+        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: crate::host::kernel_has_netem() }
     }
 }
 

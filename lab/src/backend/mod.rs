@@ -83,6 +83,9 @@ pub struct Capabilities {
     /// and restored without a shutdown or a boot. Otherwise snapshots are
     /// disk copies of powered-off nodes.
     pub live_snapshots: bool,
+    /// tc netem works on the nodes' links (`degrade`): a VM's own kernel
+    /// has it; containers' links are the host kernel's.
+    pub link_shaping: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

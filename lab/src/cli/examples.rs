@@ -71,6 +71,7 @@ Exit codes: 0 passed, 1 missed an expectation, 2 unknown scenario or bad file, 3
 pub const SUITE: &str = r#"Examples:
   lab suite
   lab suite --only poweroff-master --only link-down-master --repeat 3
+  lab suite --partition 2/4 --seed "$CI_PIPELINE_ID"   # share 2 of a 4-machine CI matrix
 
 Exit codes: 0 every run passed, 1 a run missed an expectation, 2 bad input, 3 a run ended by an
   error, 130 interrupted (the reports say what did not run)."#;
@@ -103,9 +104,11 @@ pub const REPORT: &str = r#"Examples:
   lab report
   lab report --baseline /var/lib/lab/runs/tuchanka/baseline/results.json
   lab report runs/nightly/latest/results.json --baseline base.json --tolerance 0.2
+  lab report --merge share-1/ share-2/ --out whole/ --baseline base.json
 
 Exit codes: 0 no regression, 1 a regression, a failed or unfinished run or a missing scenario, 2
-  unreadable results or a baseline of another backend or stack."#;
+  unreadable results, a baseline of another backend or stack, or shares that are not all of one
+  suite."#;
 
 pub const BENCH: &str = r#"Examples:
   lab bench

@@ -197,6 +197,15 @@ pub enum Command {
         /// Compare even if the baseline ran on another backend or stack.
         #[arg(long)]
         allow_mismatch: bool,
+        /// Join the shares of one suite (`lab suite --partition K/N` on N
+        /// machines): each a results.json or the directory holding it, with
+        /// its run directories. Every share must be given.
+        #[arg(long, num_args = 1.., value_name = "SHARE", conflicts_with = "results", requires = "out")]
+        merge: Vec<PathBuf>,
+        /// With --merge: the new directory for the whole suite's results
+        /// and reports.
+        #[arg(long, value_name = "DIR", requires = "merge")]
+        out: Option<PathBuf>,
     },
     /// Medians of make-all, rollback, scenario wall time and failover over repeated real runs.
     #[command(after_help = examples::BENCH)]
@@ -225,6 +234,10 @@ pub struct RunOptions {
     /// Base seed of random choices; printed in every report, replays a run exactly.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run only share K of N of the runs (a CI matrix of N machines, each
+    /// with the same --seed); `lab report --merge` joins the shares.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<crate::run::suite::Partition>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -552,12 +565,16 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
         Command::Suite { runs, .. } => {
             commands::run_plan(config, progress, "suite".into(), scenarios, runs, json).await
         }
-        Command::Report { results, baseline, tolerance, tolerance_ms, allow_mismatch } => {
+        Command::Report { results, baseline, tolerance, tolerance_ms, allow_mismatch, merge, out } => {
             let tolerance = crate::report::baseline::Tolerance::new(
                 tolerance.unwrap_or(config.report.regression_tolerance),
                 tolerance_ms.unwrap_or(config.report.regression_tolerance_ms),
             )
             .map_err(Failure::Usage)?;
+            let results = match out {
+                Some(out) => Some(commands::merge_shares(&merge, &out, json)?),
+                None => results,
+            };
             commands::report(&config, results, baseline.as_deref(), &tolerance, allow_mismatch, json)
         }
         Command::Bench { repeat, seed, .. } => {
@@ -593,10 +610,7 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
             if json {
                 commands::print_json(&scenarios.iter().map(Scenario::summary).collect::<Vec<_>>());
             } else {
-                for scenario in &scenarios {
-                    let stacks: Vec<&str> = scenario.stacks.iter().map(|s| s.as_str()).collect();
-                    println!("{:<24} {:<16} {}", scenario.name, stacks.join(","), scenario.description);
-                }
+                print!("{}", crate::run::catalog::render(&scenarios));
             }
             Ok(ExitCode::SUCCESS)
         }

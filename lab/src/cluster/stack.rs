@@ -84,6 +84,7 @@ impl<'a, G: Guest> Stack<'a, G> {
         script
             .env("PG_VERSION", t.pg_version)
             .env("PG_PORT", t.pg_port)
+            .env("PG_SYNCHRONOUS", if t.pg_synchronous { "on" } else { "off" })
             .env("MASTER_VIP", t.master_vip)
             .env("REPLICA_VIP", t.replica_vip)
             .env("SUBNET", t.subnet())

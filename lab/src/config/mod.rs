@@ -125,6 +125,9 @@ pub struct PostgresSection {
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
     pub port: u16,
+    /// Commits wait until a replica has the WAL (synchronous replication).
+    #[serde(default)]
+    pub synchronous: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -132,6 +132,8 @@ pub struct RunFacts {
     pub placements: Vec<PlacementSample>,
     /// The scenario's `[[then]]` steps as they were injected.
     pub then: Vec<FiredFault>,
+    /// When the first fault was lifted (its `lift_after_s`), if it was.
+    pub lifted_at: Option<Duration>,
 }
 
 /// A fault that followed the first (a `[[then]]` step), as it happened.
@@ -143,6 +145,9 @@ pub struct FiredFault {
     pub victim: String,
     /// When, in ms on the probes' clock (as `fault_at_ms`).
     pub at_ms: f64,
+    /// When it was lifted (its `lift_after_s`), on the same clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_at_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -161,6 +166,9 @@ pub struct ScenarioResult {
     pub service: ServiceName,
     pub victim: String,
     pub fault_at_ms: f64,
+    /// When the fault was lifted while probing (its `lift_after_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_at_ms: Option<f64>,
     pub master_before: String,
     pub master_after: Option<String>,
     pub new_master_after_ms: Option<f64>,
@@ -272,6 +280,7 @@ impl ScenarioResult {
             service: facts.service,
             victim: facts.victim,
             fault_at_ms: ms(facts.fault_at),
+            lifted_at_ms: facts.lifted_at.map(ms),
             master_before: facts.master_before,
             master_after: facts.master_after,
             new_master_after_ms: facts.new_master_after.map(ms),
@@ -423,6 +432,7 @@ mod tests {
             probe_clock_unix_ms: 0,
             placements: Vec::new(),
             then: Vec::new(),
+            lifted_at: None,
         }
     }
 

@@ -6,10 +6,12 @@
 //! - [`results`]: `results.json`, versioned.
 //! - [`stats`]: statistics per scenario; [`baseline`]: regressions
 //!   against an earlier run.
+//! - [`merge`]: the shares of a suite run on several machines, joined.
 //! - [`render`]: JUnit XML, Markdown and HTML with a timeline.
 
 pub mod baseline;
 pub mod judge;
+pub mod merge;
 pub mod phases;
 pub mod render;
 pub mod results;

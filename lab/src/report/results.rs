@@ -40,6 +40,10 @@ pub struct SuiteResults {
     /// The suite was stopped (Ctrl-C) before its last run finished.
     #[serde(default)]
     pub interrupted: bool,
+    /// The share of the suite these runs are (`--partition K/N`); none for
+    /// a whole suite, or shares merged by `lab report --merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::run::suite::Partition>,
 }
 
 /// A planned run that produced no result.

@@ -27,10 +27,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("move-master", include_str!("../../../scenarios/move-master.toml")),
     ("ban-master", include_str!("../../../scenarios/ban-master.toml")),
     ("restart-master-vip", include_str!("../../../scenarios/restart-master-vip.toml")),
+    ("disable-postgres", include_str!("../../../scenarios/disable-postgres.toml")),
     ("poweroff-witness", include_str!("../../../scenarios/poweroff-witness.toml")),
     ("kill-redis-master", include_str!("../../../scenarios/kill-redis-master.toml")),
     ("poweroff-redis-master", include_str!("../../../scenarios/poweroff-redis-master.toml")),
     ("kernel-panic-master", include_str!("../../../scenarios/kernel-panic-master.toml")),
+    ("fork-bomb-master", include_str!("../../../scenarios/fork-bomb-master.toml")),
+    ("degrade-master-link", include_str!("../../../scenarios/degrade-master-link.toml")),
+    ("clock-jump-master", include_str!("../../../scenarios/clock-jump-master.toml")),
+    ("disk-full-master", include_str!("../../../scenarios/disk-full-master.toml")),
     ("docker-stop-redis", include_str!("../../../scenarios/docker-stop-redis.toml")),
     ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
     ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
@@ -55,19 +60,45 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("standby", "standby-master"),
     ("move", "move-master"),
     ("ban", "ban-master"),
+    ("disable", "disable-postgres"),
+    ("fork-bomb", "fork-bomb-master"),
+    ("degrade", "degrade-master-link"),
+    ("clock-jump", "clock-jump-master"),
+    ("disk-full", "disk-full-master"),
     ("docker-stop", "docker-stop-redis"),
     ("docker-kill", "docker-kill-postgres"),
     // Tuchanka's own test names (its README's table of failover times).
     ("postgres-kill", "kill-postgres-master"),
     ("postgres-stop", "stop-postgres-master"),
     ("partition", "partition-nodes"),
+    ("forkbomb", "fork-bomb-master"),
 ];
 
 /// Tuchanka's tests lab has no scenario for yet, and why.
-const NOT_YET: &[(&str, &str)] = &[
-    ("sbd-stop", "lab fences through its own fence agent and the host's fence daemon, not sbd"),
-    ("forkbomb", "lab has no fork-bomb fault yet"),
-];
+const NOT_YET: &[(&str, &str)] =
+    &[("sbd-stop", "lab fences through its own fence agent and the host's fence daemon, not sbd")];
+
+/// `lab scenarios`: one line per scenario, in columns: name, stacks, what
+/// nodes it needs (`vm`: their own kernel; `netem`: tc netem on their
+/// links, which VMs have and a container has where the host kernel does),
+/// description.
+pub fn render(scenarios: &[crate::run::scenario::Scenario]) -> String {
+    let rows: Vec<[String; 4]> = scenarios
+        .iter()
+        .map(|s| {
+            let stacks: Vec<&str> = s.stacks.iter().map(|p| p.as_str()).collect();
+            let needs = s.faults().map(|f| f.action.needs()).max().unwrap_or_default();
+            [s.name.clone(), stacks.join(","), needs.to_owned(), s.description.clone()]
+        })
+        .collect();
+    let header = ["SCENARIO", "STACKS", "NEEDS", "DESCRIPTION"].map(String::from);
+    let width = |column: usize| rows.iter().chain([&header]).map(|r| r[column].len()).max().unwrap_or(0);
+    let (name, stacks, needs) = (width(0), width(1), width(2));
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|[a, b, c, d]| format!("{a:<name$}  {b:<stacks$}  {c:<needs$}  {d}\n"))
+        .collect()
+}
 
 /// What a name the user typed stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +170,8 @@ mod tests {
         assert_eq!(name_of("UnLink"), Some("link-down-master"));
         assert_eq!(name_of("ShutDown"), Some("shutdown-master"));
         assert_eq!(name_of("Postgres-KILL"), Some("kill-postgres-master"));
+        assert_eq!(name_of("ForkBomb"), Some("fork-bomb-master"));
+        assert_eq!(name_of("disable"), Some("disable-postgres"));
         assert_eq!(name_of("Postgres-STOP"), Some("stop-postgres-master"));
         assert_eq!(name_of("Reset"), Some("reset-master"));
         assert_eq!(name_of("POWEROFF-REPLICA"), Some("poweroff-replica"));
@@ -165,7 +198,7 @@ mod tests {
         );
         assert!(unknown_hint("redis").contains("`kill-redis`"), "{}", unknown_hint("redis"));
         assert!(unknown_hint("SBD-STOP").contains("not sbd"));
-        assert!(unknown_hint("ForkBomb").starts_with("Tuchanka's ForkBomb has no scenario"));
+        assert!(unknown_hint("SBD-STOP").starts_with("Tuchanka's SBD-STOP has no scenario"));
         assert_eq!(unknown_hint("zzzzzzzzzzzz"), "`lab scenarios` lists them");
     }
 }

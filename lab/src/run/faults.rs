@@ -46,12 +46,9 @@ fn other_node(lab: &Lab, victim: &str) -> Option<String> {
 
 /// Injects `fault`, about `service`, on `victim`.
 pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
-    if !fault.action.fits(lab.backend.capabilities()) {
-        // On a container this would panic the host itself.
-        return Err(LabError::Unsupported(format!(
-            "{} needs a node with its own kernel (--backend qemu)",
-            fault.action.name()
-        )));
+    if let Some(why) = fault.action.refusal(lab.backend.capabilities()) {
+        // On a container this would hit the host itself.
+        return Err(LabError::Unsupported(format!("{} {why} (--backend qemu)", fault.action.name())));
     }
     tracing::warn!(action = %fault.action.name(), %service, victim, "fault");
     let spec = lab.stack().profile().require(service)?;
@@ -128,6 +125,80 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             })?;
             lab.guest.run(victim, &pcs(format!("pcs resource restart {}", shell_quote(resource)))).await?;
         }
+        FaultAction::Degrade => {
+            let netem = fault.link.as_ref().map(|l| l.netem_arguments()).unwrap_or_default();
+            let text = format!("tc qdisc replace dev eth0 root netem {netem}");
+            lab.guest.run(victim, &Script::command("degrade", text)).await?;
+        }
+        FaultAction::ClockJump => {
+            let offset = fault.offset_s.unwrap_or_default();
+            lab.guest.run(victim, &clock_jump(offset)).await?;
+        }
+        FaultAction::DiskFull => {
+            lab.guest.run(victim, &disk_fill(fault.path.as_deref().unwrap_or("/"))).await?;
+        }
+        FaultAction::ForkBomb => {
+            // The bomb takes ssh down with it: detach it so the command returns first.
+            let bomb = "nohup sh -c 'sleep 0.2; bomb() { bomb | bomb & }; bomb' >/dev/null 2>&1 &";
+            lab.guest.run(victim, &Script::command("fork-bomb", bomb.into())).await?;
+            lab.guest.forget(victim).await;
+        }
+        FaultAction::Disable => {
+            let resource = disabled_resource(fault, spec);
+            lab.guest.run(victim, &pcs(format!("pcs resource disable {}", shell_quote(resource)))).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The resource a `disable` stops: the one named, or the service's own.
+fn disabled_resource<'a>(fault: &'a Fault, spec: &'static ServiceSpec) -> &'a str {
+    fault.resource.as_deref().unwrap_or(spec.own_resource())
+}
+
+/// How an operator takes `fault` back on `victim` once it is over, if
+/// that takes a command (a power-off or a cut cable is undone by the
+/// backend), and on which host it runs: the victim when the fault left
+/// something there, else a survivor, through pcs.
+fn undo(lab: &Lab, fault: &Fault, spec: &'static ServiceSpec, victim: &str) -> Option<(Script, String)> {
+    let pcs = |command: String| Script::command("pcs", command);
+    let script = match fault.action {
+        FaultAction::Stop => spec.signal(&lab.topology, "CONT", true),
+        FaultAction::Standby => Some(pcs(format!("pcs node unstandby {victim}"))),
+        FaultAction::Move | FaultAction::Ban => Some(pcs(format!("pcs resource clear {}", spec.promotable()))),
+        FaultAction::Disable => {
+            Some(pcs(format!("pcs resource enable {}", shell_quote(disabled_resource(fault, spec)))))
+        }
+        FaultAction::ReplicationLinkDown => Some(replication_mend()),
+        FaultAction::Partition => Some(partition_mend()),
+        FaultAction::Signal if fault.pauses() => {
+            Some(signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT"))
+        }
+        _ => host_level_undo(fault),
+    }?;
+    let survivor = other_node(lab, victim).unwrap_or_else(|| victim.to_owned());
+    let host = if fault.action.undone_on_victim() { victim.to_owned() } else { survivor };
+    Some((script, host))
+}
+
+/// Lifts `fault` from `victim` while the probes still run (`lift_after_s`):
+/// only the fault's own undo (enable, SIGCONT, the filter removed, the
+/// cable back in), none of the restore's rebuilding, so what follows is
+/// the cluster's own recovery.
+pub async fn lift(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
+    tracing::warn!(action = %fault.action.name(), %service, victim, "lift");
+    if fault.action == FaultAction::LinkDown {
+        return Ok(lab.backend.set_link(victim, true).await?);
+    }
+    let spec = lab.stack().profile().require(service)?;
+    let witness = lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness);
+    let step = if witness {
+        undo_on_the_witness(fault).map(|s| (s, victim.to_owned()))
+    } else {
+        undo(lab, fault, spec, victim)
+    };
+    if let Some((script, host)) = step {
+        lab.guest.run(&host, &script).await?;
     }
     Ok(())
 }
@@ -137,7 +208,7 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
 /// operator would.
 pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     lab.backend.set_link(victim, true).await?;
-    if fault.action == FaultAction::KernelPanic {
+    if matches!(fault.action, FaultAction::KernelPanic | FaultAction::ForkBomb) {
         // Fenced or still frozen: either way a reset gives a booted node.
         lab.backend.reset(victim).await?;
     }
@@ -146,29 +217,19 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     }
     lab.guest.forget(victim).await;
     lab.guest.wait_ready(victim, Duration::from_secs(lab.config.timeouts.boot_s)).await?;
-    let Some(survivor) = other_node(lab, victim).or_else(|| lab.topology.node_names().into_iter().next()) else {
+    if lab.topology.node_names().is_empty() {
         return Ok(());
-    };
+    }
     if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
-        return undo_on_the_witness(lab, fault, victim).await;
+        if let Some(script) = undo_on_the_witness(fault) {
+            lab.guest.run(victim, &script).await?;
+        }
+        return Ok(());
     }
     let spec = lab.stack().profile().require(service)?;
-    let clone = spec.promotable();
-    let undo = match fault.action {
-        FaultAction::Stop => spec.signal(&lab.topology, "CONT", true),
-        FaultAction::Standby => Some(Script::command("pcs", format!("pcs node unstandby {victim}"))),
-        FaultAction::Move | FaultAction::Ban => Some(Script::command("pcs", format!("pcs resource clear {clone}"))),
-        FaultAction::ReplicationLinkDown => Some(replication_mend()),
-        FaultAction::Partition => Some(partition_mend()),
-        FaultAction::Signal if ["STOP", "TSTP"].contains(&fault.signal_name()) => {
-            Some(signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT"))
-        }
-        _ => None,
-    };
-    if let Some(undo) = undo {
-        // Best effort: after fencing the process or constraint may be gone.
-        let host = if fault.action.undone_on_victim() { victim } else { survivor.as_str() };
-        if let Err(e) = lab.guest.run(host, &undo).await {
+    if let Some((script, host)) = undo(lab, fault, spec, victim) {
+        // Best effort: after fencing (or a lift) the process or constraint may be gone.
+        if let Err(e) = lab.guest.run(&host, &script).await {
             tracing::info!(error = %e, "undo step had nothing to undo");
         }
     }
@@ -182,16 +243,67 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
 
 /// Undoes a fault that left something on the witness (a filter, a
 /// stopped process); the witness runs no resources, so that is all.
-async fn undo_on_the_witness(lab: &Lab, fault: &Fault, witness: &str) -> Result<(), LabError> {
-    let undo = match fault.action {
-        FaultAction::Partition => partition_mend(),
-        FaultAction::Signal if ["STOP", "TSTP"].contains(&fault.signal_name()) => {
-            signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT")
+fn undo_on_the_witness(fault: &Fault) -> Option<Script> {
+    match fault.action {
+        FaultAction::Partition => Some(partition_mend()),
+        FaultAction::Signal if fault.pauses() => {
+            Some(signal_processes(fault.process.as_deref().unwrap_or_default(), "CONT"))
         }
-        _ => return Ok(()),
-    };
-    lab.guest.run(witness, &undo).await?;
-    Ok(())
+        _ => host_level_undo(fault),
+    }
+}
+
+/// The undo of a fault on the host itself, whatever it runs: its link's
+/// queue back to the default, its clock set right, its filler removed.
+fn host_level_undo(fault: &Fault) -> Option<Script> {
+    match fault.action {
+        FaultAction::Degrade => {
+            Some(Script::command("mend-link", "tc qdisc del dev eth0 root 2>/dev/null || true".into()))
+        }
+        FaultAction::ClockJump => Some(clock_set(std::time::SystemTime::now())),
+        FaultAction::DiskFull => Some(disk_free(fault.path.as_deref().unwrap_or("/"))),
+        _ => None,
+    }
+}
+
+/// The file a `disk-full` fills its filesystem with, in `path`.
+const FILLER: &str = ".lab-disk-full";
+
+/// Fills the filesystem holding `path` with one file, up to what
+/// unprivileged users may write (df's "available"): the database, which
+/// runs as its own user, finds it full, while root keeps the reserved
+/// blocks to log and to lift the fault.
+fn disk_fill(path: &str) -> Script {
+    let text = format!(
+        "dir={path}\n\
+         [ -d \"$dir\" ] || {{ echo \"no directory $dir here\" >&2; exit 1; }}\n\
+         free=$(df --output=avail -B1 \"$dir\" | tail -n 1)\n\
+         fallocate -l \"$free\" \"$dir/{FILLER}\" && sync",
+        path = shell_quote(path)
+    );
+    Script::command("disk-fill", text)
+}
+
+/// Removes what [`disk_fill`] wrote.
+fn disk_free(path: &str) -> Script {
+    Script::command("disk-free", format!("rm -f {}/{FILLER}", shell_quote(path)))
+}
+
+/// Moves the node's clock by `offset_s` seconds at once.
+fn clock_jump(offset_s: f64) -> Script {
+    let ms = (offset_s * 1000.0).round() as i64;
+    let text = format!(
+        "now=$(date +%s%3N)\n\
+         date -s @$(( (now + {ms}) / 1000 )).$(printf %03d $(( (now + {ms}) % 1000 ))) >/dev/null"
+    );
+    Script::command("clock-jump", text)
+}
+
+/// Sets the node's clock to the host's `now` (the host runs no lab
+/// clock of its own to jump; ssh's latency, a few ms, is the error).
+fn clock_set(now: std::time::SystemTime) -> Script {
+    let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Script::command("clock-set", format!("date -s @{}.{:03} >/dev/null", ms / 1000, ms % 1000))
 }
 
 /// Sends `signal` to every process named `process` (`pkill -x`); fails
@@ -346,6 +458,24 @@ mod tests {
         let inward = command_of(&partition_cut(&peers[..1], Direction::In));
         assert!(inward.contains("-s 192.168.89.12 -j DROP") && !inward.contains("-d 192.168.89.12"), "{inward}");
         assert!(command_of(&partition_mend()).contains("iptables -w -X lab-partition"));
+    }
+
+    #[test]
+    fn host_level_faults_say_exactly_what_they_change_and_undo() {
+        let link = crate::run::scenario::LinkDegradation {
+            delay_ms: Some(200),
+            jitter_ms: Some(50),
+            loss_percent: Some(5.0),
+            ..Default::default()
+        };
+        assert_eq!(link.netem_arguments(), "delay 200ms 50ms loss 5%");
+        let jump = command_of(&clock_jump(-90.5));
+        assert!(jump.contains("now + -90500"), "{jump}");
+        let set = command_of(&clock_set(std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_042)));
+        assert!(set.contains("date -s @1700000000.042"), "{set}");
+        let fill = command_of(&disk_fill("/var/lib/postgresql"));
+        assert!(fill.contains("fallocate -l") && fill.contains(FILLER), "{fill}");
+        assert!(command_of(&disk_free("/var/lib/postgresql")).contains("rm -f"));
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub struct Fault {
     /// stack's first service (PostgreSQL in Tuchanka's stack).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceName>,
-    /// The Pacemaker resource of a `restart` (e.g. "pg-master-vip").
+    /// The Pacemaker resource of a `restart` (e.g. "pg-master-vip"), or
+    /// of a `disable` (default: the service's own, its promotable clone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// `signal`: the processes signalled, by exact name (`pkill -x`: every
@@ -80,9 +81,104 @@ pub struct Fault {
     /// (the victim's packets to them) or `in` (theirs to the victim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// `degrade`: what the victim's link suffers (tc netem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkDegradation>,
+    /// `clock-jump`: how far the victim's clock jumps, in seconds (negative:
+    /// back in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_s: Option<f64>,
+    /// `disk-full`: a directory on the filesystem to fill, e.g. the
+    /// database's `/var/lib/postgresql`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// In a `[[then]]` step: seconds after the first fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_s: Option<f64>,
+    /// Seconds after its injection when the fault is lifted (the resource
+    /// enabled again, the signal undone, the filter removed) while the
+    /// probes still run: a fault of a set duration. The outages measured
+    /// include that duration, and the service must resume after the lift.
+    /// Without it a fault lasts until the run restores the victim.
+    /// Not stretched on emulated hosts: it is the fault's own duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lift_after_s: Option<f64>,
+}
+
+/// A degraded link, as tc netem applies it to every packet the victim
+/// sends: `link = { delay_ms = 200, jitter_ms = 50, loss_percent = 5 }`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDegradation {
+    /// Added latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u32>,
+    /// Up to this much more or less latency, at random (needs `delay_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u32>,
+    /// Packets lost, at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_percent: Option<f64>,
+    /// Packets sent twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_percent: Option<f64>,
+    /// Packets sent at once, ahead of the delayed ones (needs `delay_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_percent: Option<f64>,
+    /// Bandwidth limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kbit: Option<u32>,
+}
+
+impl LinkDegradation {
+    /// The most loss a degraded link may have: lab still reaches the node
+    /// over it to lift the fault (a partition is the fault for total loss).
+    pub const MAX_LOSS_PERCENT: f64 = 50.0;
+
+    /// tc netem's arguments: `delay 200ms 50ms loss 5%`.
+    pub fn netem_arguments(&self) -> String {
+        let mut args = Vec::new();
+        if let Some(delay) = self.delay_ms {
+            args.push(format!("delay {delay}ms"));
+            if let Some(jitter) = self.jitter_ms {
+                args.push(format!("{jitter}ms"));
+            }
+        }
+        let percent = |name: &str, value: Option<f64>| value.map(|v| format!("{name} {v}%"));
+        args.extend(percent("loss", self.loss_percent));
+        args.extend(percent("duplicate", self.duplicate_percent));
+        args.extend(percent("reorder", self.reorder_percent));
+        args.extend(self.rate_kbit.map(|rate| format!("rate {rate}kbit")));
+        args.join(" ")
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if *self == LinkDegradation::default() {
+            return Err("link degrades nothing: give delay_ms, loss_percent, duplicate_percent, reorder_percent \
+                        or rate_kbit"
+                .into());
+        }
+        if self.delay_ms.is_none() && (self.jitter_ms.is_some() || self.reorder_percent.is_some()) {
+            return Err("link: jitter_ms and reorder_percent act on delayed packets: give delay_ms too".into());
+        }
+        if self.delay_ms.is_some_and(|d| d > 60_000) || self.jitter_ms.is_some_and(|j| j > 60_000) {
+            return Err("link: delay_ms and jitter_ms are at most 60000 (a minute)".into());
+        }
+        if self.rate_kbit == Some(0) {
+            return Err("link: rate_kbit = 0 passes nothing: a partition is the fault for that".into());
+        }
+        let percents = [
+            ("loss_percent", self.loss_percent, Self::MAX_LOSS_PERCENT),
+            ("duplicate_percent", self.duplicate_percent, 100.0),
+            ("reorder_percent", self.reorder_percent, 100.0),
+        ];
+        for (name, value, max) in percents {
+            if let Some(value) = value.filter(|v| !(v.is_finite() && (0.0..=max).contains(v))) {
+                return Err(format!("link: {name} = {value} is out of range: give 0 to {max}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Hosts a `partition` cuts the victim from.
@@ -145,6 +241,10 @@ pub enum FaultAction {
     Ban,
     /// `pcs resource restart` of `fault.resource`.
     Restart,
+    /// `pcs resource disable` of the service's resource (or
+    /// `fault.resource`): the cluster stops it everywhere, on purpose, until
+    /// `pcs resource enable` at `lift_after_s`.
+    Disable,
     /// Kernel panic (sysrq `c`): the node hangs, answering nothing, until
     /// it is fenced. Needs nodes with their own kernel (a VM backend).
     KernelPanic,
@@ -160,6 +260,21 @@ pub enum FaultAction {
     /// (`from`), both ways or one (`direction`), while every other link
     /// works: packet filters on the victim, lifted at restore.
     Partition,
+    /// The victim's link degraded (`link`: latency, jitter, loss,
+    /// duplication, reordering, a bandwidth limit) with tc netem, until
+    /// lifted. Needs netem in the kernel that runs the node's link.
+    Degrade,
+    /// The victim's clock jumps `offset_s` seconds; set right again from
+    /// the host's clock when lifted. Needs a node with its own clock (VMs).
+    ClockJump,
+    /// The filesystem holding `path` filled up to what unprivileged users
+    /// may write (`fallocate`), until lifted. Needs a node with its own
+    /// disk (VMs): on containers it would fill the host's.
+    DiskFull,
+    /// A fork bomb run as root on the victim: the node starves for
+    /// processes, memory and CPU, bounded by its VM. Undone by a reset.
+    /// Needs a node with its own kernel (VMs).
+    ForkBomb,
     /// The service's replication traffic (DRBD's port) dropped on the node
     /// while the cluster's own traffic flows: the storage's peers lose each
     /// other, Pacemaker's nodes do not. Let through again at restore.
@@ -170,12 +285,47 @@ impl FaultAction {
     /// Whether the action needs nodes with a kernel of their own: on
     /// containers it would hit the host's kernel.
     pub fn needs_own_kernel(self) -> bool {
-        matches!(self, FaultAction::KernelPanic)
+        matches!(
+            self,
+            FaultAction::KernelPanic | FaultAction::ClockJump | FaultAction::DiskFull | FaultAction::ForkBomb
+        )
+    }
+
+    /// What the action needs of the nodes, as `lab scenarios` shows it:
+    /// `-` (any backend), `netem` (tc netem on their links) or `vm` (a
+    /// kernel of their own); these sort from least to most.
+    pub fn needs(self) -> &'static str {
+        if self.needs_own_kernel() {
+            "vm"
+        } else if self == FaultAction::Degrade {
+            "netem"
+        } else {
+            "-"
+        }
     }
 
     /// Whether nodes with `capabilities` can take this fault.
     pub fn fits(self, capabilities: crate::backend::Capabilities) -> bool {
-        !self.needs_own_kernel() || capabilities.own_kernel
+        self.refusal(capabilities).is_none()
+    }
+
+    /// Why nodes with `capabilities` cannot take this fault, if they cannot.
+    pub fn refusal(self, capabilities: crate::backend::Capabilities) -> Option<&'static str> {
+        if self.needs_own_kernel() && !capabilities.own_kernel {
+            return Some(match self {
+                FaultAction::ClockJump => "moves the node's clock, and containers share the host's clock",
+                FaultAction::DiskFull => "fills the node's filesystem, and a container's is the host's disk",
+                FaultAction::ForkBomb => "starves the node's kernel, and containers share the host's",
+                _ => "needs nodes with their own kernel, which containers do not have",
+            });
+        }
+        if self == FaultAction::Degrade && !capabilities.link_shaping {
+            return Some(
+                "needs tc netem in the kernel that runs the nodes' links, and this host's kernel has none \
+                 (CONFIG_NET_SCH_NETEM)",
+            );
+        }
+        None
     }
 
     /// Whether the action applies to the witness (which runs no resources).
@@ -189,7 +339,33 @@ impl FaultAction {
                 | FaultAction::Reset
                 | FaultAction::LinkDown
                 | FaultAction::KernelPanic
+                | FaultAction::Degrade
+                | FaultAction::ClockJump
+                | FaultAction::ForkBomb
         )
+    }
+
+    /// The actions a run can lift while probing: each undo is one command
+    /// that leaves the victim as the cluster had it (enable, `SIGCONT`, a
+    /// filter removed, the cable back in).
+    pub const LIFTABLE: &'static [FaultAction] = &[
+        FaultAction::Disable,
+        FaultAction::Stop,
+        FaultAction::Signal,
+        FaultAction::Partition,
+        FaultAction::ReplicationLinkDown,
+        FaultAction::LinkDown,
+        FaultAction::Standby,
+        FaultAction::Move,
+        FaultAction::Ban,
+        FaultAction::Degrade,
+        FaultAction::ClockJump,
+        FaultAction::DiskFull,
+    ];
+
+    /// Whether a run can lift the action while probing (`lift_after_s`).
+    pub fn liftable(self) -> bool {
+        Self::LIFTABLE.contains(&self)
     }
 
     /// Whether the action hits the service's processes rather than its node.
@@ -212,7 +388,13 @@ impl FaultAction {
     pub fn undone_on_victim(self) -> bool {
         matches!(
             self,
-            FaultAction::Stop | FaultAction::Signal | FaultAction::Partition | FaultAction::ReplicationLinkDown
+            FaultAction::Stop
+                | FaultAction::Signal
+                | FaultAction::Partition
+                | FaultAction::ReplicationLinkDown
+                | FaultAction::Degrade
+                | FaultAction::ClockJump
+                | FaultAction::DiskFull
         )
     }
 
@@ -246,11 +428,79 @@ impl Fault {
             (FaultAction::Restart, None) => {
                 return Err("action restart needs resource = \"<pacemaker resource>\"".into());
             }
-            (FaultAction::Restart, Some(_)) | (_, None) => {}
-            (_, Some(_)) => return Err("resource is only for action restart".into()),
+            (FaultAction::Restart | FaultAction::Disable, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err("resource is only for actions restart and disable".into()),
         }
+        if let Some(resource) = &self.resource {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._:-".contains(c);
+            if resource.is_empty() || !resource.chars().all(allowed) {
+                return Err(format!(
+                    "resource `{resource}` must be a Pacemaker resource id (letters, digits, `.`, `_`, `:`, `-`)"
+                ));
+            }
+        }
+        self.check_lift()?;
+        self.check_own_fields()?;
         self.check_signal()?;
         self.check_partition()
+    }
+
+    /// `link`, `offset_s` and `path` each belong to one action, which
+    /// needs it.
+    fn check_own_fields(&self) -> Result<(), String> {
+        let fields = [
+            ("link", self.link.is_some(), FaultAction::Degrade, "link = { delay_ms = 200, loss_percent = 5 }"),
+            ("offset_s", self.offset_s.is_some(), FaultAction::ClockJump, "offset_s = 300"),
+            ("path", self.path.is_some(), FaultAction::DiskFull, "path = \"/var/lib/postgresql\""),
+        ];
+        for (field, given, owner, example) in fields {
+            match (given, self.action == owner) {
+                (true, false) => return Err(format!("{field} is only for action {}", owner.name())),
+                (false, true) => return Err(format!("action {} needs {example}", owner.name())),
+                _ => {}
+            }
+        }
+        if let Some(link) = &self.link {
+            link.check()?;
+        }
+        if let Some(offset) = self.offset_s.filter(|o| !(o.is_finite() && *o != 0.0 && o.abs() <= 86_400.0)) {
+            return Err(format!("offset_s = {offset} is out of range: give a non-zero jump of at most a day (86400)"));
+        }
+        if let Some(path) = &self.path {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "/._-".contains(c);
+            if !path.starts_with('/') || path.contains("..") || !path.chars().all(allowed) {
+                return Err(format!(
+                    "path `{path}` must be an absolute directory of letters, digits, `/`, `.`, `_`, `-` \
+                     (no `..`), e.g. /var/lib/postgresql"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A lift needs an action that can be undone while the run goes on,
+    /// and a time; `disable` needs one, or the service never comes back.
+    fn check_lift(&self) -> Result<(), String> {
+        match self.lift_after_s {
+            None if self.action == FaultAction::Disable => {
+                Err("action disable needs lift_after_s, the seconds until `pcs resource enable`: \
+                 without it the service stays down until the run ends"
+                    .into())
+            }
+            None => Ok(()),
+            Some(_) if !self.action.liftable() => Err(format!(
+                "lift_after_s: action {} is undone only when the run restores the victim; \
+                 actions lifted while probing: {}",
+                self.action.name(),
+                FaultAction::LIFTABLE.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+            )),
+            Some(_) if self.action == FaultAction::Signal && !self.pauses() => Err(format!(
+                "lift_after_s: SIG{} cannot be taken back; a signal is lifted only when it is STOP or TSTP (by CONT)",
+                self.signal_name()
+            )),
+            Some(lift) if lift.is_finite() && lift > 0.0 && lift <= 3600.0 => Ok(()),
+            Some(lift) => Err(format!("lift_after_s = {lift} is out of range: give more than 0, at most 3600 seconds")),
+        }
     }
 
     /// `process` and `signal` belong to action `signal`, which needs a
@@ -278,6 +528,12 @@ impl Fault {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether the fault's signal pauses its processes (STOP, TSTP): a
+    /// CONT undoes it.
+    pub fn pauses(&self) -> bool {
+        self.action == FaultAction::Signal && ["STOP", "TSTP"].contains(&self.signal_name())
     }
 
     /// The signal's name without `SIG` (default `KILL`).
@@ -500,6 +756,9 @@ pub struct ScenarioSummary {
     pub service: Option<ServiceName>,
     /// Runs only on backends whose nodes have their own kernel (VMs).
     pub needs_own_kernel: bool,
+    /// Runs only where tc netem shapes the nodes' links (VMs, or
+    /// containers on a host kernel with netem).
+    pub needs_link_shaping: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -549,6 +808,17 @@ impl Scenario {
                 }
             }
         }
+        for (i, step) in self.faults().enumerate() {
+            let lifted_at = step.after_s.unwrap_or_default() + step.lift_after_s.unwrap_or_default();
+            if lifted_at >= self.observe.timeout_s {
+                let which = if i == 0 { "[fault]".to_owned() } else { format!("[[then]] step {i}") };
+                return Err(format!(
+                    "{which} is lifted {lifted_at} s after the first fault, which leaves no time to watch the \
+                     service resume within [observe] timeout_s = {}",
+                    self.observe.timeout_s
+                ));
+            }
+        }
         if self.observe.hold_s >= self.observe.timeout_s {
             return Err(format!(
                 "[observe] hold_s = {} leaves no time to watch the service resume within timeout_s = {}",
@@ -586,10 +856,9 @@ impl Scenario {
     /// Why this scenario cannot run on a backend with `capabilities` or
     /// against `stack`, if it cannot.
     pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities, stack: &StackProfile) -> Option<String> {
-        if let Some(fault) = self.faults().find(|f| !f.action.fits(capabilities)) {
+        if let Some((fault, why)) = self.faults().find_map(|f| Some((f, f.action.refusal(capabilities)?))) {
             return Some(format!(
-                "scenario `{}` ({}) needs nodes with their own kernel, which containers do not have; \
-                 make the lab with `lab make-all --backend qemu`",
+                "scenario `{}` ({}) {why}; make the lab with `lab make-all --backend qemu`",
                 self.name,
                 fault.action.name()
             ));
@@ -672,7 +941,8 @@ impl Scenario {
             action: self.fault.action.name(),
             target: self.fault.target,
             service: self.fault.service,
-            needs_own_kernel: self.fault.action.needs_own_kernel(),
+            needs_own_kernel: self.faults().any(|f| f.action.needs_own_kernel()),
+            needs_link_shaping: self.faults().any(|f| f.action == FaultAction::Degrade),
         }
     }
 
@@ -808,7 +1078,11 @@ mod tests {
             signal: None,
             from: None,
             direction: None,
+            link: None,
+            offset_s: None,
+            path: None,
             after_s: None,
+            lift_after_s: None,
         };
         assert_eq!(s.fault, kill);
         assert_eq!(postgres(&s).lost_writes, Some(0));
@@ -879,6 +1153,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lift_needs_an_undoable_action_and_a_time_inside_the_observation() {
+        let base = "description = \"x\"\n[fault]\ntarget = \"master\"\n";
+        let parse = |fault: &str| Scenario::parse("x", "x.toml", &format!("{base}{fault}\n[expect]\n"));
+        let error = |fault: &str| parse(fault).expect_err(fault).to_string();
+        assert!(error("action = \"disable\"").contains("disable needs lift_after_s"));
+        let disable = parse("action = \"disable\"\nlift_after_s = 20").expect("disable for 20 s");
+        assert_eq!(disable.fault.lift_after_s, Some(20.0));
+        let named = parse("action = \"disable\"\nresource = \"redisd-clone\"\nlift_after_s = 5").expect("named");
+        assert_eq!(named.fault.resource.as_deref(), Some("redisd-clone"));
+        assert!(error("action = \"disable\"\nresource = \"a b\"\nlift_after_s = 5").contains("Pacemaker resource id"));
+        assert!(error("action = \"poweroff\"\nlift_after_s = 5").contains("undone only when the run restores"));
+        let kill = error("action = \"signal\"\nprocess = \"corosync\"\nlift_after_s = 5");
+        assert!(kill.contains("SIGKILL cannot be taken back"), "{kill}");
+        parse("action = \"signal\"\nprocess = \"corosync\"\nsignal = \"STOP\"\nlift_after_s = 5").expect("STOP");
+        assert!(error("action = \"standby\"\nlift_after_s = -1").contains("out of range"));
+        assert!(error("action = \"standby\"\nlift_after_s = 400").contains("no time to watch"));
+        // A [[then]] step's lift counts from the first fault.
+        let then =
+            "action = \"kill\"\n[[then]]\nafter_s = 200\naction = \"standby\"\ntarget = \"master\"\nlift_after_s = 150";
+        let late = Scenario::parse("x", "x.toml", &format!("{base}{then}\n[expect]\n")).expect_err("late");
+        assert!(late.to_string().contains("[[then]] step 1 is lifted 350 s"), "{late}");
+    }
+
+    #[test]
     fn the_witness_only_takes_host_level_faults() {
         let text = "description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"witness\"\n[expect]\n";
         let msg = Scenario::parse("x", "x.toml", text).expect_err("witness").to_string();
@@ -888,8 +1186,8 @@ mod tests {
     #[test]
     fn a_kernel_panic_needs_a_vm_and_says_so() {
         let s = Scenario::find("kernel-panic-master").expect("builtin");
-        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false };
-        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
         let msg = s.unsupported_by(containers, stack).expect("refused on containers");
         assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
@@ -898,9 +1196,55 @@ mod tests {
     }
 
     #[test]
+    fn host_level_faults_are_refused_where_they_would_hit_the_host() {
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
+        let netem_host = crate::backend::Capabilities { link_shaping: true, ..containers };
+        let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
+        let refusal = |name: &str, caps| Scenario::find(name).expect(name).unsupported_by(caps, stack);
+        for (name, reason) in [
+            ("clock-jump-master", "share the host's clock"),
+            ("disk-full-master", "the host's disk"),
+            ("fork-bomb-master", "share the host's"),
+            ("degrade-master-link", "CONFIG_NET_SCH_NETEM"),
+        ] {
+            let msg = refusal(name, containers).expect(name);
+            assert!(msg.contains(reason) && msg.contains("--backend qemu"), "{msg}");
+        }
+        assert_eq!(
+            refusal("degrade-master-link", netem_host),
+            None,
+            "a host kernel with netem shapes containers' links"
+        );
+        assert!(refusal("clock-jump-master", netem_host).is_some());
+    }
+
+    #[test]
+    fn each_host_level_fault_takes_its_own_field_and_checks_it() {
+        let base = "description = \"x\"\n[fault]\ntarget = \"master\"\n";
+        let parse = |fault: &str| Scenario::parse("x", "x.toml", &format!("{base}{fault}\n[expect]\n"));
+        let error = |fault: &str| parse(fault).expect_err(fault).to_string();
+        assert!(error("action = \"degrade\"").contains("needs link = {"));
+        assert!(error("action = \"degrade\"\nlink = {}").contains("degrades nothing"));
+        assert!(error("action = \"degrade\"\nlink = { jitter_ms = 5 }").contains("give delay_ms too"));
+        assert!(error("action = \"degrade\"\nlink = { loss_percent = 100 }").contains("give 0 to 50"));
+        assert!(error("action = \"degrade\"\nlink = { delay_ms = 5, lost = 1 }").contains("unknown field"));
+        let degrade = parse("action = \"degrade\"\nlink = { delay_ms = 100, rate_kbit = 512 }").expect("degrade");
+        assert_eq!(degrade.fault.link.expect("link").netem_arguments(), "delay 100ms rate 512kbit");
+        assert!(error("action = \"kill\"\nlink = { delay_ms = 5 }").contains("link is only for action degrade"));
+        assert!(error("action = \"clock-jump\"").contains("needs offset_s"));
+        assert!(error("action = \"clock-jump\"\noffset_s = 0").contains("non-zero"));
+        parse("action = \"clock-jump\"\noffset_s = -3600").expect("back an hour");
+        assert!(error("action = \"disk-full\"").contains("needs path"));
+        assert!(error("action = \"disk-full\"\npath = \"var/lib\"").contains("absolute"));
+        assert!(error("action = \"disk-full\"\npath = \"/var/../etc\"").contains("no `..`"));
+        assert!(error("action = \"disk-full\"\npath = \"/a b\"").contains("absolute directory"));
+        parse("action = \"fork-bomb\"").expect("no fields");
+    }
+
+    #[test]
     fn scenarios_run_on_the_stacks_they_are_written_for() {
         use crate::cluster::profile::ProfileName;
-        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let (tuchanka, skyha) = (ProfileName::Tuchanka.profile(), ProfileName::Skyha.profile());
         let docker_stop = Scenario::find("docker-stop-redis").expect("builtin");
         assert_eq!(docker_stop.unsupported_by(vms, skyha), None);

@@ -23,10 +23,15 @@ pub struct Plan {
     /// so the first run of `lab scenario X --seed S` replays any run whose
     /// seed was S.
     pub seed: u64,
+    /// This machine's share of the runs, when a CI matrix spreads the
+    /// suite over several (`--partition K/N`).
+    pub partition: Option<Partition>,
 }
 
 impl Plan {
-    /// Every run as (scenario, iteration, seed), in order.
+    /// Every run of this machine's share as (scenario, iteration, seed), in
+    /// order. Seeds count across the whole plan, so a shard's runs are
+    /// exactly those runs of the unshared suite.
     pub fn runs(&self) -> Vec<(&Scenario, u32, u64)> {
         let mut runs = Vec::new();
         for scenario in &self.scenarios {
@@ -35,7 +40,47 @@ impl Plan {
                 runs.push((scenario, iteration, seed));
             }
         }
-        runs
+        let Some(share) = self.partition else { return runs };
+        runs.into_iter().enumerate().filter(|(k, _)| share.holds(*k)).map(|(_, run)| run).collect()
+    }
+}
+
+/// A share of a suite's runs, `K/N`: of the runs in plan order, the K-th,
+/// the (K+N)-th, and so on (cargo-nextest's `count:K/N`). The same plan
+/// gives every machine the same shares, without any coordination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Partition {
+    /// Which share, from 1.
+    pub index: u32,
+    /// Into how many shares the suite is split.
+    pub count: u32,
+}
+
+impl Partition {
+    /// Whether the run at `position` (from 0, in plan order) is this share's.
+    pub fn holds(self, position: usize) -> bool {
+        position % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = || format!("`{text}` is no share: give K/N, this machine's share K of N, e.g. 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let (index, count): (u32, u32) =
+            (index.trim().parse().map_err(|_| usage())?, count.trim().parse().map_err(|_| usage())?);
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("`{text}`: K must be 1 to N, and N at least 1"));
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
     }
 }
 
@@ -67,6 +112,7 @@ pub async fn run(
         runs: Vec::new(),
         unfinished: Vec::new(),
         interrupted: false,
+        partition: plan.partition,
     };
     let mut saved = 0;
     let after_each = |suite: &SuiteResults, records: &[RunRecord]| {
@@ -161,12 +207,46 @@ mod tests {
         let mut b = a.clone();
         b.name = "other".into();
         b.repeat = 2;
-        let plan = Plan { label: "suite".into(), scenarios: vec![a, b], repeat: None, seed: 100 };
+        let plan = Plan { label: "suite".into(), scenarios: vec![a, b], repeat: None, seed: 100, partition: None };
         let runs: Vec<(String, u32, u64)> =
             plan.runs().into_iter().map(|(s, i, seed)| (s.name.clone(), i, seed)).collect();
         assert_eq!(runs, [("kill-postgres-master".into(), 1, 100), ("other".into(), 1, 101), ("other".into(), 2, 102)]);
         let plan = Plan { repeat: Some(3), ..plan };
         assert_eq!(plan.runs().len(), 6, "--repeat overrides every scenario's own");
+    }
+
+    #[test]
+    fn shares_split_the_runs_without_overlap_and_keep_their_seeds() {
+        let whole = plan(7);
+        let all: Vec<u64> = whole.runs().into_iter().map(|(_, _, seed)| seed).collect();
+        let mut joined = Vec::new();
+        for index in 1..=3 {
+            let share = Plan { partition: Some(Partition { index, count: 3 }), ..whole.clone() };
+            let seeds: Vec<u64> = share.runs().into_iter().map(|(_, _, seed)| seed).collect();
+            assert!(seeds.iter().all(|s| all.contains(s)), "a share's runs are the suite's runs");
+            joined.extend(seeds);
+        }
+        assert_eq!(plan(7).partition, None);
+        let first: Vec<u32> = Plan { partition: Some(Partition { index: 1, count: 3 }), ..whole.clone() }
+            .runs()
+            .into_iter()
+            .map(|(_, iteration, _)| iteration)
+            .collect();
+        assert_eq!(first, [1, 4, 7], "round robin over the plan");
+        joined.sort_unstable();
+        assert_eq!(joined, all, "every run in exactly one share");
+        let lonely = Plan { partition: Some(Partition { index: 5, count: 8 }), ..plan(3) };
+        assert!(lonely.runs().is_empty(), "more shares than runs: some shares run nothing");
+    }
+
+    #[test]
+    fn a_share_is_k_of_n() {
+        assert_eq!("2/4".parse::<Partition>(), Ok(Partition { index: 2, count: 4 }));
+        assert_eq!(Partition { index: 2, count: 4 }.to_string(), "2/4");
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "-1/4"] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+        assert!("5/4".parse::<Partition>().expect_err("K > N").contains("K must be 1 to N"));
     }
 
     fn empty_suite() -> SuiteResults {
@@ -180,6 +260,7 @@ mod tests {
             scenarios: vec![Scenario::find("kill-postgres-master").expect("builtin")],
             repeat: Some(n),
             seed: 1,
+            partition: None,
         }
     }
 

@@ -222,6 +222,16 @@ impl ServiceSpec {
         }
     }
 
+    /// The Pacemaker resource that is the service itself, the one an
+    /// operator disables to stop it everywhere: its promotable clone, or
+    /// its resource on the storage.
+    pub fn own_resource(&self) -> &'static str {
+        match self.placement {
+            Placement::Promotable { clone, .. } => clone,
+            Placement::OnStorage { resource, .. } => resource,
+        }
+    }
+
     /// A master with its VIP, every other node standing by (a replica the
     /// agent would promote, where it scores them) and the replica VIP up.
     pub fn is_healthy(&self, state: &ClusterState, nodes: &[String]) -> bool {

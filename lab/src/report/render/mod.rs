@@ -70,10 +70,17 @@ pub(crate) fn fault_name(run: &ScenarioResult) -> String {
 /// `kill postgres on master at 6.0 s, then kill postgres on master
 /// (tuchanka-a) at 66.7 s`.
 pub(crate) fn faults_at(run: &ScenarioResult) -> String {
-    let mut text = format!("{} at {:.1} s", fault_label(&run.fault), run.fault_at_ms / 1000.0);
+    let lifted = |at_ms: Option<f64>| at_ms.map_or_else(String::new, |ms| format!(", lifted at {:.1} s", ms / 1000.0));
+    let mut text =
+        format!("{} at {:.1} s{}", fault_label(&run.fault), run.fault_at_ms / 1000.0, lifted(run.lifted_at_ms));
     for step in &run.then {
         let at_s = step.at_ms / 1000.0;
-        text.push_str(&format!(", then {} ({}) at {at_s:.1} s", fault_label(&step.fault), step.victim));
+        text.push_str(&format!(
+            ", then {} ({}) at {at_s:.1} s{}",
+            fault_label(&step.fault),
+            step.victim,
+            lifted(step.lifted_at_ms)
+        ));
     }
     text
 }
@@ -82,9 +89,12 @@ pub(crate) fn faults_at(run: &ScenarioResult) -> String {
 /// `restart pg-master-vip on master`, `SIGSTOP corosync on master`,
 /// `partition (out) from nodes on master`: the action, then what it hit.
 pub(crate) fn fault_label(fault: &crate::run::scenario::Fault) -> String {
+    use crate::run::scenario::FaultAction;
     let target = serde_name(&fault.target);
     let action = match (&fault.process, &fault.from) {
-        (Some(process), _) => return format!("SIG{} {process} on {target}", fault.signal_name()),
+        (Some(process), _) => {
+            return with_duration(format!("SIG{} {process} on {target}", fault.signal_name()), fault);
+        }
         (_, Some(from)) => {
             let from: Vec<String> = from.iter().map(serde_name).collect();
             let way = match fault.direction {
@@ -93,16 +103,27 @@ pub(crate) fn fault_label(fault: &crate::run::scenario::Fault) -> String {
                 }
                 _ => String::new(),
             };
-            return format!("partition{way} from {} on {target}", from.join(","));
+            return with_duration(format!("partition{way} from {} on {target}", from.join(",")), fault);
         }
         _ => fault.action.name(),
     };
     let service = fault.service.map(|s| s.to_string());
-    match (&fault.resource, service) {
+    let label = match (&fault.resource, service) {
         (Some(resource), _) => format!("{action} {resource} on {target}"),
         (None, Some(service)) if fault.action.hits_a_process() => format!("{action} {service} on {target}"),
+        // Disabled cluster-wide: no node to name.
+        (None, Some(service)) if fault.action == FaultAction::Disable => format!("{action} {service}"),
         (None, Some(service)) => format!("{action} on {service} {target}"),
         (None, None) => format!("{action} on {target}"),
+    };
+    with_duration(label, fault)
+}
+
+/// `…  for 20 s` when the fault is lifted while probing.
+fn with_duration(label: String, fault: &crate::run::scenario::Fault) -> String {
+    match fault.lift_after_s {
+        Some(lift) => format!("{label} for {lift:.0} s"),
+        None => label,
     }
 }
 
@@ -309,8 +330,14 @@ mod tests {
             service: crate::cluster::services::ServiceName::Postgres,
             victim: "node2".into(),
             at_ms: twice.fault_at_ms + 60_400.0,
+            lifted_at_ms: None,
         }];
         assert_eq!(fault_name(&twice), "kill postgres on master, then kill postgres on master (+60 s)");
+        let disable = crate::run::scenario::Scenario::find("disable-postgres").expect("builtin").fault;
+        assert_eq!(fault_label(&disable), "disable postgres for 20 s");
+        let mut disabled = run.clone();
+        (disabled.fault, disabled.fault_at_ms, disabled.lifted_at_ms) = (disable, 6900.0, Some(28_100.0));
+        assert_eq!(faults_at(&disabled), "disable postgres for 20 s at 6.9 s, lifted at 28.1 s");
         let at = faults_at(&twice);
         assert!(at.ends_with(", then kill postgres on master (node2) at 65.4 s"), "{at}");
         assert_eq!(serde_name(&run.backend), "container");

@@ -115,6 +115,18 @@ fn markers(result: &ScenarioResult) -> Vec<Marker> {
             label: format!("then {} → {} at {at_s:.1} s", fault_label(&step.fault), step.victim),
         });
     }
+    let lifts = std::iter::once((&result.fault, result.lifted_at_ms))
+        .chain(result.then.iter().map(|step| (&step.fault, step.lifted_at_ms)));
+    for (fault, lifted_at_ms) in lifts {
+        if let Some(at_ms) = lifted_at_ms {
+            let at_s = at_ms / 1000.0;
+            markers.push(Marker {
+                at_s,
+                color: FAULT_COLOR,
+                label: format!("{} lifted at {at_s:.1} s", fault.action.name()),
+            });
+        }
+    }
     if let Some(after) = result.new_master_after_ms {
         markers.push(Marker {
             at_s: fault_s + after / 1000.0,

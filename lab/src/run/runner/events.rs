@@ -21,6 +21,9 @@ pub enum RunEvent {
     PhaseFailed(String),
     /// The fault hit `victim`, `at` on the probes' clock.
     Fault { action: String, service: ServiceName, victim: String, at: Duration },
+    /// The fault on `victim` was lifted (`lift_after_s`), `at` on the
+    /// probes' clock.
+    Lifted { action: String, victim: String, at: Duration },
     /// The run is judged.
     Judged { passed: bool },
 }
@@ -68,6 +71,9 @@ impl RunEvents for ProgressEvents {
             }
             RunEvent::Fault { action, service, victim, at } => {
                 tracing::warn!(%action, %service, %victim, at_s = at.as_secs_f64(), "fault injected");
+            }
+            RunEvent::Lifted { action, victim, at } => {
+                tracing::warn!(%action, %victim, at_s = at.as_secs_f64(), "fault lifted");
             }
             RunEvent::Judged { passed } => tracing::info!(passed, "judged"),
         }

@@ -196,6 +196,7 @@ pub async fn run_with(
             probe_clock_unix_ms: clock_unix_ms,
             placements: std::iter::once(placed_before).chain(observation.placements).collect(),
             then: observation.fired,
+            lifted_at: observation.lifted_at,
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
@@ -237,6 +238,8 @@ pub fn unix_ms() -> u128 {
 struct Observation {
     /// The `[[then]]` steps injected, in order.
     fired: Vec<FiredFault>,
+    /// When the first fault was lifted, if it was.
+    lifted_at: Option<Duration>,
     recovered: bool,
     new_master_at: Option<Duration>,
     /// The last master the cluster showed while observing.
@@ -285,12 +288,26 @@ async fn observe(
     let mut new_master_at = None;
     let mut master_seen = None;
     let mut placements = Vec::new();
+    let first = FiredFault {
+        fault: scenario.fault.clone(),
+        service: service.name,
+        victim: victim.to_owned(),
+        at_ms: fault_at.as_secs_f64() * 1000.0,
+        lifted_at_ms: None,
+    };
+    let mut lifted_first = None;
     loop {
         let state = ports.cluster_state(victim).await;
         if let Some(step) = scenario.then.get(fired.len()).filter(|s| due(s, fault_at, clock.elapsed())) {
             let state =
                 state.as_ref().map_err(|e| LabError::Probe(format!("no cluster state for the next fault: {e}")))?;
             fired.push(fire(ports, events, step, state, rng, clock).await?);
+        }
+        if lifted_first.is_none() && lift_due(&first, clock.elapsed()) {
+            lifted_first = Some(lift(ports, events, &first, clock).await?);
+        }
+        for step in fired.iter_mut().filter(|f| f.lifted_at_ms.is_none() && lift_due(f, clock.elapsed())) {
+            step.lifted_at_ms = Some(lift(ports, events, step, clock).await?.as_secs_f64() * 1000.0);
         }
         if let Ok(state) = state {
             let master = service.master(&state);
@@ -302,8 +319,14 @@ async fn observe(
         }
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
-        // Recovery counts from the last fault injected so far.
-        let last_fault = fired.last().map_or(fault_at, |f| Duration::from_secs_f64(f.at_ms / 1000.0));
+        // Recovery counts from the last fault injected or lifted so far.
+        let last_fault = fired
+            .iter()
+            .flat_map(|f| [Some(f.at_ms), f.lifted_at_ms])
+            .flatten()
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            .chain(lifted_first)
+            .fold(fault_at, Duration::max);
         let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, last_fault, now, settle));
         let status: Vec<String> = attempts
             .iter()
@@ -321,11 +344,12 @@ async fn observe(
         )));
         let held = now >= fault_at + settle.max(hold) && now >= last_fault + settle;
         let all_fired = fired.len() == scenario.then.len();
-        if recovered && all_fired && (new_master_at.is_some() || !wants_failover) && held {
-            return Ok(Observation { fired, recovered: true, new_master_at, master_seen, placements });
-        }
-        if now >= deadline {
-            return Ok(Observation { fired, recovered: false, new_master_at, master_seen, placements });
+        let all_lifted = (first.fault.lift_after_s.is_none() || lifted_first.is_some())
+            && fired.iter().all(|f| f.fault.lift_after_s.is_none() || f.lifted_at_ms.is_some());
+        let done = recovered && all_fired && all_lifted && (new_master_at.is_some() || !wants_failover) && held;
+        if done || now >= deadline {
+            let lifted_at = lifted_first;
+            return Ok(Observation { fired, lifted_at, recovered: done, new_master_at, master_seen, placements });
         }
         tokio::time::sleep(poll_interval).await;
     }
@@ -334,6 +358,24 @@ async fn observe(
 /// Whether `step` is due `now`: its `after_s` after the first fault.
 fn due(step: &Fault, fault_at: Duration, now: Duration) -> bool {
     now >= fault_at + Duration::from_secs_f64(step.after_s.unwrap_or_default())
+}
+
+/// Whether `fault`, injected at its `at_ms`, is due to be lifted `now`.
+fn lift_due(fault: &FiredFault, now: Duration) -> bool {
+    fault.fault.lift_after_s.is_some_and(|lift| now.as_secs_f64() * 1000.0 >= fault.at_ms + lift * 1000.0)
+}
+
+/// Lifts `fault` from its victim; when, on the probes' clock.
+async fn lift(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    fault: &FiredFault,
+    clock: Clock,
+) -> Result<Duration, LabError> {
+    ports.lift(&fault.fault, fault.service, &fault.victim).await?;
+    let at = clock.elapsed();
+    events.emit(RunEvent::Lifted { action: fault.fault.action.name(), victim: fault.victim.clone(), at });
+    Ok(at)
 }
 
 /// Injects a `[[then]]` step on the host its target names in the cluster
@@ -356,7 +398,7 @@ async fn fire(
     ports.inject(step, service, &victim).await?;
     let at = clock.elapsed();
     events.emit(RunEvent::Fault { action: step.action.name(), service, victim: victim.clone(), at });
-    Ok(FiredFault { fault: step.clone(), service, victim, at_ms: at.as_secs_f64() * 1000.0 })
+    Ok(FiredFault { fault: step.clone(), service, victim, at_ms: at.as_secs_f64() * 1000.0, lifted_at_ms: None })
 }
 
 /// A probe has recovered when it has attempts after the fault and none of

@@ -63,6 +63,9 @@ pub trait ScenarioPorts {
 
     fn inject(&self, fault: &Fault, service: ServiceName, victim: &str) -> impl Future<Output = Result<(), LabError>>;
 
+    /// Takes the fault back while the probes run (its `lift_after_s`).
+    fn lift(&self, fault: &Fault, service: ServiceName, victim: &str) -> impl Future<Output = Result<(), LabError>>;
+
     /// Undoes the fault and brings the victim back as a replica.
     fn restore(&self, fault: &Fault, service: ServiceName, victim: &str) -> impl Future<Output = Result<(), LabError>>;
 
@@ -140,6 +143,10 @@ impl ScenarioPorts for LabPorts<'_> {
 
     async fn inject(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
         crate::run::faults::inject(self.0, fault, service, victim).await
+    }
+
+    async fn lift(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
+        crate::run::faults::lift(self.0, fault, service, victim).await
     }
 
     async fn restore(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {

@@ -47,6 +47,8 @@ struct FakeLab {
     calls: Mutex<Vec<String>>,
     /// When the fault hit, on the probes' clock.
     fault_at: Arc<Mutex<Option<Duration>>>,
+    /// When the fault was lifted: the writes resume `RESUME_AFTER_LIFT` later.
+    lifted_at: Arc<Mutex<Option<Duration>>>,
     clock: Mutex<Option<Clock>>,
 }
 
@@ -61,6 +63,7 @@ impl FakeLab {
             unanswered_checks: Mutex::new(0),
             calls: Mutex::default(),
             fault_at: Arc::default(),
+            lifted_at: Arc::default(),
             clock: Mutex::default(),
         }
     }
@@ -117,7 +120,7 @@ impl ScenarioPorts for FakeLab {
     fn context(&self) -> RunContext {
         RunContext {
             lab: "fake".into(),
-            capabilities: Capabilities { own_kernel: false, live_snapshots: false },
+            capabilities: Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false },
             backend: if self.stack == ProfileName::Skyha { BackendKind::Qemu } else { BackendKind::Container },
             stack: self.stack.profile(),
             nodes: ["a", "b"].map(|n| format!("{}-{n}", self.stack)).to_vec(),
@@ -158,6 +161,13 @@ impl ScenarioPorts for FakeLab {
         Ok(())
     }
 
+    async fn lift(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
+        self.call(format!("lift {} {service} on {victim}", fault.action.name()));
+        let clock = self.clock.lock().expect("clock").expect("probes started before the lift");
+        *self.lifted_at.lock().expect("lifted_at") = Some(clock.elapsed());
+        Ok(())
+    }
+
     async fn restore(&self, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
         self.call(format!("restore {} {service} on {victim}", fault.action.name()));
         tokio::time::sleep(Duration::from_secs(15)).await;
@@ -175,6 +185,7 @@ impl ScenarioPorts for FakeLab {
             run_id: run_id.to_owned(),
             clock,
             fault_at: self.fault_at.clone(),
+            lifted_at: self.lifted_at.clone(),
             write_outage: self.write_outage,
         })
     }
@@ -254,16 +265,22 @@ struct FakeProbes {
     run_id: String,
     clock: Clock,
     fault_at: Arc<Mutex<Option<Duration>>>,
+    lifted_at: Arc<Mutex<Option<Duration>>>,
     write_outage: Duration,
 }
+
+/// How long after a lift the fake service answers again.
+const RESUME_AFTER_LIFT: Duration = Duration::from_secs(3);
 
 impl FakeProbes {
     fn attempts(&self, kind: ProbeKind) -> Vec<Attempt> {
         let now = self.clock.elapsed();
         let fault_at = *self.fault_at.lock().expect("fault_at");
+        let lifted_at = *self.lifted_at.lock().expect("lifted_at");
         let down = |t: Duration| {
             kind == ProbeKind { service: ServiceName::Postgres, role: Role::Writer }
                 && fault_at.is_some_and(|at| t >= at && t < at + self.write_outage)
+                && lifted_at.is_none_or(|lifted| t < lifted + RESUME_AFTER_LIFT)
         };
         let ticks = (now.as_millis() as u64 * RATE_HZ / 1000).saturating_sub(1);
         (0..ticks)
@@ -323,6 +340,7 @@ impl Recorder {
                 RunEvent::PhaseDone => Some("done".into()),
                 RunEvent::PhaseFailed(_) => Some("failed".into()),
                 RunEvent::Fault { action, service, victim, .. } => Some(format!("fault: {action} {service} {victim}")),
+                RunEvent::Lifted { action, victim, .. } => Some(format!("lifted: {action} {victim}")),
                 RunEvent::Judged { passed } => Some(format!("judged: {passed}")),
                 RunEvent::Detail(_) => None,
             })
@@ -447,6 +465,35 @@ async fn a_fault_nobody_notices_still_lasts_its_hold_time() {
     assert!((50.0..55.0).contains(&observed), "held 45 s, then restored at once: {observed}");
     let quick = run_with(&lab, &Recorder::default(), &scenario("poweroff-witness"), 7, 1).await.expect("run");
     assert!(quick.result.timings.observe_s < 15.0, "{:?}", quick.result.timings);
+}
+
+/// A resource disabled for 20 s: the service stays down until the lift
+/// and is watched until it resumes after it; the outage spans the lift.
+#[tokio::test(start_paused = true)]
+async fn a_fault_with_a_duration_is_lifted_while_probing_and_recovery_counts_from_the_lift() {
+    let lab = FakeLab::new(Duration::from_secs(100_000));
+    let events = Recorder::default();
+    let record = run_with(&lab, &events, &scenario("disable-postgres"), 7, 1).await.expect("run");
+    let result = &record.result;
+    let lift_after = result.fault.lift_after_s.expect("a timed fault");
+    let lifted = result.lifted_at_ms.expect("lifted") - result.fault_at_ms;
+    assert!((lift_after * 1000.0..lift_after * 1000.0 + 1100.0).contains(&lifted), "lifted on time: {lifted}");
+    let outage = result.probe(Role::Writer).and_then(|p| p.longest_outage_ms).expect("resumed");
+    let expected = lifted + RESUME_AFTER_LIFT.as_secs_f64() * 1000.0;
+    assert!((expected - 200.0..=expected + 200.0).contains(&outage), "down until 3 s after the lift: {outage}");
+    assert!(result.passed, "{}", result.render());
+    let order: Vec<String> = lab.calls().into_iter().filter(|c| !c.starts_with("check")).collect();
+    assert_eq!(
+        order[2..],
+        [
+            "inject disable postgres on tuchanka-a",
+            "lift disable postgres on tuchanka-a",
+            "restore disable postgres on tuchanka-a"
+        ]
+    );
+    assert!(events.phases().contains(&"lifted: disable tuchanka-a".to_owned()));
+    // Observing ended once the service had settled after the lift, not at the timeout.
+    assert!(result.timings.observe_s < 5.0 + lift_after + 10.0, "{:?}", result.timings);
 }
 
 #[tokio::test(start_paused = true)]
