@@ -231,7 +231,14 @@ pub(crate) async fn run_plan(
     if !json {
         eprintln!("seed {seed} (replay with --seed {seed})");
     }
-    let plan = crate::run::suite::Plan { label, scenarios, repeat: runs.repeat, seed, partition: runs.partition };
+    let plan = crate::run::suite::Plan {
+        label,
+        scenarios,
+        repeat: runs.repeat,
+        seed,
+        partition: runs.partition,
+        reuse: runs.reuse,
+    };
     let print_run = |result: &crate::report::judge::ScenarioResult| {
         if !json {
             println!("{}", result.render());

@@ -238,6 +238,11 @@ pub struct RunOptions {
     /// with the same --seed); `lab report --merge` joins the shares.
     #[arg(long, value_name = "K/N")]
     pub partition: Option<crate::run::suite::Partition>,
+    /// Start each run after the first from the cluster the previous run
+    /// restored, when it is healthy (else roll back to `setup`): faster,
+    /// and each result says which start it had.
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,11 +18,26 @@ use crate::run::scenario::{Fault, MasterExpectation, Scenario};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunTimings {
+    /// How the run got its healthy cluster (results from before reuse:
+    /// a rollback).
+    #[serde(default)]
+    pub start: RunStart,
     pub rollback_s: f64,
     pub cluster_start_s: f64,
     pub observe_s: f64,
     pub restore_s: f64,
     pub total_s: f64,
+}
+
+/// How a run got the healthy cluster it faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStart {
+    /// Rolled back to `setup` and started: every run alike.
+    #[default]
+    Rollback,
+    /// The previous run's cluster, restored and healthy (`--reuse`).
+    Reused,
 }
 
 /// Where the cluster had the fault's service at one of the runner's polls.
@@ -361,14 +376,17 @@ impl ScenarioResult {
                 out.push_str(&format!("{:<28} {:>12}\n", format!("{phase} after (ms)"), format!("{at:.0}")));
             }
         }
-        out.push_str(&format!(
-            "{:<28} {:>12}\n\n",
-            "rollback / start / total (s)",
-            format!(
-                "{:.1} / {:.1} / {:.0}",
-                self.timings.rollback_s, self.timings.cluster_start_s, self.timings.total_s
-            )
-        ));
+        let (label, timings) = match self.timings.start {
+            RunStart::Rollback => (
+                "rollback / start / total (s)",
+                format!(
+                    "{:.1} / {:.1} / {:.0}",
+                    self.timings.rollback_s, self.timings.cluster_start_s, self.timings.total_s
+                ),
+            ),
+            RunStart::Reused => ("reused cluster / total (s)", format!("{:.0}", self.timings.total_s)),
+        };
+        out.push_str(&format!("{label:<28} {timings:>12}\n\n"));
         for c in &self.checks {
             out.push_str(&format!(
                 "{} {:<32} expected {:<18} got {}\n",

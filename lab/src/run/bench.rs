@@ -90,8 +90,14 @@ pub async fn run(
         makes.push(timings);
     }
     let lab = Lab::open(config, progress)?;
-    let plan =
-        crate::run::suite::Plan { label: "bench".into(), scenarios, repeat: Some(repeat), seed, partition: None };
+    let plan = crate::run::suite::Plan {
+        label: "bench".into(),
+        scenarios,
+        repeat: Some(repeat),
+        seed,
+        partition: None,
+        reuse: false,
+    };
     let (_dir, suite, records) = crate::run::suite::run(&lab, &plan, std::future::pending(), |_| {}).await?;
     // Medians over the runs that happened would hide the ones that did not.
     if let Some(error) = suite.unfinished.iter().find_map(|u| u.error.as_deref()) {

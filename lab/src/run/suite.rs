@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use crate::lifecycle::{Lab, LabError};
-use crate::report::judge::ScenarioResult;
+use crate::report::judge::{RunStart, ScenarioResult};
 use crate::report::results::{RunRecord, SCHEMA, SuiteResults, Unfinished};
 use crate::run::scenario::Scenario;
 
@@ -26,6 +26,9 @@ pub struct Plan {
     /// This machine's share of the runs, when a CI matrix spreads the
     /// suite over several (`--partition K/N`).
     pub partition: Option<Partition>,
+    /// Runs after the first start from the cluster the previous run
+    /// restored, when it is healthy, instead of rolling back (`--reuse`).
+    pub reuse: bool,
 }
 
 impl Plan {
@@ -124,8 +127,9 @@ pub async fn run(
         saved = records.len();
         write(&dir, suite, records)
     };
-    let run_one =
-        async |scenario: &Scenario, iteration, seed| crate::run::runner::run(lab, scenario, seed, iteration).await;
+    let run_one = async |scenario: &Scenario, iteration, seed, start| {
+        crate::run::runner::run(lab, scenario, seed, iteration, start).await
+    };
     let (suite, records) = execute(plan, suite, run_one, interrupt, after_each).await?;
     Ok((dir, suite, records))
 }
@@ -136,7 +140,7 @@ pub async fn run(
 async fn execute(
     plan: &Plan,
     mut suite: SuiteResults,
-    mut run_one: impl AsyncFnMut(&Scenario, u32, u64) -> Result<RunRecord, LabError>,
+    mut run_one: impl AsyncFnMut(&Scenario, u32, u64, RunStart) -> Result<RunRecord, LabError>,
     interrupt: impl Future<Output = ()>,
     mut after_each: impl FnMut(&SuiteResults, &[RunRecord]) -> Result<(), LabError>,
 ) -> Result<(SuiteResults, Vec<RunRecord>), LabError> {
@@ -150,13 +154,17 @@ async fn execute(
         seed: *seed,
         error,
     };
+    // Only a cluster the previous run restored to health may be reused.
+    let mut restored = false;
     for (k, planned) in runs.iter().enumerate() {
         let (scenario, iteration, seed) = *planned;
         tracing::info!(scenario = %scenario.name, iteration, seed, "run {} of {total}", k + 1);
+        let start = if plan.reuse && restored { RunStart::Reused } else { RunStart::Rollback };
         let outcome = tokio::select! {
-            outcome = run_one(scenario, iteration, seed) => Some(outcome),
+            outcome = run_one(scenario, iteration, seed, start) => Some(outcome),
             () = &mut interrupt => None,
         };
+        restored = matches!(&outcome, Some(Ok(record)) if record.result.restore_error.is_none());
         match outcome {
             Some(Ok(record)) => {
                 suite.runs.push(record.result.clone());
@@ -207,7 +215,14 @@ mod tests {
         let mut b = a.clone();
         b.name = "other".into();
         b.repeat = 2;
-        let plan = Plan { label: "suite".into(), scenarios: vec![a, b], repeat: None, seed: 100, partition: None };
+        let plan = Plan {
+            label: "suite".into(),
+            scenarios: vec![a, b],
+            repeat: None,
+            seed: 100,
+            partition: None,
+            reuse: false,
+        };
         let runs: Vec<(String, u32, u64)> =
             plan.runs().into_iter().map(|(s, i, seed)| (s.name.clone(), i, seed)).collect();
         assert_eq!(runs, [("kill-postgres-master".into(), 1, 100), ("other".into(), 1, 101), ("other".into(), 2, 102)]);
@@ -261,6 +276,7 @@ mod tests {
             repeat: Some(n),
             seed: 1,
             partition: None,
+            reuse: false,
         }
     }
 
@@ -276,7 +292,7 @@ mod tests {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut stop = Some(stop);
         let mut writes = Vec::new();
-        let run_one = async |scenario: &Scenario, iteration, seed| {
+        let run_one = async |scenario: &Scenario, iteration, seed, _start| {
             if iteration == 2 {
                 // Ctrl-C in the middle of the second run.
                 if let Some(stop) = stop.take() {
@@ -306,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_infrastructure_error_is_that_runs_error_and_the_suite_goes_on() {
-        let run_one = async |scenario: &Scenario, iteration, seed| {
+        let run_one = async |scenario: &Scenario, iteration, seed, _start| {
             if iteration == 2 {
                 return Err(LabError::Probe("no postgres Master to hit in the cluster".into()));
             }
@@ -320,6 +336,30 @@ mod tests {
         assert_eq!(suite.unfinished[0].iteration, 2);
         assert!(suite.unfinished[0].error.as_deref().is_some_and(|e| e.contains("no postgres Master")));
         assert_eq!(suite.verdict(), crate::report::results::Verdict::Error);
+    }
+
+    #[tokio::test]
+    async fn with_reuse_a_run_starts_from_the_last_restored_cluster() {
+        let mut starts = Vec::new();
+        let run_one = async |scenario: &Scenario, iteration, seed, start| {
+            starts.push(start);
+            let mut record = record(scenario, iteration, seed);
+            if iteration == 2 {
+                record.result.restore_error = Some("pg_basebackup: could not connect".into());
+            }
+            Ok(record)
+        };
+        let reusing = Plan { reuse: true, ..plan(4) };
+        execute(&reusing, empty_suite(), run_one, std::future::pending(), |_, _| Ok(())).await.expect("suite");
+        use RunStart::{Reused, Rollback};
+        assert_eq!(starts, [Rollback, Reused, Rollback, Reused], "never after a failed restore");
+        let mut starts = Vec::new();
+        let run_one = async |scenario: &Scenario, iteration, seed, start| {
+            starts.push(start);
+            Ok(record(scenario, iteration, seed))
+        };
+        execute(&plan(2), empty_suite(), run_one, std::future::pending(), |_, _| Ok(())).await.expect("suite");
+        assert_eq!(starts, [Rollback, Rollback], "without --reuse every run rolls back");
     }
 
     #[test]

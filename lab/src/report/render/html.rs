@@ -298,12 +298,15 @@ fn run_section(out: &mut String, index: usize, run: &ScenarioResult, record: Opt
         facts.push(("failover phases".into(), format!("after the fault: {line}")));
     }
     let t = &run.timings;
+    let start = match t.start {
+        crate::report::judge::RunStart::Rollback => {
+            format!("rollback {:.1} s, cluster start {:.1} s", t.rollback_s, t.cluster_start_s)
+        }
+        crate::report::judge::RunStart::Reused => "the previous run's cluster, reused".to_owned(),
+    };
     facts.push((
         "timings".into(),
-        format!(
-            "rollback {:.1} s, cluster start {:.1} s, observe {:.1} s, restore {:.1} s, total {:.1} s",
-            t.rollback_s, t.cluster_start_s, t.observe_s, t.restore_s, t.total_s
-        ),
+        format!("{start}, observe {:.1} s, restore {:.1} s, total {:.1} s", t.observe_s, t.restore_s, t.total_s),
     ));
     if let Some(error) = &run.restore_error {
         facts.push(("restore failed".into(), error.clone()));

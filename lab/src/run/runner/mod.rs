@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::cluster::services::{ServiceName, ServiceSpec};
 use crate::cluster::state::ClusterState;
 use crate::lifecycle::{Lab, LabError};
-use crate::report::judge::{FiredFault, PlacementSample, ProbeSummary, RunTimings, ScenarioResult};
+use crate::report::judge::{FiredFault, PlacementSample, ProbeSummary, RunStart, RunTimings, ScenarioResult};
 use crate::report::phases::{self, FailoverPhases, PhaseWatch};
 use crate::report::results::RunRecord;
 use crate::run::faults;
@@ -38,9 +38,15 @@ use ports::{LabPorts, ProbeSet, ScenarioPorts};
 /// Runs `scenario` once on `lab`, showing its phases as progress, and
 /// returns its judged result. `seed` drives every random choice (victim,
 /// timing); the same seed replays the same run.
-pub async fn run(lab: &Lab, scenario: &Scenario, seed: u64, iteration: u32) -> Result<RunRecord, LabError> {
+pub async fn run(
+    lab: &Lab,
+    scenario: &Scenario,
+    seed: u64,
+    iteration: u32,
+    start: RunStart,
+) -> Result<RunRecord, LabError> {
     let events = ProgressEvents::new(lab.progress.clone());
-    run_with(&LabPorts(lab), &events, scenario, seed, iteration).await
+    run_from(&LabPorts(lab), &events, scenario, seed, iteration, start).await
 }
 
 /// Checks the writers' acknowledged writes once the cluster is healthy
@@ -67,13 +73,64 @@ async fn check_writes(
     }
 }
 
-/// Runs `scenario` once through `ports`, telling `events` what happens.
+/// Runs `scenario` once through `ports` from a rolled-back lab, telling
+/// `events` what happens.
 pub async fn run_with(
     ports: &impl ScenarioPorts,
     events: &impl RunEvents,
     scenario: &Scenario,
     seed: u64,
     iteration: u32,
+) -> Result<RunRecord, LabError> {
+    run_from(ports, events, scenario, seed, iteration, RunStart::Rollback).await
+}
+
+/// Gets the healthy cluster a run faults: with `RunStart::Reused`, the
+/// cluster as the previous run left it when it is healthy now (its restore
+/// ended healthy; failed actions cleaned up), else by rolling back to
+/// `setup` and starting the cluster. How it was got goes into `timings`.
+async fn healthy_start(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    requested: RunStart,
+    timings: &mut RunTimings,
+) -> Result<ClusterState, LabError> {
+    let detail = |text: &str| events.emit(RunEvent::Detail(text.to_owned()));
+    if requested == RunStart::Reused {
+        events.emit(RunEvent::Phase("reuse the previous run's cluster if healthy".into()));
+        let checked = Instant::now();
+        match ports.healthy_now().await {
+            Ok(state) => {
+                timings.start = RunStart::Reused;
+                timings.cluster_start_s = checked.elapsed().as_secs_f64();
+                events.emit(RunEvent::PhaseDone);
+                return Ok(state);
+            }
+            Err(e) => events.emit(RunEvent::PhaseFailed(format!("{e}; rolling back to `setup`"))),
+        }
+    }
+    timings.start = RunStart::Rollback;
+    events.emit(RunEvent::Phase("roll back to `setup` and boot".into()));
+    timings.rollback_s = ports.rollback().await?.as_secs_f64();
+    events.emit(RunEvent::PhaseDone);
+
+    events.emit(RunEvent::Phase("start the cluster and wait until healthy".into()));
+    let cluster_started = Instant::now();
+    ports.start_cluster().await?;
+    let state = ports.wait_healthy(&detail).await?;
+    timings.cluster_start_s = cluster_started.elapsed().as_secs_f64();
+    events.emit(RunEvent::PhaseDone);
+    Ok(state)
+}
+
+/// Runs `scenario` once through `ports`, from the start `start` asks for.
+pub async fn run_from(
+    ports: &impl ScenarioPorts,
+    events: &impl RunEvents,
+    scenario: &Scenario,
+    seed: u64,
+    iteration: u32,
+    start: RunStart,
 ) -> Result<RunRecord, LabError> {
     let lab = ports.context();
     if let Some(why) = scenario.unsupported_by(lab.capabilities, lab.stack) {
@@ -92,16 +149,7 @@ pub async fn run_with(
     let detail = |text: &str| events.emit(RunEvent::Detail(text.to_owned()));
 
     let consoles = ports.console_marks();
-    events.emit(RunEvent::Phase("roll back to `setup` and boot".into()));
-    timings.rollback_s = ports.rollback().await?.as_secs_f64();
-    events.emit(RunEvent::PhaseDone);
-
-    events.emit(RunEvent::Phase("start the cluster and wait until healthy".into()));
-    let cluster_started = Instant::now();
-    ports.start_cluster().await?;
-    let before = ports.wait_healthy(&detail).await?;
-    timings.cluster_start_s = cluster_started.elapsed().as_secs_f64();
-    events.emit(RunEvent::PhaseDone);
+    let before = healthy_start(ports, events, start, &mut timings).await?;
 
     // A healthy cluster has a master of every service.
     let master_before = spec.master(&before).unwrap_or_default().to_owned();

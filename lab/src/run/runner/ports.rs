@@ -58,6 +58,10 @@ pub trait ScenarioPorts {
     /// Waits until every service is healthy, telling `detail` meanwhile.
     fn wait_healthy(&self, detail: &(dyn Fn(&str) + Sync)) -> impl Future<Output = Result<ClusterState, LabError>>;
 
+    /// The cluster if it is healthy now (one look, no waiting): what
+    /// [`ScenarioPorts::wait_healthy`] waits for.
+    fn healthy_now(&self) -> impl Future<Output = Result<ClusterState, LabError>>;
+
     /// The cluster as a node sees it, asking `avoid` (the victim) last.
     fn cluster_state(&self, avoid: &str) -> impl Future<Output = Result<ClusterState, LabError>>;
 
@@ -135,6 +139,10 @@ impl ScenarioPorts for LabPorts<'_> {
     async fn wait_healthy(&self, detail: &(dyn Fn(&str) + Sync)) -> Result<ClusterState, LabError> {
         let timeout = Duration::from_secs(self.0.config.timeouts.healthy_s);
         Ok(self.0.stack().wait_healthy(timeout, detail).await?)
+    }
+
+    async fn healthy_now(&self) -> Result<ClusterState, LabError> {
+        Ok(self.0.stack().wait_healthy(Duration::ZERO, &|_| {}).await?)
     }
 
     async fn cluster_state(&self, avoid: &str) -> Result<ClusterState, LabError> {

@@ -149,6 +149,15 @@ impl ScenarioPorts for FakeLab {
         Ok(state)
     }
 
+    async fn healthy_now(&self) -> Result<ClusterState, LabError> {
+        self.call("healthy now?".into());
+        let stage = *self.stage.lock().expect("stage");
+        match stage {
+            Stage::FailedOver => Err(LabError::Probe("postgres has no replica".into())),
+            Stage::Healthy | Stage::Restored => Ok(self.state()),
+        }
+    }
+
     async fn cluster_state(&self, _avoid: &str) -> Result<ClusterState, LabError> {
         Ok(self.state())
     }
@@ -416,6 +425,34 @@ async fn a_failover_is_measured_restored_and_judged() {
     assert_eq!(result.timings.rollback_s, 4.0);
     assert!((30.0..31.0).contains(&result.timings.cluster_start_s), "{:?}", result.timings);
     assert!(result.timings.restore_s >= 15.0, "{:?}", result.timings);
+}
+
+/// A reused cluster: no rollback, no cluster start, the run faults the
+/// cluster as the previous run restored it; an unhealthy one is rolled back.
+#[tokio::test(start_paused = true)]
+async fn a_healthy_cluster_is_reused_and_an_unhealthy_one_rolled_back() {
+    let lab = FakeLab::new(Duration::from_secs(8));
+    *lab.stage.lock().expect("stage") = Stage::Restored;
+    let events = Recorder::default();
+    let reused = run_from(&lab, &events, &scenario("kill-postgres-master"), 7, 2, RunStart::Reused).await.expect("run");
+    let result = &reused.result;
+    // (The fake fails over to tuchanka-b whoever the victim: no verdict here.)
+    assert_eq!(result.victim, "tuchanka-b", "the master as the previous run left it");
+    assert_eq!((result.timings.start, result.timings.rollback_s), (RunStart::Reused, 0.0));
+    assert_eq!(lab.calls()[..2], ["healthy now?", "inject kill postgres on tuchanka-b"], "the master as restored");
+    assert_eq!(events.phases()[..2], ["reuse the previous run's cluster if healthy", "done"]);
+
+    let broken = FakeLab::new(Duration::from_secs(8));
+    *broken.stage.lock().expect("stage") = Stage::FailedOver;
+    let events = Recorder::default();
+    let record = run_from(&broken, &events, &scenario("kill-postgres-master"), 7, 2, RunStart::Reused).await;
+    let result = record.expect("run").result;
+    assert_eq!(result.timings.start, RunStart::Rollback);
+    assert_eq!(broken.calls()[..3], ["healthy now?", "rollback", "start cluster"]);
+    assert_eq!(
+        events.phases()[..3],
+        ["reuse the previous run's cluster if healthy", "failed", "roll back to `setup` and boot"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
