@@ -149,6 +149,9 @@ pub struct RunFacts {
     pub then: Vec<FiredFault>,
     /// When the first fault was lifted (its `lift_after_s`), if it was.
     pub lifted_at: Option<Duration>,
+    /// When observing ended, on the probes' clock: what happened later
+    /// (during the restore) was not measured.
+    pub observed_until: Duration,
 }
 
 /// A fault that followed the first (a `[[then]]` step), as it happened.
@@ -184,6 +187,10 @@ pub struct ScenarioResult {
     /// When the fault was lifted while probing (its `lift_after_s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifted_at_ms: Option<f64>,
+    /// When observing ended, on the probes' clock (none in results from
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_until_ms: Option<f64>,
     pub master_before: String,
     pub master_after: Option<String>,
     pub new_master_after_ms: Option<f64>,
@@ -212,6 +219,27 @@ pub struct ScenarioResult {
     pub then: Vec<FiredFault>,
     pub checks: Vec<Check>,
     pub passed: bool,
+}
+
+/// What the cluster did about the fault after observing had ended, if
+/// anything: a fencing or a promotion then means the probes were stopped
+/// before the failover they were there to measure (a fault the service
+/// survives at first, until the cluster reacts), and the figures are not
+/// the outage.
+fn acted_after_observing(facts: &RunFacts) -> Option<String> {
+    let end_unix_ms = facts.probe_clock_unix_ms as f64 + ms(facts.observed_until);
+    let fenced =
+        facts.fence_events.iter().find(|e| e.unix_ms as f64 > end_unix_ms).map(|e| {
+            format!("fenced {} {:.1} s after observing ended", e.node, (e.unix_ms as f64 - end_unix_ms) / 1000.0)
+        });
+    let window_ms = ms(facts.observed_until.saturating_sub(facts.fault_at));
+    let promoted = facts
+        .phases
+        .as_ref()
+        .and_then(|p| p.promoted_ms)
+        .filter(|at| *at > window_ms)
+        .map(|at| format!("promoted {:.1} s after observing ended", (at - window_ms) / 1000.0));
+    fenced.or(promoted)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -275,6 +303,14 @@ impl ScenarioResult {
             actual: facts.master_after.clone().unwrap_or_else(|| "none".into()),
             passed,
         });
+        if let Some(late) = acted_after_observing(&facts) {
+            checks.push(Check {
+                name: "cluster settled while observed".into(),
+                expected: "no fencing or promotion after observing ended".into(),
+                actual: format!("{late}: lengthen [observe] hold_s"),
+                passed: false,
+            });
+        }
         checks.push(Check {
             name: "restored and healthy".into(),
             expected: "yes".into(),
@@ -296,6 +332,7 @@ impl ScenarioResult {
             victim: facts.victim,
             fault_at_ms: ms(facts.fault_at),
             lifted_at_ms: facts.lifted_at.map(ms),
+            observed_until_ms: Some(ms(facts.observed_until)),
             master_before: facts.master_before,
             master_after: facts.master_after,
             new_master_after_ms: facts.new_master_after.map(ms),
@@ -451,6 +488,7 @@ mod tests {
             placements: Vec::new(),
             then: Vec::new(),
             lifted_at: None,
+            observed_until: Duration::from_secs(30),
         }
     }
 
@@ -468,6 +506,29 @@ mod tests {
         // Attempts 10..40 failed: from 1.0 s to the start of attempt 40 at 4.0 s.
         assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3000.0));
         assert!(result.render().contains("PASSED"));
+    }
+
+    /// The fork bomb on TCG: the service answered again before the cluster
+    /// fenced the node, so observing ended and the failover went unmeasured.
+    #[test]
+    fn a_fencing_or_promotion_after_observing_ended_fails_the_run() {
+        let mut late = facts(10..40, vec![], "b");
+        // Observing ended 30 s after the probes' clock started; fenced at 37 s.
+        late.fence_events =
+            vec![FenceEvent { unix_ms: 37_000, action: "reboot".into(), node: "a".into(), answer: "OK".into() }];
+        let result = ScenarioResult::judge(&scenario(), late.clone());
+        let check = result.checks.iter().find(|c| c.name == "cluster settled while observed").expect("check");
+        assert_eq!(
+            (check.passed, check.actual.as_str()),
+            (false, "fenced a 7.0 s after observing ended: lengthen [observe] hold_s")
+        );
+        late.fence_events[0].unix_ms = 20_000;
+        late.phases = Some(FailoverPhases { promoted_ms: Some(118_700.0), ..FailoverPhases::default() });
+        let result = ScenarioResult::judge(&scenario(), late.clone());
+        assert!(result.checks.iter().any(|c| c.actual.starts_with("promoted 89.7 s after")), "{}", result.render());
+        late.phases = Some(FailoverPhases { promoted_ms: Some(6_000.0), ..FailoverPhases::default() });
+        let settled = ScenarioResult::judge(&scenario(), late);
+        assert!(settled.passed, "fenced and promoted while observed: {}", settled.render());
     }
 
     #[test]

@@ -177,6 +177,7 @@ pub async fn run_from(
     events.emit(RunEvent::Fault { action, service, victim: victim.clone(), at: fault_at });
     let watch = Watch { service: spec, victim: &victim, master_before: &master_before, fault_at };
     let observed = observe(ports, events, scenario, &probes, &watch, clock, &mut rng).await;
+    let observed_until = clock.elapsed();
     let recordings = probes.stop().await?;
     let observation = observed?;
     timings.observe_s = observe_started.elapsed().as_secs_f64();
@@ -245,6 +246,7 @@ pub async fn run_from(
             placements: std::iter::once(placed_before).chain(observation.placements).collect(),
             then: observation.fired,
             lifted_at: observation.lifted_at,
+            observed_until,
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });
