@@ -344,18 +344,16 @@ pub(crate) fn merge_shares(shares: &[PathBuf], out: &std::path::Path, json: bool
         return Err(Failure::Usage(format!("{} already holds results: give --out a new directory", out.display())));
     }
     let cannot = |e: std::io::Error| Failure::Infrastructure(format!("cannot write into {}: {e}", out.display()));
-    std::fs::create_dir_all(out).map_err(cannot)?;
     for (path, share) in &read {
         let dir = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new("."));
         for result in &share.runs {
             RunRecord::load(dir, result).save(&RunRecord::dir_in(out, result)).map_err(cannot)?;
         }
     }
-    let results = out.join("results.json");
-    let text = serde_json::to_string_pretty(&whole).unwrap_or_default() + "\n";
-    std::fs::write(&results, text).map_err(cannot)?;
+    // results.json, and the reports a comparison with a baseline would not write.
     let records: Vec<_> = whole.runs.iter().map(|r| RunRecord::load(out, r)).collect();
     crate::report::render::write_all(out, &whole, &records, None).map_err(cannot)?;
+    let results = out.join("results.json");
     if !json {
         eprintln!("{} shares merged into {}", read.len(), results.display());
     }

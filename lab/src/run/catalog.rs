@@ -87,8 +87,7 @@ pub fn render(scenarios: &[crate::run::scenario::Scenario]) -> String {
         .iter()
         .map(|s| {
             let stacks: Vec<&str> = s.stacks.iter().map(|p| p.as_str()).collect();
-            let needs = s.faults().map(|f| f.action.needs()).max().unwrap_or_default();
-            [s.name.clone(), stacks.join(","), needs.to_owned(), s.description.clone()]
+            [s.name.clone(), stacks.join(","), s.needs().to_owned(), s.description.clone()]
         })
         .collect();
     let header = ["SCENARIO", "STACKS", "NEEDS", "DESCRIPTION"].map(String::from);

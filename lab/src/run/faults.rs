@@ -191,8 +191,7 @@ pub async fn lift(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) 
         return Ok(lab.backend.set_link(victim, true).await?);
     }
     let spec = lab.stack().profile().require(service)?;
-    let witness = lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness);
-    let step = if witness {
+    let step = if is_witness(lab, victim) {
         undo_on_the_witness(fault).map(|s| (s, victim.to_owned()))
     } else {
         undo(lab, fault, spec, victim)
@@ -220,7 +219,7 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     if lab.topology.node_names().is_empty() {
         return Ok(());
     }
-    if lab.topology.host(victim).is_some_and(|h| h.role == crate::topology::HostRole::Witness) {
+    if is_witness(lab, victim) {
         if let Some(script) = undo_on_the_witness(fault) {
             lab.guest.run(victim, &script).await?;
         }
@@ -239,6 +238,11 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     }
     lab.stack().cleanup().await?;
     Ok(())
+}
+
+/// Whether `host` is the lab's quorum device host, which runs no resources.
+fn is_witness(lab: &Lab, host: &str) -> bool {
+    lab.topology.host(host).is_some_and(|h| h.role == crate::topology::HostRole::Witness)
 }
 
 /// Undoes a fault that left something on the witness (a filter, a

@@ -291,17 +291,9 @@ impl FaultAction {
         )
     }
 
-    /// What the action needs of the nodes, as `lab scenarios` shows it:
-    /// `-` (any backend), `netem` (tc netem on their links) or `vm` (a
-    /// kernel of their own); these sort from least to most.
-    pub fn needs(self) -> &'static str {
-        if self.needs_own_kernel() {
-            "vm"
-        } else if self == FaultAction::Degrade {
-            "netem"
-        } else {
-            "-"
-        }
+    /// Whether the action needs tc netem on the nodes' links.
+    pub fn needs_link_shaping(self) -> bool {
+        self == FaultAction::Degrade
     }
 
     /// Whether nodes with `capabilities` can take this fault.
@@ -319,7 +311,7 @@ impl FaultAction {
                 _ => "needs nodes with their own kernel, which containers do not have",
             });
         }
-        if self == FaultAction::Degrade && !capabilities.link_shaping {
+        if self.needs_link_shaping() && !capabilities.link_shaping {
             return Some(
                 "needs tc netem in the kernel that runs the nodes' links, and this host's kernel has none \
                  (CONFIG_NET_SCH_NETEM)",
@@ -931,6 +923,19 @@ impl Scenario {
         scenario
     }
 
+    /// What its faults need of the nodes, as `lab scenarios` shows it:
+    /// `vm` (a kernel of their own), `netem` (tc netem on their links) or
+    /// `-` (any backend).
+    pub fn needs(&self) -> &'static str {
+        if self.faults().any(|f| f.action.needs_own_kernel()) {
+            "vm"
+        } else if self.faults().any(|f| f.action.needs_link_shaping()) {
+            "netem"
+        } else {
+            "-"
+        }
+    }
+
     /// What `lab scenarios --json` says of the scenario.
     pub fn summary(&self) -> ScenarioSummary {
         ScenarioSummary {
@@ -942,7 +947,7 @@ impl Scenario {
             target: self.fault.target,
             service: self.fault.service,
             needs_own_kernel: self.faults().any(|f| f.action.needs_own_kernel()),
-            needs_link_shaping: self.faults().any(|f| f.action == FaultAction::Degrade),
+            needs_link_shaping: self.faults().any(|f| f.action.needs_link_shaping()),
         }
     }
 
@@ -1154,8 +1159,7 @@ mod tests {
 
     #[test]
     fn a_lift_needs_an_undoable_action_and_a_time_inside_the_observation() {
-        let base = "description = \"x\"\n[fault]\ntarget = \"master\"\n";
-        let parse = |fault: &str| Scenario::parse("x", "x.toml", &format!("{base}{fault}\n[expect]\n"));
+        let parse = |fault: &str| with_fault(&format!("target = \"master\"\n{fault}"));
         let error = |fault: &str| parse(fault).expect_err(fault).to_string();
         assert!(error("action = \"disable\"").contains("disable needs lift_after_s"));
         let disable = parse("action = \"disable\"\nlift_after_s = 20").expect("disable for 20 s");
@@ -1172,7 +1176,7 @@ mod tests {
         // A [[then]] step's lift counts from the first fault.
         let then =
             "action = \"kill\"\n[[then]]\nafter_s = 200\naction = \"standby\"\ntarget = \"master\"\nlift_after_s = 150";
-        let late = Scenario::parse("x", "x.toml", &format!("{base}{then}\n[expect]\n")).expect_err("late");
+        let late = parse(then).expect_err("late");
         assert!(late.to_string().contains("[[then]] step 1 is lifted 350 s"), "{late}");
     }
 
@@ -1220,8 +1224,7 @@ mod tests {
 
     #[test]
     fn each_host_level_fault_takes_its_own_field_and_checks_it() {
-        let base = "description = \"x\"\n[fault]\ntarget = \"master\"\n";
-        let parse = |fault: &str| Scenario::parse("x", "x.toml", &format!("{base}{fault}\n[expect]\n"));
+        let parse = |fault: &str| with_fault(&format!("target = \"master\"\n{fault}"));
         let error = |fault: &str| parse(fault).expect_err(fault).to_string();
         assert!(error("action = \"degrade\"").contains("needs link = {"));
         assert!(error("action = \"degrade\"\nlink = {}").contains("degrades nothing"));

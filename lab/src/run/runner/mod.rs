@@ -338,14 +338,15 @@ async fn observe(
     let mut new_master_at = None;
     let mut master_seen = None;
     let mut placements = Vec::new();
-    let first = FiredFault {
+    // The first fault as the `[[then]]` steps are kept: each may be lifted.
+    let mut first = FiredFault {
         fault: scenario.fault.clone(),
         service: service.name,
         victim: victim.to_owned(),
         at_ms: fault_at.as_secs_f64() * 1000.0,
         lifted_at_ms: None,
     };
-    let mut lifted_first = None;
+    let to_ms = |d: Duration| d.as_secs_f64() * 1000.0;
     loop {
         let state = ports.cluster_state(victim).await;
         if let Some(step) = scenario.then.get(fired.len()).filter(|s| due(s, fault_at, clock.elapsed())) {
@@ -353,11 +354,11 @@ async fn observe(
                 state.as_ref().map_err(|e| LabError::Probe(format!("no cluster state for the next fault: {e}")))?;
             fired.push(fire(ports, events, step, state, rng, clock).await?);
         }
-        if lifted_first.is_none() && lift_due(&first, clock.elapsed()) {
-            lifted_first = Some(lift(ports, events, &first, clock).await?);
-        }
-        for step in fired.iter_mut().filter(|f| f.lifted_at_ms.is_none() && lift_due(f, clock.elapsed())) {
-            step.lifted_at_ms = Some(lift(ports, events, step, clock).await?.as_secs_f64() * 1000.0);
+        let now = clock.elapsed();
+        for step in
+            std::iter::once(&mut first).chain(&mut fired).filter(|f| f.lifted_at_ms.is_none() && lift_due(f, now))
+        {
+            step.lifted_at_ms = Some(to_ms(lift(ports, events, step, clock).await?));
         }
         if let Ok(state) = state {
             let master = service.master(&state);
@@ -370,12 +371,11 @@ async fn observe(
         let now = clock.elapsed();
         let attempts = probes.snapshot().await;
         // Recovery counts from the last fault injected or lifted so far.
-        let last_fault = fired
-            .iter()
+        let last_fault = std::iter::once(&first)
+            .chain(&fired)
             .flat_map(|f| [Some(f.at_ms), f.lifted_at_ms])
             .flatten()
             .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-            .chain(lifted_first)
             .fold(fault_at, Duration::max);
         let recovered = attempts.iter().all(|(_, a)| probe_recovered(a, last_fault, now, settle));
         let status: Vec<String> = attempts
@@ -394,11 +394,11 @@ async fn observe(
         )));
         let held = now >= fault_at + settle.max(hold) && now >= last_fault + settle;
         let all_fired = fired.len() == scenario.then.len();
-        let all_lifted = (first.fault.lift_after_s.is_none() || lifted_first.is_some())
-            && fired.iter().all(|f| f.fault.lift_after_s.is_none() || f.lifted_at_ms.is_some());
+        let all_lifted =
+            std::iter::once(&first).chain(&fired).all(|f| f.fault.lift_after_s.is_none() || f.lifted_at_ms.is_some());
         let done = recovered && all_fired && all_lifted && (new_master_at.is_some() || !wants_failover) && held;
         if done || now >= deadline {
-            let lifted_at = lifted_first;
+            let lifted_at = first.lifted_at_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0));
             return Ok(Observation { fired, lifted_at, recovered: done, new_master_at, master_seen, placements });
         }
         tokio::time::sleep(poll_interval).await;
