@@ -77,8 +77,7 @@ fn traces(state: &str, name: &str) -> Vec<String> {
         }
     }
     let root = format!("{state}/labs/{name}/");
-    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
-    found.extend(mounts.lines().filter(|m| m.contains(&root)).map(|m| format!("mount {m}")));
+    found.extend(mount_points_under(&root).into_iter().map(|m| format!("mount {m}")));
     let processes = Command::new("pgrep").args(["-af", &root]).output().expect("pgrep");
     found.extend(String::from_utf8_lossy(&processes.stdout).lines().map(|p| format!("process {p}")));
     if Path::new(&root).exists() {
@@ -98,9 +97,15 @@ fn image_partials(state: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
-    found.extend(mounts.lines().filter(|m| m.contains(&format!("{state}/images/"))).map(str::to_owned));
+    found.extend(mount_points_under(&format!("{state}/images/")));
     found
+}
+
+/// Mount points below `dir`. Only the mount point counts: another lab's
+/// overlay names this state's images in its options (`lowerdir=`), and
+/// that lab may be running in a test beside this one.
+fn mount_points_under(dir: &str) -> Vec<String> {
+    lab::mounts::mounts_under(Path::new(dir)).iter().map(|p| p.display().to_string()).collect()
 }
 
 /// make-all interrupted by `signal` once the step `step` has run `after`:
