@@ -147,6 +147,7 @@ pub struct BeanstalkdSection {
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatSection {
     pub rate_hz: f64,
+    pub tcg_rate_hz: f64,
     pub connect_timeout_ms: u64,
     pub query_timeout_ms: u64,
 }

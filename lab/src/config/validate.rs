@@ -38,6 +38,7 @@ impl Config {
         within("heartbeat.connect_timeout_ms", self.heartbeat.connect_timeout_ms, 1, 600_000, "ms")?;
         within("heartbeat.query_timeout_ms", self.heartbeat.query_timeout_ms, 1, 600_000, "ms")?;
         finite_within("heartbeat.rate_hz", self.heartbeat.rate_hz, 0.1, 1000.0)?;
+        finite_within("heartbeat.tcg_rate_hz", self.heartbeat.tcg_rate_hz, 0.1, 1000.0)?;
         within(
             "stack.drbd_size_mb",
             self.stack.drbd_size_mb.into(),

@@ -34,11 +34,13 @@ pub fn for_scenario(scenario: &Scenario, stack: &StackProfile) -> Vec<ProbeKind>
     kinds
 }
 
-/// The probe settings from the configuration.
+/// The probe settings from the configuration: `heartbeat.tcg_rate_hz` on
+/// VMs whose CPU QEMU emulates, `heartbeat.rate_hz` elsewhere.
 pub fn settings(lab: &Lab) -> ProbeSettings {
     let h = &lab.config.heartbeat;
+    let emulated = lab.topology.vm.is_some_and(|vm| vm.accel == crate::backend::accel::Accel::Tcg);
     ProbeSettings {
-        rate_hz: h.rate_hz,
+        rate_hz: if emulated { h.tcg_rate_hz } else { h.rate_hz },
         connect_timeout: Duration::from_millis(h.connect_timeout_ms),
         query_timeout: Duration::from_millis(h.query_timeout_ms),
     }
