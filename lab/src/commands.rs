@@ -178,12 +178,13 @@ pub(crate) async fn destroy(config: &Config, json: bool) -> Result<ExitCode, Fai
         print_json(&removed);
     } else {
         println!(
-            "lab `{}` destroyed: {}{} processes, {} mounts, {} network namespaces{}{}",
+            "lab `{}` destroyed: {}{} processes, {} mounts, {} network namespaces{}{}{}",
             config.lab.name,
             if removed.vms > 0 { format!("{} VirtualBox VMs, ", removed.vms) } else { String::new() },
             removed.processes,
             removed.mounts,
             removed.namespaces,
+            if removed.cgroups > 0 { format!(", control groups of {} nodes", removed.cgroups) } else { String::new() },
             if removed.partial_images > 0 {
                 format!(", {} interrupted image builds", removed.partial_images)
             } else {

@@ -45,6 +45,15 @@ pub struct LastRun {
 
 /// Every lab under `state_dir`, by name.
 pub async fn list(state_dir: &Path, config: &Config) -> Vec<LabSummary> {
+    let mut labs = Vec::new();
+    for name in names(state_dir) {
+        labs.push(summarise(&LabPaths::new(state_dir, &name), config).await);
+    }
+    labs
+}
+
+/// The names of the labs under `state_dir` (whole or half-made), sorted.
+pub fn names(state_dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(state_dir.join("labs"))
         .map(|entries| {
             entries
@@ -55,11 +64,7 @@ pub async fn list(state_dir: &Path, config: &Config) -> Vec<LabSummary> {
         })
         .unwrap_or_default();
     names.sort();
-    let mut labs = Vec::new();
-    for name in names {
-        labs.push(summarise(&LabPaths::new(state_dir, &name), config).await);
-    }
-    labs
+    names
 }
 
 async fn summarise(paths: &LabPaths, config: &Config) -> LabSummary {

@@ -465,9 +465,13 @@ async fn build(
             let recipe = Recipe::for_stack(config.stack.profile.profile())?;
             let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
             let mut topology = Topology::from_config(&config, &image.key)?;
-            if config.lab.backend == BackendKind::Qemu {
-                vm_disk::ensure(&image, &progress).await?;
-                topology.vm = Some(vm_spec(&config).await?);
+            match config.lab.backend {
+                BackendKind::Qemu => {
+                    vm_disk::ensure(&image, &progress).await?;
+                    topology.vm = Some(vm_spec(&config).await?);
+                }
+                BackendKind::Container => crate::backend::container::assign_node_users(&mut topology, paths)?,
+                BackendKind::VirtualBox => {}
             }
             topology
         }

@@ -1,6 +1,7 @@
 //! The lab network: one network namespace per lab holding a bridge and the
-//! host's lab address, and one namespace per node joined to the bridge by a
-//! veth pair.
+//! host's lab address, VMs' taps plugged into it, and container nodes
+//! joined to it by a veth pair whose other end is in the node's own
+//! namespace.
 //!
 //! Nothing here has an uplink and forwarding stays off, so lab traffic can
 //! only reach lab hosts: the lab subnet does not exist outside these
@@ -33,6 +34,12 @@ pub fn lab_namespace(paths: &crate::paths::LabPaths, backend: crate::config::Bac
 /// has to be unique within one lab; interface names have 15 bytes at most).
 fn bridge_port(node: &str) -> String {
     format!("v-{node}")
+}
+
+/// Node-side name of a container node's veth while it is in the lab
+/// namespace, before the node's boot moves it home and names it `eth0`.
+pub fn node_port(node: &str) -> String {
+    format!("n-{node}")
 }
 
 /// A VM's tap device in the lab namespace.
@@ -81,21 +88,34 @@ impl LabNetwork {
         Ok(())
     }
 
-    /// Creates a node's namespace with `eth0` at its address, cabled to the bridge.
-    pub async fn add_host(&self, name: &str, address: std::net::Ipv4Addr, prefix: u8) -> Result<(), HostError> {
+    /// Cables a container node to the bridge before it boots: a veth pair
+    /// in the lab namespace, its bridge side plugged in and up, its node
+    /// side ([`node_port`]) left for systemd-nspawn to move into the
+    /// node's own network namespace (which the node's user namespace owns,
+    /// so that its root may add a VIP). A cable left from an earlier boot
+    /// is replaced.
+    pub async fn cable(&self, node: &str) -> Result<(), HostError> {
         let lab = self.lab_ns.as_str();
-        let node_ns = self.node_ns(name);
-        let port = bridge_port(name);
-        let cidr = format!("{address}/{prefix}");
-        self.host.run("ip", ["netns", "add", &node_ns]).await?;
+        let port = bridge_port(node);
+        if self.host.run("ip", ["-n", lab, "link", "show", &port]).await.is_ok() {
+            self.host.run("ip", ["-n", lab, "link", "delete", &port]).await?;
+        }
         self.host
-            .run("ip", ["-n", lab, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &node_ns])
+            .run("ip", ["-n", lab, "link", "add", &port, "type", "veth", "peer", "name", &node_port(node)])
             .await?;
         self.host.run("ip", ["-n", lab, "link", "set", &port, "master", BRIDGE, "up"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "link", "set", "eth0", "up"]).await?;
-        self.host.run("ip", ["-n", &node_ns, "link", "set", "lo", "up"]).await?;
         Ok(())
+    }
+
+    /// Names the network namespace of a booting node (that of its init,
+    /// `pid`) for lab's own tools; [`Self::delete`] drops the name, and
+    /// the namespace and its cable then go with the node's last process.
+    pub async fn attach(&self, node: &str, pid: i32) -> Result<(), HostError> {
+        let ns = self.node_ns(node);
+        if netns_path(&ns).exists() {
+            self.delete(&ns).await?;
+        }
+        self.host.run("ip", ["netns", "attach", &ns, &pid.to_string()]).await.map(drop)
     }
 
     /// Creates a VM's tap device, plugged into the bridge; the VM's QEMU
@@ -105,26 +125,6 @@ impl LabNetwork {
         let tap = tap_name(name);
         self.host.run("ip", ["-n", lab, "tuntap", "add", "dev", &tap, "mode", "tap"]).await?;
         self.host.run("ip", ["-n", lab, "link", "set", &tap, "master", BRIDGE, "up"]).await?;
-        Ok(())
-    }
-
-    /// Puts a host's interfaces back to their state at power-on: only its
-    /// own address. A container's namespace outlives its processes, so
-    /// addresses a resource agent added (a VIP) would otherwise keep
-    /// answering after a power-off, which no real machine does.
-    pub async fn reset_addresses(
-        &self,
-        name: &str,
-        address: Option<std::net::Ipv4Addr>,
-        prefix: u8,
-    ) -> Result<(), HostError> {
-        let ns = self.node_ns(name);
-        self.host.run("ip", ["-n", &ns, "addr", "flush", "dev", "eth0"]).await?;
-        self.host.run("ip", ["-n", &ns, "neigh", "flush", "all"]).await?;
-        if let Some(address) = address {
-            let cidr = format!("{address}/{prefix}");
-            self.host.run("ip", ["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
-        }
         Ok(())
     }
 
@@ -169,5 +169,6 @@ mod tests {
     fn bridge_ports_fit_interface_names() {
         assert!(bridge_port("abcdefghijkl").len() <= 15);
         assert!(tap_name("abcdefghijkl").len() <= 15);
+        assert!(node_port("abcdefghijkl").len() <= 15);
     }
 }

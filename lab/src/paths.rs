@@ -31,6 +31,10 @@ impl LabPaths {
         &self.lab
     }
 
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     pub fn images(&self) -> PathBuf {
         self.state_dir.join("images")
     }

@@ -1,8 +1,9 @@
 //! `lab destroy`: remove everything a lab made, found by name and path, not
 //! by trusting a record, so that what an interrupted or crashed `lab` left
 //! behind is found too: processes in the lab's namespaces (nodes, fence
-//! daemon), stray systemd-nspawn processes, overlay mounts, the namespaces
-//! themselves (and with them every veth and the bridge), and the state.
+//! daemon), processes in the control groups of its container nodes, stray
+//! systemd-nspawn processes, overlay mounts, the namespaces themselves (and
+//! with them every veth and the bridge), the control groups, and the state.
 //! The guest image cache is kept: it belongs to no lab.
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend::cgroups::Cgroups;
 use crate::backend::virtualbox::{VirtualBoxSettings, VirtualBoxVms};
 use crate::config::{BackendKind, Config};
 use crate::host::{Host, HostError};
@@ -27,6 +29,8 @@ pub struct Removed {
     pub processes: usize,
     pub mounts: usize,
     pub namespaces: usize,
+    /// Container nodes whose control groups were removed.
+    pub cgroups: usize,
     /// Interrupted image builds removed (with their mounts).
     pub partial_images: usize,
     pub state: bool,
@@ -55,6 +59,9 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         removed.processes += crate::process::pids_in(&ns).len();
         kill_namespace(&ns, Duration::from_secs(20)).await.map_err(|e| TeardownError::Stuck(format!("{ns}: {e}")))?;
     }
+    // Every process of every container node, whatever namespaces it made.
+    let cgroups = Cgroups::of_lab(&paths.netns());
+    removed.processes += cgroups.kill_all(Duration::from_secs(20)).await.map_err(TeardownError::Stuck)?;
     let mut strays = nspawns_under(&root);
     strays.extend(paths.running_fence_daemon());
     for pid in strays {
@@ -69,6 +76,8 @@ pub async fn destroy(paths: &LabPaths) -> Result<Removed, TeardownError> {
         network.delete(&ns).await?;
         removed.namespaces += 1;
     }
+    removed.cgroups = cgroups.children().len();
+    cgroups.remove().await.map_err(TeardownError::Stuck)?;
     // An image build this lab's make-all left when interrupted (no other
     // command is building it: those hold the image's lock).
     removed.partial_images = crate::install::image::clean_partials(&paths.images())

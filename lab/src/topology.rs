@@ -26,6 +26,11 @@ pub struct HostSpec {
     pub name: String,
     pub address: Ipv4Addr,
     pub role: HostRole,
+    /// A container node's root as a host uid (its users are the next
+    /// 65536; see [`crate::backend::node_users`]); none on VMs, and on
+    /// containers of labs made when nodes ran as host root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_base: Option<u32>,
 }
 
 /// Everything about a lab that must not change while it exists.
@@ -118,12 +123,13 @@ impl Topology {
             .cluster
             .node
             .iter()
-            .map(|n| HostSpec { name: n.name.clone(), address: n.address, role: HostRole::Node })
+            .map(|n| HostSpec { name: n.name.clone(), address: n.address, role: HostRole::Node, uid_base: None })
             .collect();
         hosts.push(HostSpec {
             name: "witness".into(),
             address: config.cluster.witness_address,
             role: HostRole::Witness,
+            uid_base: None,
         });
         let topology = Topology {
             lab: config.lab.name.clone(),

@@ -69,6 +69,33 @@ fn make_all_then_two_faults_then_destroy() {
     assert_eq!(mon.status.code(), Some(0), "{}", String::from_utf8_lossy(&mon.stderr));
     assert!(String::from_utf8_lossy(&mon.stdout).contains("Online"), "crm_mon's node list");
 
+    // The nodes are not host root: their processes are host uids no
+    // account has, and a node's root reaches neither host-wide settings nor
+    // the host's kernel log, even after remounting /proc/sys.
+    let pids = lab::backend::cgroups::Cgroups::of_lab("lab-e2e").pids();
+    assert!(pids.len() > 20, "the nodes' processes are in their control groups: {pids:?}");
+    for pid in pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().next());
+        if let Some(uid) = uid {
+            let uid: u32 = uid.parse().expect("uid");
+            assert!(uid >= 0x8_0000 || status.contains("systemd-nspawn"), "pid {pid} runs as host uid {uid}");
+        }
+    }
+    let node = std::process::Command::new("ip")
+        .args(["netns", "exec", "lab-e2e", "ssh", "-F", "/var/lib/lab/labs/e2e/ssh/config", "tuchanka-a"])
+        .arg(
+            "id -u; echo 3 > /proc/sys/vm/drop_caches && echo host-setting-written; \
+             mount -o remount,rw /proc/sys; echo 3 > /proc/sys/vm/drop_caches && echo host-setting-written; \
+             dmesg > /dev/null && echo host-log-read; ip addr add 192.168.89.200/32 dev eth0 && ip addr del 192.168.89.200/32 dev eth0 && echo own-address-added",
+        )
+        .output()
+        .expect("ssh");
+    let said = String::from_utf8_lossy(&node.stdout);
+    assert!(said.starts_with("0\n"), "root inside the node: {said}");
+    assert!(!said.contains("host-setting-written") && !said.contains("host-log-read"), "{said}");
+    assert!(said.contains("own-address-added"), "the node configures its own network: {said}");
+
     // A second real fault, through the suite command: Tuchanka's main test.
     let run = lab.run(&["--json", "suite", "--only", "poweroff-master", "--seed", "8"]);
     let suite = json(&run);

@@ -83,6 +83,11 @@ fn traces(state: &str, name: &str) -> Vec<String> {
     if Path::new(&root).exists() {
         found.push(format!("state {root}"));
     }
+    let cgroups = lab::backend::cgroups::Cgroups::of_lab(&netns);
+    found.extend(cgroups.pids().into_iter().map(|pid| format!("process {pid} in a node's control group")));
+    if cgroups.exist() {
+        found.push(format!("control groups of {netns}"));
+    }
     found
 }
 
@@ -125,7 +130,7 @@ fn interrupt_make_all(state: &str, name: &str, step: &str, after: Duration, sign
         .expect("destroy");
     assert_eq!(destroyed.status.code(), Some(0));
     let removed: serde_json::Value = serde_json::from_slice(&destroyed.stdout).expect("json");
-    for what in ["processes", "mounts", "namespaces", "partial_images"] {
+    for what in ["processes", "mounts", "namespaces", "cgroups", "partial_images"] {
         assert_eq!(removed[what], 0, "make-all left {what} for destroy: {removed}");
     }
 }

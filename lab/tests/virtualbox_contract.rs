@@ -120,9 +120,24 @@ fn topology() -> Topology {
     topology.prefix = 24;
     topology.pg_version = 15;
     topology.hosts = vec![
-        HostSpec { name: "node1".into(), address: Ipv4Addr::new(192, 168, 89, 11), role: HostRole::Node },
-        HostSpec { name: "node2".into(), address: Ipv4Addr::new(192, 168, 89, 12), role: HostRole::Node },
-        HostSpec { name: "witness".into(), address: Ipv4Addr::new(192, 168, 89, 251), role: HostRole::Witness },
+        HostSpec {
+            name: "node1".into(),
+            address: Ipv4Addr::new(192, 168, 89, 11),
+            role: HostRole::Node,
+            uid_base: None,
+        },
+        HostSpec {
+            name: "node2".into(),
+            address: Ipv4Addr::new(192, 168, 89, 12),
+            role: HostRole::Node,
+            uid_base: None,
+        },
+        HostSpec {
+            name: "witness".into(),
+            address: Ipv4Addr::new(192, 168, 89, 251),
+            role: HostRole::Witness,
+            uid_base: None,
+        },
     ];
     topology
 }

@@ -11,7 +11,9 @@
 //! - [`virtualbox`]: VirtualBox VMs installed from an ISO.
 
 pub mod accel;
+pub mod cgroups;
 pub mod container;
+pub mod node_users;
 pub mod qemu;
 pub mod qmp;
 pub mod virtualbox;

@@ -63,6 +63,7 @@ impl LabCli {
         assert!(!mounts.contains(&labs_dir), "no mount left");
         let left = Command::new("pgrep").args(["-f", &labs_dir]).output().expect("pgrep");
         assert!(left.stdout.is_empty(), "no process left");
+        assert!(!lab::backend::cgroups::Cgroups::of_lab(&prefix).exist(), "no control group left");
     }
 }
 
