@@ -404,7 +404,34 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
          [[cluster.node]]\nname = \"n1\"\naddress = \"192.168.89.12\"\n",
     )
     .expect("write");
-    let cases: [(&[&str], &str); 7] = [
+    // Each wait of a scenario file that once parsed and then panicked
+    // mid-run, after the fault was injected.
+    let waits = [("observe", "settle_s", "-1"), ("probes", "warmup_s", "nan"), ("probes", "jitter_s", "inf")];
+    for (table, key, value) in waits {
+        let file = dir.path().join(format!("{key}.toml"));
+        std::fs::write(
+            &file,
+            format!("description = \"x\"\n[fault]\naction = \"kill\"\ntarget = \"master\"\n[{table}]\n{key} = {value}\n[expect]\n"),
+        )
+        .expect("write");
+        let out = lab(&state, &["scenario", file.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(2), "{key} = {value}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with(&format!("lab: {}:6:", file.display())), "{key}: {}", stderr(&out));
+        assert!(!state.exists(), "{key} = {value} made {}", state.display());
+    }
+    // A lab name and a state directory, given as flags of their own.
+    for (flag, value, says) in [("--lab", "bad-", "`lab.name`"), ("--state-dir", "relative/state", "absolute")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+            .current_dir(dir.path())
+            .args([flag, value, "make-all"])
+            .env_remove("LAB_LAB__NAME")
+            .output()
+            .expect("run lab");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", stderr(&out));
+        assert!(stderr(&out).lines().next().is_some_and(|l| l.contains(says)), "{flag} {value}: {}", stderr(&out));
+        assert!(!dir.path().join("relative").exists() && !state.exists(), "{flag} {value} made something");
+    }
+    let cases: [(&[&str], &str); 10] = [
         (&["--set", "postgres.replica_vip=192.168.89.11", "make-all"], "address 192.168.89.11 is used twice"),
         (&["--set", "timeouts.boot_s=9223372036854775807", "make-all"], "--set timeouts.boot_s"),
         (&["--set", "network.host_address=999.1.1.1", "make-all"], "`network.host_address`: invalid IPv4"),
@@ -412,6 +439,9 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
         (&["--config", duplicates.to_str().expect("utf8"), "make-all"], "twice.toml:5: configuration key"),
         (&["scenario", scenario.to_str().expect("utf8")], "wait.toml:6:"),
         (&["heartbeat", "writer", "--seconds", "nan"], "--seconds"),
+        (&["heartbeat", "writer", "--seconds=-1"], "--seconds"),
+        (&["heartbeat", "writer", "--seconds", "1e300"], "--seconds"),
+        (&["--set", "qemu.tcg_slowdown=inf", "make-all"], "`qemu.tcg_slowdown`"),
     ];
     for (args, says) in cases {
         let out = lab(&state, args);
