@@ -7,60 +7,135 @@
 //! `name=systemd`) and systemd-nspawn hands it to the node. It also names
 //! every process of the node exactly, whatever namespaces they made
 //! since: power-off and `lab destroy` kill by it.
+//!
+//! The cgroups also cap what a node may take of the host: [`NODE_PIDS`]
+//! processes and one CPU (pids and cpu controllers: v1 hierarchies on
+//! hybrid hosts, cgroup2's own on unified ones), so that a fork bomb in a
+//! node starves that node, as it would a VM, and not the host.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Most processes a container node may have at once: a node runs about a
+/// hundred (PostgreSQL's backends included).
+pub const NODE_PIDS: u32 = 2048;
+/// A container node's share of the host's CPU: one CPU, as a one-vCPU VM.
+const NODE_CPU_QUOTA_US: u32 = 100_000;
+const CPU_PERIOD_US: u32 = 100_000;
+
+/// What a mounted cgroup hierarchy is to lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// cgroup2: tracks processes; caps them too where its pids and cpu
+    /// controllers are available (unified hosts).
+    Unified,
+    /// v1's named `systemd` hierarchy (hybrid hosts): tracks processes.
+    Systemd,
+    /// v1's pids controller.
+    Pids,
+    /// v1's cpu controller (maybe mounted with cpuacct).
+    Cpu,
+}
+
 /// The cgroup directories of one node, or of a whole lab.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cgroups {
-    dirs: Vec<PathBuf>,
+    dirs: Vec<(Kind, PathBuf)>,
 }
 
-/// Mount points of the hierarchies that track processes: cgroup2, and v1's
-/// named `systemd` hierarchy, from the lines of /proc/self/mounts.
-fn hierarchies(mounts: &str) -> Vec<PathBuf> {
+/// The hierarchies lab uses, from the lines of /proc/self/mounts.
+fn hierarchies(mounts: &str) -> Vec<(Kind, PathBuf)> {
     mounts
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (point, kind, options) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
-            let tracks = *kind == "cgroup2" || (*kind == "cgroup" && options.split(',').any(|o| o == "name=systemd"));
-            tracks.then(|| PathBuf::from(point.replace("\\040", " ")))
+            let has = |o: &str| options.split(',').any(|x| x == o);
+            let kind = match *kind {
+                "cgroup2" => Kind::Unified,
+                "cgroup" if has("name=systemd") => Kind::Systemd,
+                "cgroup" if has("pids") => Kind::Pids,
+                "cgroup" if has("cpu") => Kind::Cpu,
+                _ => return None,
+            };
+            Some((kind, PathBuf::from(point.replace("\\040", " "))))
         })
         .collect()
 }
 
-fn host_hierarchies() -> Vec<PathBuf> {
+fn host_hierarchies() -> Vec<(Kind, PathBuf)> {
     hierarchies(&std::fs::read_to_string("/proc/self/mounts").unwrap_or_default())
+}
+
+/// Whether cgroup2 at `mount` offers the pids and cpu controllers.
+fn unified_caps(mount: &Path) -> bool {
+    let controllers = std::fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    ["pids", "cpu"].iter().all(|c| controllers.split_whitespace().any(|x| x == *c))
+}
+
+/// Whether this host can cap a container node's processes and CPU.
+pub fn can_cap_nodes() -> bool {
+    let found = host_hierarchies();
+    let v1 = [Kind::Pids, Kind::Cpu].iter().all(|k| found.iter().any(|(kind, _)| kind == k));
+    v1 || found.iter().any(|(kind, mount)| *kind == Kind::Unified && unified_caps(mount))
 }
 
 impl Cgroups {
     /// Every cgroup of the lab whose namespace is `lab_ns`.
     pub fn of_lab(lab_ns: &str) -> Self {
-        Cgroups { dirs: host_hierarchies().into_iter().map(|h| h.join("lab").join(lab_ns)).collect() }
+        Cgroups { dirs: host_hierarchies().into_iter().map(|(k, h)| (k, h.join("lab").join(lab_ns))).collect() }
     }
 
     /// The cgroups of node `node` of the lab whose namespace is `lab_ns`.
     pub fn of_node(lab_ns: &str, node: &str) -> Self {
-        Cgroups { dirs: Self::of_lab(lab_ns).dirs.into_iter().map(|d| d.join(node)).collect() }
+        Cgroups { dirs: Self::of_lab(lab_ns).dirs.into_iter().map(|(k, d)| (k, d.join(node))).collect() }
     }
 
+    fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.dirs.iter().map(|(_, d)| d)
+    }
+
+    /// Makes a node's cgroups, capped to [`NODE_PIDS`] processes and one
+    /// CPU where the host lets it.
     pub fn create(&self) -> std::io::Result<()> {
-        if self.dirs.is_empty() {
+        if !self.dirs.iter().any(|(k, _)| matches!(k, Kind::Unified | Kind::Systemd)) {
             return Err(std::io::Error::other("the host has no cgroup2 or name=systemd hierarchy mounted"));
         }
-        self.dirs.iter().try_for_each(std::fs::create_dir_all)
+        for (kind, dir) in &self.dirs {
+            std::fs::create_dir_all(dir)?;
+            let write = |file: &str, value: String| std::fs::write(dir.join(file), value);
+            match kind {
+                Kind::Systemd => {}
+                Kind::Pids => write("pids.max", NODE_PIDS.to_string())?,
+                Kind::Cpu => {
+                    write("cpu.cfs_period_us", CPU_PERIOD_US.to_string())?;
+                    write("cpu.cfs_quota_us", NODE_CPU_QUOTA_US.to_string())?;
+                }
+                Kind::Unified => {
+                    let Some(mount) = dir.ancestors().nth(3) else { continue };
+                    if !unified_caps(mount) {
+                        continue;
+                    }
+                    // The controllers reach a node through its lab's cgroups.
+                    for parent in [dir.parent(), dir.parent().and_then(Path::parent)].into_iter().flatten() {
+                        std::fs::write(parent.join("cgroup.subtree_control"), "+pids +cpu")?;
+                    }
+                    write("pids.max", NODE_PIDS.to_string())?;
+                    write("cpu.max", format!("{NODE_CPU_QUOTA_US} {CPU_PERIOD_US}"))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `cgroup.procs` files a process writes `0` to in order to join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+        self.paths().map(|d| d.join("cgroup.procs")).collect()
     }
 
     /// Processes in these cgroups and every cgroup below them.
     pub fn pids(&self) -> Vec<i32> {
-        let mut pids: Vec<i32> = self.dirs.iter().flat_map(|d| pids_below(d)).collect();
+        let mut pids: Vec<i32> = self.paths().flat_map(|d| pids_below(d)).collect();
         pids.sort_unstable();
         pids.dedup();
         pids.retain(|pid| !crate::process::is_zombie(*pid));
@@ -90,7 +165,7 @@ impl Cgroups {
     /// first; how many directories went.
     pub async fn remove(&self) -> Result<usize, String> {
         let mut removed = 0;
-        for dir in &self.dirs {
+        for dir in self.paths() {
             removed += remove_below(dir).await?;
         }
         Ok(removed)
@@ -98,14 +173,13 @@ impl Cgroups {
 
     /// Whether any of them exists.
     pub fn exist(&self) -> bool {
-        self.dirs.iter().any(|d| d.is_dir())
+        self.paths().any(|d| d.is_dir())
     }
 
     /// The names of the cgroups directly below these (a lab's nodes).
     pub fn children(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .dirs
-            .iter()
+            .paths()
             .flat_map(|d| subdirectories(d))
             .filter_map(|d| d.file_name()?.to_str().map(str::to_owned))
             .collect();
@@ -165,18 +239,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hierarchies_that_track_processes_are_cgroup2_and_v1_systemd() {
-        let hybrid = "cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0\n\
+    fn hierarchies_are_told_apart_by_type_and_controller() {
+        let hybrid = "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,relatime,cpu,cpuacct 0 0\n\
+                      cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n\
+                      cgroup /sys/fs/cgroup/pids cgroup rw,relatime,pids 0 0\n\
                       cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,xattr,name=systemd 0 0\n\
                       cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n\
                       tmpfs /sys/fs/cgroup tmpfs rw 0 0\n";
-        assert_eq!(
-            hierarchies(hybrid),
-            vec![PathBuf::from("/sys/fs/cgroup/systemd"), PathBuf::from("/sys/fs/cgroup/unified")]
-        );
+        let kinds: Vec<(Kind, &str)> = vec![
+            (Kind::Cpu, "/sys/fs/cgroup/cpu,cpuacct"),
+            (Kind::Pids, "/sys/fs/cgroup/pids"),
+            (Kind::Systemd, "/sys/fs/cgroup/systemd"),
+            (Kind::Unified, "/sys/fs/cgroup/unified"),
+        ];
+        assert_eq!(hierarchies(hybrid), kinds.into_iter().map(|(k, p)| (k, PathBuf::from(p))).collect::<Vec<_>>());
         assert_eq!(
             hierarchies("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n"),
-            vec![PathBuf::from("/sys/fs/cgroup")]
+            vec![(Kind::Unified, PathBuf::from("/sys/fs/cgroup"))]
         );
     }
 }
