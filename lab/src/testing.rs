@@ -90,6 +90,6 @@ impl NodeBackend for FakeBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false, capped_nodes: false }
+        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false }
     }
 }

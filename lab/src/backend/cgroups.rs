@@ -10,8 +10,8 @@
 //!
 //! The cgroups also cap what a node may take of the host: [`NODE_PIDS`]
 //! processes and one CPU (pids and cpu controllers: v1 hierarchies on
-//! hybrid hosts, cgroup2's own on unified ones), so that a fork bomb in a
-//! node starves that node, as it would a VM, and not the host.
+//! hybrid hosts, cgroup2's own on unified ones), so that a runaway node
+//! (a fork bomb) starves itself, as a VM would, and not the host.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,13 +71,6 @@ fn host_hierarchies() -> Vec<(Kind, PathBuf)> {
 fn unified_caps(mount: &Path) -> bool {
     let controllers = std::fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
     ["pids", "cpu"].iter().all(|c| controllers.split_whitespace().any(|x| x == *c))
-}
-
-/// Whether this host can cap a container node's processes and CPU.
-pub fn can_cap_nodes() -> bool {
-    let found = host_hierarchies();
-    let v1 = [Kind::Pids, Kind::Cpu].iter().all(|k| found.iter().any(|(kind, _)| kind == k));
-    v1 || found.iter().any(|(kind, mount)| *kind == Kind::Unified && unified_caps(mount))
 }
 
 impl Cgroups {

@@ -444,12 +444,7 @@ impl NodeBackend for Containers {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            own_kernel: false,
-            live_snapshots: false,
-            link_shaping: crate::host::kernel_has_netem(),
-            capped_nodes: crate::backend::cgroups::can_cap_nodes(),
-        }
+        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: crate::host::kernel_has_netem() }
     }
 }
 

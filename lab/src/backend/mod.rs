@@ -88,9 +88,6 @@ pub struct Capabilities {
     /// tc netem works on the nodes' links (`degrade`): a VM's own kernel
     /// has it; containers' links are the host kernel's.
     pub link_shaping: bool,
-    /// A node's processes and CPU are capped (by its own kernel, or by a
-    /// container's control groups): a fork bomb starves that node only.
-    pub capped_nodes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -657,7 +657,7 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: true, live_snapshots: false, link_shaping: true, capped_nodes: true }
+        Capabilities { own_kernel: true, live_snapshots: false, link_shaping: true }
     }
 }
 

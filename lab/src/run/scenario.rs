@@ -285,7 +285,10 @@ impl FaultAction {
     /// Whether the action needs nodes with a kernel of their own: on
     /// containers it would hit the host's kernel.
     pub fn needs_own_kernel(self) -> bool {
-        matches!(self, FaultAction::KernelPanic | FaultAction::ClockJump | FaultAction::DiskFull)
+        matches!(
+            self,
+            FaultAction::KernelPanic | FaultAction::ClockJump | FaultAction::DiskFull | FaultAction::ForkBomb
+        )
     }
 
     /// Whether the action needs tc netem on the nodes' links.
@@ -304,14 +307,9 @@ impl FaultAction {
             return Some(match self {
                 FaultAction::ClockJump => "moves the node's clock, and containers share the host's clock",
                 FaultAction::DiskFull => "fills the node's filesystem, and a container's is the host's disk",
+                FaultAction::ForkBomb => "starves the node's kernel, and containers share the host's",
                 _ => "needs nodes with their own kernel, which containers do not have",
             });
-        }
-        if self == FaultAction::ForkBomb && !capabilities.capped_nodes {
-            return Some(
-                "starves the node of processes and CPU, and this host cannot cap a container's \
-                 (no pids and cpu cgroup controllers)",
-            );
         }
         if self.needs_link_shaping() && !capabilities.link_shaping {
             return Some(
@@ -1192,18 +1190,8 @@ mod tests {
     #[test]
     fn a_kernel_panic_needs_a_vm_and_says_so() {
         let s = Scenario::find("kernel-panic-master").expect("builtin");
-        let containers = crate::backend::Capabilities {
-            own_kernel: false,
-            live_snapshots: false,
-            link_shaping: false,
-            capped_nodes: true,
-        };
-        let vms = crate::backend::Capabilities {
-            own_kernel: true,
-            live_snapshots: true,
-            link_shaping: true,
-            capped_nodes: true,
-        };
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
         let msg = s.unsupported_by(containers, stack).expect("refused on containers");
         assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
@@ -1213,18 +1201,14 @@ mod tests {
 
     #[test]
     fn host_level_faults_are_refused_where_they_would_hit_the_host() {
-        let containers = crate::backend::Capabilities {
-            own_kernel: false,
-            live_snapshots: false,
-            link_shaping: false,
-            capped_nodes: true,
-        };
+        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
         let netem_host = crate::backend::Capabilities { link_shaping: true, ..containers };
         let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
         let refusal = |name: &str, caps| Scenario::find(name).expect(name).unsupported_by(caps, stack);
         for (name, reason) in [
             ("clock-jump-master", "share the host's clock"),
             ("disk-full-master", "the host's disk"),
+            ("fork-bomb-master", "share the host's"),
             ("degrade-master-link", "CONFIG_NET_SCH_NETEM"),
         ] {
             let msg = refusal(name, containers).expect(name);
@@ -1236,14 +1220,6 @@ mod tests {
             "a host kernel with netem shapes containers' links"
         );
         assert!(refusal("clock-jump-master", netem_host).is_some());
-        assert_eq!(
-            refusal("fork-bomb-master", containers),
-            None,
-            "a container capped by its cgroups takes a fork bomb"
-        );
-        let uncapped = crate::backend::Capabilities { capped_nodes: false, ..containers };
-        let msg = refusal("fork-bomb-master", uncapped).expect("refused where nothing caps a container");
-        assert!(msg.contains("pids and cpu cgroup controllers"), "{msg}");
     }
 
     #[test]
@@ -1271,12 +1247,7 @@ mod tests {
     #[test]
     fn scenarios_run_on_the_stacks_they_are_written_for() {
         use crate::cluster::profile::ProfileName;
-        let vms = crate::backend::Capabilities {
-            own_kernel: true,
-            live_snapshots: true,
-            link_shaping: true,
-            capped_nodes: true,
-        };
+        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let (tuchanka, skyha) = (ProfileName::Tuchanka.profile(), ProfileName::Skyha.profile());
         let docker_stop = Scenario::find("docker-stop-redis").expect("builtin");
         assert_eq!(docker_stop.unsupported_by(vms, skyha), None);

@@ -495,7 +495,7 @@ impl NodeBackend for QemuVms {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true, capped_nodes: true }
+        Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true }
     }
 }
 

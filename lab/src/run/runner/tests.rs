@@ -120,12 +120,7 @@ impl ScenarioPorts for FakeLab {
     fn context(&self) -> RunContext {
         RunContext {
             lab: "fake".into(),
-            capabilities: Capabilities {
-                own_kernel: false,
-                live_snapshots: false,
-                link_shaping: false,
-                capped_nodes: false,
-            },
+            capabilities: Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false },
             backend: if self.stack == ProfileName::Skyha { BackendKind::Qemu } else { BackendKind::Container },
             stack: self.stack.profile(),
             nodes: ["a", "b"].map(|n| format!("{}-{n}", self.stack)).to_vec(),
