@@ -303,7 +303,15 @@ pub(crate) fn report(
     use crate::report::results::SuiteResults;
     let results = match results {
         Some(path) => path,
-        None => newest_results(&LabPaths::new(&config.lab.state_dir, &config.lab.name).runs())?,
+        None => {
+            let runs = LabPaths::new(&config.lab.state_dir, &config.lab.name).runs();
+            crate::report::results::newest_results(&runs).ok_or_else(|| {
+                Failure::Usage(format!(
+                    "no results.json under {}; run `lab scenario` or `lab suite` first",
+                    runs.display()
+                ))
+            })?
+        }
     };
     let current = SuiteResults::load(&results).map_err(Failure::Usage)?;
     let Some(baseline) = baseline else {
@@ -385,22 +393,6 @@ fn rerender(
 
 /// The most recent run's results.json: `runs/<lab>/latest`'s, or the newest
 /// `runs/*/results.json` of a lab from before `latest`.
-fn newest_results(runs: &std::path::Path) -> Result<PathBuf, Failure> {
-    let latest = runs.join("latest").join("results.json");
-    if latest.is_file() {
-        return Ok(latest);
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(runs)
-        .map(|entries| {
-            entries.filter_map(|e| e.ok().map(|e| e.path().join("results.json"))).filter(|p| p.is_file()).collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found.pop().ok_or_else(|| {
-        Failure::Usage(format!("no results.json under {}; run `lab scenario` or `lab suite` first", runs.display()))
-    })
-}
-
 /// Replaces this process with `ssh` to `host`, inside the lab network.
 pub(crate) fn exec_ssh(
     config: &Config,

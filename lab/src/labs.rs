@@ -111,7 +111,8 @@ async fn count_running(backend: &impl NodeBackend, hosts: &[String]) -> Option<u
 }
 
 fn last_run(runs: &Path) -> Option<LastRun> {
-    let suite = crate::report::results::SuiteResults::load(&runs.join("latest").join("results.json")).ok()?;
+    let results = crate::report::results::newest_results(runs)?;
+    let suite = crate::report::results::SuiteResults::load(&results).ok()?;
     Some(LastRun {
         verdict: suite.verdict().word().to_owned(),
         label: suite.label,

@@ -14,20 +14,38 @@ pub fn read_pid(path: &Path) -> Option<i32> {
 
 /// SIGKILLs every process in a network namespace until none is left.
 pub async fn kill_namespace(ns: &str, timeout: Duration) -> Result<(), String> {
+    kill_until_gone(|| pids_in(ns), timeout).await.map(drop)
+}
+
+/// SIGKILLs the processes `pids` finds, again and again, until it finds
+/// none; how many it found at first.
+pub async fn kill_until_gone(pids: impl Fn() -> Vec<i32>, timeout: Duration) -> Result<usize, String> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let found = pids().len();
     loop {
-        let pids = pids_in(ns);
+        let pids = pids();
         if pids.is_empty() {
-            return Ok(());
+            return Ok(found);
         }
         for pid in &pids {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
         if tokio::time::Instant::now() > deadline {
-            return Err(format!("still has processes {pids:?} after SIGKILL"));
+            return Err(format!("processes {pids:?} are still there after SIGKILL"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Every process on the host that has not exited (zombies left out).
+pub fn running_pids() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
 }
 
 /// SIGKILLs a process and waits until it has exited.
@@ -54,16 +72,12 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
     let Ok(target) = std::fs::metadata(crate::netns::netns_path(ns)) else {
         return Vec::new();
     };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
+    running_pids()
+        .into_iter()
         .filter(|pid| {
             std::fs::metadata(format!("/proc/{pid}/ns/net"))
                 .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
         })
-        .filter(|pid| !is_zombie(*pid))
         .collect()
 }
 

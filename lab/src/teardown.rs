@@ -115,13 +115,9 @@ async fn remove_virtualbox_vms(paths: &LabPaths) -> Result<usize, TeardownError>
 /// directory is no prefix of lab `ab`'s.
 fn nspawns_under(root: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me && !crate::process::is_zombie(*pid))
-        .filter(|pid| nspawn_directory(&args(*pid)).is_some_and(|dir| dir.starts_with(root)))
+    crate::process::running_pids()
+        .into_iter()
+        .filter(|pid| *pid != me && nspawn_directory(&args(*pid)).is_some_and(|dir| dir.starts_with(root)))
         .collect()
 }
 

@@ -71,6 +71,14 @@ impl NodeBackend for FakeBackend {
         Ok(last.is_none_or(|c| c.ends_with(" up")))
     }
 
+    async fn limit_cpu(&self, node: &str, percent: Option<u32>) -> Result<(), BackendError> {
+        self.call(match percent {
+            Some(percent) => format!("limit_cpu {node} {percent}%"),
+            None => format!("limit_cpu {node} off"),
+        });
+        Ok(())
+    }
+
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         self.call(format!("save_snapshot {name} {}", nodes.join(",")));
         Ok(())

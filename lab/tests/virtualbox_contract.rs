@@ -201,11 +201,14 @@ async fn power_link_and_state_operations() {
     assert!(!vms.link_is_up("node1").await.expect("link"));
     bench.golden("set_link_up", vms.set_link("node1", true)).await.expect("link up");
     assert!(vms.link_is_up("node1").await.expect("link"));
+    bench.golden("limit_cpu", vms.limit_cpu("node1", Some(5))).await.expect("CPU starved");
+    bench.golden("limit_cpu_off", vms.limit_cpu("node1", None)).await.expect("CPU given back");
     bench.golden("reset", vms.reset("node1")).await.expect("reset");
     bench.golden("power_off", vms.power_off("node1")).await.expect("power off");
     assert!(!vms.is_running("node1").await.expect("state"));
     bench.golden("power_off_stopped", vms.power_off("node1")).await.expect("power off is idempotent");
     bench.golden("set_link_down_stopped", vms.set_link("node1", false)).await.expect("cable of a stopped VM");
+    bench.golden("limit_cpu_stopped", vms.limit_cpu("node1", Some(5))).await.expect("a stopped VM is left as it is");
     assert!(!vms.link_is_up("node1").await.expect("link"));
 }
 

@@ -1,7 +1,7 @@
 //! The container backend: each node is a systemd-nspawn container booting
 //! the guest image (systemd, sshd, corosync, pacemaker, PostgreSQL, all real)
-//! with its own writable overlay layer, in user, network and control
-//! groups of its own.
+//! with its own writable overlay layer, in user and network namespaces and
+//! control groups of its own.
 //!
 //! Boots take seconds, which makes it the backend for tests and nightly
 //! suites. Containers share the host kernel: kernel-level faults need a VM
@@ -272,6 +272,8 @@ impl NodeBackend for Containers {
         let io_error = |what: &'static str, path: PathBuf| move |source| BackendError::Io { what, path, source };
         let lab_ns_path = netns::netns_path(self.network.lab_ns());
         cgroups.create().map_err(io_error("cannot create the cgroups of", self.dir(node)))?;
+        let memory = Some(crate::backend::cgroups::NODE_MEMORY_MB);
+        cgroups.limit_memory(memory).map_err(io_error("cannot cap the memory of", self.dir(node)))?;
         let procs = cgroups
             .procs_files()
             .into_iter()
@@ -369,6 +371,20 @@ impl NodeBackend for Containers {
             return Ok(false);
         }
         Ok(self.network.link_is_up(node).await?)
+    }
+
+    /// Through the node's cpu cgroup; its usual share is one CPU.
+    async fn limit_cpu(&self, node: &str, percent: Option<u32>) -> Result<(), BackendError> {
+        if !self.is_running(node).await? {
+            return Ok(());
+        }
+        let percent = percent.unwrap_or(crate::backend::cgroups::NODE_CPU_PERCENT);
+        let path = self.dir(node);
+        self.cgroups(node).limit_cpu(Some(percent)).map_err(|source| BackendError::Io {
+            what: "cannot limit the CPU of",
+            path,
+            source,
+        })
     }
 
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {

@@ -156,6 +156,11 @@ pub trait NodeBackend: Send + Sync {
     fn set_link(&self, node: &str, up: bool) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Whether a node's cable is connected.
     fn link_is_up(&self, node: &str) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Starves a running node of CPU: each of its CPUs runs at most
+    /// `percent` % of the time, the host throttling it as an overcommitted
+    /// hypervisor would; `None` gives it back its usual share. A node that
+    /// is off is left as it is (it boots with its usual share).
+    fn limit_cpu(&self, node: &str, percent: Option<u32>) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Saves a snapshot of `nodes`, consistent across them: powered off
     /// (disk copies) or, with [`Capabilities::live_snapshots`], running.
     fn save_snapshot(&self, name: &str, nodes: &[String]) -> impl Future<Output = Result<(), BackendError>> + Send;
@@ -233,6 +238,10 @@ impl NodeBackend for Backend {
 
     async fn link_is_up(&self, node: &str) -> Result<bool, BackendError> {
         dispatch!(self, b => b.link_is_up(node).await)
+    }
+
+    async fn limit_cpu(&self, node: &str, percent: Option<u32>) -> Result<(), BackendError> {
+        dispatch!(self, b => b.limit_cpu(node, percent).await)
     }
 
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {

@@ -83,12 +83,8 @@ pub fn mapped_spans(uid_map: &str) -> Vec<Span> {
 /// Every range of host uids some running process's user namespace maps
 /// onto, with one such process (a zombie, which has exited, runs nothing).
 pub fn spans_in_use() -> Vec<(Span, i32)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
-    let pids = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<i32>().ok());
-    for pid in pids.filter(|pid| !crate::process::is_zombie(*pid)) {
+    for pid in crate::process::running_pids() {
         if let Ok(map) = std::fs::read_to_string(format!("/proc/{pid}/uid_map")) {
             found.extend(mapped_spans(&map).into_iter().map(|span| (span, pid)));
         }

@@ -597,6 +597,16 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
         Ok(self.info(node).await?.link_is_up())
     }
 
+    /// VirtualBox's execution cap, which is per vCPU already (100: none).
+    async fn limit_cpu(&self, node: &str, percent: Option<u32>) -> Result<(), BackendError> {
+        if !self.info(node).await?.is_running() {
+            return Ok(());
+        }
+        let cap = percent.unwrap_or(100).clamp(1, 100).to_string();
+        self.vbox(node, ["controlvm", &self.vm_name(node), "cpuexecutioncap", &cap]).await?;
+        Ok(())
+    }
+
     /// Snapshots of powered-off VMs (disks and settings); an older snapshot
     /// of the same name is replaced (VirtualBox would keep both).
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {

@@ -67,6 +67,11 @@ pub struct ProbeSummary {
     /// `longest_outage_ms` (its two edges' uncertainty), in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longest_outage_uncertainty_ms: Option<f64>,
+    /// All its outages after the fault added up, in milliseconds; None if
+    /// one never ended. A service that flaps (a starved node answering now
+    /// and then) is down far longer than its longest outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<f64>,
     /// No outage after the fault was left open.
     pub recovered: bool,
 }
@@ -90,6 +95,7 @@ impl ProbeSummary {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let longest_outage_ms = recovered.then(|| longest.and_then(Outage::duration).map_or(0.0, ms));
         let longest_outage_uncertainty_ms = longest.and_then(Outage::duration_uncertainty).map(ms);
+        let downtime_ms = recovered.then(|| outages.iter().filter_map(Outage::duration).map(ms).sum());
         ProbeSummary {
             probe: recording.probe.clone(),
             role: recording.role,
@@ -99,6 +105,7 @@ impl ProbeSummary {
             outages,
             longest_outage_ms,
             longest_outage_uncertainty_ms,
+            downtime_ms,
             recovered,
         }
     }
@@ -246,6 +253,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `n` outages, in words: "1 outage", "3 outages".
+fn count_outages(n: usize) -> String {
+    if n == 1 { "1 outage".to_owned() } else { format!("{n} outages") }
+}
+
 /// "write" or "read", for check names and tables.
 pub fn role_word(role: Role) -> &'static str {
     match role {
@@ -276,6 +288,17 @@ impl ScenarioResult {
                 };
                 let name = format!("{service} {} outage", role_word(role));
                 checks.push(Check { name, expected: format!("≤ {limit} ms"), actual, passed });
+            }
+            let downtimes = [(Role::Writer, limits.max_write_downtime_ms), (Role::Reader, limits.max_read_downtime_ms)];
+            for (role, limit) in downtimes {
+                let probe = facts.probes.iter().find(|p| p.service == *service && p.role == role);
+                let (Some(limit), Some(probe)) = (limit, probe) else { continue };
+                let (actual, passed) = match probe.downtime_ms {
+                    Some(down) => (format!("{down:.0} ms in {}", count_outages(probe.outages.len())), down <= limit as f64),
+                    None => ("never recovered".into(), false),
+                };
+                let name = format!("{service} {} downtime", role_word(role));
+                checks.push(Check { name, expected: format!("≤ {limit} ms in all"), actual, passed });
             }
             let (Some(allowed), Some(acks)) = (limits.lost_writes, facts.acks.get(service)) else { continue };
             checks.push(Check {
@@ -378,6 +401,10 @@ impl ScenarioResult {
         for p in &self.probes {
             let what = format!("{} {} outage (ms)", p.service, role_word(p.role));
             out.push_str(&format!("{:<28} {:>12}\n", what, p.longest_outage().unwrap_or_else(|| "never ended".into())));
+            if let Some(down) = p.downtime_ms.filter(|_| p.outages.len() > 1) {
+                let what = format!("  down in all, {} outages (ms)", p.outages.len());
+                out.push_str(&format!("{what:<28} {down:>12.0}\n"));
+            }
             out.push_str(&format!(
                 "{:<28} {:>12}\n",
                 format!("  {} attempts / failed", p.probe),
@@ -529,6 +556,35 @@ mod tests {
         late.phases = Some(FailoverPhases { promoted_ms: Some(6_000.0), ..FailoverPhases::default() });
         let settled = ScenarioResult::judge(&scenario(), late);
         assert!(settled.passed, "fenced and promoted while observed: {}", settled.render());
+    }
+
+    /// A starved master answering now and then: three short outages, none
+    /// over the 5 s limit, but 6 s down in all.
+    #[test]
+    fn a_flapping_service_passes_its_longest_outage_and_fails_its_downtime() {
+        let mut s = scenario();
+        s.expect.services.entry(ServiceName::Postgres).or_default().max_write_downtime_ms = Some(5000);
+        let mut flapping = facts(10..30, vec![], "b");
+        let fault_at = flapping.fault_at;
+        let mut writer = recording(Role::Writer, 10..30);
+        for attempt in writer.attempts.iter_mut().filter(|a| (40..60).contains(&a.seq) || (70..90).contains(&a.seq)) {
+            attempt.outcome = Outcome::Timeout;
+        }
+        flapping.probes[0] = ProbeSummary::from_recording(&writer, ServiceName::Postgres, fault_at);
+        let result = ScenarioResult::judge(&s, flapping);
+        assert_eq!(result.probes[0].longest_outage_ms.map(f64::round), Some(2000.0));
+        assert_eq!(result.probes[0].downtime_ms.map(f64::round), Some(6000.0));
+        let check = |name: &str| result.checks.iter().find(|c| c.name == name).expect(name).clone();
+        assert!(check("postgres write outage").passed);
+        let downtime = check("postgres write downtime");
+        assert_eq!((downtime.passed, downtime.actual.as_str()), (false, "6000 ms in 3 outages"));
+        assert_eq!(count_outages(1), "1 outage");
+        assert!(!result.passed);
+        assert!(result.render().contains("  down in all, 3 outages (ms)         6000\n"), "{}", result.render());
+        // One outage: its downtime is the outage, and the table says it once.
+        let single = ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"));
+        assert_eq!(single.probes[0].downtime_ms, single.probes[0].longest_outage_ms);
+        assert!(!single.render().contains("down in all"));
     }
 
     #[test]

@@ -106,6 +106,23 @@ impl Verdict {
     }
 }
 
+/// The results.json of the newest finished run under `runs`: `latest`'s,
+/// unless that run is still under way and has none yet.
+pub fn newest_results(runs: &Path) -> Option<std::path::PathBuf> {
+    let latest = runs.join("latest").join("results.json");
+    if latest.is_file() {
+        return Some(latest);
+    }
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(runs)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("results.json")))
+        .filter(|p| p.is_file())
+        .collect();
+    // Run directories are named after their start (YYYYMMDD-HHMMSS-...).
+    found.sort();
+    found.pop()
+}
+
 impl SuiteResults {
     /// Every planned run ran and met its expectations.
     pub fn passed(&self) -> bool {
@@ -311,6 +328,24 @@ mod tests {
     use super::*;
     use crate::cluster::services::ServiceName;
     use crate::run::scenario::{FaultAction, Target};
+
+    #[test]
+    fn the_newest_results_are_the_newest_finished_runs() {
+        let runs = tempfile::tempdir().expect("tempdir");
+        assert_eq!(newest_results(runs.path()), None, "no runs yet");
+        for dir in ["20261201-100000-suite", "20261202-090000-suite", "20261202-100000-suite"] {
+            std::fs::create_dir(runs.path().join(dir)).expect("run dir");
+        }
+        for finished in ["20261201-100000-suite", "20261202-090000-suite"] {
+            std::fs::write(runs.path().join(finished).join("results.json"), "{}").expect("results");
+        }
+        // `latest` names the run under way, which has no results yet.
+        std::os::unix::fs::symlink("20261202-100000-suite", runs.path().join("latest")).expect("latest");
+        let newest = runs.path().join("20261202-090000-suite").join("results.json");
+        assert_eq!(newest_results(runs.path()), Some(newest));
+        std::fs::write(runs.path().join("20261202-100000-suite").join("results.json"), "{}").expect("results");
+        assert_eq!(newest_results(runs.path()), Some(runs.path().join("latest").join("results.json")));
+    }
 
     /// A schema 1 run of kill-redis-master as lab wrote it before services.
     const SCHEMA_1: &str = r#"{"schema": 1, "label": "suite", "lab": "t", "backend": "container",

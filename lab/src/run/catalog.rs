@@ -36,6 +36,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("degrade-master-link", include_str!("../../../scenarios/degrade-master-link.toml")),
     ("clock-jump-master", include_str!("../../../scenarios/clock-jump-master.toml")),
     ("disk-full-master", include_str!("../../../scenarios/disk-full-master.toml")),
+    ("starve-cpu-master", include_str!("../../../scenarios/starve-cpu-master.toml")),
+    ("starve-memory-master", include_str!("../../../scenarios/starve-memory-master.toml")),
     ("docker-stop-redis", include_str!("../../../scenarios/docker-stop-redis.toml")),
     ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
     ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
@@ -65,6 +67,8 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("degrade", "degrade-master-link"),
     ("clock-jump", "clock-jump-master"),
     ("disk-full", "disk-full-master"),
+    ("starve-cpu", "starve-cpu-master"),
+    ("starve-memory", "starve-memory-master"),
     ("docker-stop", "docker-stop-redis"),
     ("docker-kill", "docker-kill-postgres"),
     // Tuchanka's own test names (its README's table of failover times).

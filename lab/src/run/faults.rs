@@ -143,6 +143,14 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             lab.guest.run(victim, &Script::command("fork-bomb", bomb.into())).await?;
             lab.guest.forget(victim).await;
         }
+        FaultAction::StarveCpu => {
+            lab.backend.limit_cpu(victim, fault.cpu_percent).await?;
+        }
+        FaultAction::StarveMemory => {
+            // A container's kernel tells the host's memory: its own is its cgroup's cap.
+            let cap = (!lab.backend.capabilities().own_kernel).then_some(crate::backend::cgroups::NODE_MEMORY_MB);
+            lab.guest.run(victim, &memory_fill(cap, fault.memory_left_mb.unwrap_or_default())).await?;
+        }
         FaultAction::Disable => {
             let resource = disabled_resource(fault, spec);
             lab.guest.run(victim, &pcs(format!("pcs resource disable {}", shell_quote(resource)))).await?;
@@ -187,8 +195,10 @@ fn undo(lab: &Lab, fault: &Fault, spec: &'static ServiceSpec, victim: &str) -> O
 /// the cluster's own recovery.
 pub async fn lift(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     tracing::warn!(action = %fault.action.name(), %service, victim, "lift");
-    if fault.action == FaultAction::LinkDown {
-        return Ok(lab.backend.set_link(victim, true).await?);
+    match fault.action {
+        FaultAction::LinkDown => return Ok(lab.backend.set_link(victim, true).await?),
+        FaultAction::StarveCpu => return Ok(lab.backend.limit_cpu(victim, None).await?),
+        _ => {}
     }
     let spec = lab.stack().profile().require(service)?;
     let step = if is_witness(lab, victim) {
@@ -207,6 +217,9 @@ pub async fn lift(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) 
 /// operator would.
 pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     lab.backend.set_link(victim, true).await?;
+    if fault.action == FaultAction::StarveCpu {
+        lab.backend.limit_cpu(victim, None).await?;
+    }
     if matches!(fault.action, FaultAction::KernelPanic | FaultAction::ForkBomb) {
         // Fenced or still frozen: either way a reset gives a booted node.
         lab.backend.reset(victim).await?;
@@ -266,6 +279,7 @@ fn host_level_undo(fault: &Fault) -> Option<Script> {
         }
         FaultAction::ClockJump => Some(clock_set(std::time::SystemTime::now())),
         FaultAction::DiskFull => Some(disk_free(fault.path.as_deref().unwrap_or("/"))),
+        FaultAction::StarveMemory => Some(memory_free()),
         _ => None,
     }
 }
@@ -291,6 +305,37 @@ fn disk_fill(path: &str) -> Script {
 /// Removes what [`disk_fill`] wrote.
 fn disk_free(path: &str) -> Script {
     Script::command("disk-free", format!("rm -f {}/{FILLER}", shell_quote(path)))
+}
+
+/// Where a `starve-memory` mounts the tmpfs it fills.
+const MEMORY_FILLER: &str = "/run/lab-starve-memory";
+
+/// Takes all but `left_mb` MiB of the node's memory (its `MemTotal`, or
+/// `cap_mb` if smaller) with a file on a tmpfs of its own: without swap
+/// those pages cannot be reclaimed, and they are freed at once by
+/// unmounting it. The file is written, not allocated, so the pages are
+/// charged to the node as it goes and the kernel's reclaim and OOM killer
+/// act on the node while the fill runs.
+fn memory_fill(cap_mb: Option<u32>, left_mb: u32) -> Script {
+    let cap = cap_mb.map_or_else(|| "$total".to_owned(), |c| c.to_string());
+    let text = format!(
+        r#"total=$(awk '/^MemTotal:/ {{ print int($2 / 1024) }}' /proc/meminfo)
+cap={cap}; [ "$cap" -lt "$total" ] && total=$cap
+fill=$((total - {left_mb}))
+[ "$fill" -gt 0 ] || {{ echo "the node has $total MiB, not more than the {left_mb} MiB to leave" >&2; exit 1; }}
+mkdir -p {MEMORY_FILLER}
+mountpoint -q {MEMORY_FILLER} || mount -t tmpfs -o size=${{fill}}m,mode=0700 lab-starve-memory {MEMORY_FILLER}
+dd if=/dev/zero of={MEMORY_FILLER}/fill bs=1M count=$fill 2>/dev/null || true
+echo "took $(du -m {MEMORY_FILLER}/fill | cut -f1) of $total MiB""#
+    );
+    Script::command("memory-fill", text)
+}
+
+/// Gives back what [`memory_fill`] took.
+fn memory_free() -> Script {
+    let text =
+        format!("! mountpoint -q {MEMORY_FILLER} || umount {MEMORY_FILLER}; rmdir {MEMORY_FILLER} 2>/dev/null || true");
+    Script::command("memory-free", text)
 }
 
 /// Moves the node's clock by `offset_s` seconds at once.
@@ -462,6 +507,34 @@ mod tests {
         let inward = command_of(&partition_cut(&peers[..1], Direction::In));
         assert!(inward.contains("-s 192.168.89.12 -j DROP") && !inward.contains("-d 192.168.89.12"), "{inward}");
         assert!(command_of(&partition_mend()).contains("iptables -w -X lab-partition"));
+    }
+
+    /// For real (root), in a mount namespace of its own: capped at 64 MiB
+    /// and told to leave 24, the fill takes 40 MiB of memory on a tmpfs,
+    /// and the undo unmounts it. It refuses to leave more than there is.
+    #[test]
+    fn a_memory_fill_takes_all_but_what_it_leaves_and_gives_it_back() {
+        let run = |script: String| {
+            let out = std::process::Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "bash", "-c", &script])
+                .output()
+                .expect("unshare");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            )
+        };
+        let check = format!(
+            "{fill}\ngrep -q ' {MEMORY_FILLER} tmpfs' /proc/self/mounts && echo mounted\n{free}\n\
+             grep -q ' {MEMORY_FILLER} ' /proc/self/mounts || echo freed",
+            fill = command_of(&memory_fill(Some(64), 24)),
+            free = command_of(&memory_free()),
+        );
+        let (ok, out) = run(check);
+        assert!(ok && out.contains("took 40 of 64 MiB") && out.contains("mounted\nfreed"), "{out}");
+        let (ok, out) = run(command_of(&memory_fill(Some(64), 64)));
+        assert!(!ok && out.contains("not more than the 64 MiB to leave"), "{out}");
+        assert!(command_of(&memory_fill(None, 200)).contains("cap=$total"), "a VM's own memory");
     }
 
     #[test]

@@ -92,6 +92,14 @@ pub struct Fault {
     /// database's `/var/lib/postgresql`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `starve-cpu`: the percentage of the time each of the victim's CPUs
+    /// may run (1 to 99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<u32>,
+    /// `starve-memory`: how many MiB of its memory the victim keeps for
+    /// everything it runs (16 to 4096); the rest is taken from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_left_mb: Option<u32>,
     /// In a `[[then]]` step: seconds after the first fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_s: Option<f64>,
@@ -275,6 +283,17 @@ pub enum FaultAction {
     /// processes, memory and CPU, bounded by its VM. Undone by a reset.
     /// Needs a node with its own kernel (VMs).
     ForkBomb,
+    /// The victim starved of CPU: each of its CPUs runs at most
+    /// `cpu_percent` % of the time, the host throttling it as an
+    /// overcommitted hypervisor would (a container's cpu cgroup, QEMU's
+    /// process in one, VirtualBox's execution cap), until lifted.
+    StarveCpu,
+    /// The victim starved of memory: a tmpfs on it filled until only
+    /// `memory_left_mb` of its memory remains for what it runs (no swap:
+    /// the kernel drops its page cache, then its OOM killer picks a
+    /// process), until lifted. Bounded by the node: a VM's memory, a
+    /// container's memory cgroup.
+    StarveMemory,
     /// The service's replication traffic (DRBD's port) dropped on the node
     /// while the cluster's own traffic flows: the storage's peers lose each
     /// other, Pacemaker's nodes do not. Let through again at restore.
@@ -334,6 +353,8 @@ impl FaultAction {
                 | FaultAction::Degrade
                 | FaultAction::ClockJump
                 | FaultAction::ForkBomb
+                | FaultAction::StarveCpu
+                | FaultAction::StarveMemory
         )
     }
 
@@ -353,6 +374,8 @@ impl FaultAction {
         FaultAction::Degrade,
         FaultAction::ClockJump,
         FaultAction::DiskFull,
+        FaultAction::StarveCpu,
+        FaultAction::StarveMemory,
     ];
 
     /// Whether a run can lift the action while probing (`lift_after_s`).
@@ -387,6 +410,7 @@ impl FaultAction {
                 | FaultAction::Degrade
                 | FaultAction::ClockJump
                 | FaultAction::DiskFull
+                | FaultAction::StarveMemory
         )
     }
 
@@ -437,13 +461,15 @@ impl Fault {
         self.check_partition()
     }
 
-    /// `link`, `offset_s` and `path` each belong to one action, which
-    /// needs it.
+    /// `link`, `offset_s`, `path`, `cpu_percent` and `memory_left_mb` each
+    /// belong to one action, which needs it.
     fn check_own_fields(&self) -> Result<(), String> {
         let fields = [
             ("link", self.link.is_some(), FaultAction::Degrade, "link = { delay_ms = 200, loss_percent = 5 }"),
             ("offset_s", self.offset_s.is_some(), FaultAction::ClockJump, "offset_s = 300"),
             ("path", self.path.is_some(), FaultAction::DiskFull, "path = \"/var/lib/postgresql\""),
+            ("cpu_percent", self.cpu_percent.is_some(), FaultAction::StarveCpu, "cpu_percent = 5"),
+            ("memory_left_mb", self.memory_left_mb.is_some(), FaultAction::StarveMemory, "memory_left_mb = 200"),
         ];
         for (field, given, owner, example) in fields {
             match (given, self.action == owner) {
@@ -457,6 +483,14 @@ impl Fault {
         }
         if let Some(offset) = self.offset_s.filter(|o| !(o.is_finite() && *o != 0.0 && o.abs() <= 86_400.0)) {
             return Err(format!("offset_s = {offset} is out of range: give a non-zero jump of at most a day (86400)"));
+        }
+        if let Some(percent) = self.cpu_percent.filter(|p| !(1..=99).contains(p)) {
+            return Err(format!("cpu_percent = {percent} is out of range: give 1 to 99 (100 would starve nothing)"));
+        }
+        if let Some(left) = self.memory_left_mb.filter(|mb| !(16..=4096).contains(mb)) {
+            return Err(format!(
+                "memory_left_mb = {left} is out of range: give 16 to 4096 (MiB the node keeps for what it runs)"
+            ));
         }
         if let Some(path) = &self.path {
             let allowed = |c: char| c.is_ascii_alphanumeric() || "/._-".contains(c);
@@ -668,6 +702,13 @@ pub struct ServiceExpect {
     /// Longest tolerated read outage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_read_outage_ms: Option<u64>,
+    /// Most write downtime tolerated in all, every outage after the fault
+    /// added up: a service that flaps passes a limit on its longest outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_write_downtime_ms: Option<u64>,
+    /// Most read downtime tolerated in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_read_downtime_ms: Option<u64>,
     /// Acknowledged writes that may be missing afterwards (normally 0).
     /// Unset: measured and reported, not judged (for asynchronous
     /// replication, such as Redis's, which may lose acknowledged writes).
@@ -824,6 +865,8 @@ impl Scenario {
             for (service, expect) in &self.expect.services {
                 let judged = expect.max_write_outage_ms.is_some()
                     || expect.max_read_outage_ms.is_some()
+                    || expect.max_write_downtime_ms.is_some()
+                    || expect.max_read_downtime_ms.is_some()
                     || expect.lost_writes.is_some();
                 if judged && !probed.contains(service) {
                     return Err(format!(
@@ -919,6 +962,8 @@ impl Scenario {
         for expect in scenario.expect.services.values_mut() {
             expect.max_write_outage_ms = stretch(expect.max_write_outage_ms);
             expect.max_read_outage_ms = stretch(expect.max_read_outage_ms);
+            expect.max_write_downtime_ms = stretch(expect.max_write_downtime_ms);
+            expect.max_read_downtime_ms = stretch(expect.max_read_downtime_ms);
         }
         scenario
     }
@@ -1086,6 +1131,8 @@ mod tests {
             link: None,
             offset_s: None,
             path: None,
+            cpu_percent: None,
+            memory_left_mb: None,
             after_s: None,
             lift_after_s: None,
         };
@@ -1242,6 +1289,21 @@ mod tests {
         assert!(error("action = \"disk-full\"\npath = \"/var/../etc\"").contains("no `..`"));
         assert!(error("action = \"disk-full\"\npath = \"/a b\"").contains("absolute directory"));
         parse("action = \"fork-bomb\"").expect("no fields");
+        assert!(error("action = \"starve-cpu\"").contains("needs cpu_percent = 5"));
+        assert!(error("action = \"starve-cpu\"\ncpu_percent = 0").contains("give 1 to 99"));
+        assert!(error("action = \"starve-cpu\"\ncpu_percent = 100").contains("give 1 to 99"));
+        assert!(error("action = \"starve-cpu\"\ncpu_percent = -5").contains("invalid value"));
+        assert!(error("action = \"kill\"\ncpu_percent = 5").contains("only for action starve-cpu"));
+        let starve = parse("action = \"starve-cpu\"\ncpu_percent = 5\nlift_after_s = 30").expect("starve");
+        assert_eq!(starve.fault.cpu_percent, Some(5));
+        assert!(error("action = \"starve-memory\"").contains("needs memory_left_mb = 200"));
+        assert!(error("action = \"starve-memory\"\nmemory_left_mb = 8").contains("give 16 to 4096"));
+        assert!(
+            error("action = \"starve-cpu\"\ncpu_percent = 5\nmemory_left_mb = 200")
+                .contains("only for action starve-memory")
+        );
+        let starve = parse("action = \"starve-memory\"\nmemory_left_mb = 200\nlift_after_s = 60").expect("starve");
+        assert_eq!((starve.fault.memory_left_mb, starve.fault.action.liftable()), (Some(200), true));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::cgroups::Cgroups;
 use crate::backend::qmp::Qmp;
 use crate::backend::vm_disk::{self, VmDisk};
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
@@ -419,6 +420,24 @@ impl NodeBackend for QemuVms {
         Ok(!self.link_down_marker(node).exists())
     }
 
+    /// The QEMU process joins a cpu cgroup of its own (the lab's, where
+    /// `lab destroy` finds it) and is throttled there: every thread, its
+    /// vCPUs' included, as on a host that gives the VM too little time.
+    async fn limit_cpu(&self, node: &str, percent: Option<u32>) -> Result<(), BackendError> {
+        let cgroups = Cgroups::of_node(&self.paths.netns(), node);
+        let Some(pid) = self.pid(node) else { return Ok(()) };
+        let io = |source| BackendError::Io { what: "cannot limit the CPU of", path: self.dir(node), source };
+        match percent {
+            None if !cgroups.exist() => Ok(()),
+            None => cgroups.limit_cpu(None).map_err(io),
+            Some(percent) => {
+                cgroups.create().map_err(io)?;
+                cgroups.limit_cpu(Some(percent * self.vm.cpus)).map_err(io)?;
+                cgroups.join(pid).map_err(io)
+            }
+        }
+    }
+
     async fn save_snapshot(&self, name: &str, nodes: &[String]) -> Result<(), BackendError> {
         let mut monitors = Vec::new();
         for node in nodes {
@@ -468,9 +487,11 @@ impl NodeBackend for QemuVms {
         }
         // A QMP socket serves one client at a time: close these sessions first.
         drop(running);
-        // loadvm leaves the cable as it was: plug every one back in.
+        // loadvm leaves the cable and the CPU share as they were: plug
+        // every cable back in, give every VM its CPUs back.
         for node in nodes {
             self.set_link(node, true).await?;
+            self.limit_cpu(node, None).await?;
         }
         Ok(())
     }
