@@ -9,9 +9,10 @@ conf=$(mktemp -u)
 if [ "$CLUSTER_STACK" = pacemaker-1.1 ]; then
     # pcs 0.9 and corosync 2 (udpu): the ring addresses are the host names,
     # which /etc/hosts gives their lab addresses.
-    pcs cluster setup --local --corosync_conf="$conf" --name "$CLUSTER_NAME" $NODE_NAMES >/dev/null
+    pcs cluster setup --local --corosync_conf="$conf" --name "$CLUSTER_NAME" $NODE_NAMES \
+        --token "$TOKEN_MS" >/dev/null
 else
-    pcs cluster setup "$CLUSTER_NAME" $NODE_ADDRS --corosync_conf "$conf" >/dev/null
+    pcs cluster setup "$CLUSTER_NAME" $NODE_ADDRS totem token="$TOKEN_MS" --corosync_conf "$conf" >/dev/null
 fi
 cat "$conf"
 rm -f "$conf"

@@ -267,6 +267,46 @@ pub(crate) async fn run_plan(
     suite_exit(&suite)
 }
 
+/// `lab sweep`: runs every point, then writes sweep.json, sweep.md and
+/// sweep.svg in a directory of their own under the lab's runs.
+pub(crate) async fn sweep(
+    config: &Config,
+    progress: Progress,
+    plan: &crate::run::sweep::Plan,
+    points: Vec<(crate::run::sweep::Point, Config)>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    if !json {
+        eprintln!("seed {} (replay with --seed {}); {} points", plan.seed, plan.seed, points.len());
+    }
+    let sweep = crate::run::sweep::run(plan, points, progress, crate::interrupt::interrupted).await?;
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    let runs = LabPaths::new(&config.lab.state_dir, &config.lab.name).runs();
+    let dir = runs.join(format!("{stamp}-sweep-{}", sweep.scenario));
+    let write = |name: &str, text: String| std::fs::write(dir.join(name), text).map_err(Failure::infra);
+    std::fs::create_dir_all(&dir).map_err(Failure::infra)?;
+    write("sweep.json", serde_json::to_string_pretty(&sweep).unwrap_or_default())?;
+    write("sweep.md", sweep.markdown())?;
+    write("sweep.svg", crate::report::render::sweep::sweep_svg(&sweep))?;
+    if json {
+        let mut value = serde_json::to_value(&sweep).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("sweep_dir".into(), serde_json::json!(dir));
+        }
+        print_json(&value);
+    } else {
+        print!("{}", sweep.markdown());
+        println!("sweep: {}", dir.display());
+    }
+    if sweep.interrupted {
+        return Err(Failure::Interrupted);
+    }
+    match sweep.runs() - sweep.passed() {
+        0 => Ok(ExitCode::SUCCESS),
+        failed => Err(Failure::Expectations(format!("{failed} of {} runs missed their expectations", sweep.runs()))),
+    }
+}
+
 /// The exit code of a suite: interrupted 130, an infrastructure error in
 /// any run 3, a missed expectation 1.
 fn suite_exit(suite: &crate::report::results::SuiteResults) -> Result<ExitCode, Failure> {

@@ -49,6 +49,9 @@ pub struct Topology {
     /// The DRBD device's size of stacks on DRBD, in MiB.
     #[serde(default = "default_drbd_size_mb")]
     pub drbd_size_mb: u32,
+    /// Corosync's token timeout (`cluster.token_ms`).
+    #[serde(default = "default_token_ms")]
+    pub token_ms: u32,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -72,6 +75,11 @@ pub struct Topology {
 
 fn default_drbd_size_mb() -> u32 {
     256
+}
+
+/// Corosync's own default, which labs made before `cluster.token_ms` have.
+fn default_token_ms() -> u32 {
+    3000
 }
 
 fn default_beanstalkd_port() -> u16 {
@@ -138,6 +146,7 @@ impl Topology {
             distribution: crate::install::distro::Family::Debian,
             stack: config.stack.profile,
             drbd_size_mb: config.stack.drbd_size_mb,
+            token_ms: config.cluster.token_ms,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,

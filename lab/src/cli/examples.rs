@@ -116,6 +116,17 @@ pub const BENCH: &str = r#"Examples:
 
 Exit codes: 0 measured, 2 bad input, 3 the lab failed, 130 interrupted."#;
 
+pub const SWEEP: &str = r#"Examples:
+  lab sweep poweroff-master --vary cluster.token_ms=1000,3000,5000
+  lab sweep kill-postgres-master --vary postgres.synchronous=false,true --repeat 3 --force
+  lab sweep link-down-master --vary cluster.token_ms=1000,3000 --vary heartbeat.rate_hz=5,20
+
+Writes sweep.md, sweep.json and sweep.svg in a new directory under the lab's runs,
+beside each point's own reports.
+
+Exit codes: 0 every run passed, 1 a run missed its expectations, 2 bad input (nothing
+ran), 3 the lab failed, 130 interrupted (the points done are written)."#;
+
 pub const SNAPSHOT_SAVE: &str = r#"Examples:
   lab snapshot save before-upgrade
   lab snapshot save setup --force   # every scenario starts from the lab as it is now

@@ -220,6 +220,28 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run one scenario for each combination of configuration values and
+    /// plot its failover figures against them (sweep.md, sweep.json,
+    /// sweep.svg). A value that changes the cluster's setup makes the lab
+    /// anew; probes', timeouts' and reports' values run on the lab as it is.
+    #[command(after_help = examples::SWEEP)]
+    Sweep {
+        /// A builtin scenario name (see `lab scenarios`) or a .toml file.
+        scenario: String,
+        /// A configuration key and the values it takes, comma-separated
+        /// (`lab config show` lists the keys); several --vary make a grid.
+        #[arg(long, value_name = "KEY=V1,V2,...", required = true)]
+        vary: Vec<crate::run::sweep::Axis>,
+        /// Runs per point, with the same seeds at every point.
+        #[arg(long, default_value_t = 2)]
+        repeat: u32,
+        /// Base seed of random choices.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replace the existing lab of this name when a value needs the lab made anew.
+        #[arg(long)]
+        force: bool,
+    },
     /// The host-side fence daemon (started by lab itself).
     #[command(hide = true)]
     Fenced,
@@ -414,6 +436,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Command::MakeAll { .. } = cli.command {
         crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
     }
+    let sweep = sweep_points(&cli.global, &cli.command)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
     if let Some(problem) = snapshot_problem(&cli.command, &paths) {
         return Err(Failure::Usage(problem));
@@ -444,14 +467,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // what it left.
     let handles_interrupt = matches!(
         cli.command,
-        Command::MakeAll { .. } | Command::Heartbeat { .. } | Command::Scenario { .. } | Command::Suite { .. }
+        Command::MakeAll { .. }
+            | Command::Heartbeat { .. }
+            | Command::Scenario { .. }
+            | Command::Suite { .. }
+            | Command::Sweep { .. }
     );
     runtime.block_on(async {
         if handles_interrupt {
-            return dispatch(cli, config, scenarios).await;
+            return dispatch(cli, config, scenarios, sweep).await;
         }
         tokio::select! {
-            result = dispatch(cli, config, scenarios) => result,
+            result = dispatch(cli, config, scenarios, sweep) => result,
             _ = crate::interrupt::interrupted() => {
                 tracing::warn!("interrupted");
                 Err(Failure::Interrupted)
@@ -502,6 +529,7 @@ impl Command {
                 | Command::Scenario { .. }
                 | Command::Suite { .. }
                 | Command::Bench { .. }
+                | Command::Sweep { .. }
         )
     }
 }
@@ -540,14 +568,50 @@ fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario
         Scenario::find(typed)
     };
     match command {
-        Command::Scenario { name, .. } => Ok(vec![find(name)?]),
+        Command::Scenario { name, .. } | Command::Sweep { scenario: name, .. } => Ok(vec![find(name)?]),
         Command::Suite { only, .. } if only.is_empty() => Scenario::builtin(),
         Command::Suite { only, .. } | Command::Bench { only, .. } => only.iter().map(find).collect(),
         _ => Ok(Vec::new()),
     }
 }
 
-async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<ExitCode, Failure> {
+/// The configuration of each point of a `sweep`, read and checked before
+/// anything runs (a value that fails at the third point fails now), and
+/// its refusal to replace a lab without `--force`.
+fn sweep_points(global: &Global, command: &Command) -> Result<Vec<(crate::run::sweep::Point, Config)>, Failure> {
+    let Command::Sweep { vary, force, repeat, .. } = command else { return Ok(Vec::new()) };
+    if *repeat == 0 {
+        return Err(Failure::Usage("--repeat must be at least 1".into()));
+    }
+    let (file, overrides) = config_layers(global, command)?;
+    let mut points = Vec::new();
+    for point in crate::run::sweep::grid(vary) {
+        let mut layers = overrides.clone();
+        layers.extend(point.overrides().map_err(Failure::Usage)?);
+        let config = Config::load(file.as_deref(), &layers).map_err(Failure::usage)?;
+        crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
+        points.push((point, config));
+    }
+    if let Some((first, config)) = points.first() {
+        let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+        if !force && first.needs_new_lab(None) && crate::lifecycle::lab_exists(&paths) {
+            return Err(Failure::Usage(format!(
+                "lab `{}` exists and the sweep makes it anew for {}; --force replaces it (or pick another name \
+                 with --lab)",
+                config.lab.name,
+                first.label()
+            )));
+        }
+    }
+    Ok(points)
+}
+
+async fn dispatch(
+    cli: Cli,
+    config: Config,
+    scenarios: Vec<Scenario>,
+    sweep: Vec<(crate::run::sweep::Point, Config)>,
+) -> Result<ExitCode, Failure> {
     let json = cli.global.json;
     let progress = Progress::new(!json);
     match cli.command {
@@ -600,6 +664,12 @@ async fn dispatch(cli: Cli, config: Config, scenarios: Vec<Scenario>) -> Result<
                 print!("{}", bench.render())
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep { vary, repeat, seed, .. } => {
+            let scenario = scenarios.into_iter().next().ok_or_else(|| Failure::Usage("no scenario".into()))?;
+            let seed = seed.unwrap_or_else(rand::random);
+            let plan = crate::run::sweep::Plan { scenario, axes: vary, repeat, seed };
+            commands::sweep(&config, progress, &plan, sweep, json).await
         }
         Command::Stacks => {
             let profiles: Vec<_> = crate::cluster::profile::ProfileName::ALL.iter().map(|p| p.profile()).collect();

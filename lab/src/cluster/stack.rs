@@ -99,6 +99,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("STORAGE", drbd::MOUNT)
             .env("CONTAINER_PG_BINDIR", container::POSTGRES_BINDIR)
             .env("DRBD_SIZE_MB", t.drbd_size_mb)
+            .env("TOKEN_MS", t.token_ms)
             .env("CONTAINER_TARBALLS", container::TARBALLS)
             .env("TIME_FACTOR", self.time_factor())
     }

@@ -108,6 +108,7 @@ pub struct StackSection {
 pub struct ClusterSection {
     pub name: String,
     pub witness_address: Ipv4Addr,
+    pub token_ms: u32,
     pub node: Vec<NodeEntry>,
 }
 

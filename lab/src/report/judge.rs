@@ -294,7 +294,9 @@ impl ScenarioResult {
                 let probe = facts.probes.iter().find(|p| p.service == *service && p.role == role);
                 let (Some(limit), Some(probe)) = (limit, probe) else { continue };
                 let (actual, passed) = match probe.downtime_ms {
-                    Some(down) => (format!("{down:.0} ms in {}", count_outages(probe.outages.len())), down <= limit as f64),
+                    Some(down) => {
+                        (format!("{down:.0} ms in {}", count_outages(probe.outages.len())), down <= limit as f64)
+                    }
                     None => ("never recovered".into(), false),
                 };
                 let name = format!("{service} {} downtime", role_word(role));

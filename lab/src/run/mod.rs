@@ -17,3 +17,4 @@ pub mod probes;
 pub mod runner;
 pub mod scenario;
 pub mod suite;
+pub mod sweep;

@@ -9,6 +9,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod spread;
+pub mod sweep;
 pub mod timeline;
 
 use std::path::Path;
