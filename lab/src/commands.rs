@@ -41,20 +41,8 @@ pub(crate) async fn make_all(
         )));
     }
     let input = MakeAllInput { authorized_keys: keys, installation_iso: isos.into_iter().next(), keep_failed };
-    // Ctrl-C (or SIGTERM) during make-all must not leave half a lab behind.
-    // The interrupted work is dropped first (its block ends): that kills
-    // the tools it ran and releases the image build's lock, so that the
-    // destroy below takes the half-built image too.
-    let finished = {
-        let work = lifecycle::make_all(config, progress, input);
-        tokio::select! {
-            result = work => Some(result),
-            _ = crate::interrupt::interrupted() => None,
-        }
-    };
-    let Some(outcome) = finished else {
-        eprintln!("lab: interrupted; removing the half-made lab");
-        let _ = crate::teardown::destroy(&paths).await;
+    let interrupted = crate::interrupt::interrupted();
+    let Some(outcome) = lifecycle::make_all_unless_interrupted(config, progress, input, interrupted).await else {
         return Err(Failure::Interrupted);
     };
     let (lab, timings) = outcome.map_err(Failure::from)?;
@@ -431,8 +419,6 @@ fn rerender(
     suite_exit(suite)
 }
 
-/// The most recent run's results.json: `runs/<lab>/latest`'s, or the newest
-/// `runs/*/results.json` of a lab from before `latest`.
 /// Replaces this process with `ssh` to `host`, inside the lab network.
 pub(crate) fn exec_ssh(
     config: &Config,

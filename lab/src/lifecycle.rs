@@ -419,6 +419,32 @@ fn installation(
     Ok(Some(Installation { iso, info, root_key, repos, mirror }))
 }
 
+/// [`make_all`], unless `interrupted` resolves first (Ctrl-C, SIGTERM):
+/// then no half-made lab stays behind, and the answer is `None`.
+pub async fn make_all_unless_interrupted(
+    config: Config,
+    progress: Progress,
+    input: MakeAllInput,
+    interrupted: impl std::future::Future<Output = ()>,
+) -> Option<Result<(Lab, MakeAllTimings), LabError>> {
+    let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+    // The interrupted work is dropped first (its block ends): that kills
+    // the tools it ran and releases the image build's lock, so that the
+    // destroy below takes the half-built image too.
+    let finished = {
+        let work = make_all(config, progress, input);
+        tokio::select! {
+            result = work => Some(result),
+            _ = interrupted => None,
+        }
+    };
+    if finished.is_none() {
+        eprintln!("lab: interrupted; removing the half-made lab");
+        let _ = teardown::destroy(&paths).await;
+    }
+    finished
+}
+
 /// Creates the lab from nothing. On any failure the half-made lab is
 /// destroyed (the image cache stays).
 pub async fn make_all(

@@ -276,14 +276,9 @@ pub async fn run<F: std::future::Future<Output = ()>>(
         let exists = lifecycle::lab_exists(&crate::paths::LabPaths::new(&config.lab.state_dir, &config.lab.name));
         let new_lab = point.needs_new_lab(before.as_ref()) || !exists;
         let lab = if new_lab {
-            let paths = crate::paths::LabPaths::new(&config.lab.state_dir, &config.lab.name);
-            let made = tokio::select! {
-                made = lifecycle::make_all(config, progress.clone(), MakeAllInput::default()) => Some(made),
-                _ = interrupted() => None,
-            };
+            let input = MakeAllInput::default();
+            let made = lifecycle::make_all_unless_interrupted(config, progress.clone(), input, interrupted()).await;
             let Some(made) = made else {
-                // As an interrupted make-all: no half-made lab stays.
-                let _ = crate::teardown::destroy(&paths).await;
                 sweep.interrupted = true;
                 break;
             };
