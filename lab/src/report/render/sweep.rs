@@ -13,8 +13,7 @@ use crate::run::sweep::{Measure, Sweep};
 
 const HEIGHT: u32 = 420;
 const FONT: &str = "sans-serif";
-/// 16 and 14 px (plotters writes `size / 1.24`), as the other plots'.
-const TEXT_SIZE: f64 = 19.84;
+/// 14 px (plotters writes `size / 1.24`), as the other plots' small text.
 const SMALL_SIZE: f64 = 17.36;
 
 fn color(measure: Measure) -> RGBColor {
@@ -84,9 +83,11 @@ fn draw(svg: &mut String, sweep: &Sweep) -> Result<(), Box<dyn Error>> {
         .x_desc(keys.join(", "))
         .y_desc("seconds after the fault")
         .y_label_formatter(&|s| format!("{s:.0}"))
+        .max_light_lines(0)
         .label_style((FONT, SMALL_SIZE).into_font())
         .axis_desc_style((FONT, SMALL_SIZE).into_font())
         .draw()?;
+    let mut drawn = Vec::new();
     for (k, measure) in Measure::ALL.into_iter().enumerate() {
         let color = color(measure);
         // Side by side within a point's column, so the measures' dots do not hide each other.
@@ -108,10 +109,8 @@ fn draw(svg: &mut String, sweep: &Sweep) -> Result<(), Box<dyn Error>> {
             .enumerate()
             .filter_map(|(i, p)| Some((i as f64 + shift, p.summary(measure)?.p50 / 1000.0)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(medians, color.stroke_width(2)))?
-            .label(measure.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+        chart.draw_series(LineSeries::new(medians, color.stroke_width(2)))?;
+        drawn.push(measure);
         chart.draw_series(dots.iter().map(|(x, y, _)| Circle::new((*x, *y), 4, color.filled())))?;
         chart.draw_series(
             dots.iter()
@@ -119,14 +118,15 @@ fn draw(svg: &mut String, sweep: &Sweep) -> Result<(), Box<dyn Error>> {
                 .map(|(x, y, _)| Circle::new((*x, *y), 7, FAILED_COLOR.stroke_width(2))),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .margin(-160)
-        .background_style(WHITE)
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, TEXT_SIZE * 0.85).into_font())
-        .draw()?;
+    // The legend in the right margin, beside the plot: never over a point's dots.
+    let (plot_right, plot_top) = chart.plotting_area().get_pixel_range();
+    let (left, top) = (plot_right.end + 12, plot_top.start + 8);
+    for (row, measure) in drawn.into_iter().enumerate() {
+        let y = top + row as i32 * 22;
+        root.draw(&PathElement::new(vec![(left, y), (left + 20, y)], color(measure).stroke_width(3)))?;
+        let style = (FONT, SMALL_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(measure.name(), (left + 28, y), style))?;
+    }
     root.present()?;
     Ok(())
 }
