@@ -23,5 +23,9 @@ for attempt in 1 2 3; do
     echo "pcs auth failed (attempt $attempt of 3); retrying" >&2
     sleep $((10 * TIME_FACTOR))
 done
-pcs cluster start --all --wait=$((120 * TIME_FACTOR))
+# The first start waits Pacemaker's default dc-deadtime (20 s: the CIB that
+# sets lab's own comes later) before a DC is elected; the quorum device,
+# which needs only corosync, is added meanwhile.
+pcs cluster start --all
 pcs quorum device add model net host=witness algorithm=ffsplit
+pcs cluster start --all --wait=$((120 * TIME_FACTOR))

@@ -46,6 +46,9 @@ cibadmin --query > "$cib"
 (
     export CIB_file=$cib
     crm_attribute --type crm_config --name stonith-enabled --update true
+    # Every start after a rollback waits this long for a DC (see
+    # cluster.dc_deadtime_ms); no failover does.
+    crm_attribute --type crm_config --name dc-deadtime --update "$((DC_DEADTIME_MS * TIME_FACTOR))ms"
     cibadmin --create --scope configuration --xml-text "<rsc_defaults><meta_attributes id=\"rsc_defaults-meta_attributes\">$(
         nvpairs rsc_defaults-meta_attributes resource-stickiness=10 migration-threshold=1)</meta_attributes></rsc_defaults>"
     # Operations without their own timeout get the default 20 s, stretched too.

@@ -2,11 +2,15 @@
 # Runs once on every freshly cloned host (nodes and witness) before the
 # `install` snapshot. Nothing of the cluster stack starts at boot: a node that
 # rebooted must be checked and brought back by an operator (`pcs cluster
-# start`), never rejoin on its own (no fence loops). Clones share everything,
+# start`), never rejoin on its own (no fence loops). pcsd neither: lab starts
+# it with the cluster (cluster-start.sh), off the boot that every rollback
+# waits for. Clones share everything,
 # so each cluster node gets its own PostgreSQL cluster (its own system
 # identifier); the witness runs no PostgreSQL.
 set -euo pipefail
-systemctl disable --now corosync pacemaker "$PG_SERVICE" corosync-qdevice 2>/dev/null
+systemctl disable --now corosync pacemaker "$PG_SERVICE" corosync-qdevice pcsd 2>/dev/null
+# pcsd's Ruby half (pcs 0.10 and later; RHEL 7's pcsd is one unit).
+systemctl disable --now pcsd-ruby 2>/dev/null || true
 # The package's example configuration: cluster-files.sh writes the real one.
 rm -f /etc/corosync/corosync.conf
 # pcsd and its Ruby half tell systemd when they are up; on emulated (TCG)

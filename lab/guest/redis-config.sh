@@ -16,4 +16,8 @@ requirepass $REDIS_PASSWORD
 masterauth $REDIS_PASSWORD
 appendonly yes
 appendfsync always
+# A master waits this long for more replicas before it streams a snapshot
+# (Redis 7: 5 s). Each master here has one replica to wait for; the wait only
+# delayed every resync: the cluster's start and a restored node's rejoin.
+repl-diskless-sync-delay 0
 CONF

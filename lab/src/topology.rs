@@ -52,6 +52,9 @@ pub struct Topology {
     /// Corosync's token timeout (`cluster.token_ms`).
     #[serde(default = "default_token_ms")]
     pub token_ms: u32,
+    /// Pacemaker's dc-deadtime (`cluster.dc_deadtime_ms`).
+    #[serde(default = "default_dc_deadtime_ms")]
+    pub dc_deadtime_ms: u32,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -80,6 +83,12 @@ fn default_drbd_size_mb() -> u32 {
 /// Corosync's own default, which labs made before `cluster.token_ms` have.
 fn default_token_ms() -> u32 {
     3000
+}
+
+/// Pacemaker's own default, which labs made before `cluster.dc_deadtime_ms`
+/// have.
+fn default_dc_deadtime_ms() -> u32 {
+    20_000
 }
 
 fn default_beanstalkd_port() -> u16 {
@@ -147,6 +156,7 @@ impl Topology {
             stack: config.stack.profile,
             drbd_size_mb: config.stack.drbd_size_mb,
             token_ms: config.cluster.token_ms,
+            dc_deadtime_ms: config.cluster.dc_deadtime_ms,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,

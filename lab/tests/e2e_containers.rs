@@ -2,8 +2,8 @@
 //! the image (or reuses the cache), the hosts and the whole HA stack; then
 //! `lab scenario kill-postgres-master` must pass its expectations; then
 //! `lab suite --only poweroff-master` must pass too; a named snapshot is
-//! saved, rolled back to and deleted; and `lab destroy` must leave nothing
-//! behind.
+//! saved, rolled back to and deleted; `lab sweep` runs poweroff-master at
+//! two probe rates; and `lab destroy` must leave nothing behind.
 //!
 //! Needs root, mmdebstrap, systemd-nspawn and a reachable Debian mirror,
 //! and takes minutes: ignored by default, run by CI with `--include-ignored`.
@@ -142,6 +142,30 @@ fn make_all_then_two_faults_then_destroy() {
     assert_eq!(this["last_run"]["label"], "suite");
     assert_eq!(lab.run(&["snapshot", "delete", "mine"]).status.code(), Some(0));
     assert_eq!(json(&lab.run(&["--json", "snapshot", "list"])).as_array().map(Vec::len), Some(2));
+
+    // A sweep over a value the probes read, not the cluster's setup: both
+    // points run on this lab as it is, and each gets its figures.
+    let swept = lab.run(&[
+        "--json", "sweep", "poweroff-master", "--vary", "heartbeat.rate_hz=5,20", "--repeat", "1", "--seed", "9",
+    ]);
+    let sweep = json(&swept);
+    let points = sweep["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2, "{sweep}");
+    for point in points {
+        assert_eq!(point["new_lab"], false, "a probe setting needs no new lab: {point}");
+        let run = &point["runs"][0];
+        assert!(run["write_outage_ms"].as_f64().is_some_and(|ms| ms > 0.0), "the writer saw the outage: {point}");
+        assert!(run["new_master_ms"].as_f64().is_some(), "a new master: {point}");
+        // Replication is asynchronous: a failed run may only have lost writes.
+        assert!(run["passed"] == true || run["lost_writes"].as_u64() > Some(0), "{point}");
+    }
+    let all_passed = points.iter().all(|p| p["runs"][0]["passed"] == true);
+    assert_eq!(swept.status.code(), Some(if all_passed { 0 } else { 1 }));
+    let dir = std::path::PathBuf::from(sweep["sweep_dir"].as_str().expect("sweep_dir"));
+    let table = std::fs::read_to_string(dir.join("sweep.md")).expect("sweep.md");
+    assert!(table.contains("| heartbeat.rate_hz |") && table.contains("| 20 |"), "{table}");
+    let plot = std::fs::read_to_string(dir.join("sweep.svg")).expect("sweep.svg");
+    assert!(plot.contains("<svg") && plot.contains("heartbeat.rate_hz"), "{plot}");
 
     lab.assert_destroyed();
 }

@@ -192,11 +192,12 @@ pub fn assign_node_users(topology: &mut Topology, paths: &LabPaths) -> Result<()
 /// from inside, as a VM does).
 fn network_unit(node: &str, address: std::net::Ipv4Addr, prefix: u8) -> Vec<GuestFile> {
     let port = netns::node_port(node);
+    let mac = super::node_mac(address);
     let unit = format!(
         "[Unit]\nDescription=lab: eth0 at {address}/{prefix}\nDefaultDependencies=no\n\
          Before=network-pre.target\nWants=network-pre.target\n\n\
          [Service]\nType=oneshot\nRemainAfterExit=yes\n\
-         ExecStart=/sbin/ip link set {port} name eth0\n\
+         ExecStart=/sbin/ip link set {port} name eth0 address {mac}\n\
          ExecStart=/sbin/ip addr add {address}/{prefix} dev eth0\n\
          ExecStart=/sbin/ip link set eth0 up\nExecStart=/sbin/ip link set lo up\n"
     );
@@ -427,10 +428,11 @@ impl NodeBackend for Containers {
         if !nodes.iter().all(|n| snapshot.join(n).is_dir()) {
             return Err(BackendError::NoSnapshot { name: name.to_owned() });
         }
-        for node in nodes {
+        // Hosts are independent: rolled back side by side (a second or so
+        // each, mostly unmounting), which every scenario run waits for.
+        let snapshot = &snapshot;
+        let each = nodes.iter().map(|node| async move {
             self.power_off(node).await?;
-        }
-        for node in nodes {
             self.unmount(node).await?;
             let dir = self.dir(node);
             remove_dir(&dir.join("upper"))?;
@@ -446,8 +448,9 @@ impl NodeBackend for Containers {
                     ],
                 )
                 .await?;
-            self.mount(node).await?;
-        }
+            self.mount(node).await
+        });
+        futures_util::future::try_join_all(each).await?;
         Ok(())
     }
 
@@ -470,5 +473,20 @@ fn remove_dir(path: &Path) -> Result<(), BackendError> {
             Err(BackendError::Io { what: "cannot remove", path: path.to_owned(), source: e })
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_boots_with_the_same_mac_every_time() {
+        let address = std::net::Ipv4Addr::new(192, 168, 89, 12);
+        let unit = |node| String::from_utf8(network_unit(node, address, 24)[0].contents.clone()).expect("utf-8");
+        let first = unit("tuchanka-b");
+        assert!(first.contains("name eth0 address 52:54:00:89:59:0c\n"), "{first}");
+        assert_eq!(first, unit("tuchanka-b"));
+        assert!(first.contains("ip addr add 192.168.89.12/24 dev eth0"), "{first}");
     }
 }

@@ -100,6 +100,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("CONTAINER_PG_BINDIR", container::POSTGRES_BINDIR)
             .env("DRBD_SIZE_MB", t.drbd_size_mb)
             .env("TOKEN_MS", t.token_ms)
+            .env("DC_DEADTIME_MS", t.dc_deadtime_ms)
             .env("CONTAINER_TARBALLS", container::TARBALLS)
             .env("TIME_FACTOR", self.time_factor())
     }
@@ -181,10 +182,9 @@ impl<'a, G: Guest> Stack<'a, G> {
         resources_script(self.services())
     }
 
-    /// Starts the cluster on all nodes (nothing starts at boot).
+    /// Starts the cluster on all nodes at once (nothing starts at boot).
     pub async fn start(&self) -> Result<(), StackError> {
-        self.guest.run(&self.first_node()?, &self.script(guest_script!("cluster-start.sh"))).await?;
-        Ok(())
+        self.on_all(&self.topology.node_names(), &self.script(guest_script!("cluster-start.sh"))).await
     }
 
     /// Stops the cluster on all nodes, cleanly.
@@ -197,6 +197,12 @@ impl<'a, G: Guest> Stack<'a, G> {
         let f = self.time_factor();
         let stop_all = self.topology.distribution.cluster_stack().stop_all(120 * f);
         let stop = Script::command("cluster-stop", format!("timeout {} {stop_all} >/dev/null", 150 * f));
+        // pcs stops the others through their pcsd, which starts with the
+        // cluster, not at boot: a node fenced since has none yet.
+        let pcsd = Script::command("pcsd-start", format!("timeout {} systemctl start pcsd", 90 * f));
+        if let Err(error) = self.on_all(&self.topology.node_names(), &pcsd).await {
+            tracing::warn!(%error, "pcsd did not start everywhere");
+        }
         if let Err(error) = self.guest.run(&self.first_node()?, &stop).await {
             tracing::warn!(%error, "pcs cluster stop --all did not finish; stopping node by node");
             self.on_all(&self.topology.node_names(), &self.script(guest_script!("node-stop.sh"))).await?;
@@ -289,19 +295,17 @@ impl<'a, G: Guest> Stack<'a, G> {
     /// master, rebuilding the data of `services` first: what an operator
     /// does after a fault, as in Tuchanka's `restore` scripts.
     pub async fn rejoin_as_replica(&self, node: &str, services: &[ServiceName]) -> Result<(), StackError> {
-        let stop = Script::command("cluster-stop-node", "pcs cluster stop --force >/dev/null 2>&1 || true".into());
+        // A fenced node rebooted with its cluster stopped: nothing to stop.
+        let stop = Script::command(
+            "cluster-stop-node",
+            "systemctl is-active --quiet corosync || exit 0; pcs cluster stop --force >/dev/null 2>&1 || true".into(),
+        );
         self.guest.run(node, &stop).await?;
         for service in services.iter().filter_map(|s| self.profile().spec(*s)) {
             service.rebuild(self, node).await?;
         }
-        let join = Script::command(
-            "cluster-join",
-            format!(
-                "pcs cluster start --wait={} >/dev/null && crm_resource --cleanup >/dev/null",
-                120 * self.time_factor()
-            ),
-        );
-        self.guest.run(node, &join).await?;
+        // The caller clears failures and waits until the cluster is healthy.
+        self.guest.run(node, &self.script(guest_script!("cluster-start.sh"))).await?;
         Ok(())
     }
 

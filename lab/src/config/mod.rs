@@ -109,6 +109,7 @@ pub struct ClusterSection {
     pub name: String,
     pub witness_address: Ipv4Addr,
     pub token_ms: u32,
+    pub dc_deadtime_ms: u32,
     pub node: Vec<NodeEntry>,
 }
 

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{QemuVms, clock_args, mac_address};
+use super::{QemuVms, clock_args};
 use crate::backend::{BackendError, GuestFile};
 use crate::host::HostError;
 use crate::install::kickstart::{IsoInstall, Machine};
@@ -105,7 +105,7 @@ impl QemuVms {
         self.host.run("qemu-img", create.into_iter().chain([size.as_ref()])).await?;
 
         let machine = Machine {
-            lab_nic: mac_address(host.address),
+            lab_nic: crate::backend::node_mac(host.address),
             uplink_nic: None,
             disk: INSTALL_DISK.into(),
             boot_args: clock_args(&self.vm).into_iter().map(str::to_owned).collect(),

@@ -161,7 +161,7 @@ impl QemuVms {
             "-netdev".into(),
             format!("tap,id=n0,ifname={},script=no,downscript=no", netns::tap_name(&host.name)),
             "-device".into(),
-            format!("virtio-net-pci,netdev=n0,id={NIC},mac={}", mac_address(host.address)),
+            format!("virtio-net-pci,netdev=n0,id={NIC},mac={}", super::node_mac(host.address)),
             "-chardev".into(),
             format!("file,id=console,path={},append=on", self.paths.console(&host.name).display()),
             "-serial".into(),
@@ -266,13 +266,6 @@ impl QemuVms {
         }
         Ok(true)
     }
-}
-
-/// A node's MAC address: QEMU's prefix and the node's address, so a
-/// capture shows at a glance which node sent a frame.
-fn mac_address(address: std::net::Ipv4Addr) -> String {
-    let [_, _, c, d] = address.octets();
-    format!("52:54:00:89:{c:02x}:{d:02x}")
 }
 
 /// Per-VM settings on the kernel command line: root disk, serial console,
