@@ -28,4 +28,14 @@ done
 # which needs only corosync, is added meanwhile.
 pcs cluster start --all
 pcs quorum device add model net host=witness algorithm=ffsplit
-pcs cluster start --all --wait=$((120 * TIME_FACTOR))
+# Then the DC, asked of Pacemaker here: `pcs cluster start --all --wait`
+# asks every node's pcsd, minutes on emulated (TCG) hosts.
+for _ in $(seq $((120 * TIME_FACTOR))); do
+    state=$(crm_mon -1 2>/dev/null || true)
+    if grep -q 'Current DC: ' <<<"$state" && ! grep -q 'Current DC: NONE' <<<"$state"; then
+        exit 0
+    fi
+    sleep 1
+done
+echo "no DC was elected within $((120 * TIME_FACTOR)) s: $(crm_mon -1 2>&1 | head -n 5)" >&2
+exit 1

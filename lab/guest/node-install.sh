@@ -4,9 +4,9 @@
 # rebooted must be checked and brought back by an operator (`pcs cluster
 # start`), never rejoin on its own (no fence loops). pcsd neither: lab starts
 # it with the cluster (cluster-start.sh), off the boot that every rollback
-# waits for. Clones share everything,
-# so each cluster node gets its own PostgreSQL cluster (its own system
-# identifier); the witness runs no PostgreSQL.
+# waits for. Clones share everything, so each cluster node gets its own
+# PostgreSQL cluster (its own system identifier); the witness runs no
+# PostgreSQL.
 set -euo pipefail
 systemctl disable --now corosync pacemaker "$PG_SERVICE" corosync-qdevice pcsd 2>/dev/null
 # pcsd's Ruby half (pcs 0.10 and later; RHEL 7's pcsd is one unit).

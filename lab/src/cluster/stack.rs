@@ -309,11 +309,19 @@ impl<'a, G: Guest> Stack<'a, G> {
         Ok(())
     }
 
-    /// Clears failed actions so the cluster retries everywhere.
+    /// Clears failed actions so the cluster retries everywhere, asking the
+    /// first node whose Pacemaker answers: a node that has just rejoined
+    /// (the first, after a fault on it) may not be connected yet.
     pub async fn cleanup(&self) -> Result<(), StackError> {
         let cleanup = Script::command("resource-cleanup", "crm_resource --cleanup >/dev/null".into());
-        self.guest.run(&self.first_node()?, &cleanup).await?;
-        Ok(())
+        let mut last = None;
+        for node in self.topology.node_names() {
+            match self.guest.run(&node, &cleanup).await {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(|| StackError::NoNode("(none)".into()), StackError::from))
     }
 
     /// Each host's journal since `since_unix_s` (seconds since the epoch),
@@ -360,15 +368,24 @@ mod tests {
     use super::*;
     use crate::install::distro::{Family, Vendor};
 
-    /// Records what would be sent to each host.
+    /// Records what would be sent to each host; scripts on `failing` fail.
     #[derive(Default)]
     struct RecordingGuest {
         sent: Mutex<Vec<(String, String)>>,
+        failing: Option<&'static str>,
     }
 
     impl Guest for RecordingGuest {
         async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
             self.sent.lock().expect("lock").push((node.to_owned(), script.render()));
+            if self.failing == Some(node) {
+                return Err(GuestError::Failed {
+                    node: node.to_owned(),
+                    script: script.name.to_owned(),
+                    status: "exit status: 102".into(),
+                    stderr: "crm_resource: Could not connect to the controller".into(),
+                });
+            }
             Ok(String::new())
         }
 
@@ -495,6 +512,23 @@ mod tests {
             assert!(text.contains("eval \"$PG_NEW_CLUSTER\""), "{text}");
             assert!(text.contains("export CLUSTER_STACK='pacemaker-2'"), "{text}");
         }
+    }
+
+    /// Seen on VMs: the master rejoined after its kernel panic, and its
+    /// Pacemaker, just started, could not be asked to clean up yet.
+    #[tokio::test]
+    async fn cleanup_asks_the_next_node_when_one_is_not_connected_yet() {
+        let config = crate::config::Config::defaults().expect("defaults");
+        let topology = Topology::from_config(&config, "img").expect("topology");
+        let secrets = Secrets::new(std::path::Path::new("/nonexistent"));
+        let guest = RecordingGuest { failing: Some("tuchanka-a"), ..RecordingGuest::default() };
+        Stack::new(&guest, &topology, &secrets).cleanup().await.expect("cleaned up through tuchanka-b");
+        let asked: Vec<String> = guest.sent.into_inner().expect("lock").into_iter().map(|(node, _)| node).collect();
+        assert_eq!(asked, ["tuchanka-a", "tuchanka-b"]);
+
+        let guest = RecordingGuest { failing: Some("tuchanka-b"), ..RecordingGuest::default() };
+        Stack::new(&guest, &topology, &secrets).cleanup().await.expect("cleaned up through tuchanka-a");
+        assert_eq!(guest.sent.into_inner().expect("lock").len(), 1, "the first node that answers is enough");
     }
 
     #[tokio::test]
