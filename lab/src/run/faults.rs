@@ -249,7 +249,7 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     if !stale.is_empty() {
         lab.stack().rejoin_as_replica(victim, &stale).await?;
     }
-    lab.stack().cleanup().await?;
+    lab.stack().cleanup(victim).await?;
     Ok(())
 }
 
