@@ -23,11 +23,21 @@ for attempt in 1 2 3; do
     echo "pcs auth failed (attempt $attempt of 3); retrying" >&2
     sleep $((10 * TIME_FACTOR))
 done
-# The first start waits Pacemaker's default dc-deadtime (20 s: the CIB that
-# sets lab's own comes later) before a DC is elected; the quorum device,
-# which needs only corosync, is added meanwhile.
-pcs cluster start --all
-pcs quorum device add model net host=witness algorithm=ffsplit
+device() { pcs quorum device add model net host=witness algorithm=ffsplit; }
+if [ "$FENCING" = sbd ]; then
+    # sbd reads corosync's quorum settings once, as it starts with corosync:
+    # started before the device was added, it kept two_node's rule (both
+    # nodes present, or this one is unhealthy) and reset the survivor of a
+    # failover too. pcs adds the device to a stopped cluster as well.
+    device
+    pcs cluster start --all
+else
+    # The first start waits Pacemaker's default dc-deadtime (20 s: the CIB
+    # that sets lab's own comes later) before a DC is elected; the quorum
+    # device, which needs only corosync, is added meanwhile.
+    pcs cluster start --all
+    device
+fi
 # Then the DC, asked of Pacemaker here: `pcs cluster start --all --wait`
 # asks every node's pcsd, minutes on emulated (TCG) hosts.
 for _ in $(seq $((120 * TIME_FACTOR))); do

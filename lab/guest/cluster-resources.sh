@@ -10,8 +10,16 @@
 # of Python start-up, minutes in all on emulated hosts.
 set -euo pipefail
 
+# Fencing (see cluster.fencing): a fence_lab device per node, or with sbd
+# none at all: a lost node is counted as fenced once its watchdog has surely
+# reset it (stonith-watchdog-timeout, set below).
+fence_devices() {
+    [ "${FENCING:-lab}" = lab ] && echo "$NODE_NAMES"
+    true
+}
+
 resources() {
-    for node in $NODE_NAMES; do
+    for node in $(fence_devices); do
         echo "<primitive id=\"fence-$node\" class=\"stonith\" type=\"fence_lab\">
   <instance_attributes id=\"fence-$node-instance_attributes\">$(nvpairs "fence-$node-instance_attributes" port="$node" pcmk_host_list="$node")</instance_attributes>
   <operations>$(op "fence-$node" monitor "$(every 60)" "$(t 20)")</operations>
@@ -32,7 +40,7 @@ resources() {
 }
 
 constraints() {
-    for node in $NODE_NAMES; do
+    for node in $(fence_devices); do
         echo "<rsc_location id=\"location-fence-$node-$node--INFINITY\" rsc=\"fence-$node\" node=\"$node\" score=\"-INFINITY\"/>"
     done
     for service in $SERVICES; do
@@ -46,6 +54,15 @@ cibadmin --query > "$cib"
 (
     export CIB_file=$cib
     crm_attribute --type crm_config --name stonith-enabled --update true
+    if [ "${FENCING:-lab}" = sbd ]; then
+        # Twice sbd's watchdog timeout (node-install.sh), stretched alike;
+        # a fencing operation may take that long, so it gets a minute more
+        # than that (Pacemaker's default 60 s is less on emulated hosts, and
+        # a watchdog fencing that timed out started over, forever).
+        watchdog_s=$((2 * WATCHDOG_TIMEOUT_S * TIME_FACTOR))
+        crm_attribute --type crm_config --name stonith-watchdog-timeout --update "${watchdog_s}s"
+        crm_attribute --type crm_config --name stonith-timeout --update "$((watchdog_s + 60 * TIME_FACTOR))s"
+    fi
     # Every start after a rollback waits this long for a DC (see
     # cluster.dc_deadtime_ms); no failover does.
     crm_attribute --type crm_config --name dc-deadtime --update "$((DC_DEADTIME_MS * TIME_FACTOR))ms"

@@ -192,9 +192,6 @@ pub(crate) async fn run_plan(
     runs: RunOptions,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    if runs.repeat == Some(0) {
-        return Err(Failure::Usage("--repeat must be at least 1".into()));
-    }
     if let (Some(share), None) = (runs.partition, runs.seed) {
         return Err(Failure::Usage(format!(
             "--partition {share} needs --seed: every share must be cut from the same plan, \
@@ -268,9 +265,7 @@ pub(crate) async fn sweep(
         eprintln!("seed {} (replay with --seed {}); {} points", plan.seed, plan.seed, points.len());
     }
     let sweep = crate::run::sweep::run(plan, points, progress, crate::interrupt::interrupted).await?;
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
-    let runs = LabPaths::new(&config.lab.state_dir, &config.lab.name).runs();
-    let dir = runs.join(format!("{stamp}-sweep-{}", sweep.scenario));
+    let dir = LabPaths::new(&config.lab.state_dir, &config.lab.name).new_run(&format!("sweep-{}", sweep.scenario));
     let write = |name: &str, text: String| std::fs::write(dir.join(name), text).map_err(Failure::infra);
     std::fs::create_dir_all(&dir).map_err(Failure::infra)?;
     write("sweep.json", serde_json::to_string_pretty(&sweep).unwrap_or_default())?;

@@ -354,6 +354,13 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
             path.display()
         )));
     }
+    if let (Some((path, _)), crate::cluster::fencing::Fencing::Sbd) = (&iso, config.cluster.fencing) {
+        return Err(LabError::Unsupported(format!(
+            "fencing = \"sbd\" runs on lab's own Debian 12 image (it needs the sbd package), not on hosts \
+             installed from {}; leave out the ISO, or set cluster.fencing = \"lab\"",
+            path.display()
+        )));
+    }
     let installation = installation(iso, &keys, config)?;
     let recipe = Recipe::for_stack(stack)?;
     Topology::from_config(config, &recipe.key())?;

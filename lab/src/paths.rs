@@ -82,6 +82,12 @@ impl LabPaths {
         self.state_dir.join("runs").join(&self.lab)
     }
 
+    /// A directory of [`LabPaths::runs`] for `what` started now:
+    /// `20261202-153000-what`, so that a listing sorts by time.
+    pub fn new_run(&self, what: &str) -> PathBuf {
+        self.runs().join(format!("{}-{what}", run_stamp()))
+    }
+
     /// The log of everything lab ran for this lab. Outside the lab
     /// directory so that it survives `lab destroy` (and tells what it did).
     pub fn log(&self) -> PathBuf {
@@ -120,5 +126,25 @@ impl LabPaths {
         let args = crate::process::args(pid);
         let ours = args.get(1..).is_some_and(|tail| tail == self.fence_daemon_args());
         (ours && !crate::process::is_zombie(pid)).then_some(pid)
+    }
+}
+
+/// Now, as run directories and run ids begin: `20261202-153000` (UTC).
+pub fn run_stamp() -> String {
+    jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_directory_sorts_by_its_start() {
+        let dir = LabPaths::new(Path::new("/state"), "night").new_run("suite");
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("name");
+        assert_eq!(dir.parent(), Some(Path::new("/state/runs/night")));
+        let (stamp, what) = name.split_at(15);
+        assert!(stamp.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'-' } else { b.is_ascii_digit() }), "{name}");
+        assert_eq!(what, "-suite");
     }
 }

@@ -26,6 +26,8 @@ pub struct Status {
     pub vm: Option<crate::topology::VmSpec>,
     pub hosts: Vec<HostStatus>,
     pub snapshots: Vec<String>,
+    /// How the cluster fences a lost node.
+    pub fencing: crate::cluster::fencing::Fencing,
     pub fence_daemon: bool,
     pub cluster: Option<ClusterState>,
 }
@@ -67,6 +69,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
         vm: lab.topology.vm,
         hosts,
         snapshots,
+        fencing: lab.topology.fencing,
         fence_daemon,
         cluster,
     };
@@ -102,7 +105,11 @@ fn render(status: &Status) -> String {
         "snapshots: {}\n",
         if status.snapshots.is_empty() { "none".into() } else { status.snapshots.join(", ") }
     ));
-    out.push_str(&format!("fence daemon: {}\n", if status.fence_daemon { "running" } else { "not running" }));
+    let daemon = if status.fence_daemon { "running" } else { "not running" };
+    match status.fencing {
+        crate::cluster::fencing::Fencing::Lab => out.push_str(&format!("fencing: lab's fence daemon, {daemon}\n")),
+        crate::cluster::fencing::Fencing::Sbd => out.push_str("fencing: sbd and each node's watchdog\n"),
+    }
     match &status.cluster {
         Some(c) => {
             out.push_str(&format!("cluster: {}\n", c.summary(status.stack.profile().services)));

@@ -98,6 +98,6 @@ impl NodeBackend for FakeBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false }
+        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false, watchdog: false }
     }
 }

@@ -55,6 +55,13 @@ pub struct Topology {
     /// Pacemaker's dc-deadtime (`cluster.dc_deadtime_ms`).
     #[serde(default = "default_dc_deadtime_ms")]
     pub dc_deadtime_ms: u32,
+    /// How a lost node is fenced (`cluster.fencing`; labs made before it
+    /// fence through lab's daemon).
+    #[serde(default)]
+    pub fencing: crate::cluster::fencing::Fencing,
+    /// sbd's watchdog timeout, in seconds (`cluster.watchdog_timeout_s`).
+    #[serde(default = "default_watchdog_timeout_s")]
+    pub watchdog_timeout_s: u32,
     pub cluster_name: String,
     pub hosts: Vec<HostSpec>,
     pub host_address: Ipv4Addr,
@@ -89,6 +96,11 @@ fn default_token_ms() -> u32 {
 /// have.
 fn default_dc_deadtime_ms() -> u32 {
     20_000
+}
+
+/// sbd's own default.
+fn default_watchdog_timeout_s() -> u32 {
+    5
 }
 
 fn default_beanstalkd_port() -> u16 {
@@ -157,6 +169,8 @@ impl Topology {
             drbd_size_mb: config.stack.drbd_size_mb,
             token_ms: config.cluster.token_ms,
             dc_deadtime_ms: config.cluster.dc_deadtime_ms,
+            fencing: config.cluster.fencing,
+            watchdog_timeout_s: config.cluster.watchdog_timeout_s,
             cluster_name: config.cluster.name.clone(),
             hosts,
             host_address: config.network.host_address,

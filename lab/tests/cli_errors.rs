@@ -277,6 +277,15 @@ fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
     );
 }
 
+#[test]
+fn sbd_fencing_is_refused_on_hosts_installed_from_an_iso() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rocky, key) = rocky_iso_and_key(dir.path());
+    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    let out = lab(dir.path(), &["--backend", "qemu", "--set", "cluster.fencing=sbd", "make-all", rocky, key]);
+    assert_refused(dir.path(), &out, "fencing = \"sbd\" runs on lab's own Debian 12 image");
+}
+
 /// `lab make-all rocky9.iso key.pub` as typed picks the backend that can
 /// install an ISO and says so; a backend the user chose is kept.
 #[test]
@@ -431,7 +440,7 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
         assert!(stderr(&out).lines().next().is_some_and(|l| l.contains(says)), "{flag} {value}: {}", stderr(&out));
         assert!(!dir.path().join("relative").exists() && !state.exists(), "{flag} {value} made something");
     }
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["--set", "postgres.replica_vip=192.168.89.11", "make-all"], "address 192.168.89.11 is used twice"),
         (&["--set", "timeouts.boot_s=9223372036854775807", "make-all"], "--set timeouts.boot_s"),
         (&["--set", "network.host_address=999.1.1.1", "make-all"], "`network.host_address`: invalid IPv4"),
@@ -442,6 +451,10 @@ fn values_that_would_crash_a_run_are_refused_before_anything_is_made() {
         (&["heartbeat", "writer", "--seconds=-1"], "--seconds"),
         (&["heartbeat", "writer", "--seconds", "1e300"], "--seconds"),
         (&["--set", "qemu.tcg_slowdown=inf", "make-all"], "`qemu.tcg_slowdown`"),
+        (&["--set", "cluster.fencing=sbd", "make-all"], "`cluster.fencing`: \"sbd\" resets a node"),
+        (&["suite", "--repeat", "0"], "invalid value '0' for '--repeat"),
+        (&["bench", "--repeat", "0"], "invalid value '0' for '--repeat"),
+        (&["sweep", "poweroff-master", "--vary", "cluster.token_ms=1000", "--repeat", "0"], "'--repeat <REPEAT>'"),
     ];
     for (args, says) in cases {
         let out = lab(&state, args);

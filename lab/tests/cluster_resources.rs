@@ -24,6 +24,11 @@ fn cib(profile: ProfileName, stack: &str, schema: &str) -> String {
 
 /// The configuration for hosts `time_factor` times slower than native.
 fn cib_at(profile: ProfileName, stack: &str, schema: &str, time_factor: &str) -> String {
+    cib_fenced(profile, stack, schema, time_factor, "lab")
+}
+
+/// The configuration of a lab fenced by `fencing` (`cluster.fencing`).
+fn cib_fenced(profile: ProfileName, stack: &str, schema: &str, time_factor: &str, fencing: &str) -> String {
     // What lab sends: the CIB helpers, each service's fragment, then the script.
     let profile = profile.profile();
     let script = lab::cluster::stack::resources_script(profile.services).render();
@@ -55,6 +60,7 @@ fn cib_at(profile: ProfileName, stack: &str, schema: &str, time_factor: &str) ->
         ("REDIS_CONF", "/etc/redis.conf"),
         ("REDIS_PORT", "6379"),
         ("BEANSTALKD_PORT", "11300"),
+        ("FENCING", fencing),
     ];
     let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).output().expect("bash");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -109,6 +115,21 @@ fn emulated_hosts_get_longer_timeouts_and_sparser_monitors() {
     assert!(tcg.contains("name=\"monitor\" interval=\"240s\" timeout=\"320s\""), "fencing devices: {tcg}");
     let slow = cib_at(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9", "2");
     assert!(slow.contains("name=\"monitor\" interval=\"10s\" timeout=\"20s\" role=\"Promoted\""), "{slow}");
+}
+
+/// With sbd the survivors have no device to ask: no fence_lab primitive,
+/// nor its location constraint (the watchdog timeout is a cluster
+/// property, set by the script's cluster part).
+#[test]
+fn a_lab_fenced_by_sbd_has_no_fence_devices() {
+    let lab = cib(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9");
+    assert!(lab.contains("type=\"fence_lab\"") && lab.contains("rsc=\"fence-tuchanka-a\""), "{lab}");
+    let sbd = cib_fenced(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9", "1", "sbd");
+    validates(&sbd, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{sbd}"));
+    assert!(!sbd.contains("fence_lab") && !sbd.contains("fence-tuchanka"), "{sbd}");
+    assert!(sbd.contains("<clone id=\"pgsqld-clone\">"), "the services stay: {sbd}");
+    let script = lab::cluster::stack::resources_script(ProfileName::Tuchanka.profile().services).render();
+    assert!(script.contains("--name stonith-watchdog-timeout"), "set with sbd: {script}");
 }
 
 /// skyha (seed 000): the DRBD clone, and the group on its primary in the

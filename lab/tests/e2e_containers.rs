@@ -146,7 +146,15 @@ fn make_all_then_two_faults_then_destroy() {
     // A sweep over a value the probes read, not the cluster's setup: both
     // points run on this lab as it is, and each gets its figures.
     let swept = lab.run(&[
-        "--json", "sweep", "poweroff-master", "--vary", "heartbeat.rate_hz=5,20", "--repeat", "1", "--seed", "9",
+        "--json",
+        "sweep",
+        "poweroff-master",
+        "--vary",
+        "heartbeat.rate_hz=5,20",
+        "--repeat",
+        "1",
+        "--seed",
+        "9",
     ]);
     let sweep = json(&swept);
     let points = sweep["points"].as_array().expect("points");

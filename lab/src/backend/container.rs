@@ -463,7 +463,12 @@ impl NodeBackend for Containers {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: false, live_snapshots: false, link_shaping: crate::host::kernel_has_netem() }
+        Capabilities {
+            own_kernel: false,
+            live_snapshots: false,
+            link_shaping: crate::host::kernel_has_netem(),
+            watchdog: false,
+        }
     }
 }
 

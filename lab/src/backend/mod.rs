@@ -88,6 +88,9 @@ pub struct Capabilities {
     /// tc netem works on the nodes' links (`degrade`): a VM's own kernel
     /// has it; containers' links are the host kernel's.
     pub link_shaping: bool,
+    /// Nodes are fenced by their own watchdog (sbd), which resets a node
+    /// whose sbd stops feeding it (`sbd-stop`).
+    pub watchdog: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -667,7 +667,7 @@ impl<V: VBoxManage> NodeBackend for VirtualBoxVms<V> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: true, live_snapshots: false, link_shaping: true }
+        Capabilities { own_kernel: true, live_snapshots: false, link_shaping: true, watchdog: false }
     }
 }
 

@@ -211,7 +211,7 @@ pub enum Command {
     #[command(after_help = examples::BENCH)]
     Bench {
         /// Makes and runs per scenario.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = at_least_once())]
         repeat: u32,
         /// Scenarios to time (default: kill-postgres-master, poweroff-master, link-down-master).
         #[arg(long = "only", value_name = "SCENARIO")]
@@ -233,7 +233,7 @@ pub enum Command {
         #[arg(long, value_name = "KEY=V1,V2,...", required = true)]
         vary: Vec<crate::run::sweep::Axis>,
         /// Runs per point, with the same seeds at every point.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = at_least_once())]
         repeat: u32,
         /// Base seed of random choices.
         #[arg(long)]
@@ -247,11 +247,16 @@ pub enum Command {
     Fenced,
 }
 
+/// `--repeat`: a count of runs, refused as it is parsed when it is 0.
+fn at_least_once() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
 /// How often and with which randomness scenarios run.
 #[derive(Clone, Copy, Debug, Args)]
 pub struct RunOptions {
     /// Runs per scenario (overrides the scenario's `repeat`).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_once())]
     pub repeat: Option<u32>,
     /// Base seed of random choices; printed in every report, replays a run exactly.
     #[arg(long)]
@@ -579,10 +584,7 @@ fn scenarios_of(command: &Command) -> Result<Vec<Scenario>, crate::run::scenario
 /// anything runs (a value that fails at the third point fails now), and
 /// its refusal to replace a lab without `--force`.
 fn sweep_points(global: &Global, command: &Command) -> Result<Vec<(crate::run::sweep::Point, Config)>, Failure> {
-    let Command::Sweep { vary, force, repeat, .. } = command else { return Ok(Vec::new()) };
-    if *repeat == 0 {
-        return Err(Failure::Usage("--repeat must be at least 1".into()));
-    }
+    let Command::Sweep { vary, force, .. } = command else { return Ok(Vec::new()) };
     let (file, overrides) = config_layers(global, command)?;
     let mut points = Vec::new();
     for point in crate::run::sweep::grid(vary) {
@@ -653,9 +655,6 @@ async fn dispatch(
             } else {
                 scenarios
             };
-            if repeat == 0 {
-                return Err(Failure::Usage("--repeat must be at least 1".into()));
-            }
             let seed = seed.unwrap_or_else(rand::random);
             let bench = crate::run::bench::run(config, progress, scenarios, repeat, seed).await?;
             if json {

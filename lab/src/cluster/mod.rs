@@ -2,12 +2,14 @@
 //! fencing, and the services a stack profile puts on it.
 //!
 //! # Layout
+//! - [`fencing`]: how a lost node is fenced (lab's daemon or sbd).
 //! - [`stack`]: set-up and operations through the guest scripts.
 //! - [`profile`]: which services a stack runs, on which backends.
 //! - [`services`]: one module per service (resources, health, probes, faults).
 //! - [`state`]: the cluster as `crm_mon` shows it.
 //! - [`pacemaker`]: the two generations of the cluster stack's words.
 
+pub mod fencing;
 pub mod pacemaker;
 pub mod profile;
 pub mod services;

@@ -101,6 +101,8 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("DRBD_SIZE_MB", t.drbd_size_mb)
             .env("TOKEN_MS", t.token_ms)
             .env("DC_DEADTIME_MS", t.dc_deadtime_ms)
+            .env("FENCING", t.fencing)
+            .env("WATCHDOG_TIMEOUT_S", t.watchdog_timeout_s)
             .env("CONTAINER_TARBALLS", container::TARBALLS)
             .env("TIME_FACTOR", self.time_factor())
     }

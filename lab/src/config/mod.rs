@@ -110,6 +110,9 @@ pub struct ClusterSection {
     pub witness_address: Ipv4Addr,
     pub token_ms: u32,
     pub dc_deadtime_ms: u32,
+    pub fencing: crate::cluster::fencing::Fencing,
+    /// sbd's watchdog timeout, in seconds (`fencing = "sbd"`).
+    pub watchdog_timeout_s: u32,
     pub node: Vec<NodeEntry>,
 }
 
@@ -741,6 +744,22 @@ mod tests {
     fn names_and_paths_that_would_misname_a_lab_are_refused() {
         assert!(refusal(None, &["lab.name=web-"]).contains("`lab.name`"));
         assert!(refusal(None, &["lab.state_dir=var/lib/lab"]).contains("absolute path"));
+    }
+
+    #[test]
+    fn sbd_fencing_is_refused_where_a_watchdog_would_be_the_hosts() {
+        let msg = refusal(None, &["cluster.fencing=sbd"]);
+        assert!(msg.contains("`cluster.fencing`") && msg.contains("use --backend qemu"), "{msg}");
+        let config = Config::load(
+            None,
+            &[Override::parse_flag("cluster.fencing=sbd").expect("flag"), {
+                Override::parse_flag("lab.backend=qemu").expect("flag")
+            }],
+        )
+        .expect("sbd on QEMU");
+        assert_eq!(config.cluster.fencing, crate::cluster::fencing::Fencing::Sbd);
+        assert!(refusal(None, &["cluster.fencing=stonith"]).contains("unknown variant `stonith`"));
+        assert!(refusal(None, &["cluster.watchdog_timeout_s=1", "lab.backend=qemu"]).contains("between 2 and 60"));
     }
 
     #[test]

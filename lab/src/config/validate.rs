@@ -60,6 +60,10 @@ impl Config {
         }
         within("cluster.token_ms", self.cluster.token_ms.into(), 500, 60_000, "ms")?;
         within("cluster.dc_deadtime_ms", self.cluster.dc_deadtime_ms.into(), 1_000, 120_000, "ms")?;
+        within("cluster.watchdog_timeout_s", self.cluster.watchdog_timeout_s.into(), 2, 60, "seconds")?;
+        if let Some(why) = self.cluster.fencing.refuses(self.lab.backend) {
+            return Err(invalid("cluster.fencing", why));
+        }
         let qemu = &self.qemu;
         finite_within("qemu.tcg_slowdown", qemu.tcg_slowdown, 1.0, 100.0)?;
         within("qemu.memory_mb", qemu.memory_mb.into(), 256, 65_536, "MiB")?;

@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn embedded_recipe_parses_and_has_the_stack() {
         let recipe = Recipe::embedded().expect("recipe");
-        for needed in ["pacemaker", "corosync-qnetd", "resource-agents-paf", "postgresql", "pcs"] {
+        for needed in ["pacemaker", "corosync-qnetd", "resource-agents-paf", "postgresql", "pcs", "sbd"] {
             assert!(recipe.packages.iter().any(|p| p == needed), "{needed} missing");
         }
         assert_eq!(recipe.key().len(), 16);

@@ -92,6 +92,44 @@ pub fn from_journals(journals: &[(String, String)], watch: &PhaseWatch<'_>) -> F
     }
 }
 
+/// The fencing the cluster confirmed in `journals` from `since_unix_ms`
+/// on, oldest first: `Peer X was terminated (reboot) by Y on behalf of Z:
+/// OK`. With sbd no fence device reports to lab's daemon: a node is
+/// counted as fenced when its watchdog surely reset it, and only the
+/// cluster's own journals say when that was. Every node that saw it logs
+/// the same confirmation; each is kept once.
+pub fn fencings(journals: &[(String, String)], since_unix_ms: f64) -> Vec<crate::fenced::FenceEvent> {
+    let mut events: Vec<crate::fenced::FenceEvent> = journals
+        .iter()
+        .flat_map(|(_, text)| text.lines())
+        .filter_map(|line| {
+            let at = timestamp_ms(line).filter(|at| *at >= since_unix_ms)?;
+            let (_, peer) = line.split_once(" Peer ")?;
+            let (node, rest) = peer.split_once(" was terminated (")?;
+            let (action, _) = rest.split_once(')')?;
+            let result = line.split(" | ").next().unwrap_or(line).trim_end().rsplit_once(": ")?.1;
+            Some(crate::fenced::FenceEvent {
+                unix_ms: at.max(0.0) as u128,
+                action: action.to_owned(),
+                node: node.to_owned(),
+                answer: if ends_ok(line) { "OK".to_owned() } else { result.to_owned() },
+            })
+        })
+        .collect();
+    events.sort_by_key(|e| e.unix_ms);
+    // The same confirmation from several nodes lands within a second.
+    let mut kept: Vec<crate::fenced::FenceEvent> = Vec::new();
+    for event in events {
+        let seen = kept
+            .iter()
+            .any(|k| k.node == event.node && k.action == event.action && event.unix_ms.abs_diff(k.unix_ms) < 2_000);
+        if !seen {
+            kept.push(event);
+        }
+    }
+    kept
+}
+
 /// A line that shows the cluster noticing a fault.
 fn is_detection(line: &str) -> bool {
     const SIGNS: [&str; 4] = [
@@ -152,6 +190,21 @@ mod tests {
 2026-11-30T22:15:09.400000+00:00 tuchanka-a pacemaker-controld[812]: notice: Result of start operation for pg-replica-vip on tuchanka-a: ok
 2026-11-30T22:15:09.512000+00:00 tuchanka-a pacemaker-controld[812]: notice: Result of start operation for pg-master-vip on tuchanka-a: ok
 ";
+
+    #[test]
+    fn watchdog_fencing_is_read_from_the_journals_once() {
+        let other = "\
+2026-11-30T22:15:06.990000+00:00 witness x[1]: notice: Peer tuchanka-b was terminated (reboot) by tuchanka-a on behalf of pacemaker-controld.812: OK
+2026-11-30T22:15:20.000000+00:00 tuchanka-a pacemaker-controld[812]: notice: Peer tuchanka-b was terminated (off) by tuchanka-a on behalf of x.1: Timeout | initiator=a
+";
+        let journals = [("tuchanka-a".to_owned(), SURVIVOR.to_owned()), ("witness".to_owned(), other.to_owned())];
+        let events = fencings(&journals, FAULT);
+        let seen: Vec<(&str, &str, &str)> =
+            events.iter().map(|e| (e.node.as_str(), e.action.as_str(), e.answer.as_str())).collect();
+        assert_eq!(seen, [("tuchanka-b", "reboot", "OK"), ("tuchanka-b", "off", "Timeout")]);
+        assert_eq!(events[0].unix_ms, 1_796_076_906_913);
+        assert!(fencings(&journals, FAULT + 30_000.0).is_empty(), "only from the given moment on");
+    }
 
     fn watch() -> PhaseWatch<'static> {
         PhaseWatch {

@@ -35,6 +35,18 @@ pub struct Summary {
     pub max: f64,
 }
 
+impl Summary {
+    /// The median and the range, each value times `scale`, with one
+    /// decimal: `5.1 (4.9–5.3)`, or the one value alone.
+    pub fn median_and_range(&self, scale: f64) -> String {
+        if self.n == 1 {
+            format!("{:.1}", self.p50 * scale)
+        } else {
+            format!("{:.1} ({:.1}–{:.1})", self.p50 * scale, self.min * scale, self.max * scale)
+        }
+    }
+}
+
 /// Summarizes `values`; `None` when there is nothing to summarize.
 ///
 /// Values that are not finite (NaN, ±∞) are left out: they are not

@@ -149,10 +149,7 @@ pub async fn run(
 impl Bench {
     /// Medians (and spread) as a table.
     pub fn render(&self) -> String {
-        let cell = |s: &Option<Summary>, scale: f64| {
-            s.as_ref()
-                .map_or("-".to_owned(), |s| format!("{:.1} ({:.1}–{:.1})", s.p50 * scale, s.min * scale, s.max * scale))
-        };
+        let cell = |s: &Option<Summary>, scale: f64| s.as_ref().map_or("-".to_owned(), |s| s.median_and_range(scale));
         let mut out = format!("medians over {} runs (min–max), seed {}\n", self.repeat, self.seed);
         out.push_str(&format!("make-all (s, image cached)  {}\n", cell(&self.make_all_s, 1.0)));
         out.push_str(&format!("cluster setup (s)           {}\n", cell(&self.setup_s, 1.0)));

@@ -42,6 +42,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
     ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
     ("replication-link-down", include_str!("../../../scenarios/replication-link-down.toml")),
+    ("sbd-stop-master", include_str!("../../../scenarios/sbd-stop-master.toml")),
 ];
 
 /// Other names of builtin scenarios, matched without regard to case: a
@@ -76,16 +77,13 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("postgres-stop", "stop-postgres-master"),
     ("partition", "partition-nodes"),
     ("forkbomb", "fork-bomb-master"),
+    ("sbd-stop", "sbd-stop-master"),
 ];
-
-/// Tuchanka's tests lab has no scenario for yet, and why.
-const NOT_YET: &[(&str, &str)] =
-    &[("sbd-stop", "lab fences through its own fence agent and the host's fence daemon, not sbd")];
 
 /// `lab scenarios`: one line per scenario, in columns: name, stacks, what
 /// nodes it needs (`vm`: their own kernel; `netem`: tc netem on their
-/// links, which VMs have and a container has where the host kernel does),
-/// description.
+/// links, which VMs have and a container has where the host kernel does;
+/// `sbd`: a lab fenced by sbd and a watchdog), description.
 pub fn render(scenarios: &[crate::run::scenario::Scenario]) -> String {
     let rows: Vec<[String; 4]> = scenarios
         .iter()
@@ -132,13 +130,9 @@ pub fn aliases_of(name: &str) -> Vec<&'static str> {
     ALIASES.iter().filter(|(_, n)| *n == name).map(|(alias, _)| *alias).collect()
 }
 
-/// What to tell someone who typed an unknown name: why lab has no such
-/// scenario (one of Tuchanka's it lacks), or the names closest to it.
+/// What to tell someone who typed an unknown name: the names closest to it.
 pub fn unknown_hint(typed: &str) -> String {
     let lower = typed.to_ascii_lowercase();
-    if let Some((_, why)) = NOT_YET.iter().find(|(name, _)| *name == lower) {
-        return format!("Tuchanka's {typed} has no scenario in lab: {why}");
-    }
     let names = BUILTIN.iter().map(|(n, _)| *n).chain(ALIASES.iter().map(|(a, _)| *a));
     let mut close: Vec<(usize, &str)> = names
         .map(|n| (strsim::levenshtein(&lower, n), n))
@@ -200,8 +194,7 @@ mod tests {
             unknown_hint("poweroff-mastr")
         );
         assert!(unknown_hint("redis").contains("`kill-redis`"), "{}", unknown_hint("redis"));
-        assert!(unknown_hint("SBD-STOP").contains("not sbd"));
-        assert!(unknown_hint("SBD-STOP").starts_with("Tuchanka's SBD-STOP has no scenario"));
+        assert!(unknown_hint("sbd-stp").contains("`sbd-stop`"), "{}", unknown_hint("sbd-stp"));
         assert_eq!(unknown_hint("zzzzzzzzzzzz"), "`lab scenarios` lists them");
     }
 }

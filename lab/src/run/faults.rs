@@ -47,8 +47,8 @@ fn other_node(lab: &Lab, victim: &str) -> Option<String> {
 /// Injects `fault`, about `service`, on `victim`.
 pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str) -> Result<(), LabError> {
     if let Some(why) = fault.action.refusal(lab.backend.capabilities()) {
-        // On a container this would hit the host itself.
-        return Err(LabError::Unsupported(format!("{} {why} (--backend qemu)", fault.action.name())));
+        // It would hit the host itself, or needs what this lab lacks.
+        return Err(LabError::Unsupported(format!("{} {why}; {}", fault.action.name(), fault.action.remedy())));
     }
     tracing::warn!(action = %fault.action.name(), %service, victim, "fault");
     let spec = lab.stack().profile().require(service)?;
@@ -95,6 +95,11 @@ pub async fn inject(lab: &Lab, fault: &Fault, service: ServiceName, victim: &str
             // The shutdown ends ssh too: detach it so the command returns first.
             let shutdown = "nohup sh -c 'sleep 0.2; systemctl poweroff' >/dev/null 2>&1 &";
             lab.guest.run(victim, &Script::command("shutdown", shutdown.into())).await?;
+            lab.guest.forget(victim).await;
+        }
+        FaultAction::SbdStop => {
+            // The watchdog's reset takes ssh down with it, seconds later.
+            lab.guest.run(victim, &signal_processes("sbd", "STOP")).await?;
             lab.guest.forget(victim).await;
         }
         FaultAction::KernelPanic => {
@@ -220,8 +225,9 @@ pub async fn restore(lab: &Lab, fault: &Fault, service: ServiceName, victim: &st
     if fault.action == FaultAction::StarveCpu {
         lab.backend.limit_cpu(victim, None).await?;
     }
-    if matches!(fault.action, FaultAction::KernelPanic | FaultAction::ForkBomb) {
-        // Fenced or still frozen: either way a reset gives a booted node.
+    if matches!(fault.action, FaultAction::KernelPanic | FaultAction::ForkBomb | FaultAction::SbdStop) {
+        // Fenced (by its watchdog, after sbd-stop) or still frozen: either
+        // way a reset gives a booted node.
         lab.backend.reset(victim).await?;
     }
     if !lab.backend.is_running(victim).await? {

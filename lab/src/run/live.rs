@@ -40,7 +40,7 @@ pub async fn heartbeat(
     settings.validate().map_err(Failure::usage)?;
     let target = spec.probe_target(&lab, role)?;
     eprintln!("{} probe on {target} at {} Hz; Ctrl-C stops", kind.name(), settings.rate_hz);
-    let run_id = format!("live-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"));
+    let run_id = format!("live-{}", crate::paths::run_stamp());
     let clock = Clock::start();
     let (stop, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -298,6 +298,11 @@ pub enum FaultAction {
     /// while the cluster's own traffic flows: the storage's peers lose each
     /// other, Pacemaker's nodes do not. Let through again at restore.
     ReplicationLinkDown,
+    /// SIGSTOP of sbd on the victim (Tuchanka's SBD-STOP): nothing feeds
+    /// its watchdog any more, which resets the node; the survivors count it
+    /// as fenced after `stonith-watchdog-timeout`. Needs watchdog fencing
+    /// (`cluster.fencing = "sbd"`, QEMU VMs).
+    SbdStop,
 }
 
 impl FaultAction {
@@ -313,6 +318,20 @@ impl FaultAction {
     /// Whether the action needs tc netem on the nodes' links.
     pub fn needs_link_shaping(self) -> bool {
         self == FaultAction::Degrade
+    }
+
+    /// Whether the action needs nodes fenced by their watchdog (sbd).
+    pub fn needs_watchdog(self) -> bool {
+        self == FaultAction::SbdStop
+    }
+
+    /// How to make a lab that can take this fault.
+    pub fn remedy(self) -> &'static str {
+        if self.needs_watchdog() {
+            "make the lab with `lab make-all --backend qemu --set cluster.fencing=sbd`"
+        } else {
+            "make the lab with `lab make-all --backend qemu`"
+        }
     }
 
     /// Whether nodes with `capabilities` can take this fault.
@@ -335,6 +354,9 @@ impl FaultAction {
                 "needs tc netem in the kernel that runs the nodes' links, and this host's kernel has none \
                  (CONFIG_NET_SCH_NETEM)",
             );
+        }
+        if self.needs_watchdog() && !capabilities.watchdog {
+            return Some("stops sbd, and this lab's nodes are not fenced by sbd and a watchdog");
         }
         None
     }
@@ -792,6 +814,9 @@ pub struct ScenarioSummary {
     /// Runs only where tc netem shapes the nodes' links (VMs, or
     /// containers on a host kernel with netem).
     pub needs_link_shaping: bool,
+    /// Runs only on labs fenced by sbd and a watchdog
+    /// (`cluster.fencing = "sbd"`).
+    pub needs_watchdog: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -893,9 +918,10 @@ impl Scenario {
     pub fn unsupported_by(&self, capabilities: crate::backend::Capabilities, stack: &StackProfile) -> Option<String> {
         if let Some((fault, why)) = self.faults().find_map(|f| Some((f, f.action.refusal(capabilities)?))) {
             return Some(format!(
-                "scenario `{}` ({}) {why}; make the lab with `lab make-all --backend qemu`",
+                "scenario `{}` ({}) {why}; {}",
                 self.name,
-                fault.action.name()
+                fault.action.name(),
+                fault.action.remedy()
             ));
         }
         if !self.stacks.contains(&stack.name) {
@@ -972,7 +998,9 @@ impl Scenario {
     /// `vm` (a kernel of their own), `netem` (tc netem on their links) or
     /// `-` (any backend).
     pub fn needs(&self) -> &'static str {
-        if self.faults().any(|f| f.action.needs_own_kernel()) {
+        if self.faults().any(|f| f.action.needs_watchdog()) {
+            "sbd"
+        } else if self.faults().any(|f| f.action.needs_own_kernel()) {
             "vm"
         } else if self.faults().any(|f| f.action.needs_link_shaping()) {
             "netem"
@@ -993,6 +1021,7 @@ impl Scenario {
             service: self.fault.service,
             needs_own_kernel: self.faults().any(|f| f.action.needs_own_kernel()),
             needs_link_shaping: self.faults().any(|f| f.action.needs_link_shaping()),
+            needs_watchdog: self.faults().any(|f| f.action.needs_watchdog()),
         }
     }
 
@@ -1025,6 +1054,13 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What container nodes can take (no netem in the host kernel).
+    const CONTAINERS: crate::backend::Capabilities =
+        crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false, watchdog: false };
+    /// What QEMU VMs fenced by lab's daemon can take.
+    const VMS: crate::backend::Capabilities =
+        crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true, watchdog: false };
 
     #[test]
     fn every_builtin_scenario_parses() {
@@ -1237,19 +1273,28 @@ mod tests {
     #[test]
     fn a_kernel_panic_needs_a_vm_and_says_so() {
         let s = Scenario::find("kernel-panic-master").expect("builtin");
-        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
-        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
-        let msg = s.unsupported_by(containers, stack).expect("refused on containers");
+        let msg = s.unsupported_by(CONTAINERS, stack).expect("refused on containers");
         assert!(msg.contains("--backend qemu") && msg.contains("`kernel-panic-master` (kernel-panic)"), "{msg}");
-        assert_eq!(s.unsupported_by(vms, stack), None);
-        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(containers, stack), None);
+        assert_eq!(s.unsupported_by(VMS, stack), None);
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(CONTAINERS, stack), None);
+    }
+
+    #[test]
+    fn sbd_stop_needs_a_lab_fenced_by_sbd_and_says_how_to_make_one() {
+        let s = Scenario::find("SBD-STOP").expect("Tuchanka's name");
+        assert_eq!(s.name, "sbd-stop-master");
+        assert_eq!(s.needs(), "sbd");
+        let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
+        let msg = s.unsupported_by(VMS, stack).expect("refused without sbd");
+        assert!(msg.contains("--set cluster.fencing=sbd") && msg.contains("(sbd-stop)"), "{msg}");
+        assert_eq!(s.unsupported_by(crate::backend::Capabilities { watchdog: true, ..VMS }, stack), None);
+        assert!(s.summary().needs_watchdog);
     }
 
     #[test]
     fn host_level_faults_are_refused_where_they_would_hit_the_host() {
-        let containers = crate::backend::Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false };
-        let netem_host = crate::backend::Capabilities { link_shaping: true, ..containers };
+        let netem_host = crate::backend::Capabilities { link_shaping: true, ..CONTAINERS };
         let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
         let refusal = |name: &str, caps| Scenario::find(name).expect(name).unsupported_by(caps, stack);
         for (name, reason) in [
@@ -1258,7 +1303,7 @@ mod tests {
             ("fork-bomb-master", "share the host's"),
             ("degrade-master-link", "CONFIG_NET_SCH_NETEM"),
         ] {
-            let msg = refusal(name, containers).expect(name);
+            let msg = refusal(name, CONTAINERS).expect(name);
             assert!(msg.contains(reason) && msg.contains("--backend qemu"), "{msg}");
         }
         assert_eq!(
@@ -1309,31 +1354,30 @@ mod tests {
     #[test]
     fn scenarios_run_on_the_stacks_they_are_written_for() {
         use crate::cluster::profile::ProfileName;
-        let vms = crate::backend::Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true };
         let (tuchanka, skyha) = (ProfileName::Tuchanka.profile(), ProfileName::Skyha.profile());
         let docker_stop = Scenario::find("docker-stop-redis").expect("builtin");
-        assert_eq!(docker_stop.unsupported_by(vms, skyha), None);
-        let msg = docker_stop.unsupported_by(vms, tuchanka).expect("not Tuchanka's");
+        assert_eq!(docker_stop.unsupported_by(VMS, skyha), None);
+        let msg = docker_stop.unsupported_by(VMS, tuchanka).expect("not Tuchanka's");
         assert!(msg.contains("written for the skyha stack, and this lab runs tuchanka"), "{msg}");
         let kill_replica = Scenario::find("kill-postgres-replica").expect("builtin");
-        assert!(kill_replica.unsupported_by(vms, skyha).is_some(), "a file that does not say is Tuchanka's");
-        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(vms, skyha), None);
+        assert!(kill_replica.unsupported_by(VMS, skyha).is_some(), "a file that does not say is Tuchanka's");
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(VMS, skyha), None);
 
         // A container fault on a stack that runs the service outside one.
         let text = "description = \"x\"\nstacks = [\"tuchanka\"]\n[fault]\naction = \"docker-kill\"\ntarget = \"master\"\n[expect]\n";
-        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, tuchanka).expect("refused");
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(VMS, tuchanka).expect("refused");
         assert!(
             msg.contains("needs postgres in a Docker container; the tuchanka stack runs it as PostgreSQL (PAF)"),
             "{msg}"
         );
         // A signal to a service without a process of its own.
         let text = "description = \"x\"\nstacks = [\"skyha\"]\n[fault]\naction = \"kill\"\ntarget = \"master\"\nservice = \"drbd\"\n[expect]\n";
-        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, skyha).expect("refused");
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(VMS, skyha).expect("refused");
         assert!(msg.contains("needs a process of drbd"), "{msg}");
         // A replication-link cut of a service that replicates over its clients' link.
-        assert_eq!(Scenario::find("replication-link-down").expect("builtin").unsupported_by(vms, skyha), None);
+        assert_eq!(Scenario::find("replication-link-down").expect("builtin").unsupported_by(VMS, skyha), None);
         let text = "description = \"x\"\nstacks = [\"skyha\"]\n[fault]\naction = \"replication-link-down\"\ntarget = \"master\"\n[expect]\n";
-        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(vms, skyha).expect("refused");
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(VMS, skyha).expect("refused");
         assert!(msg.contains("needs postgres to replicate over a link of its own"), "{msg}");
     }
 

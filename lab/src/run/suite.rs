@@ -100,8 +100,7 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
     mut on_run: impl FnMut(&ScenarioResult),
 ) -> Result<(PathBuf, SuiteResults, Vec<RunRecord>), LabError> {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-    let dir = lab.paths.runs().join(format!("{stamp}-{}", plan.label));
+    let dir = lab.paths.new_run(&plan.label);
     std::fs::create_dir_all(&dir).map_err(|e| LabError::Results(format!("{}: {e}", dir.display())))?;
     point_latest_at(&dir);
     let suite = SuiteResults {

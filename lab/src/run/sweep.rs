@@ -233,13 +233,7 @@ impl Sweep {
 
 /// A summary of milliseconds as seconds: `5.1 (4.9–5.3)`.
 fn seconds(summary: Option<Summary>) -> String {
-    summary.map_or("–".to_owned(), |s| {
-        if s.n == 1 {
-            format!("{:.1}", s.p50 / 1000.0)
-        } else {
-            format!("{:.1} ({:.1}–{:.1})", s.p50 / 1000.0, s.min / 1000.0, s.max / 1000.0)
-        }
-    })
+    summary.map_or("–".to_owned(), |s| s.median_and_range(0.001))
 }
 
 /// What `lab sweep` was asked.

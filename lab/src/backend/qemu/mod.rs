@@ -28,6 +28,7 @@ use crate::backend::cgroups::Cgroups;
 use crate::backend::qmp::Qmp;
 use crate::backend::vm_disk::{self, VmDisk};
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::cluster::fencing::Fencing;
 use crate::host::Host;
 use crate::netns::{self, LabNetwork};
 use crate::paths::LabPaths;
@@ -169,6 +170,17 @@ impl QemuVms {
         ]
     }
 
+    /// With sbd fencing, a cluster node's watchdog: an emulated Intel
+    /// 6300ESB that resets the VM when sbd stops feeding it. Only then: a
+    /// device more would keep the snapshots of labs made without it from
+    /// loading.
+    fn watchdog_args(&self, host: &HostSpec) -> Vec<String> {
+        if self.topology.fencing != Fencing::Sbd || host.role != HostRole::Node {
+            return Vec::new();
+        }
+        ["-device", "i6300esb,id=watchdog", "-action", "watchdog=reset"].map(String::from).to_vec()
+    }
+
     /// The whole QEMU command line of a node (after `ip netns exec LAB`).
     pub fn command_line(&self, node: &str, load_snapshot: Option<&str>) -> Result<Vec<String>, BackendError> {
         let host = self.spec(node)?;
@@ -197,6 +209,7 @@ impl QemuVms {
             VmBoot::Disk => args.extend(self.disk_args(node)),
         }
         args.extend(self.nic_console_args(host));
+        args.extend(self.watchdog_args(host));
         args.extend([
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", path(self.qmp_socket(node))),
@@ -509,7 +522,8 @@ impl NodeBackend for QemuVms {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true }
+        let watchdog = self.topology.fencing == Fencing::Sbd;
+        Capabilities { own_kernel: true, live_snapshots: true, link_shaping: true, watchdog }
     }
 }
 
@@ -573,6 +587,20 @@ mod tests {
         let w = vms.command_line("witness", Some("setup")).expect("w").join(" ");
         assert!(w.contains("-m 512") && w.ends_with("-loadvm setup"), "{w}");
         assert!(vms.command_line("nobody", None).is_err());
+    }
+
+    #[test]
+    fn only_nodes_of_labs_fenced_by_sbd_have_a_watchdog() {
+        let mut vms = vms();
+        let line = |vms: &QemuVms, host: &str| vms.command_line(host, None).expect("line").join(" ");
+        assert!(!line(&vms, "tuchanka-a").contains("i6300esb"));
+        assert!(!vms.capabilities().watchdog);
+        vms.topology.fencing = Fencing::Sbd;
+        let a = line(&vms, "tuchanka-a");
+        assert!(a.contains("-device i6300esb,id=watchdog -action watchdog=reset"), "{a}");
+        assert!(a.find("i6300esb") < a.find("-qmp"), "devices come before the monitor: {a}");
+        assert!(!line(&vms, "witness").contains("i6300esb"), "the witness is never fenced");
+        assert!(vms.capabilities().watchdog);
     }
 
     #[test]

@@ -143,8 +143,7 @@ pub async fn run_from(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let started = Instant::now();
     let started_unix_ms = unix_ms();
-    let run_id =
-        format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), scenario.name) + &format!("-{iteration}");
+    let run_id = format!("{}-{}-{iteration}", crate::paths::run_stamp(), scenario.name);
     let mut timings = RunTimings::default();
     let detail = |text: &str| events.emit(RunEvent::Detail(text.to_owned()));
 
@@ -213,11 +212,15 @@ pub async fn run_from(
         None => Default::default(),
     };
 
-    let fence_events = ports.fence_events().split_off(fence_events_before);
+    let mut fence_events = ports.fence_events().split_off(fence_events_before);
     let summaries: Vec<ProbeSummary> =
         recordings.iter().map(|(kind, r)| ProbeSummary::from_recording(r, kind.service, fault_at)).collect();
     let fault_unix_ms = clock_unix_ms + fault_at.as_millis();
     let journals = ports.journals(fault_unix_ms).await;
+    if lab.capabilities.watchdog {
+        // sbd fences without lab's daemon: only the cluster's journals say when.
+        fence_events.extend(phases::fencings(&journals, clock_unix_ms as f64));
+    }
     let phases = failover_phases(&journals, &lab, spec, &summaries, clock_unix_ms, fault_at);
     timings.total_s = started.elapsed().as_secs_f64();
     let result = ScenarioResult::judge(

@@ -50,6 +50,8 @@ struct FakeLab {
     /// When the fault was lifted: the writes resume `RESUME_AFTER_LIFT` later.
     lifted_at: Arc<Mutex<Option<Duration>>>,
     clock: Mutex<Option<Clock>>,
+    /// Nodes fenced by sbd and their watchdog: lab's fence daemon sees nothing.
+    watchdog: bool,
 }
 
 impl FakeLab {
@@ -65,6 +67,7 @@ impl FakeLab {
             fault_at: Arc::default(),
             lifted_at: Arc::default(),
             clock: Mutex::default(),
+            watchdog: false,
         }
     }
 
@@ -120,7 +123,12 @@ impl ScenarioPorts for FakeLab {
     fn context(&self) -> RunContext {
         RunContext {
             lab: "fake".into(),
-            capabilities: Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false },
+            capabilities: Capabilities {
+                own_kernel: false,
+                live_snapshots: false,
+                link_shaping: false,
+                watchdog: self.watchdog,
+            },
             backend: if self.stack == ProfileName::Skyha { BackendKind::Qemu } else { BackendKind::Container },
             stack: self.stack.profile(),
             nodes: ["a", "b"].map(|n| format!("{}-{n}", self.stack)).to_vec(),
@@ -228,7 +236,7 @@ impl ScenarioPorts for FakeLab {
     }
 
     fn fence_events(&self) -> Vec<FenceEvent> {
-        let fenced = *self.stage.lock().expect("stage") != Stage::Healthy;
+        let fenced = *self.stage.lock().expect("stage") != Stage::Healthy && !self.watchdog;
         let event = FenceEvent { unix_ms: 0, action: "reboot".into(), node: "tuchanka-a".into(), answer: "OK".into() };
         if fenced { vec![event] } else { Vec::new() }
     }
@@ -359,6 +367,20 @@ impl Recorder {
 
 fn scenario(name: &str) -> Scenario {
     Scenario::find(name).expect("builtin")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lab_fenced_by_sbd_has_its_fencing_read_from_the_journals() {
+    let lab = FakeLab { watchdog: true, ..FakeLab::new(Duration::from_secs(8)) };
+    let record = run_with(&lab, &Recorder::default(), &scenario("sbd-stop-master"), 7, 1).await.expect("run");
+    let result = &record.result;
+    assert!(lab.calls().contains(&"inject sbd-stop postgres on tuchanka-a".to_owned()), "{:?}", lab.calls());
+    let fenced: Vec<(&str, &str, &str)> =
+        result.fence_events.iter().map(|e| (e.node.as_str(), e.action.as_str(), e.answer.as_str())).collect();
+    assert_eq!(fenced, [("tuchanka-a", "reboot", "OK")]);
+    let fault_unix_ms = result.probe_clock_unix_ms.expect("clock") as f64 + result.fault_at_ms;
+    let after_fault = result.fence_events[0].unix_ms as f64 - fault_unix_ms;
+    assert!((3999.0..=4001.0).contains(&after_fault), "the journal's confirmation, 4 s after the fault: {after_fault}");
 }
 
 #[tokio::test(start_paused = true)]
