@@ -362,7 +362,7 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
         )));
     }
     let installation = installation(iso, &keys, config)?;
-    let recipe = Recipe::for_stack(stack)?;
+    let recipe = Recipe::for_lab(stack, backend)?;
     Topology::from_config(config, &recipe.key())?;
     host::require(&["ssh", "ssh-keygen"])?;
     host::require(crate::backend::host_tools(backend))?;
@@ -495,7 +495,7 @@ async fn build(
     let mut timings = MakeAllTimings::default();
     let topology = match &checked.installation {
         None => {
-            let recipe = Recipe::for_stack(config.stack.profile.profile())?;
+            let recipe = Recipe::for_lab(config.stack.profile.profile(), config.lab.backend)?;
             let image = image::ensure(&paths.images(), &recipe, &config.image.mirror, &progress).await?;
             let mut topology = Topology::from_config(&config, &image.key)?;
             match config.lab.backend {

@@ -13,11 +13,15 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cluster::profile::StackProfile;
 use crate::cluster::services::container::{self, ContainerImage};
+use crate::config::BackendKind;
 use crate::host::{self, HostError};
 use crate::progress::Progress;
 
 /// The recipe of the embedded default image.
 pub const DEFAULT_RECIPE: &str = include_str!("../../../images/debian12.toml");
+
+/// The recipe's kernel, which only VMs boot.
+const KERNEL_PACKAGE: &str = "linux-image-amd64";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -82,6 +86,22 @@ impl Recipe {
         for container in &recipe.containers {
             // The very options it is built with: any change to them makes a new image.
             recipe.text.push_str(&format!("container_{} = {:?}\n", container.name, container_options(container)));
+        }
+        Ok(recipe)
+    }
+
+    /// [`Recipe::for_stack`] for nodes of `backend`. Container nodes run
+    /// on the host's kernel: their image leaves out the kernel package,
+    /// whose download and initramfs were over a third of the build (95.5 s
+    /// with it, 59.6 s without, measured here on 2026-12-02), and gets a
+    /// key of its own. VMs boot the image's kernel.
+    pub fn for_lab(stack: &StackProfile, backend: BackendKind) -> Result<Self, ImageError> {
+        let mut recipe = Self::for_stack(stack)?;
+        if backend == BackendKind::Container {
+            recipe.packages.retain(|p| p != KERNEL_PACKAGE);
+            recipe
+                .text
+                .push_str(&format!("\n# container nodes run on the host's kernel\nwithout = [{KERNEL_PACKAGE:?}]\n"));
         }
         Ok(recipe)
     }
@@ -328,6 +348,18 @@ mod tests {
         assert!(skyha.packages.iter().any(|p| p == "drbd-utils") && skyha.packages.iter().any(|p| p == "docker.io"));
         let names: Vec<&str> = skyha.containers.iter().map(|c| c.name).collect();
         assert_eq!(names, ["postgres", "redis", "beanstalkd"]);
+    }
+
+    #[test]
+    fn container_nodes_get_an_image_without_a_kernel() {
+        let stack = crate::cluster::profile::ProfileName::Tuchanka.profile();
+        let vms = Recipe::for_lab(stack, BackendKind::Qemu).expect("vms");
+        assert_eq!(vms.key(), Recipe::embedded().expect("embedded").key(), "VMs boot the embedded image");
+        assert!(vms.packages.iter().any(|p| p == KERNEL_PACKAGE));
+        let containers = Recipe::for_lab(stack, BackendKind::Container).expect("containers");
+        assert!(!containers.packages.iter().any(|p| p == KERNEL_PACKAGE), "{:?}", containers.packages);
+        assert!(containers.packages.iter().any(|p| p == "pacemaker"));
+        assert_ne!(containers.key(), vms.key());
     }
 
     #[test]
