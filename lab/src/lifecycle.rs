@@ -345,21 +345,22 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     if let Some(why) = stack.refuses(backend) {
         return Err(LabError::Unsupported(why));
     }
-    if let (Some((path, _)), false) = (&iso, stack.packages.is_empty()) {
-        return Err(LabError::Unsupported(format!(
-            "the {} stack runs on lab's own Debian 12 image (it needs {}), not on hosts installed from {}; \
-             leave out the ISO",
-            stack.name,
-            stack.packages.join(", "),
-            path.display()
-        )));
-    }
-    if let (Some((path, _)), crate::cluster::fencing::Fencing::Sbd) = (&iso, config.cluster.fencing) {
-        return Err(LabError::Unsupported(format!(
-            "fencing = \"sbd\" runs on lab's own Debian 12 image (it needs the sbd package), not on hosts \
-             installed from {}; leave out the ISO, or set cluster.fencing = \"lab\"",
-            path.display()
-        )));
+    if let Some((path, _)) = &iso {
+        // What only lab's own image has, what it needs, and what else to do.
+        let own_image = if !stack.packages.is_empty() {
+            Some((format!("the {} stack", stack.name), stack.packages.join(", "), ""))
+        } else if config.cluster.fencing == crate::cluster::fencing::Fencing::Sbd {
+            Some(("fencing = \"sbd\"".to_owned(), "the sbd package".to_owned(), ", or set cluster.fencing = \"lab\""))
+        } else {
+            None
+        };
+        if let Some((what, needs, otherwise)) = own_image {
+            return Err(LabError::Unsupported(format!(
+                "{what} runs on lab's own Debian 12 image (it needs {needs}), not on hosts installed from {}; \
+                 leave out the ISO{otherwise}",
+                path.display()
+            )));
+        }
     }
     let installation = installation(iso, &keys, config)?;
     let recipe = Recipe::for_lab(stack, backend)?;

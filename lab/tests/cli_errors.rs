@@ -263,27 +263,32 @@ fn rocky_iso_and_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (rocky, key)
 }
 
+/// A stack with packages of its own, and sbd fencing, need lab's own image;
+/// each refusal says what else the user can do.
 #[test]
-fn a_stack_on_lab_s_own_image_is_refused_with_an_iso() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (rocky, key) = rocky_iso_and_key(dir.path());
-    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
-    let out = lab(dir.path(), &["--backend", "qemu", "make-all", "--stack", "skyha", rocky, key]);
-    assert_refused(
-        dir.path(),
-        &out,
-        "the skyha stack runs on lab's own Debian 12 image (it needs drbd-utils, docker.io, apparmor, \
-         nfs-kernel-server, e2fsprogs), not on hosts installed from",
-    );
-}
-
-#[test]
-fn sbd_fencing_is_refused_on_hosts_installed_from_an_iso() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (rocky, key) = rocky_iso_and_key(dir.path());
-    let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
-    let out = lab(dir.path(), &["--backend", "qemu", "--set", "cluster.fencing=sbd", "make-all", rocky, key]);
-    assert_refused(dir.path(), &out, "fencing = \"sbd\" runs on lab's own Debian 12 image");
+fn what_needs_lab_s_own_image_is_refused_with_an_iso() {
+    let cases: [(&[&str], &str, &str); 2] = [
+        (
+            &["make-all", "--stack", "skyha"],
+            "the skyha stack runs on lab's own Debian 12 image (it needs drbd-utils, docker.io, apparmor, \
+             nfs-kernel-server, e2fsprogs), not on hosts installed from",
+            "; leave out the ISO",
+        ),
+        (
+            &["--set", "cluster.fencing=sbd", "make-all"],
+            "fencing = \"sbd\" runs on lab's own Debian 12 image (it needs the sbd package), not on hosts \
+             installed from",
+            "; leave out the ISO, or set cluster.fencing = \"lab\"",
+        ),
+    ];
+    for (args, says, ends) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rocky, key) = rocky_iso_and_key(dir.path());
+        let (rocky, key) = (rocky.to_str().expect("utf8"), key.to_str().expect("utf8"));
+        let out = lab(dir.path(), &[&["--backend", "qemu"], args, &[rocky, key]].concat());
+        assert_refused(dir.path(), &out, says);
+        assert!(stderr(&out).trim_end().ends_with(ends), "{}", stderr(&out));
+    }
 }
 
 /// `lab make-all rocky9.iso key.pub` as typed picks the backend that can
