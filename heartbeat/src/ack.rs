@@ -35,8 +35,8 @@ pub enum AckError {
         /// Name of the probe whose recording was passed.
         probe: String,
     },
-    /// No read-write session (PostgreSQL) or connection (Redis) could be
-    /// opened.
+    /// No read-write session (PostgreSQL) or connection (Redis, Beanstalkd,
+    /// NFS with its mount) could be opened.
     #[error("checking acknowledged writes: {0}")]
     Connect(#[from] ConnectError),
     /// The Redis server reached is not a master, so its list of writes may

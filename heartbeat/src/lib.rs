@@ -9,7 +9,7 @@
 //! recovery, whether any write the database acknowledged was lost, and which
 //! committed without an acknowledgement ([`ack`]).
 //!
-//! Two databases are supported, with the same recording format and the same
+//! These services are supported, with the same recording format and the same
 //! outage and lost-write analysis:
 //!
 //! * PostgreSQL ([`postgres`]): [`PgWriter`] and [`PgReader`] against a
@@ -21,6 +21,10 @@
 //!   with [`check_beanstalk_acknowledged`].
 //!   A `READONLY` reply from a demoted master counts as a failure and makes
 //!   the probe reconnect, like any other error.
+//! * NFSv3 ([`nfs`]): [`NfsWriter`] (one `FILE_SYNC` record per attempt in a
+//!   file of the run) and [`NfsReader`] against an [`NfsTarget`], checked
+//!   afterwards with [`check_nfs_acknowledged`]. The probes speak NFS over
+//!   TCP themselves, from reserved ports, rather than mount the export.
 //!
 //! The crate knows nothing about clusters or VMs: it is given a target,
 //! [`ProbeSettings`] and a shared [`Clock`], and returns [`Recording`]s.
@@ -35,6 +39,7 @@ mod duration_serde;
 mod error_chain;
 #[doc(hidden)]
 pub mod idle;
+pub mod nfs;
 pub mod outage;
 pub mod postgres;
 pub mod probe;
@@ -48,6 +53,7 @@ pub mod target;
 pub use ack::{AckCheck, AckError, check_acknowledged, check_redis_acknowledged, compare};
 pub use beanstalk::{BeanstalkReader, BeanstalkTarget, BeanstalkWriter, check_beanstalk_acknowledged};
 pub use clock::Clock;
+pub use nfs::{NfsReader, NfsTarget, NfsWriter, check_nfs_acknowledged, file_name};
 pub use outage::{Outage, Stall, first_ok_after, outages, outages_after, stalls};
 pub use postgres::{PgReader, PgWriter, SCHEMA_SQL};
 pub use probe::{Probe, run};

@@ -20,7 +20,9 @@ use crate::target::Target;
 
 /// Errors from opening a session (or, for the Redis probes and
 /// [`check_redis_acknowledged`](crate::check_redis_acknowledged), a Redis
-/// connection).
+/// connection; for the Beanstalkd and NFS probes, theirs: for NFS, every
+/// step until the run's file is found, the portmapper's and mountd's
+/// answers included).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The server did not complete the connection and login in time.

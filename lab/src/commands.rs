@@ -52,7 +52,7 @@ pub(crate) async fn make_all(
         println!(
             "lab `{}` is ready: snapshots install and setup; hosts are {}.\n\
              made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
-             next: lab scenario kill-postgres-master   or   lab rollback setup --start-cluster",
+             next: lab scenario {}   or   lab rollback setup --start-cluster",
             lab.topology.lab,
             if crate::backend::NodeBackend::capabilities(&lab.backend).live_snapshots {
                 "running, and so is the cluster in `setup`"
@@ -64,7 +64,8 @@ pub(crate) async fn make_all(
             timings.hosts_s,
             timings.boot_s,
             timings.install_s,
-            timings.setup_s
+            timings.setup_s,
+            lab.topology.stack.profile().first_scenario,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
-//! The kill -9 / restart experiment shared by the PostgreSQL and Redis
-//! probe tests: the same steps and the same expectations about what the
-//! probes record, whatever the server.
+//! The kill -9 / restart experiment shared by the probe tests (PostgreSQL,
+//! Redis, Beanstalkd, NFS): the same steps and the same expectations about
+//! what the probes record, whatever the server.
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,6 +33,16 @@ impl Restartable for super::redis_server::RedisServer {
 
     fn restart(&mut self) -> impl Future<Output = ()> {
         super::redis_server::RedisServer::restart(self)
+    }
+}
+
+impl Restartable for super::nfs_server::NfsServer {
+    fn kill9(&mut self) {
+        super::nfs_server::NfsServer::kill9(self);
+    }
+
+    fn restart(&mut self) -> impl Future<Output = ()> {
+        super::nfs_server::NfsServer::restart(self)
     }
 }
 

@@ -2,7 +2,8 @@
 //! the tests that use them.
 //!
 //! Each server runs as a child process in a temporary directory on a free
-//! loopback port. [`ServerProcess`] stops it when dropped — including when a
+//! loopback port (the NFS server on fixed ports, in a network namespace of
+//! its test's own). [`ServerProcess`] stops it when dropped — including when a
 //! test panics — and the server guards print the tail of its log then, so a
 //! failure can be diagnosed.
 
@@ -10,6 +11,7 @@
 
 pub mod beanstalk_server;
 pub mod kill_restart;
+pub mod nfs_server;
 pub mod pg_server;
 pub mod redis_server;
 
@@ -58,6 +60,11 @@ impl ServerProcess {
         let mut child = self.child.take().unwrap_or_else(|| panic!("{} is not running", self.name));
         child.kill().unwrap_or_else(|e| panic!("kill -9 {}: {e}", self.name));
         child.wait().unwrap_or_else(|e| panic!("reap {}: {e}", self.name));
+    }
+
+    /// The process id while it runs (as spawned: a command that execs keeps it).
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The exit status if the process has exited (and was reaped) already.

@@ -39,6 +39,8 @@ pub struct StackProfile {
     pub packages: &'static [&'static str],
     /// The backends that can run it (DRBD needs a kernel of its own).
     pub backends: &'static [BackendKind],
+    /// The scenario to try first on a new lab: the seed's own test.
+    pub first_scenario: &'static str,
 }
 
 /// A service asked of a stack that does not run it.
@@ -68,6 +70,7 @@ const TUCHANKA: StackProfile = StackProfile {
     group: None,
     packages: &[],
     backends: &[BackendKind::Container, BackendKind::Qemu, BackendKind::VirtualBox],
+    first_scenario: "kill-postgres-master",
 };
 
 const SKYHA: StackProfile = StackProfile {
@@ -86,6 +89,8 @@ const SKYHA: StackProfile = StackProfile {
     // packages are Debian's, and VirtualBox hosts are installed from a
     // RHEL-like ISO: QEMU with lab's own image only.
     backends: &[BackendKind::Qemu],
+    // The seed's "docker stop redis".
+    first_scenario: "docker-stop-redis",
 };
 
 impl ProfileName {
@@ -205,6 +210,19 @@ mod tests {
         assert!(profile.has(ServiceName::Redis));
         for backend in [BackendKind::Container, BackendKind::Qemu, BackendKind::VirtualBox] {
             assert_eq!(profile.refuses(backend), None);
+        }
+    }
+
+    /// make-all ends suggesting it: it must exist and run on the stack.
+    #[test]
+    fn each_stack_s_first_scenario_is_a_builtin_one_written_for_it() {
+        use crate::run::catalog::{Resolved, resolve};
+        use crate::run::scenario::Scenario;
+        for name in ProfileName::ALL {
+            let first = name.profile().first_scenario;
+            let Resolved::Builtin { text, .. } = resolve(first) else { panic!("{name}: no scenario {first}") };
+            let scenario = Scenario::parse(first, "builtin", text).expect("parses");
+            assert!(scenario.stacks.contains(name), "{first} is not written for {name}");
         }
     }
 

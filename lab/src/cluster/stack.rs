@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::cluster::profile::StackProfile;
-use crate::cluster::services::{ServiceName, ServiceSpec, container, drbd};
+use crate::cluster::services::{ServiceName, ServiceSpec, container, drbd, nfs};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, GuestError, Script};
 use crate::secrets::{Secret, SecretError, Secrets};
@@ -97,6 +97,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("SERVICES", self.services().iter().map(|s| s.cib.name).collect::<Vec<_>>().join(" "))
             .env("GROUP", self.profile().group.unwrap_or_default())
             .env("STORAGE", drbd::MOUNT)
+            .env("NFS_EXPORT", nfs::EXPORT)
             .env("CONTAINER_PG_BINDIR", container::POSTGRES_BINDIR)
             .env("DRBD_SIZE_MB", t.drbd_size_mb)
             .env("TOKEN_MS", t.token_ms)

@@ -369,7 +369,8 @@ impl ServiceSpec {
             ServiceName::Postgres => postgres::launch_probe(self, lab, role, settings, run),
             ServiceName::Redis => redis::launch_probe(self, lab, role, settings, run),
             ServiceName::Beanstalkd => beanstalkd::launch_probe(self, lab, role, settings, run),
-            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+            ServiceName::Nfs => nfs::launch_probe(self, lab, role, settings, run),
+            ServiceName::Drbd => Err(self.no_probe()),
         }
     }
 
@@ -385,7 +386,8 @@ impl ServiceSpec {
             ServiceName::Postgres => postgres::check_acknowledged(self, lab, settings, recording).await,
             ServiceName::Redis => redis::check_acknowledged(self, lab, settings, recording).await,
             ServiceName::Beanstalkd => beanstalkd::check_acknowledged(self, lab, settings, recording).await,
-            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+            ServiceName::Nfs => nfs::check_acknowledged(self, lab, settings, recording).await,
+            ServiceName::Drbd => Err(self.no_probe()),
         }
     }
 
@@ -395,7 +397,8 @@ impl ServiceSpec {
             ServiceName::Postgres => Ok(postgres::target(self, lab, role)?.to_string()),
             ServiceName::Redis => Ok(redis::target(self, lab)?.to_string()),
             ServiceName::Beanstalkd => Ok(beanstalkd::target(self, lab).to_string()),
-            ServiceName::Drbd | ServiceName::Nfs => Err(self.no_probe()),
+            ServiceName::Nfs => Ok(nfs::target(self, lab).to_string()),
+            ServiceName::Drbd => Err(self.no_probe()),
         }
     }
 

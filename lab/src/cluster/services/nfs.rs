@@ -2,10 +2,26 @@
 //! kernel NFS server (`ocf:heartbeat:nfsserver`, its state directory on
 //! DRBD so that clients' locks survive a failover) and the export
 //! (`ocf:heartbeat:exportfs`), last in the group on the DRBD primary.
+//! Probes write numbered records to a file of the export through the
+//! stack's VIP, each one synced to disk before the server answers
+//! (NFSv3 `FILE_SYNC`), and afterwards every acknowledged record must be
+//! in the file.
+
+use heartbeat::{AckCheck, NfsReader, NfsTarget, NfsWriter, ProbeSettings, Recording, Role};
 
 use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};
 use crate::guest::{Guest, Script};
+use crate::lifecycle::{Lab, LabError};
+use crate::run::probes::ProbeRun;
+
+/// The exported directory, on the replicated file system (`drbd::MOUNT`),
+/// as the seed's `nfsshare/exports`; `NFS_EXPORT` in guest scripts.
+pub const EXPORT: &str = "/drbd/nfsshare/exports";
+
+/// The portmapper (rpcbind) every NFSv3 client asks first for the ports of
+/// the mount daemon and the NFS server.
+const PORTMAPPER_PORT: u16 = 111;
 
 pub const SERVER: ServiceSpec = ServiceSpec {
     name: ServiceName::Nfs,
@@ -14,7 +30,7 @@ pub const SERVER: ServiceSpec = ServiceSpec {
     placement: Placement::OnStorage { resource: "nfs-root", storage: drbd::CLONE },
     master_vip: drbd::VIP,
     replica_vip: None,
-    probes: &[],
+    probes: &[Role::Writer, Role::Reader],
     process: Some("rpc.mountd"),
     cib: Fragment { name: "nfs", text: include_str!("../../../guest/services/nfs.cib.sh") },
 };
@@ -32,4 +48,50 @@ pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step)
     let dirs = drbd::on_storage(guest_script!("services/nfs-init.sh"));
     stack.run(&stack.first_node()?, &stack.script(dirs)).await?;
     Ok(())
+}
+
+/// Where NFS probes connect: the export, through the service's master VIP.
+pub fn target(spec: &ServiceSpec, lab: &Lab) -> NfsTarget {
+    NfsTarget {
+        host: spec.master_vip.address.of(&lab.topology).to_string(),
+        export: EXPORT.to_owned(),
+        portmap_port: PORTMAPPER_PORT,
+    }
+}
+
+pub fn launch_probe(
+    spec: &ServiceSpec,
+    lab: &Lab,
+    role: Role,
+    settings: ProbeSettings,
+    run: ProbeRun,
+) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
+    Ok(super::launch_role(
+        lab,
+        (role, run),
+        (target(spec, lab), settings),
+        |target, settings, run_id| NfsWriter::new(target, settings, run_id),
+        |target, settings, run_id| NfsReader::new(target, settings, run_id),
+    ))
+}
+
+pub async fn check_acknowledged(
+    spec: &ServiceSpec,
+    lab: &Lab,
+    settings: ProbeSettings,
+    recording: Recording,
+) -> Result<AckCheck, LabError> {
+    let target = target(spec, lab);
+    let check = async move { heartbeat::check_nfs_acknowledged(&target, &settings, &recording).await };
+    super::check_on_lab_network(lab, spec.name, check).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_export_is_on_the_replicated_file_system() {
+        assert!(EXPORT.starts_with(&format!("{}/", drbd::MOUNT)), "{EXPORT} is not on DRBD");
+    }
 }

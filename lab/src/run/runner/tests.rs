@@ -642,10 +642,10 @@ async fn a_docker_stop_on_skyha_moves_the_group() {
     assert!(result.passed, "{}", result.render());
     assert_eq!(result.service, ServiceName::Redis);
     assert_eq!((result.victim.as_str(), result.master_after.as_deref()), ("skyha-a", Some("skyha-b")));
-    assert_eq!(record.recordings.len(), 6, "a writer and a reader of PostgreSQL, Redis and Beanstalkd");
+    assert_eq!(record.recordings.len(), 8, "a writer and a reader of PostgreSQL, Redis, Beanstalkd and NFS");
     assert_eq!(
         result.lost_writes.keys().copied().collect::<Vec<_>>(),
-        [ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd]
+        [ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd, ServiceName::Nfs]
     );
     assert_eq!(
         lab.calls()[2..],
