@@ -3,14 +3,15 @@
 //! host has it, TCG here), sets up the whole HA stack fenced the way
 //! Tuchanka is, by sbd and each node's own watchdog (QEMU's emulated
 //! i6300esb), and takes the live snapshots `install` and `setup` (the
-//! latter with the cluster running); then a kernel panic on the master (a
-//! fault only a VM can have) and Tuchanka's SBD-STOP (sbd frozen on the
-//! master) must each get the node reset by its watchdog, counted as fenced
-//! by the survivor, and fail over; then a rollback must resume a healthy
-//! cluster, and destroy. (Fencing through lab's own daemon, the default,
-//! runs in the container end-to-end test.)
+//! latter with the cluster running); then Tuchanka's SBD-STOP (sbd frozen
+//! on the master) must get the node reset by its watchdog, counted as
+//! fenced by the survivor, and fail over; then a rollback must resume a
+//! healthy cluster, and destroy. (Fencing through lab's own daemon, the
+//! default, runs in the container end-to-end test; a kernel panic, the
+//! other fault that resets a VM through the same restore, was measured on
+//! this lab and is left out of CI for time: CI also runs skyha on QEMU.)
 //!
-//! Needs root, qemu-system-x86, qemu-utils and mmdebstrap; 20 to 70 minutes
+//! Needs root, qemu-system-x86, qemu-utils and mmdebstrap; about 20 minutes
 //! under TCG on two cores (CI runs it). TCG's slowdown varies with the
 //! machine: on a day it was about 16 times native (boot 167 s instead of
 //! 72 s), PAF's monitor on the new master timed out at 8 x 10 s and the
@@ -41,8 +42,8 @@ fn fails_over_through_the_watchdog(lab: &LabCli, scenario: &str, seed: &str) -> 
 }
 
 #[test]
-#[ignore = "needs root and qemu; takes 20 to 70 minutes under TCG"]
-fn make_all_on_vms_fenced_by_sbd_then_a_kernel_panic_and_sbd_stop_then_destroy() {
+#[ignore = "needs root and qemu; takes about 20 minutes under TCG"]
+fn make_all_on_vms_fenced_by_sbd_then_sbd_stop_then_destroy() {
     let lab = LabCli { name: "e2eq" };
     let _cleanup = Cleanup(lab.name);
     let made = lab.run(&[
@@ -75,15 +76,6 @@ fn make_all_on_vms_fenced_by_sbd_then_a_kernel_panic_and_sbd_stop_then_destroy()
     let watchdog =
         lab.run(&["ssh", "tuchanka-a", "--", "systemctl is-active sbd; cat /sys/class/watchdog/watchdog0/identity"]);
     assert_eq!(String::from_utf8_lossy(&watchdog.stdout), "active\ni6300ESB timer\n");
-
-    let panicked = fails_over_through_the_watchdog(&lab, "kernel-panic-master", "5");
-    let run_dir = common::newest_run_dir(&lab.runs(), "-kernel-panic-master");
-    let console = run_dir
-        .join("kernel-panic-master-1")
-        .join("consoles")
-        .join(format!("{}.log", panicked["victim"].as_str().expect("victim")));
-    let console = std::fs::read_to_string(&console).unwrap_or_else(|e| panic!("{}: {e}", console.display()));
-    assert!(console.contains("Kernel panic"), "the victim's serial console shows the panic");
 
     fails_over_through_the_watchdog(&lab, "sbd-stop-master", "6");
 
