@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use crate::ack::{AckCheck, AckError, compare_and_log, ensure_writer};
 use crate::idle::Idle;
 use crate::probe::Probe;
-use crate::record::{Outcome, Recording};
+use crate::record::{Outcome, Recording, name_of_run};
 use crate::redis_probe::parse_beat;
 use crate::session::ConnectError;
 use crate::settings::ProbeSettings;
@@ -52,9 +52,7 @@ impl fmt::Display for BeanstalkTarget {
 /// character a tube name may not hold replaced by `-` (names are at most 200
 /// bytes of `A-Za-z0-9-+/;.$_()`).
 pub fn tube(run_id: &str) -> String {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-+/;.$_()".contains(c);
-    let name: String = run_id.chars().map(|c| if allowed(c) { c } else { '-' }).collect();
-    format!("heartbeat-{name}").chars().take(200).collect()
+    name_of_run(run_id, "-+/;.$_()")
 }
 
 /// One connection speaking the protocol.

@@ -90,6 +90,16 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A name of run `run_id` on a server (a tube, a file): `heartbeat-` and the
+/// run id with every character other than ASCII letters, digits and those in
+/// `also_allowed` replaced by `-`, at most 200 characters. Only ASCII is
+/// left, so that is 200 bytes too.
+pub(crate) fn name_of_run(run_id: &str, also_allowed: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || also_allowed.contains(c);
+    let name: String = run_id.chars().map(|c| if allowed(c) { c } else { '-' }).collect();
+    format!("heartbeat-{name}").chars().take(200).collect()
+}
+
 /// Everything one probe recorded during a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Recording {

@@ -71,7 +71,7 @@ use crate::ack::{AckCheck, AckError, compare_and_log, ensure_writer};
 use crate::error_chain::describe;
 use crate::idle::Idle;
 use crate::probe::Probe;
-use crate::record::{Outcome, Recording};
+use crate::record::{Outcome, Recording, name_of_run};
 use crate::session::ConnectError;
 use crate::settings::ProbeSettings;
 use connection::{CHUNK, Connection, open, open_mounted};
@@ -104,10 +104,7 @@ impl fmt::Display for NfsTarget {
 /// nothing a shell or another client would trip on), at most 200 bytes
 /// (names may have up to 255).
 pub fn file_name(run_id: &str) -> String {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-    let name: String = run_id.chars().map(|c| if allowed(c) { c } else { '-' }).collect();
-    // Only ASCII is left, so 200 characters are 200 bytes.
-    format!("heartbeat-{name}").chars().take(200).collect()
+    name_of_run(run_id, "._-")
 }
 
 /// Record `seq`: the number right-aligned in 31 bytes and a newline.
