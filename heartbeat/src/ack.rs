@@ -9,9 +9,11 @@
 //! their client was told they failed (or never heard back): an application
 //! that retries such a write writes it twice, so they are counted too.
 //!
-//! The same comparison serves both databases: [`check_acknowledged`] reads the
+//! The same comparison serves every service: [`check_acknowledged`] reads the
 //! `writes` table of a PostgreSQL primary, [`check_redis_acknowledged`] the
-//! `heartbeat:writes:{run_id}` list of a Redis master.
+//! `heartbeat:writes:{run_id}` list of a Redis master, and
+//! [`check_mariadb_acknowledged`](crate::check_mariadb_acknowledged) the
+//! `writes` table of a MariaDB primary.
 
 use std::collections::BTreeSet;
 
@@ -35,8 +37,8 @@ pub enum AckError {
         /// Name of the probe whose recording was passed.
         probe: String,
     },
-    /// No read-write session (PostgreSQL) or connection (Redis, Beanstalkd,
-    /// NFS with its mount) could be opened.
+    /// No read-write session (PostgreSQL, MariaDB) or connection (Redis,
+    /// Beanstalkd, NFS with its mount) could be opened.
     #[error("checking acknowledged writes: {0}")]
     Connect(#[from] ConnectError),
     /// The Redis server reached is not a master, so its list of writes may

@@ -21,6 +21,11 @@
 //!   with [`check_beanstalk_acknowledged`].
 //!   A `READONLY` reply from a demoted master counts as a failure and makes
 //!   the probe reconnect, like any other error.
+//! * MariaDB ([`mariadb`], or MySQL: the probes speak its protocol):
+//!   [`MariadbWriter`] (one transaction per attempt) and [`MariadbReader`]
+//!   against a [`MariadbTarget`], checked afterwards with
+//!   [`check_mariadb_acknowledged`]. A server with `read_only` on is refused
+//!   to the writer and the check, as a PostgreSQL standby is.
 //! * NFSv3 ([`nfs`]): [`NfsWriter`] (one `FILE_SYNC` record per attempt in a
 //!   file of the run) and [`NfsReader`] against an [`NfsTarget`], checked
 //!   afterwards with [`check_nfs_acknowledged`]. The probes speak NFS over
@@ -39,6 +44,7 @@ mod duration_serde;
 mod error_chain;
 #[doc(hidden)]
 pub mod idle;
+pub mod mariadb;
 pub mod nfs;
 pub mod outage;
 pub mod postgres;
@@ -53,6 +59,7 @@ pub mod target;
 pub use ack::{AckCheck, AckError, check_acknowledged, check_redis_acknowledged, compare};
 pub use beanstalk::{BeanstalkReader, BeanstalkTarget, BeanstalkWriter, check_beanstalk_acknowledged};
 pub use clock::Clock;
+pub use mariadb::{MariadbReader, MariadbTarget, MariadbWriter, check_mariadb_acknowledged};
 pub use nfs::{NfsReader, NfsTarget, NfsWriter, check_nfs_acknowledged, file_name};
 pub use outage::{Outage, Stall, first_ok_after, outages, outages_after, stalls};
 pub use postgres::{PgReader, PgWriter, SCHEMA_SQL};

@@ -20,8 +20,8 @@ use crate::target::Target;
 
 /// Errors from opening a session (or, for the Redis probes and
 /// [`check_redis_acknowledged`](crate::check_redis_acknowledged), a Redis
-/// connection; for the Beanstalkd and NFS probes, theirs: for NFS, every
-/// step until the run's file is found, the portmapper's and mountd's
+/// connection; for the MariaDB, Beanstalkd and NFS probes, theirs: for NFS,
+/// every step until the run's file is found, the portmapper's and mountd's
 /// answers included).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -53,7 +53,8 @@ pub enum ConnectError {
 pub(crate) enum Needs {
     /// Any server; replicas are fine.
     Any,
-    /// A server that accepts writes (`target_session_attrs=read-write`).
+    /// A server that accepts writes (PostgreSQL: `target_session_attrs=read-write`;
+    /// MariaDB: `read_only` off).
     ReadWrite,
 }
 

@@ -1,5 +1,5 @@
 //! The kill -9 / restart experiment shared by the probe tests (PostgreSQL,
-//! Redis, Beanstalkd, NFS): the same steps and the same expectations about
+//! Redis, Beanstalkd, NFS, MariaDB): the same steps and the same expectations about
 //! what the probes record, whatever the server.
 
 use std::future::Future;
@@ -33,6 +33,16 @@ impl Restartable for super::redis_server::RedisServer {
 
     fn restart(&mut self) -> impl Future<Output = ()> {
         super::redis_server::RedisServer::restart(self)
+    }
+}
+
+impl Restartable for super::mariadb_server::MariadbServer {
+    fn kill9(&mut self) {
+        super::mariadb_server::MariadbServer::kill9(self);
+    }
+
+    fn restart(&mut self) -> impl Future<Output = ()> {
+        super::mariadb_server::MariadbServer::restart(self)
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod beanstalk_server;
 pub mod kill_restart;
+pub mod mariadb_server;
 pub mod nfs_server;
 pub mod pg_server;
 pub mod redis_server;
