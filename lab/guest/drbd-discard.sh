@@ -1,10 +1,11 @@
 #!/bin/bash
 # Runs on a node out of the cluster whose DRBD split-brained (StandAlone):
 # reconnects it as the side whose changes are thrown away, so it resyncs
-# from the primary, as seed 000's operator guide does.
+# from the primary, as the seeds' operator guides do.
 set -uo pipefail
-drbdadm up skydata 2>/dev/null
-drbdadm secondary skydata
-drbdadm disconnect skydata 2>/dev/null
-drbdadm -- --discard-my-data connect skydata
-echo "drbd: $(hostname) skydata $(drbdadm cstate skydata)"
+r=$DRBD_RESOURCE
+drbdadm up "$r" 2>/dev/null
+drbdadm secondary "$r"
+drbdadm disconnect "$r" 2>/dev/null
+drbdadm -- --discard-my-data connect "$r"
+echo "drbd: $(hostname) $r $(drbdadm cstate "$r")"

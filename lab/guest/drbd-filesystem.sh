@@ -1,16 +1,21 @@
 #!/bin/bash
-# Runs on the first node once every node's skydata is up (skyha): both
-# sides are blank, so they are declared in sync without copying (DRBD's
-# --clear-bitmap new-current-uuid), then the file system is made on the
-# primary. Leaves both secondary: Pacemaker promotes one.
+# Runs on the first node once every node's DRBD resource is up: both sides
+# are blank, so they are declared in sync without copying (DRBD's
+# --clear-bitmap new-current-uuid), then the file system ($DRBD_FSTYPE) is
+# made on the primary. Leaves both secondary: Pacemaker promotes one.
 set -euo pipefail
+r=$DRBD_RESOURCE
 for _ in $(seq $((60 * TIME_FACTOR))); do
-    [ "$(drbdadm cstate skydata)" = Connected ] && break
+    [ "$(drbdadm cstate "$r")" = Connected ] && break
     sleep 1
 done
-[ "$(drbdadm cstate skydata)" = Connected ] || { echo "drbd: skydata never connected to its peer: $(drbdadm cstate skydata)" >&2; exit 1; }
-drbdadm -- --clear-bitmap new-current-uuid skydata
-drbdadm primary skydata
-mkfs.ext4 -q -L skydata /dev/drbd1
-drbdadm secondary skydata
-echo "drbd: skydata $(drbdadm dstate skydata), file system made"
+[ "$(drbdadm cstate "$r")" = Connected ] || { echo "drbd: $r never connected to its peer: $(drbdadm cstate "$r")" >&2; exit 1; }
+drbdadm -- --clear-bitmap new-current-uuid "$r"
+drbdadm primary "$r"
+# Labels: xfs takes 12 characters at most.
+case $DRBD_FSTYPE in
+    xfs) mkfs.xfs -q -f -L "${r:0:12}" "$DRBD_DEVICE" ;;
+    *) mkfs.ext4 -q -L "${r:0:16}" "$DRBD_DEVICE" ;;
+esac
+drbdadm secondary "$r"
+echo "drbd: $r $(drbdadm dstate "$r"), $DRBD_FSTYPE file system made"

@@ -1,18 +1,18 @@
 #!/bin/bash
-# Runs on every cluster node (skyha): the DRBD resource `skydata` on a
-# sparse loop file, as seed 000 does (its /dev/loop9), protocol C, with
-# DRBD's own Pacemaker fencing so that a primary cut off from its peer
-# cannot be promoted twice. Leaves it up and waiting for its peer.
-# DRBD_PEERS: `name=address ...` of the nodes; DRBD_PORT: where they
-# replicate; DRBD_SIZE_MB: its size.
+# Runs on every cluster node of a stack on DRBD: the DRBD resource
+# $DRBD_RESOURCE ($DRBD_DEVICE) on a sparse loop file, as seed 000 does (its
+# /dev/loop9), protocol C, with DRBD's own Pacemaker fencing so that a
+# primary cut off from its peer cannot be promoted twice. Leaves it up and
+# waiting for its peer. DRBD_PEERS: `name=address ...` of the nodes;
+# DRBD_PORT: where they replicate; DRBD_SIZE_MB: its size.
 set -euo pipefail
-file=/var/lib/lab-drbd/skydata.img
+file=/var/lib/lab-drbd/$DRBD_RESOURCE.img
 mkdir -p "$(dirname "$file")"
 truncate -s "${DRBD_SIZE_MB}M" "$file"
 # The loop device exists before anything of the cluster starts, at every boot.
 cat > /etc/systemd/system/lab-drbd-loop.service <<UNIT
 [Unit]
-Description=lab: loop device backing DRBD resource skydata
+Description=lab: loop device backing DRBD resource $DRBD_RESOURCE
 DefaultDependencies=no
 After=local-fs.target
 Before=corosync.service pacemaker.service
@@ -31,9 +31,9 @@ systemctl daemon-reload
 systemctl enable --now lab-drbd-loop.service >/dev/null 2>&1
 modprobe drbd
 {
-    echo "resource skydata {"
+    echo "resource $DRBD_RESOURCE {"
     echo "  protocol C;"
-    echo "  device /dev/drbd1;"
+    echo "  device $DRBD_DEVICE;"
     echo "  disk /dev/loop9;"
     echo "  meta-disk internal;"
     echo "  disk { fencing resource-only; }"
@@ -46,8 +46,8 @@ modprobe drbd
         echo "  on ${peer%%=*} { address ${peer#*=}:$DRBD_PORT; }"
     done
     echo "}"
-} > /etc/drbd.d/skydata.res
+} > "/etc/drbd.d/$DRBD_RESOURCE.res"
 # DRBD 8.4 (Debian's kernel) takes options for its tools after `--`.
-drbdadm -- --force create-md skydata </dev/null >/dev/null
-drbdadm up skydata
-echo "drbd: $(hostname) skydata up, $(drbdadm cstate skydata)"
+drbdadm -- --force create-md "$DRBD_RESOURCE" </dev/null >/dev/null
+drbdadm up "$DRBD_RESOURCE"
+echo "drbd: $(hostname) $DRBD_RESOURCE up, $(drbdadm cstate "$DRBD_RESOURCE")"

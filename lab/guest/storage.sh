@@ -1,16 +1,16 @@
 #!/bin/bash
 # Sourced in front of a set-up script that fills the replicated storage
-# (skyha): outside the cluster, makes this node DRBD primary and mounts the
-# file system at $STORAGE for the script, and undoes both when it exits
-# (`storage_release`, for a script that sets its own EXIT trap).
+# (stacks on DRBD): outside the cluster, makes this node DRBD primary and
+# mounts the file system at $STORAGE for the script, and undoes both when
+# it exits (`storage_release`, for a script that sets its own EXIT trap).
 # Pacemaker manages the storage once the cluster runs.
 set -euo pipefail
-drbdadm up skydata 2>/dev/null || true
-drbdadm primary skydata
+drbdadm up "$DRBD_RESOURCE" 2>/dev/null || true
+drbdadm primary "$DRBD_RESOURCE"
 mkdir -p "$STORAGE"
-mount /dev/drbd1 "$STORAGE"
+mount "$DRBD_DEVICE" "$STORAGE"
 storage_release() {
     umount "$STORAGE"
-    drbdadm secondary skydata
+    drbdadm secondary "$DRBD_RESOURCE"
 }
 trap storage_release EXIT

@@ -576,7 +576,7 @@ async fn build(
     timings.boot_s = lab.boot().await?.as_secs_f64();
     step.done();
 
-    let step = progress.step("prepare hosts (own PostgreSQL system id, no cluster autostart)");
+    let step = progress.step("prepare hosts (no cluster autostart), snapshot install");
     lab.stack().install().await?;
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();

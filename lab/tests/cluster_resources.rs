@@ -44,7 +44,6 @@ fn cib_fenced(profile: ProfileName, stack: &str, schema: &str, time_factor: &str
         ("CLUSTER_STACK", stack),
         ("SERVICES", services.as_str()),
         ("GROUP", profile.group.unwrap_or_default()),
-        ("STORAGE", "/drbd"),
         ("CONTAINER_PG_BINDIR", "/usr/lib/postgresql/15/bin"),
         ("SUBNET", "192.168.89.0/24"),
         ("TIME_FACTOR", time_factor),
@@ -60,9 +59,12 @@ fn cib_fenced(profile: ProfileName, stack: &str, schema: &str, time_factor: &str
         ("REDIS_CONF", "/etc/redis.conf"),
         ("REDIS_PORT", "6379"),
         ("BEANSTALKD_PORT", "11300"),
+        ("MARIADB_PORT", "3306"),
         ("FENCING", fencing),
     ];
-    let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).output().expect("bash");
+    // What each service tells scripts of itself: its storage's and export's names.
+    let names = profile.services.iter().flat_map(|s| s.env());
+    let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).envs(names).output().expect("bash");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf8")
 }
@@ -151,4 +153,64 @@ fn skyha_gets_the_seeds_group_on_the_drbd_primary() {
             && xml.contains("first=\"drbd-cluster\" first-action=\"promote\" then=\"master-group\""),
         "{xml}"
     );
+}
+
+/// Seed 004: DataClone, and on its primary the group nfsshare in the
+/// seed's order (the VIP first, nfsnotify last), exporting /nfsdata to
+/// anyone with fsid 0.
+#[test]
+fn drbd_nfs_gets_seed_004_s_group_on_the_drbd_primary() {
+    let xml = cib(ProfileName::DrbdNfs, "pacemaker-2", "pacemaker-3.9");
+    validates(&xml, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{xml}"));
+    let old = cib(ProfileName::DrbdNfs, "pacemaker-1.1", "pacemaker-2.10");
+    validates(&old, "pacemaker-2.10").unwrap_or_else(|e| panic!("Pacemaker 1.1 refuses it: {e}\n{old}"));
+    assert!(xml.contains("<clone id=\"DataClone\">") && xml.contains("<primitive id=\"Data\""), "{xml}");
+    assert!(xml.contains("name=\"drbd_resource\" value=\"data\""), "{xml}");
+    let group = &xml[xml.find("<group id=\"nfsshare\">").expect("the group")..];
+    let order: Vec<usize> = ["nfs_ip", "NFS", "nfs-daemon", "nfs-root", "nfs-notify"]
+        .iter()
+        .map(|id| group.find(&format!("<primitive id=\"{id}\"")).unwrap_or_else(|| panic!("{id} not in the group")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "the seed's order: {order:?}");
+    for pair in [
+        "name=\"fstype\" value=\"xfs\"",
+        "name=\"directory\" value=\"/nfsdata\"",
+        "name=\"clientspec\" value=\"*\"",
+        "name=\"fsid\" value=\"0\"",
+        "name=\"nfs_shared_infodir\" value=\"/nfsdata\"",
+        "name=\"source_host\" value=\"192.168.89.103\"",
+    ] {
+        assert!(group.contains(pair), "{pair}: {group}");
+    }
+    assert!(
+        xml.contains("rsc=\"nfsshare\" with-rsc=\"DataClone\" with-rsc-role=\"Promoted\"")
+            && xml.contains("first=\"DataClone\" first-action=\"promote\" then=\"nfsshare\""),
+        "{xml}"
+    );
+}
+
+/// Seed 003: ms_drbd_mysql, and on its primary the group g_mysql in the
+/// seed's order (VIP, file system, MariaDB), MariaDB on the VIP.
+#[test]
+fn drbd_mariadb_gets_seed_003_s_group_on_the_drbd_primary() {
+    let xml = cib(ProfileName::DrbdMariadb, "pacemaker-2", "pacemaker-3.9");
+    validates(&xml, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{xml}"));
+    let old = cib(ProfileName::DrbdMariadb, "pacemaker-1.1", "pacemaker-2.10");
+    validates(&old, "pacemaker-2.10").unwrap_or_else(|e| panic!("Pacemaker 1.1 refuses it: {e}\n{old}"));
+    assert!(xml.contains("<clone id=\"ms_drbd_mysql\">") && xml.contains("name=\"drbd_resource\" value=\"mysql_res\""));
+    let group = &xml[xml.find("<group id=\"g_mysql\">").expect("the group")..];
+    let order: Vec<usize> = ["p_ip_mysql", "p_fs_mysql", "p_mysql"]
+        .iter()
+        .map(|id| group.find(&format!("<primitive id=\"{id}\"")).unwrap_or_else(|| panic!("{id} not in the group")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "the seed's order: {order:?}");
+    for pair in [
+        "name=\"device\" value=\"/dev/drbd0\"",
+        "name=\"directory\" value=\"/var/lib/mysql\"",
+        "name=\"fstype\" value=\"xfs\"",
+        "type=\"mysql\"",
+        "value=\"--bind-address=192.168.89.103 --port=3306 --skip-name-resolve\"",
+    ] {
+        assert!(group.contains(pair), "{pair}: {group}");
+    }
 }

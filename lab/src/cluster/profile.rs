@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::services::{Placement, ServiceName, ServiceSpec, beanstalkd, drbd, nfs, postgres, redis};
+use crate::cluster::services::{
+    Placement, Runtime, ServiceName, ServiceSpec, beanstalkd, drbd, mariadb, nfs, postgres, redis,
+};
 use crate::config::BackendKind;
 
 /// A stack profile lab can build, by name.
@@ -20,6 +22,10 @@ pub enum ProfileName {
     /// skyha (seed 000): PostgreSQL, Redis and Beanstalkd in Docker
     /// containers and an NFS export, all on a DRBD primary behind one VIP.
     Skyha,
+    /// drbd-nfs (seed 004): an NFS export on DRBD (xfs) behind one VIP.
+    DrbdNfs,
+    /// drbd-mariadb (seed 003): MariaDB with its data on DRBD (xfs) behind one VIP.
+    DrbdMariadb,
 }
 
 /// What a profile is made of.
@@ -93,13 +99,41 @@ const SKYHA: StackProfile = StackProfile {
     first_scenario: "docker-stop-redis",
 };
 
+const DRBD_NFS: StackProfile = StackProfile {
+    name: ProfileName::DrbdNfs,
+    description: "NFS on DRBD: DRBD on a loop file, and on its primary the group nfsshare of a VIP, the xfs \
+                  file system, the kernel NFS server, its export and nfsnotify; qdevice on the witness, fencing",
+    seed: "004 (NFS on DRBD with pcs)",
+    services: &[&drbd::NFSDATA_STORAGE, &nfs::NFSDATA_SERVER],
+    group: Some("nfsshare"),
+    packages: &["drbd-utils", "nfs-kernel-server", "xfsprogs"],
+    backends: &[BackendKind::Qemu],
+    // The seed's own test: `pcs cluster standby` of the NFS server's node.
+    first_scenario: "standby-master",
+};
+
+const DRBD_MARIADB: StackProfile = StackProfile {
+    name: ProfileName::DrbdMariadb,
+    description: "MariaDB on DRBD: DRBD on a loop file, and on its primary the group g_mysql of a VIP, the xfs \
+                  file system at /var/lib/mysql and MariaDB under the mysql agent; qdevice on the witness, fencing",
+    seed: "003 (MySQL on DRBD with Pacemaker)",
+    services: &[&drbd::MYSQL_STORAGE, &mariadb::ON_DRBD],
+    group: Some("g_mysql"),
+    packages: &["drbd-utils", "mariadb-server", "xfsprogs"],
+    backends: &[BackendKind::Qemu],
+    first_scenario: "kill-mariadb",
+};
+
 impl ProfileName {
-    pub const ALL: &[ProfileName] = &[ProfileName::Tuchanka, ProfileName::Skyha];
+    pub const ALL: &[ProfileName] =
+        &[ProfileName::Tuchanka, ProfileName::Skyha, ProfileName::DrbdNfs, ProfileName::DrbdMariadb];
 
     pub fn profile(self) -> &'static StackProfile {
         match self {
             ProfileName::Tuchanka => &TUCHANKA,
             ProfileName::Skyha => &SKYHA,
+            ProfileName::DrbdNfs => &DRBD_NFS,
+            ProfileName::DrbdMariadb => &DRBD_MARIADB,
         }
     }
 
@@ -107,6 +141,8 @@ impl ProfileName {
         match self {
             ProfileName::Tuchanka => "tuchanka",
             ProfileName::Skyha => "skyha",
+            ProfileName::DrbdNfs => "drbd-nfs",
+            ProfileName::DrbdMariadb => "drbd-mariadb",
         }
     }
 }
@@ -151,6 +187,28 @@ impl StackProfile {
         self.services.iter().find_map(|s| match s.placement {
             Placement::Promotable { clone: c, primitive, .. } if c == clone => Some(primitive),
             _ => None,
+        })
+    }
+
+    /// The replicated storage its services keep their data on, if any.
+    pub fn storage(&self) -> Option<&'static drbd::Volume> {
+        self.services.iter().find_map(|s| match s.runtime {
+            Runtime::Drbd(volume) => Some(volume),
+            _ => None,
+        })
+    }
+
+    /// Why a DRBD device of `size_mb` (`stack.drbd_size_mb`) cannot hold
+    /// this stack's file system, if it cannot.
+    pub fn refuses_storage_size(&self, size_mb: u32) -> Option<String> {
+        let fstype = self.storage()?.fstype;
+        (size_mb < fstype.min_size_mb()).then(|| {
+            format!(
+                "{size_mb} MiB is too small for the {} stack's {} file system: set it to {} or more",
+                self.name,
+                fstype.as_str(),
+                fstype.min_size_mb()
+            )
         })
     }
 
@@ -249,6 +307,19 @@ mod tests {
         {
             assert_eq!(primitive(skyha, service), Some("skydata"), "{service}");
         }
+    }
+
+    /// mkfs.xfs refuses file systems under 300 MB: refused when read, not
+    /// at set-up twenty minutes later.
+    #[test]
+    fn an_xfs_stack_refuses_a_device_mkfs_would() {
+        let nfs = ProfileName::DrbdNfs.profile();
+        assert_eq!(nfs.storage(), Some(&drbd::NFSDATA));
+        let why = nfs.refuses_storage_size(256).expect("too small for xfs");
+        assert_eq!(why, "256 MiB is too small for the drbd-nfs stack's xfs file system: set it to 320 or more");
+        assert_eq!(nfs.refuses_storage_size(320), None);
+        assert_eq!(ProfileName::Skyha.profile().refuses_storage_size(64), None, "ext4 fits");
+        assert_eq!(TUCHANKA.refuses_storage_size(64), None, "no DRBD at all");
     }
 
     #[test]

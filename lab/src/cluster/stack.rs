@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::cluster::profile::StackProfile;
-use crate::cluster::services::{ServiceName, ServiceSpec, container, drbd, nfs};
+use crate::cluster::services::{ServiceName, ServiceSpec, container, mariadb};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, GuestError, Script};
 use crate::secrets::{Secret, SecretError, Secrets};
@@ -81,7 +81,7 @@ impl<'a, G: Guest> Stack<'a, G> {
     pub fn script(&self, script: Script) -> Script {
         let t = self.topology;
         let script = t.distribution.guest_env(t.pg_version).into_iter().fold(script, |s, (k, v)| s.env(&k, v));
-        script
+        let script = script
             .env("PG_VERSION", t.pg_version)
             .env("PG_PORT", t.pg_port)
             .env("PG_SYNCHRONOUS", if t.pg_synchronous { "on" } else { "off" })
@@ -93,11 +93,10 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("NODE_NAMES", t.node_names().join(" "))
             .env("REDIS_VIP", t.redis_vip)
             .env("REDIS_PORT", t.redis_port)
+            .env("MARIADB_PORT", mariadb::PORT)
             .env("BEANSTALKD_PORT", t.beanstalkd_port)
             .env("SERVICES", self.services().iter().map(|s| s.cib.name).collect::<Vec<_>>().join(" "))
             .env("GROUP", self.profile().group.unwrap_or_default())
-            .env("STORAGE", drbd::MOUNT)
-            .env("NFS_EXPORT", nfs::EXPORT)
             .env("CONTAINER_PG_BINDIR", container::POSTGRES_BINDIR)
             .env("DRBD_SIZE_MB", t.drbd_size_mb)
             .env("TOKEN_MS", t.token_ms)
@@ -105,7 +104,8 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("FENCING", t.fencing)
             .env("WATCHDOG_TIMEOUT_S", t.watchdog_timeout_s)
             .env("CONTAINER_TARBALLS", container::TARBALLS)
-            .env("TIME_FACTOR", self.time_factor())
+            .env("TIME_FACTOR", self.time_factor());
+        self.services().iter().flat_map(|s| s.env()).fold(script, |s, (k, v)| s.env(k, v))
     }
 
     /// How many times slower than native the hosts are, as a whole number

@@ -126,14 +126,24 @@ impl ClusterState {
         self.promotion_scores.get(attribute).and_then(|scores| scores.get(node)).copied()
     }
 
-    /// Quorum, every node online, fencing ready and every one of `services`
-    /// healthy (see [`ServiceSpec::is_healthy`]): the state every scenario
-    /// starts from and must return to.
+    /// Quorum, every node online, fencing ready, every resource running
+    /// and every one of `services` healthy (see [`ServiceSpec::is_healthy`]):
+    /// the state every scenario starts from and must return to.
+    ///
+    /// A resource no service names counts too: a group member that failed
+    /// and stopped (seed 004's nfs-notify) leaves the service up where it
+    /// is, and the fault would then hit a cluster already degraded.
     pub fn is_healthy(&self, nodes: &[String], services: &[&ServiceSpec]) -> bool {
         self.quorate
             && self.online.len() == nodes.len()
             && self.fencing_ready()
+            && self.stopped().is_empty()
             && services.iter().all(|service| service.is_healthy(self, nodes))
+    }
+
+    /// The primitives outside promotable clones that run nowhere.
+    pub fn stopped(&self) -> Vec<&str> {
+        self.resources.iter().filter(|(_, node)| node.is_none()).map(|(id, _)| id.as_str()).collect()
     }
 
     /// Every fence device runs somewhere: without them no failure that
@@ -145,11 +155,13 @@ impl ClusterState {
     /// One line for progress and logs.
     pub fn summary(&self, services: &[&ServiceSpec]) -> String {
         let services: Vec<String> = services.iter().map(|s| s.summary(self)).collect();
+        let stopped = self.stopped();
         format!(
-            "{}; online [{}]{}",
+            "{}; online [{}]{}{}",
             services.join("; "),
             self.online.join(" "),
-            if self.quorate { "" } else { ", no quorum" }
+            if self.quorate { "" } else { ", no quorum" },
+            if stopped.is_empty() { String::new() } else { format!(", stopped [{}]", stopped.join(" ")) }
         )
     }
 }
@@ -226,6 +238,23 @@ mod tests {
         let state = ClusterState::parse(&xml).expect("parse");
         assert!(!state.fencing_ready());
         assert!(!state.is_healthy(&nodes(), &[postgres()]));
+    }
+
+    #[test]
+    fn a_stopped_resource_no_service_names_is_not_healthy() {
+        let xml = HEALTHY.replacen(
+            r#"<resource id="pg-replica-vip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true""#,
+            r#"<resource id="pg-replica-vip" resource_agent="ocf:heartbeat:IPaddr2" role="Stopped" active="false""#,
+            1,
+        );
+        let state = ClusterState::parse(&xml).expect("parse");
+        assert_eq!(state.stopped(), ["pg-replica-vip"]);
+        // PostgreSQL without its replica VIP still counts as healthy by
+        // itself: the rule is the cluster's.
+        let bare = ServiceSpec { replica_vip: None, ..services::postgres::PAF };
+        assert!(bare.is_healthy(&state, &nodes()));
+        assert!(!state.is_healthy(&nodes(), &[&bare]));
+        assert!(state.summary(&[&bare]).ends_with(", stopped [pg-replica-vip]"), "{}", state.summary(&[&bare]));
     }
 
     #[test]

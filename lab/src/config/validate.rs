@@ -46,6 +46,9 @@ impl Config {
             2048,
             "MiB (it must hold the services' data and fit the node's 6 GiB disk)",
         )?;
+        if let Some(why) = self.stack.profile.profile().refuses_storage_size(self.stack.drbd_size_mb) {
+            return Err(invalid("stack.drbd_size_mb", &why));
+        }
         within("network.prefix", self.network.prefix.into(), 8, 30, "bits")?;
         within("postgres.version", self.postgres.version.into(), 10, 99, "")?;
         let ports = [

@@ -115,6 +115,14 @@ pub fn guest_files(
         hosts.push_str(&format!("{}\t{}\n", h.address, h.name));
     }
     hosts.push_str(&format!("{}\tlab-host\n", topology.host_address));
+    // The VIPs have names too, as Tuchanka's hosts file gives them: tools
+    // that resolve an address (sm-notify, run by seed 004's nfsnotify from
+    // the VIP) otherwise ask DNS, which no lab reaches, and fail.
+    for (address, name) in
+        [(topology.master_vip, "master-vip"), (topology.replica_vip, "replica-vip"), (topology.redis_vip, "redis-vip")]
+    {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
     let mut authorized = String::from_utf8_lossy(&ssh.read(&ssh.client_key().with_extension("pub"))?).into_owned();
     for key in extra_authorized_keys {
         authorized.push_str(key.trim());
@@ -180,5 +188,9 @@ mod tests {
         assert!(get(&w, "/usr/sbin/fence_lab").is_none(), "the witness is never fenced");
         let conf = String::from_utf8_lossy(&get(&a, "/etc/lab/fence.conf").expect("conf")).into_owned();
         assert!(conf.contains("host=192.168.89.254") && conf.contains("token=tok"), "{conf}");
+        let hosts = String::from_utf8_lossy(&get(&a, "/etc/hosts").expect("hosts")).into_owned();
+        for line in ["192.168.89.12\ttuchanka-b", "192.168.89.251\twitness", "192.168.89.103\tmaster-vip"] {
+            assert!(hosts.lines().any(|l| l == line), "{line}: {hosts}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::cluster::services::ServiceName;
 use crate::config::BackendKind;
 use crate::fenced::FenceEvent;
 use crate::report::phases::FailoverPhases;
+use crate::report::split_brain::SplitBrain;
 use crate::run::scenario::{Fault, MasterExpectation, Scenario};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -159,6 +160,9 @@ pub struct RunFacts {
     /// When observing ended, on the probes' clock: what happened later
     /// (during the restore) was not measured.
     pub observed_until: Duration,
+    /// The DRBD split brains the nodes logged from the fault on, if the
+    /// stack keeps its data on DRBD (`None` otherwise).
+    pub split_brains: Option<Vec<SplitBrain>>,
 }
 
 /// A fault that followed the first (a `[[then]]` step), as it happened.
@@ -224,6 +228,9 @@ pub struct ScenarioResult {
     /// Faults that followed the first (the scenario's `[[then]]` steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<FiredFault>,
+    /// The DRBD split brains the nodes logged, on stacks on DRBD.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split_brains: Vec<SplitBrain>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -247,6 +254,24 @@ fn acted_after_observing(facts: &RunFacts) -> Option<String> {
         .filter(|at| *at > window_ms)
         .map(|at| format!("promoted {:.1} s after observing ended", (at - window_ms) / 1000.0));
     fenced.or(promoted)
+}
+
+/// `node-b at 12.3 s (resolved by DRBD's policy, one side's changes
+/// discarded)`, for each, after the fault.
+fn describe_split_brains(found: &[SplitBrain], facts: &RunFacts) -> String {
+    let fault_unix_ms = facts.probe_clock_unix_ms as f64 + ms(facts.fault_at);
+    let each: Vec<String> = found
+        .iter()
+        .map(|s| {
+            let how = if s.resolved_by_policy {
+                "resolved by DRBD's policy, one side's changes discarded"
+            } else {
+                "unresolved, reconnected with --discard-my-data"
+            };
+            format!("{} at {:.1} s ({how})", s.node, (s.unix_ms - fault_unix_ms) / 1000.0)
+        })
+        .collect();
+    each.join("; ")
 }
 
 fn ms(d: Duration) -> f64 {
@@ -336,6 +361,14 @@ impl ScenarioResult {
                 passed: false,
             });
         }
+        if let Some(found) = &facts.split_brains {
+            checks.push(Check {
+                name: "DRBD split brain".into(),
+                expected: "none".into(),
+                actual: if found.is_empty() { "none".into() } else { describe_split_brains(found, &facts) },
+                passed: found.is_empty(),
+            });
+        }
         checks.push(Check {
             name: "restored and healthy".into(),
             expected: "yes".into(),
@@ -370,19 +403,30 @@ impl ScenarioResult {
             probe_clock_unix_ms: Some(facts.probe_clock_unix_ms),
             placements: facts.placements,
             then: facts.then,
+            split_brains: facts.split_brains.unwrap_or_default(),
             checks,
             passed,
         }
     }
 
-    /// The probe of `role` of the fault's service, the one summaries show.
+    /// The probe of `role` of the service summaries show: the fault's, or,
+    /// for a fault on a service without probes (DRBD's replication link),
+    /// the first probed service's.
     pub fn probe(&self, role: Role) -> Option<&ProbeSummary> {
-        self.probes.iter().find(|p| p.service == self.service && p.role == role)
+        let shown = self.shown_service();
+        self.probes.iter().find(|p| p.service == shown && p.role == role)
     }
 
-    /// The lost-write check of the fault's service, if its writes were checked.
+    /// The lost-write check of the service summaries show, if its writes
+    /// were checked.
     pub fn acks(&self) -> Option<&AckCheck> {
-        self.lost_writes.get(&self.service)
+        self.lost_writes.get(&self.shown_service())
+    }
+
+    /// The fault's service if it was probed, else the first that was.
+    fn shown_service(&self) -> ServiceName {
+        let probed = |service: ServiceName| self.probes.iter().any(|p| p.service == service);
+        if probed(self.service) { self.service } else { self.probes.first().map_or(self.service, |p| p.service) }
     }
 
     /// The table printed at the end of a run.
@@ -518,6 +562,7 @@ mod tests {
             then: Vec::new(),
             lifted_at: None,
             observed_until: Duration::from_secs(30),
+            split_brains: None,
         }
     }
 
@@ -535,6 +580,36 @@ mod tests {
         // Attempts 10..40 failed: from 1.0 s to the start of attempt 40 at 4.0 s.
         assert_eq!(result.probes[0].longest_outage_ms.map(|v| v.round()), Some(3000.0));
         assert!(result.render().contains("PASSED"));
+    }
+
+    /// On a stack on DRBD a split brain fails the run, saying when and
+    /// how DRBD dealt with it; elsewhere there is no such check.
+    #[test]
+    fn a_drbd_split_brain_fails_the_run() {
+        assert!(
+            !ScenarioResult::judge(&scenario(), facts(10..40, vec![], "b"))
+                .checks
+                .iter()
+                .any(|c| c.name == "DRBD split brain")
+        );
+        let mut on_drbd = facts(10..40, vec![], "b");
+        on_drbd.split_brains = Some(Vec::new());
+        let clean = ScenarioResult::judge(&scenario(), on_drbd.clone());
+        assert!(clean.passed, "{}", clean.render());
+        on_drbd.split_brains = Some(vec![SplitBrain {
+            node: "b".into(),
+            unix_ms: 13_500.0,
+            resolved_by_policy: true,
+            line: "drbd data: Split-Brain detected, 1 primaries, automatically solved. Sync from this node".into(),
+        }]);
+        let result = ScenarioResult::judge(&scenario(), on_drbd);
+        let check = result.checks.iter().find(|c| c.name == "DRBD split brain").expect("check");
+        assert_eq!(
+            (check.passed, check.actual.as_str()),
+            (false, "b at 12.5 s (resolved by DRBD's policy, one side's changes discarded)")
+        );
+        assert!(!result.passed);
+        assert_eq!(result.split_brains.len(), 1, "kept in results.json");
     }
 
     /// The fork bomb on TCG: the service answered again before the cluster

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`judge`]: one run's facts against its scenario's expectations.
 //! - [`phases`]: a failover in its phases, from the nodes' journals.
+//! - [`split_brain`]: DRBD split brains, from the nodes' journals.
 //! - [`results`]: `results.json`, versioned.
 //! - [`stats`]: statistics per scenario; [`baseline`]: regressions
 //!   against an earlier run.
@@ -15,4 +16,5 @@ pub mod merge;
 pub mod phases;
 pub mod render;
 pub mod results;
+pub mod split_brain;
 pub mod stats;

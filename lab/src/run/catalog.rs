@@ -42,6 +42,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("docker-stop-postgres", include_str!("../../../scenarios/docker-stop-postgres.toml")),
     ("docker-kill-postgres", include_str!("../../../scenarios/docker-kill-postgres.toml")),
     ("replication-link-down", include_str!("../../../scenarios/replication-link-down.toml")),
+    ("kill-mariadb", include_str!("../../../scenarios/kill-mariadb.toml")),
     ("sbd-stop-master", include_str!("../../../scenarios/sbd-stop-master.toml")),
 ];
 

@@ -39,6 +39,16 @@ pub fn choose_victim(
     }
 }
 
+/// Whether `node` still holds the role `target` names in `state` (a node
+/// chosen at random, or the witness, always does).
+pub fn holds(target: Target, spec: &ServiceSpec, state: &ClusterState, node: &str) -> bool {
+    match target {
+        Target::Master => spec.master(state) == Some(node),
+        Target::Replica => spec.replicas(state).iter().any(|r| r == node),
+        Target::Witness | Target::Random => true,
+    }
+}
+
 /// Another cluster node than `victim`, to run pcs from or move the master to.
 fn other_node(lab: &Lab, victim: &str) -> Option<String> {
     lab.topology.node_names().into_iter().find(|n| n != victim)
@@ -495,6 +505,15 @@ mod tests {
         assert_eq!(pick(Target::Replica, &redis::AGENT).as_deref(), Some("a"));
         let empty = ClusterState::default();
         assert_eq!(choose_victim(Target::Master, &postgres::PAF, &empty, &nodes, "w", &mut rng), None);
+        assert!(
+            holds(Target::Master, &postgres::PAF, &state(), "a")
+                && !holds(Target::Master, &redis::AGENT, &state(), "a")
+        );
+        assert!(
+            holds(Target::Replica, &postgres::PAF, &state(), "c")
+                && !holds(Target::Replica, &postgres::PAF, &state(), "a")
+        );
+        assert!(holds(Target::Random, &postgres::PAF, &empty, "a"));
     }
 
     fn command_of(script: &Script) -> String {

@@ -934,8 +934,13 @@ impl Scenario {
                 stack.name
             ));
         }
+        // Expectations may name services of the other stacks it is written
+        // for (`[expect.nfs]` on a stack without NFS judges nothing); what
+        // it hits and probes must be this stack's.
         let steps = self.faults().filter_map(|f| f.service.as_ref());
-        let mut named = steps.chain(self.expect.services.keys()).chain(self.probes.services.iter().flatten());
+        let elsewhere = |s: &ServiceName| self.stacks.iter().any(|other| other.profile().has(*s));
+        let expected = self.expect.services.keys().filter(|s| !elsewhere(s));
+        let mut named = steps.chain(expected).chain(self.probes.services.iter().flatten());
         if let Some(missing) = named.find(|s| !stack.has(**s)) {
             return Some(format!(
                 "scenario `{}` needs {missing}, which the {} stack does not run",
@@ -1179,10 +1184,16 @@ mod tests {
     }
 
     #[test]
-    fn every_builtin_scenario_expects_no_lost_postgres_writes_and_some_outage_limit() {
+    fn every_builtin_scenario_expects_no_lost_writes_and_some_outage_limit_on_each_of_its_stacks() {
         for s in Scenario::builtin().expect("builtin") {
-            assert_eq!(postgres(&s).lost_writes, Some(0), "{}", s.name);
-            assert!(postgres(&s).max_write_outage_ms.is_some(), "{}", s.name);
+            for stack in &s.stacks {
+                // The stack's first probed service: PostgreSQL, NFS or MariaDB.
+                let primary = stack.profile().primary();
+                let expect = s.expect.services.get(&primary);
+                let expect = expect.unwrap_or_else(|| panic!("{} on {stack}: no [expect.{primary}]", s.name));
+                assert_eq!(expect.lost_writes, Some(0), "{} on {stack}", s.name);
+                assert!(expect.max_write_outage_ms.is_some(), "{} on {stack}", s.name);
+            }
         }
     }
 
@@ -1362,6 +1373,15 @@ mod tests {
         let kill_replica = Scenario::find("kill-postgres-replica").expect("builtin");
         assert!(kill_replica.unsupported_by(VMS, skyha).is_some(), "a file that does not say is Tuchanka's");
         assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(VMS, skyha), None);
+        // Its [expect.postgres] is for the stacks that run PostgreSQL: on
+        // drbd-nfs it judges nothing, and the scenario runs.
+        let nfs = ProfileName::DrbdNfs.profile();
+        assert_eq!(Scenario::find("poweroff-master").expect("builtin").unsupported_by(VMS, nfs), None);
+        // No stack it is written for runs MariaDB: a slip, refused.
+        let text = "description = \"x\"\nstacks = [\"tuchanka\"]\n[fault]\naction = \"poweroff\"\ntarget = \"master\"\n\
+                    [expect.mariadb]\nlost_writes = 0\n";
+        let msg = Scenario::parse("x", "x.toml", text).expect("parse").unsupported_by(VMS, tuchanka).expect("refused");
+        assert!(msg.contains("needs mariadb, which the tuchanka stack does not run"), "{msg}");
 
         // A container fault on a stack that runs the service outside one.
         let text = "description = \"x\"\nstacks = [\"tuchanka\"]\n[fault]\naction = \"docker-kill\"\ntarget = \"master\"\n[expect]\n";

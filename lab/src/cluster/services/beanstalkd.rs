@@ -4,19 +4,21 @@
 //! Probes put numbered jobs through the stack's VIP, and afterwards every
 //! acknowledged job must still be queued.
 
-use heartbeat::{AckCheck, BeanstalkReader, BeanstalkTarget, BeanstalkWriter, ProbeSettings, Recording, Role};
+use heartbeat::{
+    AckCheck, AckError, BeanstalkReader, BeanstalkTarget, BeanstalkWriter, ProbeSettings, Recording, Role,
+};
 
+use super::probing::Probed;
 use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, drbd};
 use crate::lifecycle::{Lab, LabError};
-use crate::run::probes::ProbeRun;
 
 pub const CONTAINER: ServiceSpec = ServiceSpec {
     name: ServiceName::Beanstalkd,
     title: "Beanstalkd (Docker on DRBD)",
     // The seed names its resource, and so the container, `bstkd`.
     runtime: Runtime::Container { container: "bstkd", image: "beanstalkd" },
-    placement: Placement::OnStorage { resource: "bstkd", storage: drbd::CLONE },
-    master_vip: drbd::VIP,
+    placement: Placement::OnStorage { resource: "bstkd", storage: drbd::SKYHA.clone },
+    master_vip: drbd::SKYHA.vip,
     replica_vip: None,
     probes: &[Role::Writer, Role::Reader],
     process: Some("beanstalkd"),
@@ -26,35 +28,33 @@ pub const CONTAINER: ServiceSpec = ServiceSpec {
     },
 };
 
-/// Where Beanstalkd probes connect: the service's master VIP.
-pub fn target(spec: &ServiceSpec, lab: &Lab) -> BeanstalkTarget {
-    BeanstalkTarget { host: spec.master_vip.address.of(&lab.topology).to_string(), port: lab.topology.beanstalkd_port }
-}
+/// Beanstalkd's probes: through the service's master VIP.
+#[derive(Debug)]
+pub struct Probes;
 
-pub fn launch_probe(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    role: Role,
-    settings: ProbeSettings,
-    run: ProbeRun,
-) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    let target = target(spec, lab);
-    Ok(super::launch_role(
-        lab,
-        (role, run),
-        (target, settings),
-        |target, settings, run_id| BeanstalkWriter::new(target, settings, run_id),
-        |target, settings, run_id| BeanstalkReader::new(target, settings, run_id),
-    ))
-}
+impl Probed for Probes {
+    type Target = BeanstalkTarget;
+    type Writer = BeanstalkWriter;
+    type Reader = BeanstalkReader;
 
-pub async fn check_acknowledged(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    settings: ProbeSettings,
-    recording: Recording,
-) -> Result<AckCheck, LabError> {
-    let target = target(spec, lab);
-    let check = async move { heartbeat::check_beanstalk_acknowledged(&target, &settings, &recording).await };
-    super::check_on_lab_network(lab, spec.name, check).await
+    fn target(spec: &ServiceSpec, lab: &Lab, _: Role) -> Result<BeanstalkTarget, LabError> {
+        let host = spec.master_vip.address.of(&lab.topology).to_string();
+        Ok(BeanstalkTarget { host, port: lab.topology.beanstalkd_port })
+    }
+
+    fn writer(target: BeanstalkTarget, settings: ProbeSettings, run_id: &str) -> BeanstalkWriter {
+        BeanstalkWriter::new(target, settings, run_id)
+    }
+
+    fn reader(target: BeanstalkTarget, settings: ProbeSettings, run_id: &str) -> BeanstalkReader {
+        BeanstalkReader::new(target, settings, run_id)
+    }
+
+    async fn check(
+        target: BeanstalkTarget,
+        settings: ProbeSettings,
+        recording: Recording,
+    ) -> Result<AckCheck, AckError> {
+        heartbeat::check_beanstalk_acknowledged(&target, &settings, &recording).await
+    }
 }

@@ -22,9 +22,11 @@
 //! - [`redis`]: Redis, under the `ocf:heartbeat:redis` agent or a container.
 //! - [`beanstalkd`]: Beanstalkd, a work queue, in a container.
 //! - [`drbd`]: DRBD storage replicated between the nodes, its file system
-//!   and the stack's VIP, on which the containers run.
+//!   and the stack's VIP, on which the services of its stack run.
 //! - [`nfs`]: an NFS export of the replicated storage.
+//! - [`mariadb`]: MariaDB with its data on the replicated storage.
 //! - [`container`]: what every service run as a Docker container shares.
+//! - [`probing`]: starting a service's probes and checking its writes.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -43,8 +45,10 @@ use crate::topology::Topology;
 pub mod beanstalkd;
 pub mod container;
 pub mod drbd;
+pub mod mariadb;
 pub mod nfs;
 pub mod postgres;
+pub mod probing;
 pub mod redis;
 
 /// A service lab knows, by the name scenarios, results and the CLI use.
@@ -56,12 +60,19 @@ pub enum ServiceName {
     Beanstalkd,
     Drbd,
     Nfs,
+    Mariadb,
 }
 
 impl ServiceName {
     /// Every service, in the order `lab stacks` lists them.
-    pub const ALL: &[ServiceName] =
-        &[ServiceName::Postgres, ServiceName::Redis, ServiceName::Beanstalkd, ServiceName::Drbd, ServiceName::Nfs];
+    pub const ALL: &[ServiceName] = &[
+        ServiceName::Postgres,
+        ServiceName::Redis,
+        ServiceName::Beanstalkd,
+        ServiceName::Drbd,
+        ServiceName::Nfs,
+        ServiceName::Mariadb,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +81,7 @@ impl ServiceName {
             ServiceName::Beanstalkd => "beanstalkd",
             ServiceName::Drbd => "drbd",
             ServiceName::Nfs => "nfs",
+            ServiceName::Mariadb => "mariadb",
         }
     }
 }
@@ -109,9 +121,11 @@ pub enum Runtime {
     /// its data on the replicated storage.
     Container { container: &'static str, image: &'static str },
     /// A DRBD resource (`ocf:linbit:drbd`) on a loop file.
-    Drbd,
+    Drbd(&'static drbd::Volume),
     /// The kernel NFS server (`ocf:heartbeat:nfsserver` + `exportfs`).
-    NfsServer,
+    NfsServer(&'static nfs::Export),
+    /// MariaDB under `ocf:heartbeat:mysql`, its data on the replicated storage.
+    Mysql,
 }
 
 /// Where a service's master is, as crm_mon shows it.
@@ -260,7 +274,7 @@ impl ServiceSpec {
     /// its clients' traffic, if it has one: a replication-link fault drops it.
     pub fn replication_port(&self) -> Option<u16> {
         match self.runtime {
-            Runtime::Drbd => Some(drbd::PORT),
+            Runtime::Drbd(volume) => Some(volume.port),
             _ => None,
         }
     }
@@ -280,6 +294,16 @@ impl ServiceSpec {
         match role {
             Role::Writer => self.master_vip,
             Role::Reader => self.replica_vip.unwrap_or(self.master_vip),
+        }
+    }
+
+    /// What guest scripts know of the service beyond the lab's settings:
+    /// the names of its storage or of its export.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self.runtime {
+            Runtime::Drbd(volume) => volume.env(),
+            Runtime::NfsServer(export) => export.env(),
+            Runtime::Paf | Runtime::RedisAgent | Runtime::Container { .. } | Runtime::Mysql => Vec::new(),
         }
     }
 
@@ -306,8 +330,9 @@ impl ServiceSpec {
             Runtime::Paf => postgres::setup(stack, step).await,
             Runtime::RedisAgent => redis::setup(stack, step).await,
             Runtime::Container { .. } => container::setup(self, stack, step).await,
-            Runtime::Drbd => drbd::setup(stack, step).await,
-            Runtime::NfsServer => nfs::setup(stack, step).await,
+            Runtime::Drbd(volume) => drbd::setup(volume, stack, step).await,
+            Runtime::NfsServer(_) => nfs::setup(stack, step).await,
+            Runtime::Mysql => mariadb::setup(stack, step).await,
         }
     }
 
@@ -317,10 +342,10 @@ impl ServiceSpec {
     pub async fn needs_rebuild<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
         match self.runtime {
             Runtime::Paf => postgres::needs_rebuild(stack, state, node).await,
-            Runtime::Drbd => drbd::needs_rebuild(stack, state, node).await,
+            Runtime::Drbd(volume) => drbd::needs_rebuild(volume, stack, state, node).await,
             // The redis agent resynchronises a returning replica itself;
-            // containers and NFS keep their data on the replicated storage.
-            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => false,
+            // containers, NFS and MariaDB keep their data on the replicated storage.
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer(_) | Runtime::Mysql => false,
         }
     }
 
@@ -328,8 +353,8 @@ impl ServiceSpec {
     pub async fn rebuild<G: Guest>(&self, stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
         match self.runtime {
             Runtime::Paf => postgres::rebuild(stack, node).await,
-            Runtime::Drbd => drbd::rebuild(stack, node).await,
-            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => Ok(()),
+            Runtime::Drbd(volume) => drbd::rebuild(volume, stack, node).await,
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer(_) | Runtime::Mysql => Ok(()),
         }
     }
 
@@ -339,8 +364,8 @@ impl ServiceSpec {
     pub async fn replicating<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
         match self.runtime {
             Runtime::Paf => postgres::replicating(stack, state, nodes).await,
-            Runtime::Drbd => drbd::replicating(stack, state).await,
-            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer => true,
+            Runtime::Drbd(volume) => drbd::replicating(self, volume, stack, state).await,
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer(_) | Runtime::Mysql => true,
         }
     }
 
@@ -366,10 +391,11 @@ impl ServiceSpec {
         run: ProbeRun,
     ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
         match self.name {
-            ServiceName::Postgres => postgres::launch_probe(self, lab, role, settings, run),
-            ServiceName::Redis => redis::launch_probe(self, lab, role, settings, run),
-            ServiceName::Beanstalkd => beanstalkd::launch_probe(self, lab, role, settings, run),
-            ServiceName::Nfs => nfs::launch_probe(self, lab, role, settings, run),
+            ServiceName::Postgres => probing::launch::<postgres::Probes>(self, lab, role, settings, run),
+            ServiceName::Redis => probing::launch::<redis::Probes>(self, lab, role, settings, run),
+            ServiceName::Beanstalkd => probing::launch::<beanstalkd::Probes>(self, lab, role, settings, run),
+            ServiceName::Nfs => probing::launch::<nfs::Probes>(self, lab, role, settings, run),
+            ServiceName::Mariadb => probing::launch::<mariadb::Probes>(self, lab, role, settings, run),
             ServiceName::Drbd => Err(self.no_probe()),
         }
     }
@@ -383,10 +409,11 @@ impl ServiceSpec {
         recording: Recording,
     ) -> Result<AckCheck, LabError> {
         match self.name {
-            ServiceName::Postgres => postgres::check_acknowledged(self, lab, settings, recording).await,
-            ServiceName::Redis => redis::check_acknowledged(self, lab, settings, recording).await,
-            ServiceName::Beanstalkd => beanstalkd::check_acknowledged(self, lab, settings, recording).await,
-            ServiceName::Nfs => nfs::check_acknowledged(self, lab, settings, recording).await,
+            ServiceName::Postgres => probing::check::<postgres::Probes>(self, lab, settings, recording).await,
+            ServiceName::Redis => probing::check::<redis::Probes>(self, lab, settings, recording).await,
+            ServiceName::Beanstalkd => probing::check::<beanstalkd::Probes>(self, lab, settings, recording).await,
+            ServiceName::Nfs => probing::check::<nfs::Probes>(self, lab, settings, recording).await,
+            ServiceName::Mariadb => probing::check::<mariadb::Probes>(self, lab, settings, recording).await,
             ServiceName::Drbd => Err(self.no_probe()),
         }
     }
@@ -394,10 +421,11 @@ impl ServiceSpec {
     /// Where a probe of `role` connects, for people (`lab heartbeat`).
     pub fn probe_target(&self, lab: &Lab, role: Role) -> Result<String, LabError> {
         match self.name {
-            ServiceName::Postgres => Ok(postgres::target(self, lab, role)?.to_string()),
-            ServiceName::Redis => Ok(redis::target(self, lab)?.to_string()),
-            ServiceName::Beanstalkd => Ok(beanstalkd::target(self, lab).to_string()),
-            ServiceName::Nfs => Ok(nfs::target(self, lab).to_string()),
+            ServiceName::Postgres => probing::target::<postgres::Probes>(self, lab, role),
+            ServiceName::Redis => probing::target::<redis::Probes>(self, lab, role),
+            ServiceName::Beanstalkd => probing::target::<beanstalkd::Probes>(self, lab, role),
+            ServiceName::Nfs => probing::target::<nfs::Probes>(self, lab, role),
+            ServiceName::Mariadb => probing::target::<mariadb::Probes>(self, lab, role),
             ServiceName::Drbd => Err(self.no_probe()),
         }
     }
@@ -405,34 +433,6 @@ impl ServiceSpec {
     fn no_probe(&self) -> LabError {
         LabError::Unsupported(format!("{} has no probe; probe one of the services that runs on it", self.name))
     }
-}
-
-/// Starts, on the lab network, the writer or the reader a service makes
-/// for `role` from its target, the settings and the run's id.
-fn launch_role<T, W, R>(
-    lab: &Lab,
-    (role, run): (Role, ProbeRun),
-    (target, settings): (T, ProbeSettings),
-    writer: impl FnOnce(T, ProbeSettings, &str) -> W,
-    reader: impl FnOnce(T, ProbeSettings, &str) -> R,
-) -> tokio::task::JoinHandle<Recording>
-where
-    W: heartbeat::Probe + 'static,
-    R: heartbeat::Probe + 'static,
-{
-    let run_id = run.run_id.clone();
-    match role {
-        Role::Writer => run.launch(lab, writer(target, settings, &run_id)),
-        Role::Reader => run.launch(lab, reader(target, settings, &run_id)),
-    }
-}
-
-/// Runs a service's lost-write check on the lab network.
-async fn check_on_lab_network<F>(lab: &Lab, service: ServiceName, check: F) -> Result<AckCheck, LabError>
-where
-    F: std::future::Future<Output = Result<AckCheck, heartbeat::AckError>> + Send + 'static,
-{
-    lab.labnet().run(check).await?.map_err(|e| LabError::Probe(format!("lost-write check of {service}: {e}")))
 }
 
 /// A probe of one service: its writer or its reader.
@@ -470,7 +470,7 @@ mod tests {
             assert_eq!(serde_json::to_value(service).expect("json"), service.as_str());
         }
         let error = "mysql".parse::<ServiceName>().expect_err("unknown").to_string();
-        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, beanstalkd, drbd, nfs");
+        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, beanstalkd, drbd, nfs, mariadb");
     }
 
     #[test]
@@ -484,6 +484,8 @@ mod tests {
                 Placement::Promotable { clone, .. } => clone,
                 Placement::OnStorage { resource, .. } => resource,
             };
+            // DRBD's fragment is told its seed's names (drbd::Volume::env).
+            let placed = if matches!(spec.runtime, Runtime::Drbd(_)) { "$DRBD_CLONE" } else { placed };
             let makes =
                 text.contains(&format!("id=\\\"{placed}\\\"")) || text.contains(&format!("container {placed} "));
             assert!(makes, "{name}'s fragment makes {placed}");
@@ -496,7 +498,7 @@ mod tests {
         assert_eq!(kind.name(), "redis-reader");
         assert_eq!(postgres::PAF.vip_for(Role::Reader).resource, "pg-replica-vip");
         assert_eq!(redis::AGENT.vip_for(Role::Reader).resource, "redis-master-vip");
-        assert_eq!(postgres::CONTAINER.vip_for(Role::Reader), drbd::VIP, "one VIP for every container");
+        assert_eq!(postgres::CONTAINER.vip_for(Role::Reader), drbd::SKYHA.vip, "one VIP for every container");
     }
 
     #[test]

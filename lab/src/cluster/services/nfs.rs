@@ -1,39 +1,97 @@
-//! An NFS export of the replicated storage, as in skyha (seed 000): the
-//! kernel NFS server (`ocf:heartbeat:nfsserver`, its state directory on
-//! DRBD so that clients' locks survive a failover) and the export
-//! (`ocf:heartbeat:exportfs`), last in the group on the DRBD primary.
+//! An NFS export of the replicated storage: the kernel NFS server
+//! (`ocf:heartbeat:nfsserver`, its state directory on DRBD so that
+//! clients' locks survive a failover) and the export
+//! (`ocf:heartbeat:exportfs`), last in the group on the DRBD primary, as
+//! skyha (seed 000) and seed 004 build it ([`Export`]).
 //! Probes write numbered records to a file of the export through the
 //! stack's VIP, each one synced to disk before the server answers
 //! (NFSv3 `FILE_SYNC`), and afterwards every acknowledged record must be
 //! in the file.
 
-use heartbeat::{AckCheck, NfsReader, NfsTarget, NfsWriter, ProbeSettings, Recording, Role};
+use heartbeat::{AckCheck, AckError, NfsReader, NfsTarget, NfsWriter, ProbeSettings, Recording, Role};
 
-use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, drbd};
+use super::drbd::{self, Volume};
+use super::probing::Probed;
+use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec};
 use crate::cluster::stack::{Stack, StackError, guest_script};
 use crate::guest::{Guest, Script};
 use crate::lifecycle::{Lab, LabError};
-use crate::run::probes::ProbeRun;
 
-/// The exported directory, on the replicated file system (`drbd::MOUNT`),
-/// as the seed's `nfsshare/exports`; `NFS_EXPORT` in guest scripts.
-pub const EXPORT: &str = "/drbd/nfsshare/exports";
+/// One stack's NFS export, as its seed makes it. Guest scripts get it as
+/// `NFS_*` variables ([`Export::env`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The exported directory, on the replicated file system.
+    pub directory: &'static str,
+    /// Who may mount it: `None` for the lab's subnet.
+    pub clients: Option<&'static str>,
+    /// The export's `fsid` (0 makes it the root of NFSv4's pseudo file
+    /// system, as seed 004 does).
+    pub fsid: u8,
+    /// The NFS server's state directory (`nfs_shared_infodir`).
+    pub infodir: &'static str,
+    /// Whether clients are told of a restart by an `ocf:heartbeat:nfsnotify`
+    /// resource from the VIP (seed 004's `nfs-notify`).
+    pub notify: bool,
+    /// The storage it lives on.
+    pub storage: &'static Volume,
+}
+
+impl Export {
+    /// What `nfs.cib.sh` and `nfs-init.sh` know of it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("NFS_EXPORT", self.directory.to_owned()),
+            ("NFS_CLIENTS", self.clients.unwrap_or_default().to_owned()),
+            ("NFS_FSID", self.fsid.to_string()),
+            ("NFS_INFODIR", self.infodir.to_owned()),
+            ("NFS_NOTIFY", if self.notify { "yes" } else { "" }.to_owned()),
+        ]
+    }
+}
+
+/// skyha's: the seed's `nfsshare/exports` on DRBD, to the lab's subnet.
+pub const SKYHA: Export = Export {
+    directory: "/drbd/nfsshare/exports",
+    clients: None,
+    fsid: 1,
+    infodir: "/drbd/nfsinfo",
+    notify: false,
+    storage: &drbd::SKYHA,
+};
+
+/// Seed 004's: the whole of `/nfsdata` to anyone (`clientspec=*`), the
+/// server's state in it too, and `nfs-notify`.
+pub const NFSDATA: Export = Export {
+    directory: "/nfsdata",
+    clients: Some("*"),
+    fsid: 0,
+    infodir: "/nfsdata",
+    notify: true,
+    storage: &drbd::NFSDATA,
+};
 
 /// The portmapper (rpcbind) every NFSv3 client asks first for the ports of
 /// the mount daemon and the NFS server.
 const PORTMAPPER_PORT: u16 = 111;
 
-pub const SERVER: ServiceSpec = ServiceSpec {
-    name: ServiceName::Nfs,
-    title: "NFS (kernel server on DRBD)",
-    runtime: Runtime::NfsServer,
-    placement: Placement::OnStorage { resource: "nfs-root", storage: drbd::CLONE },
-    master_vip: drbd::VIP,
-    replica_vip: None,
-    probes: &[Role::Writer, Role::Reader],
-    process: Some("rpc.mountd"),
-    cib: Fragment { name: "nfs", text: include_str!("../../../guest/services/nfs.cib.sh") },
-};
+/// The NFS service of a stack exporting `export`.
+const fn server(export: &'static Export) -> ServiceSpec {
+    ServiceSpec {
+        name: ServiceName::Nfs,
+        title: "NFS (kernel server on DRBD)",
+        runtime: Runtime::NfsServer(export),
+        placement: Placement::OnStorage { resource: "nfs-root", storage: export.storage.clone },
+        master_vip: export.storage.vip,
+        replica_vip: None,
+        probes: &[Role::Writer, Role::Reader],
+        process: Some("rpc.mountd"),
+        cib: Fragment { name: "nfs", text: include_str!("../../../guest/services/nfs.cib.sh") },
+    }
+}
+
+pub const SERVER: ServiceSpec = server(&SKYHA);
+pub const NFSDATA_SERVER: ServiceSpec = server(&NFSDATA);
 
 /// Pacemaker starts the NFS server: it must not start at boot. The export
 /// and the server's state live on the replicated file system.
@@ -50,40 +108,37 @@ pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step)
     Ok(())
 }
 
-/// Where NFS probes connect: the export, through the service's master VIP.
-pub fn target(spec: &ServiceSpec, lab: &Lab) -> NfsTarget {
-    NfsTarget {
-        host: spec.master_vip.address.of(&lab.topology).to_string(),
-        export: EXPORT.to_owned(),
-        portmap_port: PORTMAPPER_PORT,
+/// NFS's probes: the export, through the service's master VIP.
+#[derive(Debug)]
+pub struct Probes;
+
+impl Probed for Probes {
+    type Target = NfsTarget;
+    type Writer = NfsWriter;
+    type Reader = NfsReader;
+
+    fn target(spec: &ServiceSpec, lab: &Lab, _: Role) -> Result<NfsTarget, LabError> {
+        let Runtime::NfsServer(export) = spec.runtime else {
+            return Err(LabError::Unsupported(format!("{} exports nothing over NFS", spec.title)));
+        };
+        Ok(NfsTarget {
+            host: spec.master_vip.address.of(&lab.topology).to_string(),
+            export: export.directory.to_owned(),
+            portmap_port: PORTMAPPER_PORT,
+        })
     }
-}
 
-pub fn launch_probe(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    role: Role,
-    settings: ProbeSettings,
-    run: ProbeRun,
-) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    Ok(super::launch_role(
-        lab,
-        (role, run),
-        (target(spec, lab), settings),
-        |target, settings, run_id| NfsWriter::new(target, settings, run_id),
-        |target, settings, run_id| NfsReader::new(target, settings, run_id),
-    ))
-}
+    fn writer(target: NfsTarget, settings: ProbeSettings, run_id: &str) -> NfsWriter {
+        NfsWriter::new(target, settings, run_id)
+    }
 
-pub async fn check_acknowledged(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    settings: ProbeSettings,
-    recording: Recording,
-) -> Result<AckCheck, LabError> {
-    let target = target(spec, lab);
-    let check = async move { heartbeat::check_nfs_acknowledged(&target, &settings, &recording).await };
-    super::check_on_lab_network(lab, spec.name, check).await
+    fn reader(target: NfsTarget, settings: ProbeSettings, run_id: &str) -> NfsReader {
+        NfsReader::new(target, settings, run_id)
+    }
+
+    async fn check(target: NfsTarget, settings: ProbeSettings, recording: Recording) -> Result<AckCheck, AckError> {
+        heartbeat::check_nfs_acknowledged(&target, &settings, &recording).await
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +146,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_export_is_on_the_replicated_file_system() {
-        assert!(EXPORT.starts_with(&format!("{}/", drbd::MOUNT)), "{EXPORT} is not on DRBD");
+    fn each_export_is_on_its_replicated_file_system() {
+        for (spec, export) in [(&SERVER, &SKYHA), (&NFSDATA_SERVER, &NFSDATA)] {
+            let on = |dir: &str| dir == export.storage.mount || dir.starts_with(&format!("{}/", export.storage.mount));
+            assert!(on(export.directory) && on(export.infodir), "{export:?} is not on DRBD");
+            assert_eq!(spec.promotable(), export.storage.clone);
+            assert_eq!(spec.runtime, Runtime::NfsServer(export));
+        }
     }
 }

@@ -10,14 +10,14 @@
 //! Probes connect as the per-lab `heartbeat` user to the `heartbeat`
 //! database either way.
 
-use heartbeat::{AckCheck, PgReader, PgWriter, ProbeSettings, Recording, Role};
+use heartbeat::{AckCheck, AckError, PgReader, PgWriter, ProbeSettings, Recording, Role};
 
+use super::probing::Probed;
 use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, Vip, VipAddress, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};
 use crate::cluster::state::ClusterState;
 use crate::guest::{Guest, Script};
 use crate::lifecycle::{Lab, LabError};
-use crate::run::probes::ProbeRun;
 use crate::secrets::Secret;
 use crate::topology::Topology;
 
@@ -41,8 +41,8 @@ pub const CONTAINER: ServiceSpec = ServiceSpec {
     name: ServiceName::Postgres,
     title: "PostgreSQL (Docker on DRBD)",
     runtime: Runtime::Container { container: "postgres", image: "postgres" },
-    placement: Placement::OnStorage { resource: "postgres", storage: drbd::CLONE },
-    master_vip: drbd::VIP,
+    placement: Placement::OnStorage { resource: "postgres", storage: drbd::SKYHA.clone },
+    master_vip: drbd::SKYHA.vip,
     replica_vip: None,
     probes: &[Role::Writer, Role::Reader],
     process: Some("postgres"),
@@ -127,43 +127,40 @@ pub fn signal(topology: &Topology, signal: &str, every_process: bool) -> Script 
     Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
 }
 
-/// Where a probe of `role` connects: the writer to the master VIP, the
-/// reader to the replica VIP if `spec` has one, both as the heartbeat user.
-pub fn target(spec: &ServiceSpec, lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
-    let t = &lab.topology;
-    Ok(heartbeat::Target {
-        host: spec.vip_for(role).address.of(t).to_string(),
-        port: t.pg_port,
-        dbname: "heartbeat".into(),
-        user: "heartbeat".into(),
-        password: lab.secrets.get(Secret::Heartbeat)?,
-    })
-}
+/// PostgreSQL's probes: the writer through the master VIP, the reader
+/// through the replica VIP if the spec has one, both as the heartbeat user.
+#[derive(Debug)]
+pub struct Probes;
 
-pub fn launch_probe(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    role: Role,
-    settings: ProbeSettings,
-    run: ProbeRun,
-) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    let target = target(spec, lab, role)?;
-    Ok(super::launch_role(
-        lab,
-        (role, run),
-        (target, settings),
-        |target, settings, run_id| PgWriter::new(target, settings, run_id),
-        |target, settings, run_id| PgReader::new(target, settings, run_id),
-    ))
-}
+impl Probed for Probes {
+    type Target = heartbeat::Target;
+    type Writer = PgWriter;
+    type Reader = PgReader;
 
-pub async fn check_acknowledged(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    settings: ProbeSettings,
-    recording: Recording,
-) -> Result<AckCheck, LabError> {
-    let target = target(spec, lab, Role::Writer)?;
-    let check = async move { heartbeat::check_acknowledged(&target, &settings, &recording).await };
-    super::check_on_lab_network(lab, spec.name, check).await
+    fn target(spec: &ServiceSpec, lab: &Lab, role: Role) -> Result<heartbeat::Target, LabError> {
+        let t = &lab.topology;
+        Ok(heartbeat::Target {
+            host: spec.vip_for(role).address.of(t).to_string(),
+            port: t.pg_port,
+            dbname: "heartbeat".into(),
+            user: "heartbeat".into(),
+            password: lab.secrets.get(Secret::Heartbeat)?,
+        })
+    }
+
+    fn writer(target: heartbeat::Target, settings: ProbeSettings, run_id: &str) -> PgWriter {
+        PgWriter::new(target, settings, run_id)
+    }
+
+    fn reader(target: heartbeat::Target, settings: ProbeSettings, run_id: &str) -> PgReader {
+        PgReader::new(target, settings, run_id)
+    }
+
+    async fn check(
+        target: heartbeat::Target,
+        settings: ProbeSettings,
+        recording: Recording,
+    ) -> Result<AckCheck, AckError> {
+        heartbeat::check_acknowledged(&target, &settings, &recording).await
+    }
 }

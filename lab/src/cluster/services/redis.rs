@@ -9,13 +9,13 @@
 //! Either way the append-only file is fsynced on every write, and probes
 //! write and read through the master VIP with the per-lab password.
 
-use heartbeat::{AckCheck, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role};
+use heartbeat::{AckCheck, AckError, ProbeSettings, Recording, RedisReader, RedisTarget, RedisWriter, Role};
 
+use super::probing::Probed;
 use super::{Fragment, Placement, Runtime, ServiceName, ServiceSpec, Vip, VipAddress, drbd};
 use crate::cluster::stack::{Stack, StackError, guest_script};
 use crate::guest::Guest;
 use crate::lifecycle::{Lab, LabError};
-use crate::run::probes::ProbeRun;
 use crate::secrets::Secret;
 
 pub const AGENT: ServiceSpec = ServiceSpec {
@@ -34,8 +34,8 @@ pub const CONTAINER: ServiceSpec = ServiceSpec {
     name: ServiceName::Redis,
     title: "Redis (Docker on DRBD)",
     runtime: Runtime::Container { container: "redis", image: "redis" },
-    placement: Placement::OnStorage { resource: "redis", storage: drbd::CLONE },
-    master_vip: drbd::VIP,
+    placement: Placement::OnStorage { resource: "redis", storage: drbd::SKYHA.clone },
+    master_vip: drbd::SKYHA.vip,
     replica_vip: None,
     probes: &[Role::Writer, Role::Reader],
     process: Some("redis-server"),
@@ -49,39 +49,32 @@ pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step)
     stack.on_all(&stack.topology().node_names(), &redis).await
 }
 
-/// Where Redis probes connect: the service's master VIP.
-pub fn target(spec: &ServiceSpec, lab: &Lab) -> Result<RedisTarget, LabError> {
-    Ok(RedisTarget {
-        host: spec.master_vip.address.of(&lab.topology).to_string(),
-        port: lab.topology.redis_port,
-        password: lab.secrets.get(Secret::Redis)?,
-    })
-}
+/// Redis's probes: through the service's master VIP, with the lab's password.
+#[derive(Debug)]
+pub struct Probes;
 
-pub fn launch_probe(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    role: Role,
-    settings: ProbeSettings,
-    run: ProbeRun,
-) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
-    let target = target(spec, lab)?;
-    Ok(super::launch_role(
-        lab,
-        (role, run),
-        (target, settings),
-        |target, settings, run_id| RedisWriter::new(target, settings, run_id),
-        |target, settings, run_id| RedisReader::new(target, settings, run_id),
-    ))
-}
+impl Probed for Probes {
+    type Target = RedisTarget;
+    type Writer = RedisWriter;
+    type Reader = RedisReader;
 
-pub async fn check_acknowledged(
-    spec: &ServiceSpec,
-    lab: &Lab,
-    settings: ProbeSettings,
-    recording: Recording,
-) -> Result<AckCheck, LabError> {
-    let target = target(spec, lab)?;
-    let check = async move { heartbeat::check_redis_acknowledged(&target, &settings, &recording).await };
-    super::check_on_lab_network(lab, spec.name, check).await
+    fn target(spec: &ServiceSpec, lab: &Lab, _: Role) -> Result<RedisTarget, LabError> {
+        Ok(RedisTarget {
+            host: spec.master_vip.address.of(&lab.topology).to_string(),
+            port: lab.topology.redis_port,
+            password: lab.secrets.get(Secret::Redis)?,
+        })
+    }
+
+    fn writer(target: RedisTarget, settings: ProbeSettings, run_id: &str) -> RedisWriter {
+        RedisWriter::new(target, settings, run_id)
+    }
+
+    fn reader(target: RedisTarget, settings: ProbeSettings, run_id: &str) -> RedisReader {
+        RedisReader::new(target, settings, run_id)
+    }
+
+    async fn check(target: RedisTarget, settings: ProbeSettings, recording: Recording) -> Result<AckCheck, AckError> {
+        heartbeat::check_redis_acknowledged(&target, &settings, &recording).await
+    }
 }

@@ -23,6 +23,7 @@ use crate::lifecycle::{Lab, LabError};
 use crate::report::judge::{FiredFault, PlacementSample, ProbeSummary, RunStart, RunTimings, ScenarioResult};
 use crate::report::phases::{self, FailoverPhases, PhaseWatch};
 use crate::report::results::RunRecord;
+use crate::report::split_brain::split_brains;
 use crate::run::faults;
 use crate::run::probes::ProbeKind;
 use crate::run::scenario::{Fault, Scenario};
@@ -170,6 +171,19 @@ pub async fn run_from(
     // writes a lagging replica is scored -1000 by PAF for a while (seen on
     // emulated VMs), and a master lost then has no successor.
     let at_fault = ports.wait_healthy(&detail).await?;
+    // The cluster may have moved the role by itself during the warm-up (a
+    // resource failed and its group moved): the fault hits the node that
+    // holds it now, and the master is counted from there.
+    let victim = if faults::holds(target, spec, &at_fault, &victim) {
+        victim
+    } else {
+        let now = faults::choose_victim(target, spec, &at_fault, &lab.nodes, &witness, &mut rng)
+            .ok_or_else(|| LabError::Probe(format!("no {service} {} to hit in the cluster", target.name())))?;
+        tracing::warn!(before = %victim, now = %now, "the {service} {} moved during the warm-up", target.name());
+        detail(&format!("the {service} {} moved from {victim} to {now} during the warm-up", target.name()));
+        now
+    };
+    let master_before = spec.master(&at_fault).map_or(master_before, str::to_owned);
     let fault_at = clock.elapsed();
     let placed_before = placement(spec, &at_fault, fault_at);
     ports.inject(&scenario.fault, service, &victim).await?;
@@ -250,6 +264,7 @@ pub async fn run_from(
             then: observation.fired,
             lifted_at: observation.lifted_at,
             observed_until,
+            split_brains: lab.stack.storage().map(|_| split_brains(&journals, fault_unix_ms as f64)),
         },
     );
     events.emit(RunEvent::Judged { passed: result.passed });

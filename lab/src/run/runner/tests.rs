@@ -52,6 +52,9 @@ struct FakeLab {
     clock: Mutex<Option<Clock>>,
     /// Nodes fenced by sbd and their watchdog: lab's fence daemon sees nothing.
     watchdog: bool,
+    /// PostgreSQL's master moves to `tuchanka-b` by itself once the probes
+    /// run, before the fault (a group member failed during the warm-up).
+    moves_in_warmup: bool,
 }
 
 impl FakeLab {
@@ -68,6 +71,7 @@ impl FakeLab {
             lifted_at: Arc::default(),
             clock: Mutex::default(),
             watchdog: false,
+            moves_in_warmup: false,
         }
     }
 
@@ -152,6 +156,13 @@ impl ScenarioPorts for FakeLab {
     }
 
     async fn wait_healthy(&self, detail: &(dyn Fn(&str) + Sync)) -> Result<ClusterState, LabError> {
+        let probing = self.clock.lock().expect("clock").is_some();
+        if self.moves_in_warmup && probing {
+            let mut stage = self.stage.lock().expect("stage");
+            if *stage == Stage::Healthy {
+                *stage = Stage::Restored;
+            }
+        }
         let state = self.state();
         detail(&format!("{:?}", *self.stage.lock().expect("stage")));
         Ok(state)
@@ -629,6 +640,19 @@ fn recovered_needs_a_clean_settle_window_after_the_fault() {
     assert!(probe_recovered(&attempts, fault, ms(3050), ms(1000)));
     // No attempts after the fault yet: not recovered.
     assert!(!probe_recovered(&attempts[..5], fault, ms(3050), ms(1000)));
+}
+
+/// The master moved by itself during the warm-up: the fault hits where it
+/// is now, and the run counts the master from there, instead of hitting a
+/// replica and passing with no outage at all.
+#[tokio::test(start_paused = true)]
+async fn a_master_that_moved_during_the_warm_up_is_the_one_hit() {
+    let lab = FakeLab { moves_in_warmup: true, ..FakeLab::new(Duration::from_secs(8)) };
+    let recorder = Recorder::default();
+    let record = run_with(&lab, &recorder, &scenario("kill-postgres-master"), 3, 1).await.expect("run");
+    let result = &record.result;
+    assert_eq!((result.victim.as_str(), result.master_before.as_str()), ("tuchanka-b", "tuchanka-b"));
+    assert!(lab.calls().contains(&"inject kill postgres on tuchanka-b".to_owned()), "{:?}", lab.calls());
 }
 
 /// skyha's own failover test through the runner: `docker stop` of Redis's
