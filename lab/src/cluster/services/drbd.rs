@@ -91,10 +91,23 @@ impl Volume {
         ]
     }
 
-    /// A one-line `drbdadm` query about this resource, e.g. `cstate`.
-    fn query(&self, what: &str) -> Script {
-        Script::command("drbd-query", format!("drbdadm {what} {} 2>/dev/null", self.resource))
+    /// A one-line `drbdadm` query about this resource.
+    fn query(&self, what: DrbdQuery) -> Script {
+        let (name, word) = match what {
+            DrbdQuery::Connection => ("drbd-cstate", "cstate"),
+            DrbdQuery::Disks => ("drbd-dstate", "dstate"),
+        };
+        Script::command(name, format!("drbdadm {word} {} 2>/dev/null", self.resource))
     }
+}
+
+/// What a `drbdadm` query asks of a resource.
+#[derive(Clone, Copy, Debug)]
+enum DrbdQuery {
+    /// `cstate`: `Connected`, `StandAlone` (split brain), ...
+    Connection,
+    /// `dstate`: this side's and the peer's disks, `UpToDate/UpToDate`.
+    Disks,
 }
 
 /// skyha's (seed 000): `skydata` on `/drbd`, under its Docker services.
@@ -193,7 +206,7 @@ pub fn on_storage(script: Script) -> Script {
 
 /// DRBD's connection state on `node` (`Connected`, `StandAlone`, ...).
 async fn connection<G: Guest>(volume: &Volume, stack: &Stack<'_, G>, node: &str) -> Option<String> {
-    stack.run(node, &volume.query("cstate")).await.ok().map(|out| out.trim().to_owned())
+    stack.run(node, &volume.query(DrbdQuery::Connection)).await.ok().map(|out| out.trim().to_owned())
 }
 
 /// A node out of the cluster must be started again; one whose DRBD stands
@@ -224,7 +237,8 @@ pub async fn replicating<G: Guest>(
     state: &ClusterState,
 ) -> bool {
     let Some(primary) = spec.master(state) else { return false };
-    let in_sync = stack.run(primary, &volume.query("dstate")).await.is_ok_and(|out| out.trim() == "UpToDate/UpToDate");
+    let in_sync =
+        stack.run(primary, &volume.query(DrbdQuery::Disks)).await.is_ok_and(|out| out.trim() == "UpToDate/UpToDate");
     in_sync && connection(volume, stack, primary).await.as_deref() == Some("Connected")
 }
 
