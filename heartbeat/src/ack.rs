@@ -312,9 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_redis_is_a_connect_error_naming_host_and_port() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        drop(listener);
+        let port = crate::test_servers::closed_port().await;
         let recording = Recording { probe: "writer".into(), role: Role::Writer, run_id: "r".into(), attempts: vec![] };
         let target = RedisTarget { host: "127.0.0.1".into(), port, password: "p".into() };
         let err = check_redis_acknowledged(&target, &ProbeSettings::default(), &recording)

@@ -55,6 +55,8 @@ pub mod role;
 pub mod session;
 pub mod settings;
 pub mod target;
+#[cfg(test)]
+mod test_servers;
 
 pub use ack::{AckCheck, AckError, check_acknowledged, check_redis_acknowledged, compare};
 pub use beanstalk::{BeanstalkReader, BeanstalkTarget, BeanstalkWriter, check_beanstalk_acknowledged};

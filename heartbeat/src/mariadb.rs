@@ -538,7 +538,7 @@ pub async fn check_mariadb_acknowledged(
 mod tests {
     use super::*;
     use crate::role::Role;
-    use tokio::net::TcpListener;
+    use crate::test_servers::{closed_port, quick, silent_server};
 
     fn target(port: u16) -> MariadbTarget {
         MariadbTarget {
@@ -548,20 +548,6 @@ mod tests {
             password: "hunter2".into(),
             database: "lab".into(),
         }
-    }
-
-    fn quick() -> ProbeSettings {
-        ProbeSettings {
-            rate_hz: 10.0,
-            connect_timeout: Duration::from_millis(200),
-            query_timeout: Duration::from_millis(200),
-        }
-    }
-
-    /// A port nobody listens on: bound, then released.
-    async fn closed_port() -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        listener.local_addr().expect("addr").port()
     }
 
     #[test]
@@ -660,14 +646,7 @@ mod tests {
     #[tokio::test]
     async fn silent_server_times_out_within_connect_timeout() {
         // Accepts TCP but never sends a handshake: only the timeout can end it.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let hold = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
+        let (port, hold) = silent_server().await;
         let reader = MariadbReader::new(target(port), quick(), "r");
         let started = Instant::now();
         let (outcome, _) = reader.attempt(0).await;

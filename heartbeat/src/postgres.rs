@@ -249,7 +249,7 @@ impl Probe for PgReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use crate::test_servers::{closed_port, quick, silent_server};
 
     fn target(port: u16) -> Target {
         Target {
@@ -261,20 +261,9 @@ mod tests {
         }
     }
 
-    fn quick() -> ProbeSettings {
-        ProbeSettings {
-            rate_hz: 10.0,
-            connect_timeout: Duration::from_millis(200),
-            query_timeout: Duration::from_millis(200),
-        }
-    }
-
     #[tokio::test]
     async fn refused_connection_is_connect_failed_with_host_and_port() {
-        // Bind then drop to find a port nobody listens on.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        drop(listener);
+        let port = closed_port().await;
         let writer = PgWriter::new(target(port), quick(), "r");
         let (outcome, observed) = writer.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
@@ -287,14 +276,7 @@ mod tests {
     #[tokio::test]
     async fn silent_server_times_out_within_connect_timeout() {
         // Accepts TCP but never speaks PostgreSQL: only the timeout can end it.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let hold = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
+        let (port, hold) = silent_server().await;
         let reader = PgReader::new(target(port), quick(), "r");
         let (outcome, _) = reader.attempt(0).await;
         let error = outcome.error().expect("a connect error").to_owned();
