@@ -151,8 +151,6 @@ pub async fn run_from(
     let consoles = ports.console_marks();
     let before = healthy_start(ports, events, start, &mut timings).await?;
 
-    // A healthy cluster has a master of every service.
-    let master_before = spec.master(&before).unwrap_or_default().to_owned();
     let witness = lab.witness.clone().unwrap_or_default();
     let target = scenario.fault.target;
     let victim = faults::choose_victim(target, spec, &before, &lab.nodes, &witness, &mut rng)
@@ -183,7 +181,8 @@ pub async fn run_from(
         detail(&format!("the {service} {} moved from {victim} to {now} during the warm-up", target.name()));
         now
     };
-    let master_before = spec.master(&at_fault).map_or(master_before, str::to_owned);
+    // A healthy cluster has a master of every service.
+    let master_before = spec.master(&at_fault).unwrap_or_default().to_owned();
     let fault_at = clock.elapsed();
     let placed_before = placement(spec, &at_fault, fault_at);
     ports.inject(&scenario.fault, service, &victim).await?;
