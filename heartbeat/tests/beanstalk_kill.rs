@@ -9,20 +9,13 @@ mod support;
 use std::time::Duration;
 
 use heartbeat::{
-    Attempt, BeanstalkReader, BeanstalkTarget, BeanstalkWriter, Outcome, Probe, ProbeSettings,
-    check_beanstalk_acknowledged,
+    Attempt, BeanstalkReader, BeanstalkTarget, BeanstalkWriter, Outcome, Probe, check_beanstalk_acknowledged,
 };
 use support::beanstalk_server::BeanstalkServer;
-use support::kill_restart::{Plan, kill_and_restart};
+use support::kill_restart::{Plan, kill_and_restart, plan, settings};
 use support::writer_recording;
 
-const RATE_HZ: f64 = 40.0;
-const PLAN: Plan =
-    Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: Duration::from_secs(30) };
-
-fn settings() -> ProbeSettings {
-    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
-}
+const PLAN: Plan = plan(Duration::from_secs(30));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_then_restart_loses_no_acknowledged_job() {

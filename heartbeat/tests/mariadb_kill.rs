@@ -13,17 +13,11 @@ use heartbeat::{
     AckError, Attempt, MariadbReader, MariadbWriter, Outcome, Probe, ProbeSettings, check_mariadb_acknowledged,
 };
 use mysql_async::prelude::Queryable;
-use support::kill_restart::{Plan, kill_and_restart};
+use support::kill_restart::{Plan, kill_and_restart, plan, settings};
 use support::mariadb_server::MariadbServer;
 use support::writer_recording;
 
-const RATE_HZ: f64 = 40.0;
-const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
-const PLAN: Plan = Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: PHASE_TIMEOUT };
-
-fn settings() -> ProbeSettings {
-    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
-}
+const PLAN: Plan = plan(Duration::from_secs(60));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_then_restart_loses_no_acknowledged_write() {

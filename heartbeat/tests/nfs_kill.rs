@@ -15,20 +15,13 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use heartbeat::{
-    AckError, Attempt, NfsReader, NfsTarget, NfsWriter, Outcome, Probe, ProbeSettings, check_nfs_acknowledged,
-    file_name,
+    AckError, Attempt, NfsReader, NfsTarget, NfsWriter, Outcome, Probe, check_nfs_acknowledged, file_name,
 };
-use support::kill_restart::{Plan, kill_and_restart};
+use support::kill_restart::{Plan, kill_and_restart, plan, settings};
 use support::nfs_server::{NFS_PORT, NfsServer, in_own_network_namespace};
 use support::writer_recording;
 
-const RATE_HZ: f64 = 40.0;
-const PLAN: Plan =
-    Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: Duration::from_secs(30) };
-
-fn settings() -> ProbeSettings {
-    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
-}
+const PLAN: Plan = plan(Duration::from_secs(30));
 
 /// Writes attempts `seqs` of `writer`, each of which must be acknowledged.
 async fn write(writer: &NfsWriter, seqs: impl IntoIterator<Item = u64>) {

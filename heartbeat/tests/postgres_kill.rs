@@ -7,17 +7,11 @@ mod support;
 use std::time::Duration;
 
 use heartbeat::{Outcome, PgReader, PgWriter, Probe, ProbeSettings, check_acknowledged};
-use support::kill_restart::{Plan, kill_and_restart};
+use support::kill_restart::{Plan, kill_and_restart, plan, settings};
 use support::pg_server::PgServer;
 use support::writer_recording;
 
-const RATE_HZ: f64 = 40.0;
-const PHASE_TIMEOUT: Duration = Duration::from_secs(60);
-const PLAN: Plan = Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: PHASE_TIMEOUT };
-
-fn settings() -> ProbeSettings {
-    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
-}
+const PLAN: Plan = plan(Duration::from_secs(60));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_then_restart_loses_no_acknowledged_write() {

@@ -13,18 +13,13 @@ use heartbeat::{
     AckError, Attempt, Clock, Outcome, Probe, ProbeSettings, RedisReader, RedisTarget, RedisWriter, Role,
     check_redis_acknowledged, run,
 };
-use support::kill_restart::{Plan, kill_and_restart};
+use support::kill_restart::{Plan, kill_and_restart, plan, settings};
 use support::redis_server::{self, RedisServer};
 use support::{assert_gapless, attempts_where, ok_attempts, writer_recording};
 use tokio::sync::{mpsc, watch};
 
-const RATE_HZ: f64 = 40.0;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
-const PLAN: Plan = Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout: PHASE_TIMEOUT };
-
-fn settings() -> ProbeSettings {
-    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
-}
+const PLAN: Plan = plan(PHASE_TIMEOUT);
 
 /// Connections the server has accepted since it started.
 async fn connections_received(server: &RedisServer) -> u64 {

@@ -66,6 +66,19 @@ impl Restartable for super::beanstalk_server::BeanstalkServer {
     }
 }
 
+/// Attempts per second of the probes in the kill tests.
+pub const RATE_HZ: f64 = 40.0;
+
+/// The kill tests' probe settings: 1 s to connect and to query.
+pub fn settings() -> ProbeSettings {
+    ProbeSettings { rate_hz: RATE_HZ, connect_timeout: Duration::from_secs(1), query_timeout: Duration::from_secs(1) }
+}
+
+/// A kill of 1.5 s, each phase waited for at most `phase_timeout`.
+pub const fn plan(phase_timeout: Duration) -> Plan {
+    Plan { rate_hz: RATE_HZ, downtime: Duration::from_millis(1500), phase_timeout }
+}
+
 /// How the experiment runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
