@@ -46,13 +46,18 @@ pub(crate) async fn make_all(
         return Err(Failure::Interrupted);
     };
     let (lab, timings) = outcome.map_err(Failure::from)?;
+    // A lab of several clusters acts on one at a time: the first, to begin with.
+    let cluster = match lab.topology.cluster_names().as_slice() {
+        [_] => String::new(),
+        names => format!(" --cluster {}", names.first().map(String::as_str).unwrap_or_default()),
+    };
     if json {
         print_json(&timings);
     } else {
         println!(
             "lab `{}` is ready: snapshots install and setup; hosts are {}.\n\
              made in {:.0} s (image {:.0} s, hosts {:.1} s, boot {:.1} s, install {:.1} s, setup {:.0} s)\n\
-             next: lab scenario {}   or   lab rollback setup --start-cluster",
+             next: lab scenario {}{cluster}   or   lab rollback setup --start-cluster{cluster}",
             lab.topology.lab,
             if crate::backend::NodeBackend::capabilities(&lab.backend).live_snapshots {
                 "running, and so is the cluster in `setup`"
@@ -85,7 +90,7 @@ pub(crate) async fn rollback(
     start: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let lab = Lab::open(config, progress.clone())?;
+    let lab = Lab::open_cluster(config, progress.clone())?;
     let step = progress.step(format!("roll back to `{snapshot}` and boot"));
     let rollback_s = lab.rollback(&snapshot).await?.as_secs_f64();
     step.done();
@@ -199,7 +204,7 @@ pub(crate) async fn run_plan(
              so give each machine the same seed (e.g. the CI pipeline's number)"
         )));
     }
-    let lab = Lab::open(config, progress)?;
+    let lab = Lab::open_cluster(config, progress)?;
     let capabilities = crate::backend::NodeBackend::capabilities(&lab.backend);
     let stack = lab.topology.stack.profile();
     let (scenarios, refused): (Vec<Scenario>, Vec<Scenario>) =
@@ -262,6 +267,11 @@ pub(crate) async fn sweep(
     points: Vec<(crate::run::sweep::Point, Config)>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    // Every point's cluster must exist before the first lab is made.
+    for (_, config) in &points {
+        let topology = crate::topology::Topology::from_config(config, "").map_err(Failure::usage)?;
+        topology.cluster(&config.topology.cluster).map_err(Failure::usage)?;
+    }
     if !json {
         eprintln!("seed {} (replay with --seed {}); {} points", plan.seed, plan.seed, points.len());
     }
@@ -428,13 +438,17 @@ pub(crate) fn exec_ssh(
     if !host.is_empty() && topology.host(host).is_none() {
         return Err(Failure::Usage(format!("unknown host `{host}`; hosts: {}", topology.host_names().join(", "))));
     }
+    // `lab mon` without --node: the first node of the cluster where Pacemaker runs.
+    let cluster_nodes = match host.is_empty() {
+        true => topology.cluster(&config.topology.cluster).map_err(Failure::usage)?.node_names(),
+        false => Vec::new(),
+    };
     let netns = std::fs::File::open(crate::netns::lab_namespace(paths, topology.backend))
         .map_err(|e| Failure::Usage(format!("lab network is not up ({e}); try `lab rollback setup`")))?;
     nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(Failure::infra)?;
     let config_file = crate::install::identity::SshMaterial::new(&paths.ssh()).config();
     let host = if host.is_empty() {
-        // `lab mon` without --node: the first node where Pacemaker runs.
-        node_running_pacemaker(&topology.node_names(), &config_file).ok_or_else(|| {
+        node_running_pacemaker(&cluster_nodes, &config_file).ok_or_else(|| {
             Failure::Usage("Pacemaker runs on no node; try `lab rollback setup --start-cluster`".into())
         })?
     } else {

@@ -87,6 +87,8 @@ impl From<LabError> for Failure {
             LabError::Topology(TopologyError::Missing { .. })
             | LabError::Topology(TopologyError::OutsideSubnet { .. })
             | LabError::Topology(TopologyError::Duplicate { .. })
+            | LabError::Topology(TopologyError::UnknownCluster { .. })
+            | LabError::Topology(TopologyError::WhichCluster { .. })
             | LabError::Host(HostError::Missing { .. })
             | LabError::Backend(BackendError::NoSnapshot { .. })
             | LabError::Key(_)
@@ -113,11 +115,28 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Opens the lab named in `config`, which must exist.
+    /// Opens the lab named in `config`, which must exist, whole: every
+    /// host of every cluster (snapshots, status, ssh).
     pub fn open(config: Config, progress: Progress) -> Result<Self, LabError> {
         let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
         let topology = Topology::load(&paths.manifest(), &config.lab.name)?;
         Self::assemble(config, paths, topology, progress)
+    }
+
+    /// Opens the lab as the cluster `topology.cluster` (`--cluster`) names,
+    /// the lab's only one by default: its nodes and the witness are the
+    /// hosts it rolls back, boots and runs faults on.
+    pub fn open_cluster(config: Config, progress: Progress) -> Result<Self, LabError> {
+        let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
+        let topology = Topology::load(&paths.manifest(), &config.lab.name)?.cluster(&config.topology.cluster)?;
+        Self::assemble(config, paths, topology, progress)
+    }
+
+    /// This lab as [`Lab::open_cluster`] would open it: a lab make-all
+    /// has just made holds every cluster.
+    pub fn into_cluster(mut self) -> Result<Self, LabError> {
+        self.topology = self.topology.cluster(&self.config.topology.cluster)?;
+        Ok(self)
     }
 
     fn assemble(mut config: Config, paths: LabPaths, topology: Topology, progress: Progress) -> Result<Self, LabError> {
@@ -131,7 +150,12 @@ impl Lab {
     }
 
     pub fn stack(&self) -> Stack<'_, SshGuest> {
-        Stack::new(&self.guest, &self.topology, &self.secrets)
+        self.stack_of(&self.topology)
+    }
+
+    /// The stack of one cluster of the lab ([`Topology::each_cluster`]).
+    pub fn stack_of<'a>(&'a self, cluster: &'a Topology) -> Stack<'a, SshGuest> {
+        Stack::new(&self.guest, cluster, &self.secrets)
     }
 
     pub fn labnet(&self) -> &LabNet {
@@ -189,8 +213,19 @@ impl Lab {
     /// Rolls every host back to `snapshot` and boots them: the cluster is
     /// stopped after a boot from a disk snapshot, and resumes running from a
     /// live `setup` snapshot (VMs). Returns the time until all answer ssh.
+    ///
+    /// In a lab of several clusters, the other clusters' nodes are powered
+    /// off first, as Tuchanka tests a cluster with only its group of VMs
+    /// and the witness running: they would take CPU from the one measured.
     pub async fn rollback(&self, snapshot: &str) -> Result<Duration, LabError> {
         let started = Instant::now();
+        for host in self.topology.other_clusters_nodes() {
+            if self.backend.is_running(&host).await? {
+                tracing::info!(host, "powering off a node of another cluster");
+                self.guest.forget(&host).await;
+                self.backend.power_off(&host).await?;
+            }
+        }
         let hosts = self.topology.host_names();
         for host in &hosts {
             self.guest.forget(host).await;
@@ -582,18 +617,41 @@ async fn build(
     timings.install_s = step.done().as_secs_f64();
 
     let services: Vec<&str> = lab.stack().services().iter().map(|s| s.title).collect();
-    let step = progress.step(format!("set up the cluster: corosync, qdevice, fencing, {}", services.join(", ")));
+    let clusters = lab.topology.each_cluster()?;
+    let step = progress.step(format!(
+        "set up {}: corosync, qdevice, fencing, {}",
+        match clusters.as_slice() {
+            [_] => "the cluster".to_owned(),
+            _ => format!("clusters {}", lab.topology.cluster_names().join(", ")),
+        },
+        services.join(", ")
+    ));
     let setup_started = Instant::now();
     lab.boot().await?;
-    lab.stack().setup(&step).await?;
-    step.detail("waiting for every service's master, replicas, VIPs and replication");
-    let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
-    lab.stack().wait_healthy(healthy, &|detail| step.detail(detail)).await?;
-    // A live snapshot keeps the healthy cluster running: every rollback then
-    // resumes it in seconds instead of a cold start (minutes on emulated
-    // hosts). Disk snapshots need it stopped cleanly, PostgreSQL shut down.
+    // One after the other: the witness's pcsd signs each cluster's qdevice
+    // certificate in turn, and two clusters' setups at once would halve
+    // the CPU each has (both wait on timeouts scaled for one).
+    for cluster in &clusters {
+        let stack = lab.stack_of(cluster);
+        if clusters.len() > 1 {
+            step.detail(format!("cluster {}", cluster.cluster_name));
+        }
+        stack.setup(&step).await?;
+        step.detail(format!(
+            "{}: waiting for every service's master, replicas, VIPs and replication",
+            cluster.cluster_name
+        ));
+        let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
+        stack.wait_healthy(healthy, &|detail| step.detail(detail)).await?;
+    }
+    // A live snapshot keeps the healthy clusters running: every rollback
+    // then resumes them in seconds instead of a cold start (minutes on
+    // emulated hosts). Disk snapshots need them stopped cleanly,
+    // PostgreSQL shut down.
     if !lab.backend.capabilities().live_snapshots {
-        lab.stack().stop().await?;
+        for cluster in &clusters {
+            lab.stack_of(cluster).stop().await?;
+        }
     }
     lab.snapshot(SETUP).await?;
     timings.setup_s = setup_started.elapsed().as_secs_f64();

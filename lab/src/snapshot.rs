@@ -153,22 +153,28 @@ pub async fn save(lab: &Lab, name: &str) -> Result<Saved, LabError> {
     for host in lab.topology.host_names() {
         any_running |= lab.backend.is_running(&host).await?;
     }
-    // A disk copy of a running database is a crash image: stop the
-    // cluster cleanly first, as make-all does before `setup`.
-    let cluster_ran = any_running
-        && tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.is_ok_and(|s| s.is_ok());
-    if cluster_ran {
-        lab.stack().stop().await?;
+    // A disk copy of a running database is a crash image: stop each
+    // running cluster cleanly first, as make-all does before `setup`.
+    let clusters = lab.topology.each_cluster()?;
+    let mut ran = Vec::new();
+    for cluster in clusters.iter().filter(|_| any_running) {
+        let state = tokio::time::timeout(Duration::from_secs(15), lab.stack_of(cluster).state()).await;
+        if state.is_ok_and(|s| s.is_ok()) {
+            ran.push(cluster);
+        }
+    }
+    for cluster in &ran {
+        lab.stack_of(cluster).stop().await?;
     }
     lab.snapshot(name).await?;
     if any_running {
         lab.boot().await?;
         saved.hosts_rebooted = true;
     }
-    if cluster_ran {
-        lab.stack().start().await?;
+    for cluster in &ran {
+        lab.stack_of(cluster).start().await?;
         let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
-        lab.stack().wait_healthy(healthy, &|_| {}).await?;
+        lab.stack_of(cluster).wait_healthy(healthy, &|_| {}).await?;
         saved.cluster_restarted = true;
     }
     Ok(saved)

@@ -29,7 +29,18 @@ pub struct Status {
     /// How the cluster fences a lost node.
     pub fencing: crate::cluster::fencing::Fencing,
     pub fence_daemon: bool,
+    /// The state of the lab's first cluster, its only one unless a preset
+    /// made several (`clusters` then has each).
     pub cluster: Option<ClusterState>,
+    pub clusters: Vec<ClusterStatus>,
+}
+
+/// One cluster of the lab and its own view of itself, when a node answers.
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub nodes: Vec<String>,
+    pub state: Option<ClusterState>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,12 +66,19 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
     }
     let snapshots = crate::snapshot::list(&lab.paths).into_iter().map(|s| s.name).collect();
     let fence_daemon = lab.paths.running_fence_daemon().is_some();
-    let any_node_up = hosts.iter().any(|h| h.role == HostRole::Node && h.running);
-    let cluster = if any_node_up {
-        tokio::time::timeout(Duration::from_secs(15), lab.stack().state()).await.ok().and_then(Result::ok)
-    } else {
-        None
-    };
+    let mut clusters = Vec::new();
+    for view in lab.topology.each_cluster().map_err(|e| Failure::from(crate::lifecycle::LabError::from(e)))? {
+        let nodes = view.node_names();
+        let up = hosts.iter().any(|h| h.running && nodes.contains(&h.name));
+        let state = match up {
+            true => tokio::time::timeout(Duration::from_secs(15), lab.stack_of(&view).state())
+                .await
+                .ok()
+                .and_then(Result::ok),
+            false => None,
+        };
+        clusters.push(ClusterStatus { name: view.cluster_name.clone(), nodes, state });
+    }
     let status = Status {
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
@@ -71,7 +89,8 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
         snapshots,
         fencing: lab.topology.fencing,
         fence_daemon,
-        cluster,
+        cluster: clusters.first().and_then(|c| c.state.clone()),
+        clusters,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
@@ -110,11 +129,20 @@ fn render(status: &Status) -> String {
         crate::cluster::fencing::Fencing::Lab => out.push_str(&format!("fencing: lab's fence daemon, {daemon}\n")),
         crate::cluster::fencing::Fencing::Sbd => out.push_str("fencing: sbd and each node's watchdog\n"),
     }
-    match &status.cluster {
-        Some(c) => {
-            out.push_str(&format!("cluster: {}\n", c.summary(status.stack.profile().services)));
+    let several = status.clusters.len() > 1;
+    for cluster in &status.clusters {
+        let label = match several {
+            true => format!("cluster {} ({})", cluster.name, cluster.nodes.join(", ")),
+            false => "cluster".to_owned(),
+        };
+        let start = match several {
+            true => format!("lab rollback setup --start-cluster --cluster {}", cluster.name),
+            false => "lab rollback setup --start-cluster".to_owned(),
+        };
+        match &cluster.state {
+            Some(c) => out.push_str(&format!("{label}: {}\n", c.summary(status.stack.profile().services))),
+            None => out.push_str(&format!("{label}: not running ({start})\n")),
         }
-        None => out.push_str("cluster: not running (lab rollback setup --start-cluster)\n"),
     }
     out
 }

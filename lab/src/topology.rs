@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendKind, Config};
 
+pub mod preset;
+
 /// What a host does in the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +83,23 @@ pub struct Topology {
     /// The VMs of a VM backend; none for containers.
     #[serde(default)]
     pub vm: Option<VmSpec>,
+    /// Every cluster of the lab, sharing its witness. The fields above
+    /// (name, VIPs, and `hosts`' nodes) are those of the cluster commands
+    /// act on, the first one until a command names another
+    /// ([`Topology::cluster`]). Labs made before clusters had names hold
+    /// one, described by the fields above alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// One cluster of a lab: its nodes (hosts of the lab) and its VIPs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub nodes: Vec<String>,
+    pub master_vip: Ipv4Addr,
+    pub replica_vip: Ipv4Addr,
+    pub redis_vip: Ipv4Addr,
 }
 
 fn default_drbd_size_mb() -> u32 {
@@ -144,14 +163,18 @@ pub enum TopologyError {
     OutsideSubnet { name: String, address: Ipv4Addr, subnet: String },
     #[error("address {address} is used twice (`{first}` and `{second}`)")]
     Duplicate { address: Ipv4Addr, first: String, second: String },
+    #[error("lab `{lab}` has no cluster `{asked}`; its clusters: {known} (--cluster NAME)")]
+    UnknownCluster { lab: String, asked: String, known: String },
+    #[error("lab `{lab}` holds the clusters {known}: name the one to act on with --cluster NAME")]
+    WhichCluster { lab: String, known: String },
 }
 
 impl Topology {
     pub fn from_config(config: &Config, image: &str) -> Result<Self, TopologyError> {
-        let mut hosts: Vec<HostSpec> = config
-            .cluster
-            .node
+        let clusters = config.clusters();
+        let mut hosts: Vec<HostSpec> = clusters
             .iter()
+            .flat_map(|c| &c.nodes)
             .map(|n| HostSpec { name: n.name.clone(), address: n.address, role: HostRole::Node, uid_base: None })
             .collect();
         hosts.push(HostSpec {
@@ -160,6 +183,7 @@ impl Topology {
             role: HostRole::Witness,
             uid_base: None,
         });
+        let first = &clusters[0];
         let topology = Topology {
             lab: config.lab.name.clone(),
             backend: config.lab.backend,
@@ -171,7 +195,7 @@ impl Topology {
             dc_deadtime_ms: config.cluster.dc_deadtime_ms,
             fencing: config.cluster.fencing,
             watchdog_timeout_s: config.cluster.watchdog_timeout_s,
-            cluster_name: config.cluster.name.clone(),
+            cluster_name: first.name.clone(),
             hosts,
             host_address: config.network.host_address,
             prefix: config.network.prefix,
@@ -179,24 +203,106 @@ impl Topology {
             pg_version: config.postgres.version,
             pg_port: config.postgres.port,
             pg_synchronous: config.postgres.synchronous,
-            master_vip: config.postgres.master_vip,
-            replica_vip: config.postgres.replica_vip,
-            redis_vip: config.redis.master_vip,
+            master_vip: first.master_vip,
+            replica_vip: first.replica_vip,
+            redis_vip: first.redis_vip,
             redis_port: config.redis.port,
             beanstalkd_port: config.beanstalkd.port,
             vm: None,
+            clusters: clusters
+                .iter()
+                .map(|c| ClusterSpec {
+                    name: c.name.clone(),
+                    nodes: c.nodes.iter().map(|n| n.name.clone()).collect(),
+                    master_vip: c.master_vip,
+                    replica_vip: c.replica_vip,
+                    redis_vip: c.redis_vip,
+                })
+                .collect(),
         };
         topology.check_addresses()?;
         Ok(topology)
     }
 
+    /// The names of the lab's clusters, in the order they were set up.
+    pub fn cluster_names(&self) -> Vec<String> {
+        match self.clusters.as_slice() {
+            [] => vec![self.cluster_name.clone()],
+            clusters => clusters.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
+    /// The lab as one of its clusters sees it: that cluster's name and
+    /// VIPs, and of the hosts its nodes and the witness only. `asked`
+    /// empty names the lab's only cluster.
+    pub fn cluster(&self, asked: &str) -> Result<Topology, TopologyError> {
+        let known = || self.cluster_names().join(", ");
+        if self.clusters.is_empty() {
+            return match asked {
+                "" => Ok(self.clone()),
+                name if name == self.cluster_name => Ok(self.clone()),
+                _ => Err(TopologyError::UnknownCluster {
+                    lab: self.lab.clone(),
+                    asked: asked.to_owned(),
+                    known: known(),
+                }),
+            };
+        }
+        let spec = match (asked, self.clusters.as_slice()) {
+            ("", [only]) => only,
+            ("", _) => return Err(TopologyError::WhichCluster { lab: self.lab.clone(), known: known() }),
+            (name, clusters) => clusters.iter().find(|c| c.name == name).ok_or_else(|| {
+                TopologyError::UnknownCluster { lab: self.lab.clone(), asked: name.to_owned(), known: known() }
+            })?,
+        };
+        let mut view = self.clone();
+        view.cluster_name = spec.name.clone();
+        view.master_vip = spec.master_vip;
+        view.replica_vip = spec.replica_vip;
+        view.redis_vip = spec.redis_vip;
+        view.hosts.retain(|h| h.role == HostRole::Witness || spec.nodes.contains(&h.name));
+        Ok(view)
+    }
+
+    /// The nodes of the lab's other clusters, which this view leaves out.
+    pub fn other_clusters_nodes(&self) -> Vec<String> {
+        let own = self.node_names();
+        self.clusters.iter().flat_map(|c| &c.nodes).filter(|n| !own.contains(n)).cloned().collect()
+    }
+
+    /// Each cluster as [`Topology::cluster`] gives it, in setup order.
+    pub fn each_cluster(&self) -> Result<Vec<Topology>, TopologyError> {
+        self.cluster_names().iter().map(|name| self.cluster(name)).collect()
+    }
+
+    /// The cluster `host` is a node of: its name and VIPs. None for the witness.
+    pub fn cluster_of(&self, host: &str) -> Option<Topology> {
+        let name = self.clusters.iter().find(|c| c.nodes.iter().any(|n| n == host)).map(|c| c.name.clone());
+        match name {
+            Some(name) => self.cluster(&name).ok(),
+            None => (self.clusters.is_empty() && self.nodes().any(|n| n.name == host)).then(|| self.clone()),
+        }
+    }
+
     fn check_addresses(&self) -> Result<(), TopologyError> {
-        let mut seen: Vec<(Ipv4Addr, String)> = vec![
-            (self.host_address, "host".into()),
-            (self.master_vip, "master VIP".into()),
-            (self.replica_vip, "replica VIP".into()),
-            (self.redis_vip, "Redis VIP".into()),
-        ];
+        let mut seen: Vec<(Ipv4Addr, String)> = vec![(self.host_address, "host".into())];
+        let clusters = match self.clusters.as_slice() {
+            [] => vec![ClusterSpec {
+                name: self.cluster_name.clone(),
+                nodes: Vec::new(),
+                master_vip: self.master_vip,
+                replica_vip: self.replica_vip,
+                redis_vip: self.redis_vip,
+            }],
+            clusters => clusters.to_vec(),
+        };
+        // One cluster keeps the names it always had; several say whose VIP.
+        let whose = |c: &ClusterSpec| if clusters.len() > 1 { format!("{}'s ", c.name) } else { String::new() };
+        for c in &clusters {
+            seen.push((c.master_vip, format!("{}master VIP", whose(c))));
+            seen.push((c.replica_vip, format!("{}replica VIP", whose(c))));
+            seen.push((c.redis_vip, format!("{}Redis VIP", whose(c))));
+        }
         for host in &self.hosts {
             seen.push((host.address, host.name.clone()));
         }
@@ -306,6 +412,72 @@ mod tests {
         let config = Config::load(None, &[set]).expect("config");
         let err = Topology::from_config(&config, "img").expect_err("dup");
         assert!(err.to_string().contains("tuchanka-a"), "{err}");
+    }
+
+    fn tuchanka(sets: &[&str]) -> Result<Topology, TopologyError> {
+        let mut overrides = vec![Override::parse_flag("topology.preset=\"tuchanka\"").expect("flag")];
+        overrides.extend(sets.iter().map(|s| Override::parse_flag(s).expect("flag")));
+        Topology::from_config(&Config::load(None, &overrides).expect("config"), "img")
+    }
+
+    #[test]
+    fn each_cluster_sees_its_own_nodes_the_shared_witness_and_its_vips() {
+        let lab = tuchanka(&[]).expect("topology");
+        assert_eq!(lab.cluster_names(), ["tuchanka2", "tuchanka4"]);
+        assert_eq!(lab.hosts.len(), 7, "2 + 4 nodes and one witness");
+        let four = lab.cluster("tuchanka4").expect("tuchanka4");
+        assert_eq!(four.node_names(), FOUR_NODES);
+        assert_eq!(four.host_names().last().map(String::as_str), Some("witness"));
+        assert_eq!((four.cluster_name.as_str(), four.master_vip.to_string()), ("tuchanka4", "192.168.89.105".into()));
+        let two = lab.cluster("tuchanka2").expect("tuchanka2");
+        assert_eq!(two.host_names(), ["tuchanka2a", "tuchanka2b", "witness"]);
+        assert_eq!(two.replica_vip.to_string(), "192.168.89.104");
+        assert_eq!(lab.cluster_of("tuchanka4c").map(|c| c.cluster_name), Some("tuchanka4".into()));
+        assert_eq!(lab.cluster_of("witness"), None);
+        assert_eq!(lab.each_cluster().expect("each").len(), 2);
+        assert_eq!(two.other_clusters_nodes(), FOUR_NODES);
+        assert!(lab.other_clusters_nodes().is_empty(), "the whole lab leaves nothing out");
+    }
+
+    const FOUR_NODES: [&str; 4] = ["tuchanka4a", "tuchanka4b", "tuchanka4c", "tuchanka4d"];
+
+    #[test]
+    fn a_lab_of_several_clusters_needs_one_named_and_says_which_exist() {
+        let lab = tuchanka(&[]).expect("topology");
+        let err = lab.cluster("").expect_err("which one");
+        assert_eq!(
+            err.to_string(),
+            "lab `tuchanka` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME"
+        );
+        let err = lab.cluster("tuchanka1").expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "lab `tuchanka` has no cluster `tuchanka1`; its clusters: tuchanka2, tuchanka4 (--cluster NAME)"
+        );
+        let one = Topology::from_config(&Config::defaults().expect("defaults"), "img").expect("topology");
+        assert_eq!(one.cluster("").expect("the only one"), one);
+        assert_eq!(one.cluster("tuchanka").expect("by its name"), one);
+    }
+
+    #[test]
+    fn a_lab_made_before_clusters_had_names_is_its_one_cluster() {
+        let mut old = Topology::from_config(&Config::defaults().expect("defaults"), "img").expect("topology");
+        old.clusters.clear();
+        let text = serde_json::to_string(&old).expect("json");
+        assert!(!text.contains("\"clusters\""), "{text}");
+        let old: Topology = serde_json::from_str(&text).expect("read");
+        assert_eq!(old.cluster_names(), ["tuchanka"]);
+        assert_eq!(old.cluster("").expect("only").node_names(), ["tuchanka-a", "tuchanka-b"]);
+        assert_eq!(old.cluster_of("tuchanka-b").map(|c| c.cluster_name), Some("tuchanka".into()));
+        assert!(old.cluster("tuchanka4").is_err());
+    }
+
+    #[test]
+    fn an_address_taken_in_another_cluster_is_refused_naming_both() {
+        let err = tuchanka(&["cluster.witness_address=\"192.168.89.22\""]).expect_err("taken");
+        assert_eq!(err.to_string(), "address 192.168.89.22 is used twice (`tuchanka4b` and `witness`)");
+        let err = tuchanka(&["network.host_address=\"192.168.89.105\""]).expect_err("a VIP");
+        assert_eq!(err.to_string(), "address 192.168.89.105 is used twice (`host` and `tuchanka4's master VIP`)");
     }
 
     #[test]

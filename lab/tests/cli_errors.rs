@@ -500,3 +500,62 @@ fn make_all_replaces_an_existing_lab_only_with_force() {
     assert!(stderr(&out).contains("lab `clitest` exists; `lab make-all --force` replaces it"), "{}", stderr(&out));
     assert!(dir.path().join("labs").join("clitest").exists(), "nothing destroyed");
 }
+
+/// A lab of several clusters (Tuchanka's two, sharing the witness): each
+/// command that acts on one cluster needs it named, and a name the lab
+/// lacks is refused with the ones it has, before anything runs.
+#[test]
+fn a_lab_of_several_clusters_acts_on_the_one_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sets = ["topology.preset=\"tuchanka\"", "lab.name=\"clitest\""];
+    let sets: Vec<lab::config::Override> =
+        sets.iter().map(|s| lab::config::Override::parse_flag(s).expect("flag")).collect();
+    let config = lab::config::Config::load(None, &sets).expect("config");
+    let topology = lab::topology::Topology::from_config(&config, "img").expect("topology");
+    let root = dir.path().join("labs").join("clitest");
+    std::fs::create_dir_all(&root).expect("lab dir");
+    topology.save(&root.join("lab.json")).expect("lab.json");
+    let which = "lab `clitest` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
+    let unknown = "lab `clitest` has no cluster `tuchanka1`; its clusters: tuchanka2, tuchanka4 (--cluster NAME)";
+    let cases: [(&[&str], &str); 5] = [
+        (&["scenario", "kill-postgres-master"], which),
+        (&["heartbeat", "writer", "--seconds", "1"], which),
+        (&["mon"], which),
+        (&["--cluster", "tuchanka1", "suite"], unknown),
+        (&["--cluster", "tuchanka1", "mon"], unknown),
+    ];
+    for (args, says) in cases {
+        let out = lab(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim(), format!("lab: {says}"), "{args:?}");
+    }
+}
+
+/// Topology presets are checked as the configuration is read: an unknown
+/// one, a DRBD stack on four nodes, an address two hosts would share.
+#[test]
+fn a_topology_that_cannot_be_built_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let which = "lab `clitest` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
+    let cases: [(&[&str], &str); 5] = [
+        (&["make-all", "--topology", "tuchanka9"], "flag --topology: configuration key `topology.preset`"),
+        (&["--set", "topology.preset=tuchanka", "bench"], which),
+        (
+            &["--set", "topology.preset=tuchanka", "sweep", "poweroff-master", "--vary", "cluster.token_ms=1000,2000"],
+            which,
+        ),
+        (
+            &["--backend", "qemu", "make-all", "--stack", "drbd-nfs", "--topology", "tuchanka4"],
+            "the drbd-nfs stack runs on two nodes (DRBD pairs them), not 4",
+        ),
+        (
+            &["--set", "cluster.witness_address=192.168.89.21", "make-all", "--topology", "tuchanka"],
+            "address 192.168.89.21 is used twice (`tuchanka4a` and `witness`)",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = lab(dir.path(), args);
+        assert_refused(dir.path(), &out, says);
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "one line: {}", stderr(&out));
+    }
+}

@@ -4,6 +4,7 @@
 pub const MAKE_ALL: &str = r#"Examples:
   lab make-all                                   # containers, the embedded Debian 12 image
   lab --backend qemu make-all --stack skyha      # VMs, seed 000's DRBD + Docker cluster
+  lab make-all --topology tuchanka               # Tuchanka's 2- and 4-node clusters, one witness
   lab make-all rocky9.iso ~/.ssh/id_ed25519.pub  # hosts installed from an ISO
 
 Exit codes: 0 the lab is ready, 2 bad input (nothing was made), 3 a step failed (the half-made lab
@@ -64,6 +65,7 @@ pub const SCENARIO: &str = r#"Examples:
   lab scenario kill-postgres-master
   lab scenario poweroff-master --repeat 5 --seed 42
   lab scenario ./my-fault.toml
+  lab --cluster tuchanka4 scenario link-down-master   # one cluster of a lab of several
 
 Exit codes: 0 passed, 1 missed an expectation, 2 unknown scenario or bad file, 3 the lab failed, 130
   interrupted."#;

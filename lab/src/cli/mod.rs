@@ -48,6 +48,9 @@ pub struct Global {
     /// How nodes run (lab.backend): container (systemd-nspawn), qemu (VMs) or virtualbox (VMs from an ISO).
     #[arg(long, global = true, value_name = "BACKEND")]
     pub backend: Option<crate::config::BackendKind>,
+    /// The cluster to act on, in a lab of several (topology.cluster; `lab status` lists them).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Override any configuration key, e.g. --set heartbeat.rate_hz=100.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -82,6 +85,10 @@ pub enum Command {
         /// The stack to build (stack.profile; `lab stacks` lists them).
         #[arg(long, value_name = "NAME")]
         stack: Option<crate::cluster::profile::ProfileName>,
+        /// Tuchanka's layout of clusters to build (topology.preset):
+        /// tuchanka2, tuchanka4, or tuchanka (both, sharing the witness).
+        #[arg(long, value_name = "PRESET")]
+        topology: Option<String>,
     },
     /// Show hosts, links, snapshots and the cluster.
     #[command(after_help = examples::STATUS)]
@@ -408,6 +415,12 @@ fn config_layers(global: &Global, command: &Command) -> Result<(Option<PathBuf>,
     }
     if let Command::MakeAll { stack: Some(stack), .. } = command {
         overrides.push(Override::flag("--stack", &["stack", "profile"], toml::Value::String(stack.to_string())));
+    }
+    if let Command::MakeAll { topology: Some(preset), .. } = command {
+        overrides.push(Override::flag("--topology", &["topology", "preset"], toml::Value::String(preset.clone())));
+    }
+    if let Some(cluster) = &global.cluster {
+        overrides.push(Override::flag("--cluster", &["topology", "cluster"], toml::Value::String(cluster.clone())));
     }
     for raw in &global.overrides {
         overrides.push(Override::parse_flag(raw).map_err(Failure::usage)?);

@@ -212,6 +212,13 @@ impl StackProfile {
         })
     }
 
+    /// Why it cannot run on a cluster of `nodes` nodes, if it cannot: DRBD
+    /// replicates between two (the seeds' resources name two hosts).
+    pub fn refuses_nodes(&self, nodes: usize) -> Option<String> {
+        self.storage()?;
+        (nodes != 2).then(|| format!("the {} stack runs on two nodes (DRBD pairs them), not {nodes}", self.name))
+    }
+
     /// The Docker images its containers need.
     pub fn container_images(&self) -> Vec<&'static crate::cluster::services::container::ContainerImage> {
         let images: Vec<&str> = self.services.iter().filter_map(|s| s.image()).collect();
@@ -320,6 +327,14 @@ mod tests {
         assert_eq!(nfs.refuses_storage_size(320), None);
         assert_eq!(ProfileName::Skyha.profile().refuses_storage_size(64), None, "ext4 fits");
         assert_eq!(TUCHANKA.refuses_storage_size(64), None, "no DRBD at all");
+    }
+
+    #[test]
+    fn drbd_pairs_two_nodes_and_paf_takes_any_number() {
+        let why = ProfileName::DrbdNfs.profile().refuses_nodes(4).expect("four nodes on DRBD");
+        assert_eq!(why, "the drbd-nfs stack runs on two nodes (DRBD pairs them), not 4");
+        assert_eq!(ProfileName::DrbdNfs.profile().refuses_nodes(2), None);
+        assert_eq!(TUCHANKA.refuses_nodes(4), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub struct Config {
     pub image: ImageSection,
     pub network: NetworkSection,
     pub stack: StackSection,
+    pub topology: TopologySection,
     pub cluster: ClusterSection,
     pub postgres: PostgresSection,
     pub redis: RedisSection,
@@ -105,6 +106,27 @@ pub struct StackSection {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct TopologySection {
+    /// One of Tuchanka's layouts instead of the one cluster `[cluster]` describes.
+    pub preset: crate::topology::preset::Preset,
+    /// The cluster commands act on in a lab of several (`--cluster`); empty:
+    /// the lab's only one.
+    pub cluster: String,
+}
+
+/// One cluster of the lab, as configured: the preset's, or the one
+/// `[cluster]`, `[postgres]` and `[redis]` describe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterEntry {
+    pub name: String,
+    pub nodes: Vec<NodeEntry>,
+    pub master_vip: Ipv4Addr,
+    pub replica_vip: Ipv4Addr,
+    pub redis_vip: Ipv4Addr,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClusterSection {
     pub name: String,
     pub witness_address: Ipv4Addr,
@@ -116,7 +138,7 @@ pub struct ClusterSection {
     pub node: Vec<NodeEntry>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     pub name: String,
@@ -353,6 +375,19 @@ impl Config {
             origins.invalid(&key, e.message().trim())
         })?;
         config.validate().map_err(|e| origins.invalid(&e.key, &e.reason))?;
+        let preset = config.topology.preset;
+        if let Some(key) =
+            LAID_OUT_BY_PRESETS.iter().find(|key| !preset.layouts().is_empty() && origins.0.contains_key(**key))
+        {
+            return Err(origins.invalid(
+                key,
+                &format!(
+                    "topology.preset = \"{}\" lays out the clusters' nodes and VIPs itself: remove this key, or \
+                     the preset",
+                    preset.name()
+                ),
+            ));
+        }
         Ok((config, (merged, origins)))
     }
 
@@ -360,7 +395,42 @@ impl Config {
     pub fn defaults() -> Result<Self, ConfigError> {
         Self::load(None, &[])
     }
+
+    /// The lab's clusters: the preset's, laid out in the lab's subnet, or
+    /// the one `[cluster]` describes.
+    pub fn clusters(&self) -> Vec<ClusterEntry> {
+        let layouts = self.topology.preset.layouts();
+        if layouts.is_empty() {
+            return vec![ClusterEntry {
+                name: self.cluster.name.clone(),
+                nodes: self.cluster.node.clone(),
+                master_vip: self.postgres.master_vip,
+                replica_vip: self.postgres.replica_vip,
+                redis_vip: self.redis.master_vip,
+            }];
+        }
+        let at = |host| crate::topology::preset::in_subnet(self.network.host_address, self.network.prefix, host);
+        layouts
+            .iter()
+            .map(|layout| ClusterEntry {
+                name: layout.name.to_owned(),
+                nodes: layout
+                    .nodes
+                    .iter()
+                    .map(|(name, host)| NodeEntry { name: (*name).to_owned(), address: at(*host) })
+                    .collect(),
+                master_vip: at(layout.master_vip),
+                replica_vip: at(layout.replica_vip),
+                redis_vip: at(layout.redis_vip),
+            })
+            .collect()
+    }
 }
+
+/// Keys a preset lays out itself: set beside it, one of the two would be
+/// silently ignored.
+const LAID_OUT_BY_PRESETS: &[&str] =
+    &["cluster.name", "cluster.node", "postgres.master_vip", "postgres.replica_vip", "redis.master_vip"];
 
 /// Calls `each` with every leaf key of `table` (dotted, under `prefix`) and
 /// its value; arrays are leaves.
@@ -701,6 +771,61 @@ mod tests {
         let error = Config::load(path, &sets).expect_err("refused");
         assert!(matches!(error, ConfigError::Invalid { .. }), "{error:?}");
         error.to_string()
+    }
+
+    #[test]
+    fn a_preset_lays_out_tuchankas_clusters_in_the_labs_subnet() {
+        let sets = ["topology.preset=\"tuchanka\"", "network.host_address=\"10.7.3.254\""];
+        let sets: Vec<Override> = sets.iter().map(|s| Override::parse_flag(s).expect("flag")).collect();
+        let config = Config::load(None, &sets).expect("config");
+        let clusters = config.clusters();
+        let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["tuchanka2", "tuchanka4"]);
+        let four = &clusters[1];
+        let nodes: Vec<String> = four.nodes.iter().map(|n| format!("{} {}", n.name, n.address)).collect();
+        assert_eq!(
+            nodes,
+            ["tuchanka4a 10.7.3.21", "tuchanka4b 10.7.3.22", "tuchanka4c 10.7.3.23", "tuchanka4d 10.7.3.24"]
+        );
+        assert_eq!((four.master_vip.octets()[3], four.replica_vip.octets()[3]), (105, 106));
+        let custom = Config::defaults().expect("defaults").clusters();
+        assert_eq!(custom.len(), 1);
+        assert_eq!(custom[0].name, "tuchanka");
+    }
+
+    #[test]
+    fn a_preset_refuses_the_keys_it_lays_out_naming_where_they_were_set() {
+        let nodes = "[[cluster.node]]\nname = \"a\"\naddress = \"192.168.89.11\"\n\
+                     [[cluster.node]]\nname = \"b\"\naddress = \"192.168.89.12\"\n";
+        let why = refusal(Some(&format!("[topology]\npreset = \"tuchanka4\"\n{nodes}")), &[]);
+        assert!(why.contains("lab.toml:3: configuration key `cluster.node`"), "{why}");
+        assert!(why.contains("topology.preset = \"tuchanka4\" lays out the clusters' nodes and VIPs itself"), "{why}");
+        let why = refusal(None, &["topology.preset=\"tuchanka2\"", "postgres.master_vip=\"192.168.89.50\""]);
+        assert!(why.starts_with("flag --set postgres.master_vip"), "{why}");
+        let why = refusal(None, &["topology.preset=\"tuchanka1\""]);
+        assert!(why.contains("`topology.preset`"), "{why}");
+    }
+
+    #[test]
+    fn a_drbd_stack_is_refused_on_more_than_two_nodes() {
+        let why = refusal(None, &["stack.profile=\"drbd-nfs\"", "topology.preset=\"tuchanka4\""]);
+        assert!(why.contains("`topology.preset`: cluster `tuchanka4`: the drbd-nfs stack runs on two nodes"), "{why}");
+        let third = "[[cluster.node]]\nname = \"a\"\naddress = \"192.168.89.11\"\n\
+                     [[cluster.node]]\nname = \"b\"\naddress = \"192.168.89.12\"\n\
+                     [[cluster.node]]\nname = \"c\"\naddress = \"192.168.89.13\"\n";
+        let why = refusal(Some(third), &["stack.profile=\"skyha\""]);
+        assert!(
+            why.contains(
+                "`cluster.node`: cluster `tuchanka`: the skyha stack runs on two nodes (DRBD pairs them), not 3"
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_cluster_named_on_the_command_line_must_be_a_name() {
+        let why = refusal(None, &["topology.cluster=\"Tuchanka 4\""]);
+        assert!(why.contains("`topology.cluster`: `Tuchanka 4`"), "{why}");
     }
 
     #[test]

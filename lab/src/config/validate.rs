@@ -92,25 +92,48 @@ impl Config {
         Ok(())
     }
 
-    /// At least two nodes, each named once. (Addresses, each used once and
-    /// inside the lab's subnet, are the topology's to check.)
+    /// Each cluster has at least two nodes (no more than its stack runs
+    /// on), every node and cluster of the lab is named once. (Addresses,
+    /// each used once and inside the lab's subnet, are the topology's to
+    /// check.) A preset's clusters are checked too: against the stack.
     fn validate_cluster(&self) -> Result<(), Invalid> {
-        if self.cluster.node.len() < 2 {
-            return Err(invalid("cluster.node", "a cluster needs at least two [[cluster.node]] entries"));
+        let preset = self.topology.preset;
+        let (nodes_key, names_key) = match preset.layouts() {
+            [] => ("cluster.node", "cluster.node.name"),
+            _ => ("topology.preset", "topology.preset"),
+        };
+        if !self.topology.cluster.is_empty() && !is_valid_name(&self.topology.cluster) {
+            return Err(invalid(
+                "topology.cluster",
+                &format!("`{}`: a cluster's name is 1-12 characters a-z, 0-9 or '-'", self.topology.cluster),
+            ));
         }
+        let stack = self.stack.profile.profile();
         let mut names = BTreeSet::new();
-        for node in &self.cluster.node {
-            if !is_valid_name(&node.name) || node.name == "witness" {
+        let mut clusters = BTreeSet::new();
+        for cluster in self.clusters() {
+            if !clusters.insert(cluster.name.clone()) {
                 return Err(invalid(
-                    "cluster.node.name",
-                    &format!("`{}`: use 1-12 characters a-z, 0-9 or '-', and not `witness`", node.name),
+                    "cluster.name",
+                    &format!("`{}` is given twice; name each cluster once", cluster.name),
                 ));
             }
-            if !names.insert(node.name.as_str()) {
-                return Err(invalid(
-                    "cluster.node.name",
-                    &format!("`{}` is given twice; name each node once", node.name),
-                ));
+            if cluster.nodes.len() < 2 {
+                return Err(invalid(nodes_key, "a cluster needs at least two [[cluster.node]] entries"));
+            }
+            if let Some(why) = stack.refuses_nodes(cluster.nodes.len()) {
+                return Err(invalid(nodes_key, &format!("cluster `{}`: {why}", cluster.name)));
+            }
+            for node in &cluster.nodes {
+                if !is_valid_name(&node.name) || node.name == "witness" {
+                    return Err(invalid(
+                        names_key,
+                        &format!("`{}`: use 1-12 characters a-z, 0-9 or '-', and not `witness`", node.name),
+                    ));
+                }
+                if !names.insert(node.name.clone()) {
+                    return Err(invalid(names_key, &format!("`{}` is given twice; name each node once", node.name)));
+                }
             }
         }
         Ok(())

@@ -118,8 +118,10 @@ pub fn guest_files(
     // The VIPs have names too, as Tuchanka's hosts file gives them: tools
     // that resolve an address (sm-notify, run by seed 004's nfsnotify from
     // the VIP) otherwise ask DNS, which no lab reaches, and fail.
+    // A node names its own cluster's VIPs (the witness the first cluster's).
+    let own = topology.cluster_of(&host.name).unwrap_or_else(|| topology.clone());
     for (address, name) in
-        [(topology.master_vip, "master-vip"), (topology.replica_vip, "replica-vip"), (topology.redis_vip, "redis-vip")]
+        [(own.master_vip, "master-vip"), (own.replica_vip, "replica-vip"), (own.redis_vip, "redis-vip")]
     {
         hosts.push_str(&format!("{address}\t{name}\n"));
     }

@@ -103,13 +103,19 @@ pub const RUNS: &str = "runs";
 pub const UNFINISHED_RUNS: &str = "unfinished runs";
 
 /// Why `current` cannot be held against `baseline`, if it cannot: results
-/// of another backend or stack measure something else.
+/// of another backend, stack or cluster (a two-node and a four-node one
+/// fail over differently) measure something else. Files from before
+/// clusters were recorded match any.
 pub fn mismatch(baseline: &SuiteResults, current: &SuiteResults) -> Option<String> {
     let differs = |what: &str, base: String, now: String| {
         (base != now).then(|| format!("the baseline ran on {what} {base}, these results on {now}"))
     };
+    let recorded = !baseline.cluster.is_empty() && !current.cluster.is_empty();
     differs("the backend", baseline.backend.to_string(), current.backend.to_string())
         .or_else(|| differs("the stack", baseline.stack.to_string(), current.stack.to_string()))
+        .or_else(|| {
+            recorded.then(|| differs("the cluster", baseline.cluster.clone(), current.cluster.clone())).flatten()
+        })
 }
 
 /// Picks one summary out of a scenario's statistics.
@@ -348,6 +354,11 @@ mod tests {
     fn another_backend_or_stack_is_a_mismatch() {
         let baseline = clean_baseline();
         assert_eq!(mismatch(&baseline, &baseline), None);
+        let four = SuiteResults { cluster: "tuchanka4".into(), ..clean_baseline() };
+        let two = SuiteResults { cluster: "tuchanka2".into(), ..clean_baseline() };
+        let why = mismatch(&two, &four).expect("another cluster");
+        assert_eq!(why, "the baseline ran on the cluster tuchanka2, these results on tuchanka4");
+        assert_eq!(mismatch(&clean_baseline(), &four), None, "a file from before clusters were recorded");
         let qemu = SuiteResults { backend: crate::config::BackendKind::Qemu, ..clean_baseline() };
         assert_eq!(
             mismatch(&baseline, &qemu).as_deref(),

@@ -28,6 +28,10 @@ pub struct SuiteResults {
     /// The stack profile the lab ran (files from before profiles: Tuchanka's).
     #[serde(default)]
     pub stack: crate::cluster::profile::ProfileName,
+    /// The cluster of the lab the runs acted on (files from before labs
+    /// held several: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
     pub started_unix_ms: u128,
     /// Base seed; each run's own seed is in its result.
     pub seed: u64,

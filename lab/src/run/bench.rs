@@ -84,12 +84,14 @@ pub async fn run(
     repeat: u32,
     seed: u64,
 ) -> Result<Bench, LabError> {
+    // The cluster to run on must exist before the first lab is made.
+    crate::topology::Topology::from_config(&config, "")?.cluster(&config.topology.cluster)?;
     let mut makes: Vec<MakeAllTimings> = Vec::new();
     for _ in 0..repeat {
         let (_lab, timings) = lifecycle::make_all(config.clone(), progress.clone(), MakeAllInput::default()).await?;
         makes.push(timings);
     }
-    let lab = Lab::open(config, progress)?;
+    let lab = Lab::open_cluster(config, progress)?;
     let plan = crate::run::suite::Plan {
         label: "bench".into(),
         scenarios,

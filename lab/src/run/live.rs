@@ -24,7 +24,7 @@ pub async fn heartbeat(
     seconds: Option<f64>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let lab = Lab::open(config, Progress::hidden())?;
+    let lab = Lab::open_cluster(config, Progress::hidden())?;
     let stack = lab.topology.stack.profile();
     let service = service.unwrap_or_else(|| stack.primary());
     let spec = stack.require(service).map_err(Failure::usage)?;

@@ -109,6 +109,7 @@ pub async fn run(
         lab: lab.topology.lab.clone(),
         backend: lab.topology.backend,
         stack: lab.topology.stack,
+        cluster: lab.topology.cluster_name.clone(),
         started_unix_ms: crate::run::runner::unix_ms(),
         seed: plan.seed,
         runs: Vec::new(),

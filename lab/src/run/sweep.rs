@@ -276,9 +276,9 @@ pub async fn run<F: std::future::Future<Output = ()>>(
                 sweep.interrupted = true;
                 break;
             };
-            made?.0
+            made?.0.into_cluster()?
         } else {
-            Lab::open(config, progress.clone())?
+            Lab::open_cluster(config, progress.clone())?
         };
         let capabilities = crate::backend::NodeBackend::capabilities(&lab.backend);
         if let Some(why) = plan.scenario.unsupported_by(capabilities, lab.topology.stack.profile()) {
