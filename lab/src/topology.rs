@@ -76,6 +76,10 @@ pub struct Topology {
     pub pg_synchronous: bool,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    /// Replica VIPs beyond the first, each kept off the others' replicas
+    /// (Tuchanka's four-node cluster has one per replica).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_replica_vips: Vec<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
     pub redis_port: u16,
     #[serde(default = "default_beanstalkd_port")]
@@ -99,6 +103,8 @@ pub struct ClusterSpec {
     pub nodes: Vec<String>,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_replica_vips: Vec<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
 }
 
@@ -205,6 +211,7 @@ impl Topology {
             pg_synchronous: config.postgres.synchronous,
             master_vip: first.master_vip,
             replica_vip: first.replica_vip,
+            more_replica_vips: first.more_replica_vips.clone(),
             redis_vip: first.redis_vip,
             redis_port: config.redis.port,
             beanstalkd_port: config.beanstalkd.port,
@@ -216,6 +223,7 @@ impl Topology {
                     nodes: c.nodes.iter().map(|n| n.name.clone()).collect(),
                     master_vip: c.master_vip,
                     replica_vip: c.replica_vip,
+                    more_replica_vips: c.more_replica_vips.clone(),
                     redis_vip: c.redis_vip,
                 })
                 .collect(),
@@ -259,6 +267,7 @@ impl Topology {
         view.cluster_name = spec.name.clone();
         view.master_vip = spec.master_vip;
         view.replica_vip = spec.replica_vip;
+        view.more_replica_vips = spec.more_replica_vips.clone();
         view.redis_vip = spec.redis_vip;
         view.hosts.retain(|h| h.role == HostRole::Witness || spec.nodes.contains(&h.name));
         Ok(view)
@@ -292,6 +301,7 @@ impl Topology {
                 nodes: Vec::new(),
                 master_vip: self.master_vip,
                 replica_vip: self.replica_vip,
+                more_replica_vips: self.more_replica_vips.clone(),
                 redis_vip: self.redis_vip,
             }],
             clusters => clusters.to_vec(),
@@ -301,6 +311,9 @@ impl Topology {
         for c in &clusters {
             seen.push((c.master_vip, format!("{}master VIP", whose(c))));
             seen.push((c.replica_vip, format!("{}replica VIP", whose(c))));
+            for (n, vip) in c.more_replica_vips.iter().enumerate() {
+                seen.push((*vip, format!("{}replica VIP {}", whose(c), n + 2)));
+            }
             seen.push((c.redis_vip, format!("{}Redis VIP", whose(c))));
         }
         for host in &self.hosts {
@@ -429,7 +442,10 @@ mod tests {
         assert_eq!(four.node_names(), FOUR_NODES);
         assert_eq!(four.host_names().last().map(String::as_str), Some("witness"));
         assert_eq!((four.cluster_name.as_str(), four.master_vip.to_string()), ("tuchanka4", "192.168.89.105".into()));
+        let more: Vec<String> = four.more_replica_vips.iter().map(Ipv4Addr::to_string).collect();
+        assert_eq!(more, ["192.168.89.107", "192.168.89.108"], "a replica VIP per replica");
         let two = lab.cluster("tuchanka2").expect("tuchanka2");
+        assert!(two.more_replica_vips.is_empty());
         assert_eq!(two.host_names(), ["tuchanka2a", "tuchanka2b", "witness"]);
         assert_eq!(two.replica_vip.to_string(), "192.168.89.104");
         assert_eq!(lab.cluster_of("tuchanka4c").map(|c| c.cluster_name), Some("tuchanka4".into()));
@@ -476,6 +492,8 @@ mod tests {
     fn an_address_taken_in_another_cluster_is_refused_naming_both() {
         let err = tuchanka(&["cluster.witness_address=\"192.168.89.22\""]).expect_err("taken");
         assert_eq!(err.to_string(), "address 192.168.89.22 is used twice (`tuchanka4b` and `witness`)");
+        let err = tuchanka(&["cluster.witness_address=\"192.168.89.108\""]).expect_err("a replica VIP");
+        assert_eq!(err.to_string(), "address 192.168.89.108 is used twice (`tuchanka4's replica VIP 3` and `witness`)");
         let err = tuchanka(&["network.host_address=\"192.168.89.105\""]).expect_err("a VIP");
         assert_eq!(err.to_string(), "address 192.168.89.105 is used twice (`host` and `tuchanka4's master VIP`)");
     }

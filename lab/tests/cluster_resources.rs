@@ -29,6 +29,17 @@ fn cib_at(profile: ProfileName, stack: &str, schema: &str, time_factor: &str) ->
 
 /// The configuration of a lab fenced by `fencing` (`cluster.fencing`).
 fn cib_fenced(profile: ProfileName, stack: &str, schema: &str, time_factor: &str, fencing: &str) -> String {
+    cib_with(profile, stack, schema, (time_factor, fencing), &[])
+}
+
+/// The configuration with `extra` settings of a topology beside the defaults'.
+fn cib_with(
+    profile: ProfileName,
+    stack: &str,
+    schema: &str,
+    (time_factor, fencing): (&str, &str),
+    extra: &[(&str, &str)],
+) -> String {
     // What lab sends: the CIB helpers, each service's fragment, then the script.
     let profile = profile.profile();
     let script = lab::cluster::stack::resources_script(profile.services).render();
@@ -64,7 +75,15 @@ fn cib_fenced(profile: ProfileName, stack: &str, schema: &str, time_factor: &str
     ];
     // What each service tells scripts of itself: its storage's and export's names.
     let names = profile.services.iter().flat_map(|s| s.env());
-    let out = Command::new("bash").arg("-c").arg(&program).env_clear().envs(env).envs(names).output().expect("bash");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&program)
+        .env_clear()
+        .envs(env)
+        .envs(names)
+        .envs(extra.iter().copied())
+        .output()
+        .expect("bash");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf8")
 }
@@ -100,6 +119,33 @@ fn each_stack_gets_a_configuration_its_pacemaker_accepts() {
     // Why there are two: Pacemaker 1.1 knows no Promoted role.
     let mixed = new.replace("pacemaker-3.9", "pacemaker-2.10");
     assert!(validates(&mixed, "pacemaker-2.10").is_err(), "Pacemaker 1.1 would take Pacemaker 2's configuration");
+}
+
+/// Tuchanka's four-node cluster: a replica VIP per replica, each
+/// preferring a replica and keeping off the others' nodes.
+#[test]
+fn several_replica_vips_spread_over_the_replicas() {
+    let extra = [
+        ("NODE_NAMES", "tuchanka4a tuchanka4b tuchanka4c tuchanka4d"),
+        ("MORE_REPLICA_VIPS", "192.168.89.107 192.168.89.108"),
+    ];
+    let xml = cib_with(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9", ("1", "lab"), &extra);
+    validates(&xml, "pacemaker-3.9").unwrap_or_else(|e| panic!("Pacemaker 2.1 refuses it: {e}\n{xml}"));
+    for (id, ip) in [("pg-replica-vip", "104"), ("pg-replica-vip-2", "107"), ("pg-replica-vip-3", "108")] {
+        assert!(xml.contains(&format!("<primitive id=\"{id}\"")), "{id}: {xml}");
+        assert!(xml.contains(&format!("value=\"192.168.89.{ip}\"")), "{id} at .{ip}: {xml}");
+        assert!(xml.contains(&format!("id=\"colocation-{id}-pgsqld-clone-100\"")), "{id} prefers a replica");
+    }
+    for (id, other) in [
+        ("pg-replica-vip-2", "pg-replica-vip"),
+        ("pg-replica-vip-3", "pg-replica-vip"),
+        ("pg-replica-vip-3", "pg-replica-vip-2"),
+    ] {
+        let apart = format!("rsc=\"{id}\" with-rsc=\"{other}\" score=\"-1000\"");
+        assert!(xml.contains(&apart), "{id} keeps off {other}: {xml}");
+    }
+    let two = cib(ProfileName::Tuchanka, "pacemaker-2", "pacemaker-3.9");
+    assert!(!two.contains("pg-replica-vip-2") && !two.contains("-1000"), "one replica VIP by default: {two}");
 }
 
 /// Native and KVM hosts get the monitor intervals detection is tuned for;

@@ -11,13 +11,38 @@ postgres_resources() {
 $(promotable pgsqld)
 </$PROMOTABLE>"
     vip pg-master-vip "$MASTER_VIP"
-    vip pg-replica-vip "$REPLICA_VIP"
+    local id address
+    while read -r id address; do
+        vip "$id" "$address"
+    done < <(replica_vips)
+}
+
+# Each replica VIP's id and address: pg-replica-vip, then pg-replica-vip-2
+# and on for MORE_REPLICA_VIPS (Tuchanka's four-node cluster has one VIP
+# per replica).
+replica_vips() {
+    echo "pg-replica-vip $REPLICA_VIP"
+    local n=2 address
+    for address in ${MORE_REPLICA_VIPS:-}; do
+        echo "pg-replica-vip-$n $address"
+        n=$((n + 1))
+    done
 }
 
 postgres_constraints() {
     follows_master pg-master-vip pgsqld-clone
-    # The replica VIP prefers a replica but follows the master when none is
+    # A replica VIP prefers a replica but follows the master when none is
     # left, so readers keep working on a lone survivor.
-    echo "<rsc_colocation id=\"colocation-pg-replica-vip-pgsqld-clone-100\" rsc=\"pg-replica-vip\" with-rsc=\"pgsqld-clone\" with-rsc-role=\"$UNPROMOTED\" score=\"100\"/>
-<rsc_colocation id=\"colocation-pg-replica-vip-pgsqld-clone-INFINITY\" rsc=\"pg-replica-vip\" with-rsc=\"pgsqld-clone\" score=\"INFINITY\"/>"
+    local id address others=()
+    while read -r id address; do
+        echo "<rsc_colocation id=\"colocation-$id-pgsqld-clone-100\" rsc=\"$id\" with-rsc=\"pgsqld-clone\" with-rsc-role=\"$UNPROMOTED\" score=\"100\"/>
+<rsc_colocation id=\"colocation-$id-pgsqld-clone-INFINITY\" rsc=\"$id\" with-rsc=\"pgsqld-clone\" score=\"INFINITY\"/>"
+        # Several replica VIPs keep off each other's node while replicas
+        # are left for them, as Tuchanka's third cluster spreads its two.
+        local other
+        for other in "${others[@]}"; do
+            echo "<rsc_colocation id=\"colocation-$id-$other--1000\" rsc=\"$id\" with-rsc=\"$other\" score=\"-1000\"/>"
+        done
+        others+=("$id")
+    done < <(replica_vips)
 }

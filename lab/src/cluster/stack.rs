@@ -87,6 +87,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("PG_SYNCHRONOUS", if t.pg_synchronous { "on" } else { "off" })
             .env("MASTER_VIP", t.master_vip)
             .env("REPLICA_VIP", t.replica_vip)
+            .env("MORE_REPLICA_VIPS", t.more_replica_vips.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
             .env("SUBNET", t.subnet())
             .env("PREFIX", t.prefix)
             .env("CLUSTER_NAME", &t.cluster_name)

@@ -122,6 +122,8 @@ pub struct ClusterEntry {
     pub nodes: Vec<NodeEntry>,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    /// Replica VIPs beyond the first (presets only).
+    pub more_replica_vips: Vec<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
 }
 
@@ -406,6 +408,7 @@ impl Config {
                 nodes: self.cluster.node.clone(),
                 master_vip: self.postgres.master_vip,
                 replica_vip: self.postgres.replica_vip,
+                more_replica_vips: Vec::new(),
                 redis_vip: self.redis.master_vip,
             }];
         }
@@ -421,6 +424,7 @@ impl Config {
                     .collect(),
                 master_vip: at(layout.master_vip),
                 replica_vip: at(layout.replica_vip),
+                more_replica_vips: layout.more_replica_vips.iter().map(|host| at(*host)).collect(),
                 redis_vip: at(layout.redis_vip),
             })
             .collect()

@@ -125,6 +125,9 @@ pub fn guest_files(
     {
         hosts.push_str(&format!("{address}\t{name}\n"));
     }
+    for (n, address) in own.more_replica_vips.iter().enumerate() {
+        hosts.push_str(&format!("{address}\treplica-vip-{}\n", n + 2));
+    }
     let mut authorized = String::from_utf8_lossy(&ssh.read(&ssh.client_key().with_extension("pub"))?).into_owned();
     for key in extra_authorized_keys {
         authorized.push_str(key.trim());

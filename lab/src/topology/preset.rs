@@ -3,7 +3,8 @@
 //! Tuchanka runs its clusters side by side on one host network, all sharing
 //! one witness, with the node names and addresses of its hosts file:
 //! tuchanka2a/b at .11/.12 with krogan2 (.103) and krogan2s1 (.104), and
-//! tuchanka4a-d at .21-.24 with krogan4 (.105) and krogan4s1 (.106). A
+//! tuchanka4a-d at .21-.24 with krogan4 (.105) and a replica VIP per
+//! replica, krogan4s1-s3 (.106-.108). A
 //! preset keeps those host numbers inside the lab's own subnet, so a lab on
 //! another `network.host_address` still gets Tuchanka's layout.
 //!
@@ -41,6 +42,9 @@ pub struct Layout {
     pub nodes: &'static [(&'static str, u32)],
     pub master_vip: u32,
     pub replica_vip: u32,
+    /// Replica VIPs beyond the first: Tuchanka gives the four-node cluster
+    /// one per replica (krogan4s1-s3).
+    pub more_replica_vips: &'static [u32],
     /// Tuchanka runs no Redis; lab's stack does, on the next free VIPs.
     pub redis_vip: u32,
 }
@@ -50,6 +54,7 @@ pub const TUCHANKA2: Layout = Layout {
     nodes: &[("tuchanka2a", 11), ("tuchanka2b", 12)],
     master_vip: 103,
     replica_vip: 104,
+    more_replica_vips: &[],
     redis_vip: 109,
 };
 
@@ -58,6 +63,7 @@ pub const TUCHANKA4: Layout = Layout {
     nodes: &[("tuchanka4a", 21), ("tuchanka4b", 22), ("tuchanka4c", 23), ("tuchanka4d", 24)],
     master_vip: 105,
     replica_vip: 106,
+    more_replica_vips: &[107, 108],
     redis_vip: 110,
 };
 
