@@ -377,18 +377,28 @@ pub fn preflight(config: &Config, input: &MakeAllInput) -> Result<Checked, LabEr
     let keys = input.authorized_keys.iter().map(|path| PublicKey::read(path)).collect::<Result<Vec<_>, _>>()?;
     let backend = config.lab.backend;
     let stack = config.stack.profile.profile();
-    if let Some(why) = stack.refuses(backend) {
-        return Err(LabError::Unsupported(why));
+    for cluster in config.clusters() {
+        if let Some(why) = cluster.stack.profile().refuses(backend) {
+            return Err(LabError::Unsupported(why));
+        }
     }
     if let Some((path, _)) = &iso {
         // What only lab's own image has, what it needs, and what else to do.
-        let own_image = if !stack.packages.is_empty() {
-            Some((format!("the {} stack", stack.name), stack.packages.join(", "), ""))
-        } else if config.cluster.fencing == crate::cluster::fencing::Fencing::Sbd {
-            Some(("fencing = \"sbd\"".to_owned(), "the sbd package".to_owned(), ", or set cluster.fencing = \"lab\""))
-        } else {
-            None
-        };
+        let stacks = config.clusters().into_iter().map(|c| c.stack.profile());
+        let own_image = stacks
+            .filter_map(|stack| match stack.packages {
+                [] if stack.has(crate::cluster::services::ServiceName::PostgresB) => {
+                    Some((format!("the {} stack", stack.name), "Debian's pg_createcluster".to_owned(), ""))
+                }
+                [] => None,
+                packages => Some((format!("the {} stack", stack.name), packages.join(", "), "")),
+            })
+            .next();
+        let own_image = own_image.or_else(|| {
+            (config.cluster.fencing == crate::cluster::fencing::Fencing::Sbd).then(|| {
+                ("fencing = \"sbd\"".to_owned(), "the sbd package".to_owned(), ", or set cluster.fencing = \"lab\"")
+            })
+        });
         if let Some((what, needs, otherwise)) = own_image {
             return Err(LabError::Unsupported(format!(
                 "{what} runs on lab's own Debian 12 image (it needs {needs}), not on hosts installed from {}; \

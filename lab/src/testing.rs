@@ -3,7 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use std::time::Duration;
+
 use crate::backend::{BackendError, Capabilities, GuestFile, NodeBackend};
+use crate::guest::{Guest, GuestError, Script};
 use crate::topology::HostSpec;
 
 /// A [`NodeBackend`] that records calls and keeps a power state per node.
@@ -100,4 +103,36 @@ impl NodeBackend for FakeBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities { own_kernel: false, live_snapshots: false, link_shaping: false, watchdog: false }
     }
+}
+
+/// Records what would be sent to each host; scripts on `failing` fail.
+#[derive(Default)]
+pub struct RecordingGuest {
+    /// Each host sent a script and the script's text.
+    pub sent: Mutex<Vec<(String, String)>>,
+    /// Each host sent a script and the script's name.
+    pub names: Mutex<Vec<(String, &'static str)>>,
+    pub failing: Option<&'static str>,
+}
+
+impl Guest for RecordingGuest {
+    async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
+        self.sent.lock().expect("lock").push((node.to_owned(), script.render()));
+        self.names.lock().expect("lock").push((node.to_owned(), script.name));
+        if self.failing == Some(node) {
+            return Err(GuestError::Failed {
+                node: node.to_owned(),
+                script: script.name.to_owned(),
+                status: "exit status: 102".into(),
+                stderr: "crm_resource: Could not connect to the controller".into(),
+            });
+        }
+        Ok(String::new())
+    }
+
+    async fn wait_ready(&self, _node: &str, _timeout: Duration) -> Result<(), GuestError> {
+        Ok(())
+    }
+
+    async fn forget(&self, _node: &str) {}
 }

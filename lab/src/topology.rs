@@ -80,6 +80,9 @@ pub struct Topology {
     /// (Tuchanka's four-node cluster has one per replica).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more_replica_vips: Vec<Ipv4Addr>,
+    /// The master VIP of a second database, on stacks that run one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_master_vip: Option<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
     pub redis_port: u16,
     #[serde(default = "default_beanstalkd_port")]
@@ -96,15 +99,29 @@ pub struct Topology {
     pub clusters: Vec<ClusterSpec>,
 }
 
+/// A VIP of a cluster: its address, its name in the hosts' /etc/hosts and
+/// what it is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedVip {
+    pub address: Ipv4Addr,
+    pub host_name: String,
+    pub what: String,
+}
+
 /// One cluster of a lab: its nodes (hosts of the lab) and its VIPs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSpec {
     pub name: String,
+    /// The stack it runs (none: the lab's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<crate::cluster::profile::ProfileName>,
     pub nodes: Vec<String>,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more_replica_vips: Vec<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_master_vip: Option<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
 }
 
@@ -195,7 +212,7 @@ impl Topology {
             backend: config.lab.backend,
             image: image.to_owned(),
             distribution: crate::install::distro::Family::Debian,
-            stack: config.stack.profile,
+            stack: first.stack,
             drbd_size_mb: config.stack.drbd_size_mb,
             token_ms: config.cluster.token_ms,
             dc_deadtime_ms: config.cluster.dc_deadtime_ms,
@@ -212,6 +229,7 @@ impl Topology {
             master_vip: first.master_vip,
             replica_vip: first.replica_vip,
             more_replica_vips: first.more_replica_vips.clone(),
+            second_master_vip: first.second_master_vip,
             redis_vip: first.redis_vip,
             redis_port: config.redis.port,
             beanstalkd_port: config.beanstalkd.port,
@@ -220,16 +238,46 @@ impl Topology {
                 .iter()
                 .map(|c| ClusterSpec {
                     name: c.name.clone(),
+                    stack: Some(c.stack),
                     nodes: c.nodes.iter().map(|n| n.name.clone()).collect(),
                     master_vip: c.master_vip,
                     replica_vip: c.replica_vip,
                     more_replica_vips: c.more_replica_vips.clone(),
+                    second_master_vip: c.second_master_vip,
                     redis_vip: c.redis_vip,
                 })
                 .collect(),
         };
         topology.check_addresses()?;
         Ok(topology)
+    }
+
+    /// The VIPs this cluster's stack uses: the master VIP, the replica
+    /// VIPs, Redis's, a second database's.
+    pub fn vips(&self) -> Vec<NamedVip> {
+        use crate::cluster::services::VipAddress;
+        let vip = |address, host_name: &str, what: &str| NamedVip {
+            address,
+            host_name: host_name.to_owned(),
+            what: what.to_owned(),
+        };
+        let mut vips = Vec::new();
+        for kind in self.stack.profile().vip_addresses() {
+            match kind {
+                VipAddress::Master => vips.push(vip(self.master_vip, "master-vip", "master VIP")),
+                VipAddress::Replica => {
+                    vips.push(vip(self.replica_vip, "replica-vip", "replica VIP"));
+                    for (n, address) in (2..).zip(&self.more_replica_vips) {
+                        vips.push(vip(*address, &format!("replica-vip-{n}"), &format!("replica VIP {n}")));
+                    }
+                }
+                VipAddress::Redis => vips.push(vip(self.redis_vip, "redis-vip", "Redis VIP")),
+                VipAddress::SecondMaster => {
+                    vips.extend(self.second_master_vip.map(|a| vip(a, "master-vip-b", "second database's master VIP")))
+                }
+            }
+        }
+        vips
     }
 
     /// The names of the lab's clusters, in the order they were set up.
@@ -268,6 +316,8 @@ impl Topology {
         view.master_vip = spec.master_vip;
         view.replica_vip = spec.replica_vip;
         view.more_replica_vips = spec.more_replica_vips.clone();
+        view.second_master_vip = spec.second_master_vip;
+        view.stack = spec.stack.unwrap_or(self.stack);
         view.redis_vip = spec.redis_vip;
         view.hosts.retain(|h| h.role == HostRole::Witness || spec.nodes.contains(&h.name));
         Ok(view)
@@ -295,26 +345,11 @@ impl Topology {
 
     fn check_addresses(&self) -> Result<(), TopologyError> {
         let mut seen: Vec<(Ipv4Addr, String)> = vec![(self.host_address, "host".into())];
-        let clusters = match self.clusters.as_slice() {
-            [] => vec![ClusterSpec {
-                name: self.cluster_name.clone(),
-                nodes: Vec::new(),
-                master_vip: self.master_vip,
-                replica_vip: self.replica_vip,
-                more_replica_vips: self.more_replica_vips.clone(),
-                redis_vip: self.redis_vip,
-            }],
-            clusters => clusters.to_vec(),
-        };
         // One cluster keeps the names it always had; several say whose VIP.
-        let whose = |c: &ClusterSpec| if clusters.len() > 1 { format!("{}'s ", c.name) } else { String::new() };
-        for c in &clusters {
-            seen.push((c.master_vip, format!("{}master VIP", whose(c))));
-            seen.push((c.replica_vip, format!("{}replica VIP", whose(c))));
-            for (n, vip) in c.more_replica_vips.iter().enumerate() {
-                seen.push((*vip, format!("{}replica VIP {}", whose(c), n + 2)));
-            }
-            seen.push((c.redis_vip, format!("{}Redis VIP", whose(c))));
+        let views = self.each_cluster()?;
+        for view in &views {
+            let whose = if views.len() > 1 { format!("{}'s ", view.cluster_name) } else { String::new() };
+            seen.extend(view.vips().into_iter().map(|vip| (vip.address, format!("{whose}{}", vip.what))));
         }
         for host in &self.hosts {
             seen.push((host.address, host.name.clone()));
@@ -436,8 +471,12 @@ mod tests {
     #[test]
     fn each_cluster_sees_its_own_nodes_the_shared_witness_and_its_vips() {
         let lab = tuchanka(&[]).expect("topology");
-        assert_eq!(lab.cluster_names(), ["tuchanka2", "tuchanka4"]);
-        assert_eq!(lab.hosts.len(), 7, "2 + 4 nodes and one witness");
+        assert_eq!(lab.cluster_names(), ["tuchanka1", "tuchanka2", "tuchanka4"]);
+        assert_eq!(lab.hosts.len(), 9, "2 + 2 + 4 nodes and one witness");
+        let one = lab.cluster("tuchanka1").expect("tuchanka1");
+        assert_eq!(one.stack, crate::cluster::profile::ProfileName::Tuchanka1);
+        let vips: Vec<String> = one.vips().iter().map(|v| format!("{} {}", v.host_name, v.address)).collect();
+        assert_eq!(vips, ["master-vip 192.168.89.101", "master-vip-b 192.168.89.102"], "no replica VIP, no Redis");
         let four = lab.cluster("tuchanka4").expect("tuchanka4");
         assert_eq!(four.node_names(), FOUR_NODES);
         assert_eq!(four.host_names().last().map(String::as_str), Some("witness"));
@@ -450,8 +489,8 @@ mod tests {
         assert_eq!(two.replica_vip.to_string(), "192.168.89.104");
         assert_eq!(lab.cluster_of("tuchanka4c").map(|c| c.cluster_name), Some("tuchanka4".into()));
         assert_eq!(lab.cluster_of("witness"), None);
-        assert_eq!(lab.each_cluster().expect("each").len(), 2);
-        assert_eq!(two.other_clusters_nodes(), FOUR_NODES);
+        assert_eq!(lab.each_cluster().expect("each").len(), 3);
+        assert_eq!(two.other_clusters_nodes()[2..], FOUR_NODES);
         assert!(lab.other_clusters_nodes().is_empty(), "the whole lab leaves nothing out");
     }
 
@@ -463,12 +502,12 @@ mod tests {
         let err = lab.cluster("").expect_err("which one");
         assert_eq!(
             err.to_string(),
-            "lab `tuchanka` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME"
+            "lab `tuchanka` holds the clusters tuchanka1, tuchanka2, tuchanka4: name the one to act on with --cluster NAME"
         );
-        let err = lab.cluster("tuchanka1").expect_err("unknown");
+        let err = lab.cluster("tuchanka3").expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "lab `tuchanka` has no cluster `tuchanka1`; its clusters: tuchanka2, tuchanka4 (--cluster NAME)"
+            "lab `tuchanka` has no cluster `tuchanka3`; its clusters: tuchanka1, tuchanka2, tuchanka4 (--cluster NAME)"
         );
         let one = Topology::from_config(&Config::defaults().expect("defaults"), "img").expect("topology");
         assert_eq!(one.cluster("").expect("the only one"), one);

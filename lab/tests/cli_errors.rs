@@ -395,7 +395,7 @@ fn a_stack_on_drbd_is_refused_on_containers_naming_the_backends_that_run_it() {
 fn an_unknown_stack_exits_2_naming_the_known_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = lab(dir.path(), &["make-all", "--stack", "galera"]);
-    assert_refused(dir.path(), &out, "possible values: tuchanka, skyha");
+    assert_refused(dir.path(), &out, "possible values: tuchanka, tuchanka1, skyha");
 }
 
 /// Values that parse but would crash a run (an overflowing timeout, a NaN
@@ -515,14 +515,16 @@ fn a_lab_of_several_clusters_acts_on_the_one_named() {
     let root = dir.path().join("labs").join("clitest");
     std::fs::create_dir_all(&root).expect("lab dir");
     topology.save(&root.join("lab.json")).expect("lab.json");
-    let which = "lab `clitest` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
-    let unknown = "lab `clitest` has no cluster `tuchanka1`; its clusters: tuchanka2, tuchanka4 (--cluster NAME)";
+    let which =
+        "lab `clitest` holds the clusters tuchanka1, tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
+    let unknown =
+        "lab `clitest` has no cluster `tuchanka3`; its clusters: tuchanka1, tuchanka2, tuchanka4 (--cluster NAME)";
     let cases: [(&[&str], &str); 5] = [
         (&["scenario", "kill-postgres-master"], which),
         (&["heartbeat", "writer", "--seconds", "1"], which),
         (&["mon"], which),
-        (&["--cluster", "tuchanka1", "suite"], unknown),
-        (&["--cluster", "tuchanka1", "mon"], unknown),
+        (&["--cluster", "tuchanka3", "suite"], unknown),
+        (&["--cluster", "tuchanka3", "mon"], unknown),
     ];
     for (args, says) in cases {
         let out = lab(dir.path(), args);
@@ -536,9 +538,14 @@ fn a_lab_of_several_clusters_acts_on_the_one_named() {
 #[test]
 fn a_topology_that_cannot_be_built_is_refused_before_anything_is_made() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let which = "lab `clitest` holds the clusters tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
-    let cases: [(&[&str], &str); 5] = [
+    let which =
+        "lab `clitest` holds the clusters tuchanka1, tuchanka2, tuchanka4: name the one to act on with --cluster NAME";
+    let cases: [(&[&str], &str); 6] = [
         (&["make-all", "--topology", "tuchanka9"], "flag --topology: configuration key `topology.preset`"),
+        (
+            &["--backend", "virtualbox", "make-all", "--topology", "tuchanka1"],
+            "the tuchanka1 stack does not run on the virtualbox backend; use --backend container or --backend qemu",
+        ),
         (&["--set", "topology.preset=tuchanka", "bench"], which),
         (
             &["--set", "topology.preset=tuchanka", "sweep", "poweroff-master", "--vary", "cluster.token_ms=1000,2000"],

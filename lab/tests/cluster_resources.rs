@@ -148,6 +148,30 @@ fn several_replica_vips_spread_over_the_replicas() {
     assert!(!two.contains("pg-replica-vip-2") && !two.contains("-1000"), "one replica VIP by default: {two}");
 }
 
+/// Tuchanka's first cluster: two databases under PAF, each at home on its
+/// own node (Tuchanka's rule), a master VIP each and no replica VIP; both
+/// Pacemakers accept it.
+#[test]
+fn two_consolidated_databases_are_each_at_home_on_their_own_node() {
+    let extra = [("NODE_NAMES", "tuchanka1a tuchanka1b"), ("SECOND_MASTER_VIP", "192.168.89.102")];
+    for (stack, schema) in [("pacemaker-2", "pacemaker-3.9"), ("pacemaker-1.1", "pacemaker-2.10")] {
+        let xml = cib_with(ProfileName::Tuchanka1, stack, schema, ("1", "lab"), &extra);
+        validates(&xml, schema).unwrap_or_else(|e| panic!("{stack} refuses it: {e}\n{xml}"));
+        for (clone, home) in [("pgsqld-clone", "tuchanka1a"), ("pgsqld-b-clone", "tuchanka1b")] {
+            let rule = format!("<rsc_location id=\"location-{clone}-home\" rsc=\"{clone}\">");
+            assert!(xml.contains(&rule), "{clone} has a home: {xml}");
+            let at = xml.find(&rule).expect("rule");
+            assert!(xml[at..].contains(&format!("value=\"{home}\"")), "{clone} at home on {home}");
+        }
+        assert!(
+            xml.contains("name=\"pgport\" value=\"5434\"") && xml.contains("/15/b\""),
+            "the second database: {xml}"
+        );
+        assert!(xml.contains("value=\"192.168.89.102\""), "its VIP: {xml}");
+        assert!(!xml.contains("pg-replica-vip"), "no replica VIP: {xml}");
+    }
+}
+
 /// Native and KVM hosts get the monitor intervals detection is tuned for;
 /// TCG hosts (time factor 16) get every timeout x16 and intervals x4 at
 /// most (monitors at native intervals saturated their emulated CPU).

@@ -1,15 +1,44 @@
 #!/bin/bash
 # PostgreSQL's part of the CIB (sourced after guest/cib.sh): PAF's
-# promotable clone and its two floating IPs, as in Tuchanka's second cluster.
-postgres_resources() {
-    echo "<$PROMOTABLE id=\"pgsqld-clone\">
-<primitive id=\"pgsqld\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsqlms\">
-  <instance_attributes id=\"pgsqld-instance_attributes\">$(nvpairs pgsqld-instance_attributes \
-        bindir="$PG_BINDIR" pgdata="$PG_CONFDIR" datadir="$PG_DATADIR" pghost=/var/run/postgresql pgport="$PG_PORT")</instance_attributes>
-  $(PROMOTE_S=30 DEMOTE_S=120 stateful_ops pgsqld)
+# promotable clone of each database cluster and the VIPs that follow it.
+# - postgres: Tuchanka's second cluster: a master VIP and replica VIPs.
+# - postgres_at_home, postgres_b: Tuchanka's first cluster, two databases
+#   consolidated on two nodes: each its master VIP only, and its master at
+#   home on its own node (the first's on the first node, the second's on
+#   the second), so that each node serves one database while both run.
+
+# One database cluster under PAF: its promotable clone.
+paf_clone() { # primitive confdir datadir port
+    echo "<$PROMOTABLE id=\"$1-clone\">
+<primitive id=\"$1\" class=\"ocf\" provider=\"heartbeat\" type=\"pgsqlms\">
+  <instance_attributes id=\"$1-instance_attributes\">$(nvpairs "$1-instance_attributes" \
+        bindir="$PG_BINDIR" pgdata="$2" datadir="$3" pghost=/var/run/postgresql pgport="$4")</instance_attributes>
+  $(PROMOTE_S=30 DEMOTE_S=120 stateful_ops "$1")
 </primitive>
-$(promotable pgsqld)
+$(promotable "$1")
 </$PROMOTABLE>"
+}
+
+# Tuchanka's rule for a consolidated database: its master prefers its home
+# node (score 100) unless that node is its master already (PAF scores the
+# running master 1001), so a master that failed over returns home once the
+# home node is a replica again.
+at_home() { # clone primitive node
+    local id="location-$1-home"
+    echo "<rsc_location id=\"$id\" rsc=\"$1\">
+<rule id=\"$id-rule\" role=\"$PROMOTED\" score=\"100\" boolean-op=\"and\">
+  <expression id=\"$id-rule-expr\" attribute=\"#uname\" operation=\"eq\" type=\"string\" value=\"$3\"/>
+  <expression id=\"$id-rule-expr-1\" attribute=\"master-$2\" operation=\"ne\" type=\"number\" value=\"1001\"/>
+</rule>
+</rsc_location>"
+}
+
+# The second database's directories: beside the first's, under its name.
+second_confdir() { echo "${PG_CONFDIR%/*}/$PG_B_CLUSTER"; }
+second_datadir() { echo "${PG_DATADIR%/*}/$PG_B_CLUSTER"; }
+
+postgres_resources() {
+    paf_clone pgsqld "$PG_CONFDIR" "$PG_DATADIR" "$PG_PORT"
     vip pg-master-vip "$MASTER_VIP"
     local id address
     while read -r id address; do
@@ -45,4 +74,28 @@ postgres_constraints() {
         done
         others+=("$id")
     done < <(replica_vips)
+}
+
+postgres_at_home_resources() {
+    paf_clone pgsqld "$PG_CONFDIR" "$PG_DATADIR" "$PG_PORT"
+    vip pg-master-vip "$MASTER_VIP"
+}
+
+postgres_at_home_constraints() {
+    follows_master pg-master-vip pgsqld-clone
+    # shellcheck disable=SC2086 # NODE_NAMES is a list of names
+    set -- $NODE_NAMES
+    at_home pgsqld-clone pgsqld "$1"
+}
+
+postgres_b_resources() {
+    paf_clone pgsqld-b "$(second_confdir)" "$(second_datadir)" "$PG_B_PORT"
+    vip pg-b-master-vip "$SECOND_MASTER_VIP"
+}
+
+postgres_b_constraints() {
+    follows_master pg-b-master-vip pgsqld-b-clone
+    # shellcheck disable=SC2086 # NODE_NAMES is a list of names
+    set -- $NODE_NAMES
+    at_home pgsqld-b-clone pgsqld-b "$2"
 }

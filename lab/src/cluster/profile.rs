@@ -19,6 +19,9 @@ pub enum ProfileName {
     /// Tuchanka's second cluster (seed 002): PAF PostgreSQL and Redis.
     #[default]
     Tuchanka,
+    /// Tuchanka's first cluster (seed 002): two PAF PostgreSQL databases
+    /// consolidated on two nodes, each node master of one.
+    Tuchanka1,
     /// skyha (seed 000): PostgreSQL, Redis and Beanstalkd in Docker
     /// containers and an NFS export, all on a DRBD primary behind one VIP.
     Skyha,
@@ -79,6 +82,21 @@ const TUCHANKA: StackProfile = StackProfile {
     first_scenario: "kill-postgres-master",
 };
 
+const TUCHANKA1: StackProfile = StackProfile {
+    name: ProfileName::Tuchanka1,
+    description: "Tuchanka's first cluster: two PostgreSQL databases under PAF consolidated on two nodes, each \
+                  at home as master on one node and replica on the other, a master VIP each and no replica \
+                  VIP, qdevice on the witness, fencing",
+    seed: "002 (Tuchanka)",
+    services: &[&postgres::PAF_AT_HOME, &postgres::PAF_SECOND],
+    group: None,
+    packages: &[],
+    // Its second database is made with Debian's pg_createcluster: lab's
+    // own image only (VirtualBox hosts are installed from a RHEL-like ISO).
+    backends: &[BackendKind::Container, BackendKind::Qemu],
+    first_scenario: "poweroff-master",
+};
+
 const SKYHA: StackProfile = StackProfile {
     name: ProfileName::Skyha,
     description: "skyha: DRBD on a loop file, and on its primary a group of the file system, one VIP, \
@@ -125,12 +143,18 @@ const DRBD_MARIADB: StackProfile = StackProfile {
 };
 
 impl ProfileName {
-    pub const ALL: &[ProfileName] =
-        &[ProfileName::Tuchanka, ProfileName::Skyha, ProfileName::DrbdNfs, ProfileName::DrbdMariadb];
+    pub const ALL: &[ProfileName] = &[
+        ProfileName::Tuchanka,
+        ProfileName::Tuchanka1,
+        ProfileName::Skyha,
+        ProfileName::DrbdNfs,
+        ProfileName::DrbdMariadb,
+    ];
 
     pub fn profile(self) -> &'static StackProfile {
         match self {
             ProfileName::Tuchanka => &TUCHANKA,
+            ProfileName::Tuchanka1 => &TUCHANKA1,
             ProfileName::Skyha => &SKYHA,
             ProfileName::DrbdNfs => &DRBD_NFS,
             ProfileName::DrbdMariadb => &DRBD_MARIADB,
@@ -140,6 +164,7 @@ impl ProfileName {
     pub fn as_str(self) -> &'static str {
         match self {
             ProfileName::Tuchanka => "tuchanka",
+            ProfileName::Tuchanka1 => "tuchanka1",
             ProfileName::Skyha => "skyha",
             ProfileName::DrbdNfs => "drbd-nfs",
             ProfileName::DrbdMariadb => "drbd-mariadb",
@@ -158,6 +183,18 @@ impl StackProfile {
     /// first one with probes.
     pub fn primary(&self) -> ServiceName {
         self.services.iter().find(|s| !s.probes.is_empty()).unwrap_or(&self.services[0]).name
+    }
+
+    /// Which of the lab's VIP addresses its services carry, each once.
+    pub fn vip_addresses(&self) -> Vec<crate::cluster::services::VipAddress> {
+        let mut addresses = Vec::new();
+        let vips = self.services.iter().flat_map(|s| std::iter::once(s.master_vip).chain(s.replica_vip));
+        for vip in vips {
+            if !addresses.contains(&vip.address) {
+                addresses.push(vip.address);
+            }
+        }
+        addresses
     }
 
     /// Its services' names, in order.

@@ -87,6 +87,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("PG_SYNCHRONOUS", if t.pg_synchronous { "on" } else { "off" })
             .env("MASTER_VIP", t.master_vip)
             .env("REPLICA_VIP", t.replica_vip)
+            .env("SECOND_MASTER_VIP", t.second_master_vip.map(|v| v.to_string()).unwrap_or_default())
             .env("MORE_REPLICA_VIPS", t.more_replica_vips.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
             .env("SUBNET", t.subnet())
             .env("PREFIX", t.prefix)
@@ -366,45 +367,21 @@ pub const JOURNAL_LIMIT: usize = 4 << 20;
 /// service's fragment, then the script that pushes them.
 pub fn resources_script(services: &[&ServiceSpec]) -> Script {
     let mut parts = vec![include_str!("../../guest/cib.sh")];
-    parts.extend(services.iter().map(|s| s.cib.text));
+    // Two services may share a fragment's file (PostgreSQL's two databases).
+    for text in services.iter().map(|s| s.cib.text) {
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
     parts.push(include_str!("../../guest/cluster-resources.sh"));
     Script::composed("cluster-resources.sh", &parts)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
     use crate::install::distro::{Family, Vendor};
-
-    /// Records what would be sent to each host; scripts on `failing` fail.
-    #[derive(Default)]
-    struct RecordingGuest {
-        sent: Mutex<Vec<(String, String)>>,
-        failing: Option<&'static str>,
-    }
-
-    impl Guest for RecordingGuest {
-        async fn run(&self, node: &str, script: &Script) -> Result<String, GuestError> {
-            self.sent.lock().expect("lock").push((node.to_owned(), script.render()));
-            if self.failing == Some(node) {
-                return Err(GuestError::Failed {
-                    node: node.to_owned(),
-                    script: script.name.to_owned(),
-                    status: "exit status: 102".into(),
-                    stderr: "crm_resource: Could not connect to the controller".into(),
-                });
-            }
-            Ok(String::new())
-        }
-
-        async fn wait_ready(&self, _node: &str, _timeout: Duration) -> Result<(), GuestError> {
-            Ok(())
-        }
-
-        async fn forget(&self, _node: &str) {}
-    }
+    use crate::testing::RecordingGuest;
 
     /// Every guest script lab sends, with its text: the files of `guest/`
     /// and `guest/services/` (not `guest/vm/`, the Debian image's own

@@ -119,9 +119,14 @@ pub struct TopologySection {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterEntry {
     pub name: String,
+    /// The stack it runs: `[stack]`'s, or the preset's own for this cluster.
+    pub stack: crate::cluster::profile::ProfileName,
     pub nodes: Vec<NodeEntry>,
     pub master_vip: Ipv4Addr,
+    /// Where the stack has no replica VIP, the master VIP's address.
     pub replica_vip: Ipv4Addr,
+    /// The master VIP of a second database, on stacks that run one.
+    pub second_master_vip: Option<Ipv4Addr>,
     /// Replica VIPs beyond the first (presets only).
     pub more_replica_vips: Vec<Ipv4Addr>,
     pub redis_vip: Ipv4Addr,
@@ -153,6 +158,8 @@ pub struct PostgresSection {
     pub version: u32,
     pub master_vip: Ipv4Addr,
     pub replica_vip: Ipv4Addr,
+    /// Stacks with a second database (tuchanka1): the VIP following its master.
+    pub second_master_vip: Ipv4Addr,
     pub port: u16,
     /// Commits wait until a replica has the WAL (synchronous replication).
     #[serde(default)]
@@ -378,14 +385,19 @@ impl Config {
         })?;
         config.validate().map_err(|e| origins.invalid(&e.key, &e.reason))?;
         let preset = config.topology.preset;
-        if let Some(key) =
-            LAID_OUT_BY_PRESETS.iter().find(|key| !preset.layouts().is_empty() && origins.0.contains_key(**key))
-        {
+        let layouts = preset.layouts();
+        let mut laid_out: Vec<&str> = if layouts.is_empty() { Vec::new() } else { LAID_OUT_BY_PRESETS.to_vec() };
+        // A preset whose every cluster runs a stack of its own (tuchanka1)
+        // takes none from [stack] either.
+        if !layouts.is_empty() && layouts.iter().all(|l| l.stack.is_some()) {
+            laid_out.push("stack.profile");
+        }
+        if let Some(key) = laid_out.iter().find(|key| origins.0.contains_key(**key)) {
             return Err(origins.invalid(
                 key,
                 &format!(
-                    "topology.preset = \"{}\" lays out the clusters' nodes and VIPs itself: remove this key, or \
-                     the preset",
+                    "topology.preset = \"{}\" lays out the clusters' nodes, VIPs and stacks itself: remove this \
+                     key, or the preset",
                     preset.name()
                 ),
             ));
@@ -403,11 +415,15 @@ impl Config {
     pub fn clusters(&self) -> Vec<ClusterEntry> {
         let layouts = self.topology.preset.layouts();
         if layouts.is_empty() {
+            let stack = self.stack.profile;
+            let second = stack.profile().has(crate::cluster::services::ServiceName::PostgresB);
             return vec![ClusterEntry {
                 name: self.cluster.name.clone(),
+                stack,
                 nodes: self.cluster.node.clone(),
                 master_vip: self.postgres.master_vip,
                 replica_vip: self.postgres.replica_vip,
+                second_master_vip: second.then_some(self.postgres.second_master_vip),
                 more_replica_vips: Vec::new(),
                 redis_vip: self.redis.master_vip,
             }];
@@ -417,15 +433,17 @@ impl Config {
             .iter()
             .map(|layout| ClusterEntry {
                 name: layout.name.to_owned(),
+                stack: layout.stack.unwrap_or(self.stack.profile),
                 nodes: layout
                     .nodes
                     .iter()
                     .map(|(name, host)| NodeEntry { name: (*name).to_owned(), address: at(*host) })
                     .collect(),
                 master_vip: at(layout.master_vip),
-                replica_vip: at(layout.replica_vip),
+                replica_vip: at(layout.replica_vip.unwrap_or(layout.master_vip)),
+                second_master_vip: layout.second_master_vip.map(at),
                 more_replica_vips: layout.more_replica_vips.iter().map(|host| at(*host)).collect(),
-                redis_vip: at(layout.redis_vip),
+                redis_vip: at(layout.redis_vip.unwrap_or(layout.master_vip)),
             })
             .collect()
     }
@@ -433,8 +451,14 @@ impl Config {
 
 /// Keys a preset lays out itself: set beside it, one of the two would be
 /// silently ignored.
-const LAID_OUT_BY_PRESETS: &[&str] =
-    &["cluster.name", "cluster.node", "postgres.master_vip", "postgres.replica_vip", "redis.master_vip"];
+const LAID_OUT_BY_PRESETS: &[&str] = &[
+    "cluster.name",
+    "cluster.node",
+    "postgres.master_vip",
+    "postgres.replica_vip",
+    "postgres.second_master_vip",
+    "redis.master_vip",
+];
 
 /// Calls `each` with every leaf key of `table` (dotted, under `prefix`) and
 /// its value; arrays are leaves.
@@ -784,8 +808,12 @@ mod tests {
         let config = Config::load(None, &sets).expect("config");
         let clusters = config.clusters();
         let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["tuchanka2", "tuchanka4"]);
-        let four = &clusters[1];
+        assert_eq!(names, ["tuchanka1", "tuchanka2", "tuchanka4"]);
+        let one = &clusters[0];
+        assert_eq!(one.stack, crate::cluster::profile::ProfileName::Tuchanka1, "tuchanka1 runs its own stack");
+        assert_eq!(one.second_master_vip.map(|v| v.to_string()), Some("10.7.3.102".into()));
+        assert_eq!(clusters[2].stack, crate::cluster::profile::ProfileName::Tuchanka, "the others run [stack]'s");
+        let four = &clusters[2];
         let nodes: Vec<String> = four.nodes.iter().map(|n| format!("{} {}", n.name, n.address)).collect();
         assert_eq!(
             nodes,
@@ -803,11 +831,13 @@ mod tests {
                      [[cluster.node]]\nname = \"b\"\naddress = \"192.168.89.12\"\n";
         let why = refusal(Some(&format!("[topology]\npreset = \"tuchanka4\"\n{nodes}")), &[]);
         assert!(why.contains("lab.toml:3: configuration key `cluster.node`"), "{why}");
-        assert!(why.contains("topology.preset = \"tuchanka4\" lays out the clusters' nodes and VIPs itself"), "{why}");
+        assert!(why.contains("topology.preset = \"tuchanka4\" lays out the clusters' nodes, VIPs and stacks"), "{why}");
         let why = refusal(None, &["topology.preset=\"tuchanka2\"", "postgres.master_vip=\"192.168.89.50\""]);
         assert!(why.starts_with("flag --set postgres.master_vip"), "{why}");
-        let why = refusal(None, &["topology.preset=\"tuchanka1\""]);
+        let why = refusal(None, &["topology.preset=\"tuchanka3\""]);
         assert!(why.contains("`topology.preset`"), "{why}");
+        let why = refusal(None, &["topology.preset=\"tuchanka1\"", "stack.profile=\"tuchanka\""]);
+        assert!(why.starts_with("flag --set stack.profile=\"tuchanka\": configuration key `stack.profile`"), "{why}");
     }
 
     #[test]

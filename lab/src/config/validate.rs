@@ -108,7 +108,6 @@ impl Config {
                 &format!("`{}`: a cluster's name is 1-12 characters a-z, 0-9 or '-'", self.topology.cluster),
             ));
         }
-        let stack = self.stack.profile.profile();
         let mut names = BTreeSet::new();
         let mut clusters = BTreeSet::new();
         for cluster in self.clusters() {
@@ -121,7 +120,7 @@ impl Config {
             if cluster.nodes.len() < 2 {
                 return Err(invalid(nodes_key, "a cluster needs at least two [[cluster.node]] entries"));
             }
-            if let Some(why) = stack.refuses_nodes(cluster.nodes.len()) {
+            if let Some(why) = cluster.stack.profile().refuses_nodes(cluster.nodes.len()) {
                 return Err(invalid(nodes_key, &format!("cluster `{}`: {why}", cluster.name)));
             }
             for node in &cluster.nodes {

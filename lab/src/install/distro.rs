@@ -182,6 +182,25 @@ impl Family {
         }
     }
 
+    /// [`Family::pg_datadir`] of the database cluster named `cluster`
+    /// (`main` is the one every node has; Debian's `pg_createcluster`
+    /// makes others beside it).
+    pub fn pg_datadir_of(&self, pg_version: u32, cluster: &str) -> String {
+        match self {
+            Family::Debian => format!("/var/lib/postgresql/{pg_version}/{cluster}"),
+            Family::RhelLike { .. } if cluster == "main" => self.pg_datadir(pg_version),
+            Family::RhelLike { .. } => format!("/var/lib/pgsql/{pg_version}/{cluster}"),
+        }
+    }
+
+    /// [`Family::pg_confdir`] of the database cluster named `cluster`.
+    pub fn pg_confdir_of(&self, pg_version: u32, cluster: &str) -> String {
+        match self {
+            Family::Debian => format!("/etc/postgresql/{pg_version}/{cluster}"),
+            Family::RhelLike { .. } => self.pg_datadir_of(pg_version, cluster),
+        }
+    }
+
     /// The postgres user's home (where `.pgpass` goes).
     pub fn pg_home(&self) -> &'static str {
         match self {
@@ -211,6 +230,24 @@ impl Family {
             Family::RhelLike { .. } => format!(
                 "rm -rf {datadir} && {bindir}/postgresql-{pg_version}-setup initdb >/dev/null",
                 datadir = self.pg_datadir(pg_version),
+                bindir = self.pg_bindir(pg_version),
+            ),
+        }
+    }
+
+    /// The shell command that makes a second database cluster beside the
+    /// first, named `$PG_CLUSTER` and listening on `$PG_PORT`, started by
+    /// the cluster manager only.
+    pub fn pg_add_cluster(&self, pg_version: u32) -> String {
+        match self {
+            Family::Debian => {
+                format!(
+                    "pg_createcluster {pg_version} \"$PG_CLUSTER\" --port \"$PG_PORT\" --start-conf manual >/dev/null"
+                )
+            }
+            Family::RhelLike { .. } => format!(
+                "runuser -u postgres -- {bindir}/initdb -D \"$PG_DATADIR\" >/dev/null && \
+                 echo \"port = $PG_PORT\" >> \"$PG_DATADIR/postgresql.conf\"",
                 bindir = self.pg_bindir(pg_version),
             ),
         }
@@ -274,6 +311,7 @@ impl Family {
             ("PG_HOME", self.pg_home().to_owned()),
             ("PG_SERVICE", self.pg_service(pg_version)),
             ("PG_NEW_CLUSTER", self.pg_new_cluster(pg_version)),
+            ("PG_ADD_CLUSTER", self.pg_add_cluster(pg_version)),
             ("REDIS_SERVICE", self.redis_service().to_owned()),
             ("REDIS_CONF", self.redis_conf().to_owned()),
             ("FIREWALL", firewall.to_owned()),

@@ -120,13 +120,8 @@ pub fn guest_files(
     // the VIP) otherwise ask DNS, which no lab reaches, and fail.
     // A node names its own cluster's VIPs (the witness the first cluster's).
     let own = topology.cluster_of(&host.name).unwrap_or_else(|| topology.clone());
-    for (address, name) in
-        [(own.master_vip, "master-vip"), (own.replica_vip, "replica-vip"), (own.redis_vip, "redis-vip")]
-    {
-        hosts.push_str(&format!("{address}\t{name}\n"));
-    }
-    for (n, address) in own.more_replica_vips.iter().enumerate() {
-        hosts.push_str(&format!("{address}\treplica-vip-{}\n", n + 2));
+    for vip in own.vips() {
+        hosts.push_str(&format!("{}\t{}\n", vip.address, vip.host_name));
     }
     let mut authorized = String::from_utf8_lossy(&ssh.read(&ssh.client_key().with_extension("pub"))?).into_owned();
     for key in extra_authorized_keys {

@@ -1217,7 +1217,7 @@ mod tests {
                     [expect]\nmaster = \"other\"\n[expect.mysql]\nlost_writes = 0\n";
         let msg = Scenario::parse("x", "my.toml", text).expect_err("mysql").to_string();
         assert!(msg.starts_with("my.toml:"), "{msg}");
-        assert!(msg.contains("unknown service `mysql`; known: postgres, redis"), "{msg}");
+        assert!(msg.contains("unknown service `mysql`; known: postgres, postgres-b, redis"), "{msg}");
         let old = "description = \"x\"\n[fault]\naction = \"power-off\"\ntarget = \"master\"\n\
                    [expect]\nmax_write_outage_ms = 5000\n";
         let msg = Scenario::parse("x", "my.toml", old).expect_err("flat limits").to_string();

@@ -69,7 +69,7 @@ pub async fn setup<G: Guest>(
         ServiceName::Redis => drbd::on_storage(guest_script!("services/redis-container-init.sh"))
             .env("REDIS_PASSWORD", stack.secret(Secret::Redis)?),
         ServiceName::Beanstalkd => drbd::on_storage(guest_script!("services/beanstalkd-container-init.sh")),
-        ServiceName::Drbd | ServiceName::Nfs | ServiceName::Mariadb => return Ok(()),
+        ServiceName::PostgresB | ServiceName::Drbd | ServiceName::Nfs | ServiceName::Mariadb => return Ok(()),
     };
     stack.run(&stack.first_node()?, &stack.script(script)).await?;
     Ok(())

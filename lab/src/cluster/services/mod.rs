@@ -56,6 +56,11 @@ pub mod redis;
 #[serde(rename_all = "lowercase")]
 pub enum ServiceName {
     Postgres,
+    // A second PostgreSQL database of the same nodes (Tuchanka's first
+    // cluster consolidates two, each node master of one).
+    #[serde(rename = "postgres-b")]
+    #[value(name = "postgres-b")]
+    PostgresB,
     Redis,
     Beanstalkd,
     Drbd,
@@ -67,6 +72,7 @@ impl ServiceName {
     /// Every service, in the order `lab stacks` lists them.
     pub const ALL: &[ServiceName] = &[
         ServiceName::Postgres,
+        ServiceName::PostgresB,
         ServiceName::Redis,
         ServiceName::Beanstalkd,
         ServiceName::Drbd,
@@ -77,6 +83,7 @@ impl ServiceName {
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Postgres => "postgres",
+            ServiceName::PostgresB => "postgres-b",
             ServiceName::Redis => "redis",
             ServiceName::Beanstalkd => "beanstalkd",
             ServiceName::Drbd => "drbd",
@@ -112,8 +119,9 @@ impl FromStr for ServiceName {
 /// operator's recovery of a failed node do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
-    /// PostgreSQL streaming replication under PAF (`ocf:heartbeat:pgsqlms`).
-    Paf,
+    /// PostgreSQL streaming replication under PAF (`ocf:heartbeat:pgsqlms`),
+    /// of one of the nodes' database clusters.
+    Paf(&'static postgres::Instance),
     /// Redis replication under `ocf:heartbeat:redis`.
     RedisAgent,
     /// A Docker container (`ocf:heartbeat:docker`) named `container`, of the
@@ -159,6 +167,8 @@ pub enum VipAddress {
     Replica,
     /// `redis.master_vip`.
     Redis,
+    /// `postgres.second_master_vip`: the master VIP of a second database.
+    SecondMaster,
 }
 
 impl VipAddress {
@@ -167,6 +177,7 @@ impl VipAddress {
             VipAddress::Master => topology.master_vip,
             VipAddress::Replica => topology.replica_vip,
             VipAddress::Redis => topology.redis_vip,
+            VipAddress::SecondMaster => topology.second_master_vip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         }
     }
 }
@@ -303,7 +314,8 @@ impl ServiceSpec {
         match self.runtime {
             Runtime::Drbd(volume) => volume.env(),
             Runtime::NfsServer(export) => export.env(),
-            Runtime::Paf | Runtime::RedisAgent | Runtime::Container { .. } | Runtime::Mysql => Vec::new(),
+            Runtime::Paf(instance) => instance.env(),
+            Runtime::RedisAgent | Runtime::Container { .. } | Runtime::Mysql => Vec::new(),
         }
     }
 
@@ -327,7 +339,7 @@ impl ServiceSpec {
     /// (before its Pacemaker resources exist).
     pub async fn setup<G: Guest>(&self, stack: &Stack<'_, G>, step: &crate::progress::Step) -> Result<(), StackError> {
         match self.runtime {
-            Runtime::Paf => postgres::setup(stack, step).await,
+            Runtime::Paf(instance) => postgres::setup(self, instance, stack, step).await,
             Runtime::RedisAgent => redis::setup(stack, step).await,
             Runtime::Container { .. } => container::setup(self, stack, step).await,
             Runtime::Drbd(volume) => drbd::setup(volume, stack, step).await,
@@ -341,7 +353,7 @@ impl ServiceSpec {
     /// before it rejoins.
     pub async fn needs_rebuild<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
         match self.runtime {
-            Runtime::Paf => postgres::needs_rebuild(stack, state, node).await,
+            Runtime::Paf(instance) => postgres::needs_rebuild(self, instance, stack, state, node).await,
             Runtime::Drbd(volume) => drbd::needs_rebuild(volume, stack, state, node).await,
             // The redis agent resynchronises a returning replica itself;
             // containers, NFS and MariaDB keep their data on the replicated storage.
@@ -352,7 +364,7 @@ impl ServiceSpec {
     /// Rebuilds the service's data on `node` (out of the cluster) from its master.
     pub async fn rebuild<G: Guest>(&self, stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
         match self.runtime {
-            Runtime::Paf => postgres::rebuild(stack, node).await,
+            Runtime::Paf(instance) => postgres::rebuild(self, instance, stack, node).await,
             Runtime::Drbd(volume) => drbd::rebuild(volume, stack, node).await,
             Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer(_) | Runtime::Mysql => Ok(()),
         }
@@ -363,7 +375,7 @@ impl ServiceSpec {
     /// is in sync).
     pub async fn replicating<G: Guest>(&self, stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
         match self.runtime {
-            Runtime::Paf => postgres::replicating(stack, state, nodes).await,
+            Runtime::Paf(instance) => postgres::replicating(self, instance, stack, state, nodes).await,
             Runtime::Drbd(volume) => drbd::replicating(self, volume, stack, state).await,
             Runtime::RedisAgent | Runtime::Container { .. } | Runtime::NfsServer(_) | Runtime::Mysql => true,
         }
@@ -375,7 +387,7 @@ impl ServiceSpec {
     pub fn signal(&self, topology: &Topology, signal: &str, every_process: bool) -> Option<Script> {
         let process = self.process?;
         Some(match self.runtime {
-            Runtime::Paf => postgres::signal(topology, signal, every_process),
+            Runtime::Paf(instance) => postgres::signal(instance, topology, signal, every_process),
             // The oldest process of that name is the main one (PostgreSQL's postmaster).
             _ if !every_process => Script::command("signal", format!("pkill -{signal} -o -x {process}")),
             _ => Script::command("signal", format!("pkill -{signal} -x {process}")),
@@ -391,7 +403,9 @@ impl ServiceSpec {
         run: ProbeRun,
     ) -> Result<tokio::task::JoinHandle<Recording>, LabError> {
         match self.name {
-            ServiceName::Postgres => probing::launch::<postgres::Probes>(self, lab, role, settings, run),
+            ServiceName::Postgres | ServiceName::PostgresB => {
+                probing::launch::<postgres::Probes>(self, lab, role, settings, run)
+            }
             ServiceName::Redis => probing::launch::<redis::Probes>(self, lab, role, settings, run),
             ServiceName::Beanstalkd => probing::launch::<beanstalkd::Probes>(self, lab, role, settings, run),
             ServiceName::Nfs => probing::launch::<nfs::Probes>(self, lab, role, settings, run),
@@ -409,7 +423,9 @@ impl ServiceSpec {
         recording: Recording,
     ) -> Result<AckCheck, LabError> {
         match self.name {
-            ServiceName::Postgres => probing::check::<postgres::Probes>(self, lab, settings, recording).await,
+            ServiceName::Postgres | ServiceName::PostgresB => {
+                probing::check::<postgres::Probes>(self, lab, settings, recording).await
+            }
             ServiceName::Redis => probing::check::<redis::Probes>(self, lab, settings, recording).await,
             ServiceName::Beanstalkd => probing::check::<beanstalkd::Probes>(self, lab, settings, recording).await,
             ServiceName::Nfs => probing::check::<nfs::Probes>(self, lab, settings, recording).await,
@@ -421,7 +437,7 @@ impl ServiceSpec {
     /// Where a probe of `role` connects, for people (`lab heartbeat`).
     pub fn probe_target(&self, lab: &Lab, role: Role) -> Result<String, LabError> {
         match self.name {
-            ServiceName::Postgres => probing::target::<postgres::Probes>(self, lab, role),
+            ServiceName::Postgres | ServiceName::PostgresB => probing::target::<postgres::Probes>(self, lab, role),
             ServiceName::Redis => probing::target::<redis::Probes>(self, lab, role),
             ServiceName::Beanstalkd => probing::target::<beanstalkd::Probes>(self, lab, role),
             ServiceName::Nfs => probing::target::<nfs::Probes>(self, lab, role),
@@ -470,7 +486,10 @@ mod tests {
             assert_eq!(serde_json::to_value(service).expect("json"), service.as_str());
         }
         let error = "mysql".parse::<ServiceName>().expect_err("unknown").to_string();
-        assert_eq!(error, "unknown service `mysql`; known: postgres, redis, beanstalkd, drbd, nfs, mariadb");
+        assert_eq!(
+            error,
+            "unknown service `mysql`; known: postgres, postgres-b, redis, beanstalkd, drbd, nfs, mariadb"
+        );
     }
 
     #[test]
@@ -486,8 +505,14 @@ mod tests {
             };
             // DRBD's fragment is told its seed's names (drbd::Volume::env).
             let placed = if matches!(spec.runtime, Runtime::Drbd(_)) { "$DRBD_CLONE" } else { placed };
-            let makes =
-                text.contains(&format!("id=\\\"{placed}\\\"")) || text.contains(&format!("container {placed} "));
+            // PAF's databases are made by one helper, named by their primitive.
+            let paf = match spec.placement {
+                Placement::Promotable { primitive, .. } => format!("paf_clone {primitive} "),
+                Placement::OnStorage { .. } => String::new(),
+            };
+            let makes = text.contains(&format!("id=\\\"{placed}\\\""))
+                || text.contains(&format!("container {placed} "))
+                || (matches!(spec.runtime, Runtime::Paf(_)) && text.contains(&paf));
             assert!(makes, "{name}'s fragment makes {placed}");
         }
     }

@@ -21,10 +21,74 @@ use crate::lifecycle::{Lab, LabError};
 use crate::secrets::Secret;
 use crate::topology::Topology;
 
+/// One of the nodes' PostgreSQL database clusters under PAF. A node runs
+/// the distribution's first (Debian's `main`); Tuchanka's first cluster
+/// consolidates a second on the same nodes, each node master of one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name among the node's database clusters (`pg_createcluster`).
+    pub cluster: &'static str,
+    /// Its port; none: `postgres.port`.
+    pub port: Option<u16>,
+    /// The node, by its place in the cluster's list, where setup makes it
+    /// master.
+    pub home: usize,
+}
+
+/// The nodes' first database cluster, master on the first node.
+pub const MAIN: Instance = Instance { cluster: "main", port: None, home: 0 };
+
+/// The second database of Tuchanka's first cluster (its krogan1b, on port
+/// 5434), master on the second node.
+pub const SECOND: Instance = Instance { cluster: "b", port: Some(5434), home: 1 };
+
+impl Instance {
+    fn is_main(&self) -> bool {
+        self.cluster == MAIN.cluster
+    }
+
+    pub fn port(&self, topology: &Topology) -> u16 {
+        self.port.unwrap_or(topology.pg_port)
+    }
+
+    /// What the CIB fragment of a second database needs of it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self.is_main() {
+            true => Vec::new(),
+            false => vec![("PG_B_CLUSTER", self.cluster.to_owned()), ("PG_B_PORT", self.port.unwrap_or(0).to_string())],
+        }
+    }
+
+    /// `script` acting on this database cluster: its directories, port and
+    /// master VIP in place of the first's.
+    fn script<G: Guest>(&self, spec: &ServiceSpec, stack: &Stack<'_, G>, script: Script) -> Script {
+        let t = stack.topology();
+        let script = stack.script(script);
+        if self.is_main() {
+            return script;
+        }
+        let family = t.distribution;
+        script
+            .env("PG_CONFDIR", family.pg_confdir_of(t.pg_version, self.cluster))
+            .env("PG_DATADIR", family.pg_datadir_of(t.pg_version, self.cluster))
+            .env("PG_PORT", self.port(t))
+            .env("PG_CLUSTER", self.cluster)
+            .env("MASTER_VIP", spec.master_vip.address.of(t))
+    }
+
+    fn home_node<G: Guest>(&self, stack: &Stack<'_, G>) -> Result<String, StackError> {
+        let nodes = stack.topology().node_names();
+        nodes
+            .get(self.home)
+            .cloned()
+            .ok_or_else(|| StackError::NoNode(format!("#{} of {}", self.home + 1, nodes.join(", "))))
+    }
+}
+
 pub const PAF: ServiceSpec = ServiceSpec {
     name: ServiceName::Postgres,
     title: "PostgreSQL (PAF)",
-    runtime: Runtime::Paf,
+    runtime: Runtime::Paf(&MAIN),
     placement: Placement::Promotable {
         clone: "pgsqld-clone",
         primitive: "pgsqld",
@@ -35,6 +99,30 @@ pub const PAF: ServiceSpec = ServiceSpec {
     probes: &[Role::Writer, Role::Reader],
     process: Some("postgres"),
     cib: Fragment { name: "postgres", text: include_str!("../../../guest/services/postgres.cib.sh") },
+};
+
+/// Tuchanka's first cluster's first database: no replica VIP (readers go
+/// through the master VIP), its master at home on the first node.
+pub const PAF_AT_HOME: ServiceSpec = ServiceSpec {
+    replica_vip: None,
+    cib: Fragment { name: "postgres_at_home", text: include_str!("../../../guest/services/postgres.cib.sh") },
+    ..PAF
+};
+
+/// Tuchanka's first cluster's second database, at home on the second node.
+pub const PAF_SECOND: ServiceSpec = ServiceSpec {
+    name: ServiceName::PostgresB,
+    title: "PostgreSQL (PAF), second database",
+    runtime: Runtime::Paf(&SECOND),
+    placement: Placement::Promotable {
+        clone: "pgsqld-b-clone",
+        primitive: "pgsqld-b",
+        promotion_score: Some("master-pgsqld-b"),
+    },
+    master_vip: Vip { resource: "pg-b-master-vip", address: VipAddress::SecondMaster },
+    replica_vip: None,
+    cib: Fragment { name: "postgres_b", text: include_str!("../../../guest/services/postgres.cib.sh") },
+    ..PAF
 };
 
 pub const CONTAINER: ServiceSpec = ServiceSpec {
@@ -52,79 +140,120 @@ pub const CONTAINER: ServiceSpec = ServiceSpec {
     },
 };
 
-/// Configures PostgreSQL on every node, makes the first node the master
-/// (roles, heartbeat database) and the others replicas, then stops them
-/// all: PAF starts PostgreSQL itself.
-pub async fn setup<G: Guest>(stack: &Stack<'_, G>, step: &crate::progress::Step) -> Result<(), StackError> {
+/// Configures the database cluster on every node (a second one is created
+/// first), makes its home node the master (roles, heartbeat database) and
+/// the others replicas, then stops them all: PAF starts PostgreSQL itself.
+pub async fn setup<G: Guest>(
+    spec: &ServiceSpec,
+    instance: &Instance,
+    stack: &Stack<'_, G>,
+    step: &crate::progress::Step,
+) -> Result<(), StackError> {
     let t = stack.topology();
     let replication = stack.secret(Secret::Replication)?;
-    step.detail("PostgreSQL configuration");
+    let script = |script: Script| instance.script(spec, stack, script);
+    if !instance.is_main() {
+        step.detail(format!("PostgreSQL cluster `{}` on port {}", instance.cluster, instance.port(t)));
+        stack.on_all(&t.node_names(), &script(guest_script!("postgres-cluster.sh"))).await?;
+    }
+    step.detail(format!("{} configuration", spec.title));
     for node in t.nodes() {
-        let config = stack
-            .script(guest_script!("postgres-config.sh"))
+        let config = script(guest_script!("postgres-config.sh"))
             .env("NODE_ADDRESS", node.address)
             .env("REPLICATION_PASSWORD", &replication);
         stack.run(&node.name, &config).await?;
     }
-    step.detail("PostgreSQL master, roles and heartbeat database");
-    let first = stack.first_node()?;
-    let master = stack
-        .script(guest_script!("postgres-master.sh"))
+    let home = instance.home_node(stack)?;
+    step.detail(format!("{} master on {home}, roles and heartbeat database", spec.title));
+    let master = script(guest_script!("postgres-master.sh"))
         .env("REPLICATION_PASSWORD", &replication)
         .env("HEARTBEAT_PASSWORD", stack.secret(Secret::Heartbeat)?)
         .env("HEARTBEAT_SCHEMA", heartbeat::SCHEMA_SQL);
-    stack.run(&first, &master).await?;
-    let first_address = t.host(&first).map(|h| h.address).ok_or_else(|| StackError::NoNode(first.clone()))?;
-    for node in t.node_names().iter().filter(|n| **n != first) {
+    stack.run(&home, &master).await?;
+    let home_address = t.host(&home).map(|h| h.address).ok_or_else(|| StackError::NoNode(home.clone()))?;
+    for node in t.node_names().iter().filter(|n| **n != home) {
         step.detail(format!("replica {node} (pg_basebackup)"));
-        let replica = stack.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", first_address);
+        let replica = script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", home_address);
         stack.run(node, &replica).await?;
     }
-    stack.on_all(&t.node_names(), &stack.script(guest_script!("postgres-stop.sh"))).await
+    stack.on_all(&t.node_names(), &script(guest_script!("postgres-stop.sh"))).await
 }
 
 /// Names of the replicas streaming from `master`.
-pub async fn streaming_replicas<G: Guest>(stack: &Stack<'_, G>, master: &str) -> Result<Vec<String>, StackError> {
-    let out = stack.run(master, &stack.script(guest_script!("replication-status.sh"))).await?;
+async fn streaming_replicas<G: Guest>(
+    spec: &ServiceSpec,
+    instance: &Instance,
+    stack: &Stack<'_, G>,
+    master: &str,
+) -> Result<Vec<String>, StackError> {
+    let out = stack.run(master, &instance.script(spec, stack, guest_script!("replication-status.sh"))).await?;
     Ok(out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
 }
 
 /// A node that is out of the cluster, or neither the master nor streaming
 /// from it, must be rebuilt.
-pub async fn needs_rebuild<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, node: &str) -> bool {
+pub async fn needs_rebuild<G: Guest>(
+    spec: &ServiceSpec,
+    instance: &Instance,
+    stack: &Stack<'_, G>,
+    state: &ClusterState,
+    node: &str,
+) -> bool {
     if !state.online.iter().any(|n| n == node) {
         return true;
     }
-    match PAF.master(state) {
+    match spec.master(state) {
         Some(master) if master == node => false,
-        Some(master) => !streaming_replicas(stack, master).await.unwrap_or_default().iter().any(|r| r == node),
+        Some(master) => {
+            !streaming_replicas(spec, instance, stack, master).await.unwrap_or_default().iter().any(|r| r == node)
+        }
         None => true,
     }
 }
 
 /// Throws `node`'s data away and copies it from the master (through the
 /// master VIP), as Tuchanka's `restore` scripts do.
-pub async fn rebuild<G: Guest>(stack: &Stack<'_, G>, node: &str) -> Result<(), StackError> {
-    let replica = stack.script(guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", stack.topology().master_vip);
+pub async fn rebuild<G: Guest>(
+    spec: &ServiceSpec,
+    instance: &Instance,
+    stack: &Stack<'_, G>,
+    node: &str,
+) -> Result<(), StackError> {
+    let master_vip = spec.master_vip.address.of(stack.topology());
+    let replica = instance.script(spec, stack, guest_script!("postgres-replica.sh")).env("MASTER_ADDRESS", master_vip);
     stack.run(node, &replica).await?;
     Ok(())
 }
 
 /// Every other node streams from the master.
-pub async fn replicating<G: Guest>(stack: &Stack<'_, G>, state: &ClusterState, nodes: usize) -> bool {
-    let Some(master) = PAF.master(state) else { return false };
-    streaming_replicas(stack, master).await.is_ok_and(|streaming| streaming.len() + 1 == nodes)
+pub async fn replicating<G: Guest>(
+    spec: &ServiceSpec,
+    instance: &Instance,
+    stack: &Stack<'_, G>,
+    state: &ClusterState,
+    nodes: usize,
+) -> bool {
+    let Some(master) = spec.master(state) else { return false };
+    streaming_replicas(spec, instance, stack, master).await.is_ok_and(|streaming| streaming.len() + 1 == nodes)
 }
 
-/// `kill -SIGNAL` of the postmaster (its pid file names it), or of every
-/// PostgreSQL process: a hang of the postmaster alone leaves established
-/// connections working.
-pub fn signal(topology: &Topology, signal: &str, every_process: bool) -> Script {
-    if every_process {
+/// `kill -SIGNAL` of the database cluster's postmaster (its pid file names
+/// it), or of every process of it (a hang of the postmaster alone leaves
+/// established connections working): every PostgreSQL process of the node
+/// for its first database cluster, the postmaster and its children for a
+/// second, which shares the node with the first.
+pub fn signal(instance: &Instance, topology: &Topology, signal: &str, every_process: bool) -> Script {
+    if every_process && instance.is_main() {
         return Script::command("signal-postgres", format!("pkill -{signal} -x postgres"));
     }
-    let pid_file = format!("{}/postmaster.pid", topology.distribution.pg_datadir(topology.pg_version));
-    Script::command("signal-postgres", format!("kill -{signal} \"$(head -1 {pid_file})\""))
+    let datadir = topology.distribution.pg_datadir_of(topology.pg_version, instance.cluster);
+    let postmaster = format!("\"$(head -1 {datadir}/postmaster.pid)\"");
+    match every_process {
+        true => {
+            Script::command("signal-postgres", format!("kill -{signal} {postmaster}; pkill -{signal} -P {postmaster}"))
+        }
+        false => Script::command("signal-postgres", format!("kill -{signal} {postmaster}")),
+    }
 }
 
 /// PostgreSQL's probes: the writer through the master VIP, the reader
@@ -141,7 +270,10 @@ impl Probed for Probes {
         let t = &lab.topology;
         Ok(heartbeat::Target {
             host: spec.vip_for(role).address.of(t).to_string(),
-            port: t.pg_port,
+            port: match spec.runtime {
+                Runtime::Paf(instance) => instance.port(t),
+                _ => t.pg_port,
+            },
             dbname: "heartbeat".into(),
             user: "heartbeat".into(),
             password: lab.secrets.get(Secret::Heartbeat)?,
@@ -162,5 +294,53 @@ impl Probed for Probes {
         recording: Recording,
     ) -> Result<AckCheck, AckError> {
         heartbeat::check_acknowledged(&target, &settings, &recording).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Override};
+    use crate::secrets::Secrets;
+    use crate::testing::RecordingGuest;
+
+    fn tuchanka1() -> Topology {
+        let set = Override::parse_flag("topology.preset=\"tuchanka1\"").expect("flag");
+        Topology::from_config(&Config::load(None, &[set]).expect("config"), "img").expect("topology")
+    }
+
+    /// Tuchanka's first cluster's second database: made beside the first on
+    /// every node, master at home on the second node, the first node its
+    /// replica, every script acting on it and not on the first.
+    #[tokio::test]
+    async fn the_second_database_is_made_at_home_on_the_second_node() {
+        let topology = tuchanka1();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secrets = Secrets::new(dir.path());
+        secrets.generate().expect("secrets");
+        let guest = RecordingGuest::default();
+        let stack = Stack::new(&guest, &topology, &secrets);
+        let step = crate::progress::Progress::hidden().step("setup");
+        setup(&PAF_SECOND, &SECOND, &stack, &step).await.expect("setup");
+        let names = guest.names.into_inner().expect("lock");
+        let on = |script: &str| -> Vec<&str> {
+            names.iter().filter(|(_, name)| *name == script).map(|(node, _)| node.as_str()).collect()
+        };
+        assert_eq!(on("postgres-cluster.sh"), ["tuchanka1a", "tuchanka1b"]);
+        assert_eq!(on("postgres-master.sh"), ["tuchanka1b"], "at home on the second node");
+        assert_eq!(on("postgres-replica.sh"), ["tuchanka1a"]);
+        let sent = guest.sent.into_inner().expect("lock");
+        for (_, text) in &sent {
+            assert!(text.contains("export PG_PORT='5434'"), "{text}");
+            assert!(text.contains("export PG_CONFDIR='/etc/postgresql/15/b'"), "{text}");
+            assert!(text.contains("export MASTER_VIP='192.168.89.102'"), "its own VIP: {text}");
+        }
+        let replica = names.iter().position(|(_, name)| *name == "postgres-replica.sh").map(|i| &sent[i].1);
+        assert!(replica.is_some_and(|text| text.contains("export MASTER_ADDRESS='192.168.89.2'")), "from its home");
+        // Signals reach its own postmaster, not the first database's.
+        let kill = signal(&SECOND, &topology, "KILL", false).render();
+        assert!(kill.contains("/var/lib/postgresql/15/b/postmaster.pid"), "{kill}");
+        let hang = signal(&SECOND, &topology, "STOP", true).render();
+        assert!(hang.contains("pkill -STOP -P") && !hang.contains("-x postgres"), "{hang}");
     }
 }

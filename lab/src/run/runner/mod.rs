@@ -248,7 +248,12 @@ pub async fn run_from(
             service,
             victim,
             master_before,
-            master_after: after.as_ref().and_then(|a| spec.master(a).map(str::to_owned)).or(observation.master_seen),
+            // Where the fault left the master: a cluster that returns a
+            // master to its home node once the victim rejoins (Tuchanka's
+            // consolidated databases) moves it again while restoring.
+            master_after: observation
+                .master_seen
+                .or_else(|| after.as_ref().and_then(|a| spec.master(a).map(str::to_owned))),
             restore_error,
             new_master_after: observation.new_master_at.map(|t| t.saturating_sub(fault_at)),
             fault_at,
