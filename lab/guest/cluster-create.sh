@@ -1,9 +1,9 @@
 #!/bin/bash
 # Runs on the first node once every node has corosync.conf and the keys
-# (cluster-files.sh): start the cluster and, as Tuchanka does for a cluster
-# of an even number of nodes, add the witness's corosync-qnetd as quorum
-# device (ffsplit breaks a 50/50 split). An odd number of nodes has no tie
-# to break: a majority is always on one side.
+# (cluster-files.sh): start the cluster and, where QUORUM_DEVICE says
+# `witness` (by default a cluster of an even number of nodes, as Tuchanka
+# sets them up), add the witness's corosync-qnetd as quorum device (ffsplit
+# breaks a 50/50 split).
 set -euo pipefail
 # pcsd answers slowly on emulated (TCG) hosts: every wait scales with TIME_FACTOR.
 pcs() { command pcs --request-timeout=$((60 * TIME_FACTOR)) "$@"; }
@@ -25,11 +25,9 @@ for attempt in 1 2 3; do
     echo "pcs auth failed (attempt $attempt of 3); retrying" >&2
     sleep $((10 * TIME_FACTOR))
 done
-# shellcheck disable=SC2086 # NODE_NAMES is a list of names
-nodes=$(printf '%s\n' $NODE_NAMES | wc -l)
 device() {
-    if [ $((nodes % 2)) -eq 1 ]; then
-        echo "$nodes nodes: a majority decides, no quorum device" >&2
+    if [ "$QUORUM_DEVICE" != witness ]; then
+        echo "no quorum device (cluster.quorum_device)" >&2
         return 0
     fi
     pcs quorum device add model net host=witness algorithm=ffsplit

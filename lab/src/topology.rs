@@ -61,6 +61,10 @@ pub struct Topology {
     /// fence through lab's daemon).
     #[serde(default)]
     pub fencing: crate::cluster::fencing::Fencing,
+    /// Whether a cluster has the witness as its quorum device
+    /// (`cluster.quorum_device`; labs made before it: Tuchanka's rule).
+    #[serde(default)]
+    pub quorum_device: crate::cluster::quorum::QuorumDevice,
     /// sbd's watchdog timeout, in seconds (`cluster.watchdog_timeout_s`).
     #[serde(default = "default_watchdog_timeout_s")]
     pub watchdog_timeout_s: u32,
@@ -217,6 +221,7 @@ impl Topology {
             token_ms: config.cluster.token_ms,
             dc_deadtime_ms: config.cluster.dc_deadtime_ms,
             fencing: config.cluster.fencing,
+            quorum_device: config.cluster.quorum_device,
             watchdog_timeout_s: config.cluster.watchdog_timeout_s,
             cluster_name: first.name.clone(),
             hosts,

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`fencing`]: how a lost node is fenced (lab's daemon or sbd).
+//! - [`quorum`]: whether the witness is the cluster's quorum device.
 //! - [`stack`]: set-up and operations through the guest scripts.
 //! - [`profile`]: which services a stack runs, on which backends.
 //! - [`services`]: one module per service (resources, health, probes, faults).
@@ -12,6 +13,7 @@
 pub mod fencing;
 pub mod pacemaker;
 pub mod profile;
+pub mod quorum;
 pub mod services;
 pub mod stack;
 pub mod state;

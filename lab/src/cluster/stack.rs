@@ -104,6 +104,7 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("TOKEN_MS", t.token_ms)
             .env("DC_DEADTIME_MS", t.dc_deadtime_ms)
             .env("FENCING", t.fencing)
+            .env("QUORUM_DEVICE", if t.quorum_device.uses_witness(t.node_names().len()) { "witness" } else { "none" })
             .env("WATCHDOG_TIMEOUT_S", t.watchdog_timeout_s)
             .env("CONTAINER_TARBALLS", container::TARBALLS)
             .env("TIME_FACTOR", self.time_factor());

@@ -140,6 +140,8 @@ pub struct ClusterSection {
     pub token_ms: u32,
     pub dc_deadtime_ms: u32,
     pub fencing: crate::cluster::fencing::Fencing,
+    /// Whether a cluster has the witness as its quorum device.
+    pub quorum_device: crate::cluster::quorum::QuorumDevice,
     /// sbd's watchdog timeout, in seconds (`fencing = "sbd"`).
     pub watchdog_timeout_s: u32,
     pub node: Vec<NodeEntry>,
@@ -854,6 +856,15 @@ mod tests {
             ),
             "{why}"
         );
+    }
+
+    #[test]
+    fn watchdog_fencing_needs_a_quorum_device_to_keep_one_half_of_a_split() {
+        let sets = ["lab.backend=\"qemu\"", "cluster.fencing=\"sbd\"", "cluster.quorum_device=\"none\""];
+        let why = refusal(None, &sets);
+        assert!(why.contains("`cluster.quorum_device`: \"none\" with fencing = \"sbd\""), "{why}");
+        let auto = sets.map(|s| Override::parse_flag(s).expect("flag"));
+        assert!(Config::load(None, &auto[..2]).is_ok(), "sbd with the witness");
     }
 
     #[test]

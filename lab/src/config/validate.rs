@@ -67,6 +67,15 @@ impl Config {
         if let Some(why) = self.cluster.fencing.refuses(self.lab.backend) {
             return Err(invalid("cluster.fencing", why));
         }
+        let sbd = self.cluster.fencing == crate::cluster::fencing::Fencing::Sbd;
+        if sbd && self.cluster.quorum_device == crate::cluster::quorum::QuorumDevice::None {
+            return Err(invalid(
+                "cluster.quorum_device",
+                "\"none\" with fencing = \"sbd\": in two_node mode both halves of a split keep quorum, each \
+                 counts the other as fenced once its watchdog timeout passed, and both run the master; use \
+                 \"auto\" or \"witness\"",
+            ));
+        }
         let qemu = &self.qemu;
         finite_within("qemu.tcg_slowdown", qemu.tcg_slowdown, 1.0, 100.0)?;
         within("qemu.memory_mb", qemu.memory_mb.into(), 256, 65_536, "MiB")?;
