@@ -626,8 +626,14 @@ async fn build(
     lab.snapshot(INSTALL).await?;
     timings.install_s = step.done().as_secs_f64();
 
-    let services: Vec<&str> = lab.stack().services().iter().map(|s| s.title).collect();
     let clusters = lab.topology.each_cluster()?;
+    // Every cluster's services (in a lab of several, each runs its own stack).
+    let mut services: Vec<&str> = Vec::new();
+    for title in clusters.iter().flat_map(|c| c.stack.profile().services).map(|s| s.title) {
+        if !services.contains(&title) {
+            services.push(title);
+        }
+    }
     let step = progress.step(format!(
         "set up {}: corosync, qdevice, fencing, {}",
         match clusters.as_slice() {
@@ -638,6 +644,7 @@ async fn build(
     ));
     let setup_started = Instant::now();
     lab.boot().await?;
+    let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
     // One after the other: the witness's pcsd signs each cluster's qdevice
     // certificate in turn, and two clusters' setups at once would halve
     // the CPU each has (both wait on timeouts scaled for one).
@@ -651,7 +658,6 @@ async fn build(
             "{}: waiting for every service's master, replicas, VIPs and replication",
             cluster.cluster_name
         ));
-        let healthy = Duration::from_secs(lab.config.timeouts.healthy_s);
         stack.wait_healthy(healthy, &|detail| step.detail(detail)).await?;
     }
     // A live snapshot keeps the healthy clusters running: every rollback

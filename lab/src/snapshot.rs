@@ -155,9 +155,9 @@ pub async fn save(lab: &Lab, name: &str) -> Result<Saved, LabError> {
     }
     // A disk copy of a running database is a crash image: stop each
     // running cluster cleanly first, as make-all does before `setup`.
-    let clusters = lab.topology.each_cluster()?;
+    let clusters = if any_running { lab.topology.each_cluster()? } else { Vec::new() };
     let mut ran = Vec::new();
-    for cluster in clusters.iter().filter(|_| any_running) {
+    for cluster in &clusters {
         let state = tokio::time::timeout(Duration::from_secs(15), lab.stack_of(cluster).state()).await;
         if state.is_ok_and(|s| s.is_ok()) {
             ran.push(cluster);

@@ -39,6 +39,8 @@ pub struct Status {
 #[derive(Debug, Serialize)]
 pub struct ClusterStatus {
     pub name: String,
+    /// The stack it runs: in a lab of several, each cluster's own.
+    pub stack: crate::cluster::profile::ProfileName,
     pub nodes: Vec<String>,
     pub state: Option<ClusterState>,
 }
@@ -77,7 +79,7 @@ pub async fn show(config: Config, json: bool) -> Result<ExitCode, Failure> {
                 .and_then(Result::ok),
             false => None,
         };
-        clusters.push(ClusterStatus { name: view.cluster_name.clone(), nodes, state });
+        clusters.push(ClusterStatus { name: view.cluster_name.clone(), stack: view.stack, nodes, state });
     }
     let status = Status {
         lab: lab.topology.lab.clone(),
@@ -140,9 +142,44 @@ fn render(status: &Status) -> String {
             false => "lab rollback setup --start-cluster".to_owned(),
         };
         match &cluster.state {
-            Some(c) => out.push_str(&format!("{label}: {}\n", c.summary(status.stack.profile().services))),
+            Some(c) => out.push_str(&format!("{label}: {}\n", c.summary(cluster.stack.profile().services))),
             None => out.push_str(&format!("{label}: not running ({start})\n")),
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::profile::ProfileName;
+
+    /// In a lab of several clusters each cluster is summed up by its own
+    /// stack's services, not by the first cluster's.
+    #[test]
+    fn each_cluster_is_shown_with_its_own_stacks_services() {
+        let cluster = |name: &str, stack| ClusterStatus {
+            name: name.to_owned(),
+            stack,
+            nodes: vec![format!("{name}a"), format!("{name}b")],
+            state: Some(ClusterState::default()),
+        };
+        let status = Status {
+            lab: "tuchanka".into(),
+            backend: crate::config::BackendKind::Container,
+            stack: ProfileName::Tuchanka1,
+            distribution: crate::install::distro::Family::Debian,
+            vm: None,
+            hosts: Vec::new(),
+            snapshots: Vec::new(),
+            fencing: crate::cluster::fencing::Fencing::Lab,
+            fence_daemon: true,
+            cluster: None,
+            clusters: vec![cluster("tuchanka1", ProfileName::Tuchanka1), cluster("tuchanka2", ProfileName::Tuchanka)],
+        };
+        let text = render(&status);
+        let line = |name: &str| text.lines().find(|l| l.starts_with(&format!("cluster {name} "))).unwrap_or_default();
+        assert!(line("tuchanka1").contains("postgres-b master none"), "{text}");
+        assert!(line("tuchanka2").contains("redis master none") && !line("tuchanka2").contains("postgres-b"), "{text}");
+    }
 }

@@ -78,16 +78,9 @@ pub struct Topology {
     /// PostgreSQL commits wait for a replica (`[postgres] synchronous`).
     #[serde(default)]
     pub pg_synchronous: bool,
-    pub master_vip: Ipv4Addr,
-    pub replica_vip: Ipv4Addr,
-    /// Replica VIPs beyond the first, each kept off the others' replicas
-    /// (Tuchanka's four-node cluster has one per replica).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub more_replica_vips: Vec<Ipv4Addr>,
-    /// The master VIP of a second database, on stacks that run one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub second_master_vip: Option<Ipv4Addr>,
-    pub redis_vip: Ipv4Addr,
+    /// The VIPs of the cluster commands act on.
+    #[serde(flatten)]
+    pub vips: ClusterVips,
     pub redis_port: u16,
     #[serde(default = "default_beanstalkd_port")]
     pub beanstalkd_port: u16,
@@ -112,6 +105,22 @@ pub struct NamedVip {
     pub what: String,
 }
 
+/// The addresses of a cluster's VIPs, those its stack uses and those it
+/// does not (they then keep the master VIP's address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterVips {
+    pub master_vip: Ipv4Addr,
+    pub replica_vip: Ipv4Addr,
+    /// Replica VIPs beyond the first, each kept off the others' replicas
+    /// (Tuchanka's four-node cluster has one per replica).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_replica_vips: Vec<Ipv4Addr>,
+    /// The master VIP of a second database, on stacks that run one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_master_vip: Option<Ipv4Addr>,
+    pub redis_vip: Ipv4Addr,
+}
+
 /// One cluster of a lab: its nodes (hosts of the lab) and its VIPs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSpec {
@@ -120,13 +129,8 @@ pub struct ClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<crate::cluster::profile::ProfileName>,
     pub nodes: Vec<String>,
-    pub master_vip: Ipv4Addr,
-    pub replica_vip: Ipv4Addr,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub more_replica_vips: Vec<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub second_master_vip: Option<Ipv4Addr>,
-    pub redis_vip: Ipv4Addr,
+    #[serde(flatten)]
+    pub vips: ClusterVips,
 }
 
 fn default_drbd_size_mb() -> u32 {
@@ -231,11 +235,7 @@ impl Topology {
             pg_version: config.postgres.version,
             pg_port: config.postgres.port,
             pg_synchronous: config.postgres.synchronous,
-            master_vip: first.master_vip,
-            replica_vip: first.replica_vip,
-            more_replica_vips: first.more_replica_vips.clone(),
-            second_master_vip: first.second_master_vip,
-            redis_vip: first.redis_vip,
+            vips: first.vips.clone(),
             redis_port: config.redis.port,
             beanstalkd_port: config.beanstalkd.port,
             vm: None,
@@ -245,11 +245,7 @@ impl Topology {
                     name: c.name.clone(),
                     stack: Some(c.stack),
                     nodes: c.nodes.iter().map(|n| n.name.clone()).collect(),
-                    master_vip: c.master_vip,
-                    replica_vip: c.replica_vip,
-                    more_replica_vips: c.more_replica_vips.clone(),
-                    second_master_vip: c.second_master_vip,
-                    redis_vip: c.redis_vip,
+                    vips: c.vips.clone(),
                 })
                 .collect(),
         };
@@ -257,9 +253,15 @@ impl Topology {
         Ok(topology)
     }
 
+    /// The cluster `topology.cluster` names, as the configuration lays out
+    /// a lab (checked before a bench or sweep makes one).
+    pub fn configured_cluster(config: &Config) -> Result<Topology, TopologyError> {
+        Self::from_config(config, "")?.cluster(&config.topology.cluster)
+    }
+
     /// The VIPs this cluster's stack uses: the master VIP, the replica
     /// VIPs, Redis's, a second database's.
-    pub fn vips(&self) -> Vec<NamedVip> {
+    pub fn named_vips(&self) -> Vec<NamedVip> {
         use crate::cluster::services::VipAddress;
         let vip = |address, host_name: &str, what: &str| NamedVip {
             address,
@@ -269,17 +271,17 @@ impl Topology {
         let mut vips = Vec::new();
         for kind in self.stack.profile().vip_addresses() {
             match kind {
-                VipAddress::Master => vips.push(vip(self.master_vip, "master-vip", "master VIP")),
+                VipAddress::Master => vips.push(vip(self.vips.master_vip, "master-vip", "master VIP")),
                 VipAddress::Replica => {
-                    vips.push(vip(self.replica_vip, "replica-vip", "replica VIP"));
-                    for (n, address) in (2..).zip(&self.more_replica_vips) {
+                    vips.push(vip(self.vips.replica_vip, "replica-vip", "replica VIP"));
+                    for (n, address) in (2..).zip(&self.vips.more_replica_vips) {
                         vips.push(vip(*address, &format!("replica-vip-{n}"), &format!("replica VIP {n}")));
                     }
                 }
-                VipAddress::Redis => vips.push(vip(self.redis_vip, "redis-vip", "Redis VIP")),
-                VipAddress::SecondMaster => {
-                    vips.extend(self.second_master_vip.map(|a| vip(a, "master-vip-b", "second database's master VIP")))
-                }
+                VipAddress::Redis => vips.push(vip(self.vips.redis_vip, "redis-vip", "Redis VIP")),
+                VipAddress::SecondMaster => vips.extend(
+                    self.vips.second_master_vip.map(|a| vip(a, "master-vip-b", "second database's master VIP")),
+                ),
             }
         }
         vips
@@ -318,12 +320,8 @@ impl Topology {
         };
         let mut view = self.clone();
         view.cluster_name = spec.name.clone();
-        view.master_vip = spec.master_vip;
-        view.replica_vip = spec.replica_vip;
-        view.more_replica_vips = spec.more_replica_vips.clone();
-        view.second_master_vip = spec.second_master_vip;
+        view.vips = spec.vips.clone();
         view.stack = spec.stack.unwrap_or(self.stack);
-        view.redis_vip = spec.redis_vip;
         view.hosts.retain(|h| h.role == HostRole::Witness || spec.nodes.contains(&h.name));
         Ok(view)
     }
@@ -354,7 +352,7 @@ impl Topology {
         let views = self.each_cluster()?;
         for view in &views {
             let whose = if views.len() > 1 { format!("{}'s ", view.cluster_name) } else { String::new() };
-            seen.extend(view.vips().into_iter().map(|vip| (vip.address, format!("{whose}{}", vip.what))));
+            seen.extend(view.named_vips().into_iter().map(|vip| (vip.address, format!("{whose}{}", vip.what))));
         }
         for host in &self.hosts {
             seen.push((host.address, host.name.clone()));
@@ -480,18 +478,21 @@ mod tests {
         assert_eq!(lab.hosts.len(), 9, "2 + 2 + 4 nodes and one witness");
         let one = lab.cluster("tuchanka1").expect("tuchanka1");
         assert_eq!(one.stack, crate::cluster::profile::ProfileName::Tuchanka1);
-        let vips: Vec<String> = one.vips().iter().map(|v| format!("{} {}", v.host_name, v.address)).collect();
+        let vips: Vec<String> = one.named_vips().iter().map(|v| format!("{} {}", v.host_name, v.address)).collect();
         assert_eq!(vips, ["master-vip 192.168.89.101", "master-vip-b 192.168.89.102"], "no replica VIP, no Redis");
         let four = lab.cluster("tuchanka4").expect("tuchanka4");
         assert_eq!(four.node_names(), FOUR_NODES);
         assert_eq!(four.host_names().last().map(String::as_str), Some("witness"));
-        assert_eq!((four.cluster_name.as_str(), four.master_vip.to_string()), ("tuchanka4", "192.168.89.105".into()));
-        let more: Vec<String> = four.more_replica_vips.iter().map(Ipv4Addr::to_string).collect();
+        assert_eq!(
+            (four.cluster_name.as_str(), four.vips.master_vip.to_string()),
+            ("tuchanka4", "192.168.89.105".into())
+        );
+        let more: Vec<String> = four.vips.more_replica_vips.iter().map(Ipv4Addr::to_string).collect();
         assert_eq!(more, ["192.168.89.107", "192.168.89.108"], "a replica VIP per replica");
         let two = lab.cluster("tuchanka2").expect("tuchanka2");
-        assert!(two.more_replica_vips.is_empty());
+        assert!(two.vips.more_replica_vips.is_empty());
         assert_eq!(two.host_names(), ["tuchanka2a", "tuchanka2b", "witness"]);
-        assert_eq!(two.replica_vip.to_string(), "192.168.89.104");
+        assert_eq!(two.vips.replica_vip.to_string(), "192.168.89.104");
         assert_eq!(lab.cluster_of("tuchanka4c").map(|c| c.cluster_name), Some("tuchanka4".into()));
         assert_eq!(lab.cluster_of("witness"), None);
         assert_eq!(lab.each_cluster().expect("each").len(), 3);

@@ -4,7 +4,7 @@
 pub const MAKE_ALL: &str = r#"Examples:
   lab make-all                                   # containers, the embedded Debian 12 image
   lab --backend qemu make-all --stack skyha      # VMs, seed 000's DRBD + Docker cluster
-  lab make-all --topology tuchanka               # Tuchanka's 2- and 4-node clusters, one witness
+  lab make-all --topology tuchanka               # Tuchanka's three clusters, one witness
   lab make-all rocky9.iso ~/.ssh/id_ed25519.pub  # hosts installed from an ISO
 
 Exit codes: 0 the lab is ready, 2 bad input (nothing was made), 3 a step failed (the half-made lab

@@ -86,7 +86,7 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         stack: Option<crate::cluster::profile::ProfileName>,
         /// Tuchanka's layout of clusters to build (topology.preset):
-        /// tuchanka2, tuchanka4, or tuchanka (both, sharing the witness).
+        /// tuchanka1, tuchanka2, tuchanka4, or tuchanka (all three, sharing the witness).
         #[arg(long, value_name = "PRESET")]
         topology: Option<String>,
     },
@@ -449,10 +449,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     // Bad input is refused before anything is written, the log included:
     // the scenarios to run, and the shape of a lab to make (every address
-    // once, inside the lab's subnet).
+    // once, inside the lab's subnet), with the cluster a bench runs on.
     let scenarios = scenarios_of(&cli.command).map_err(Failure::usage)?;
-    if let Command::MakeAll { .. } = cli.command {
-        crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
+    match cli.command {
+        Command::MakeAll { .. } => {
+            crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
+        }
+        Command::Bench { .. } => {
+            crate::topology::Topology::configured_cluster(&config).map_err(Failure::usage)?;
+        }
+        _ => {}
     }
     let sweep = sweep_points(&cli.global, &cli.command)?;
     let paths = LabPaths::new(&config.lab.state_dir, &config.lab.name);
@@ -604,7 +610,7 @@ fn sweep_points(global: &Global, command: &Command) -> Result<Vec<(crate::run::s
         let mut layers = overrides.clone();
         layers.extend(point.overrides().map_err(Failure::Usage)?);
         let config = Config::load(file.as_deref(), &layers).map_err(Failure::usage)?;
-        crate::topology::Topology::from_config(&config, "").map_err(Failure::usage)?;
+        crate::topology::Topology::configured_cluster(&config).map_err(Failure::usage)?;
         points.push((point, config));
     }
     if let Some((first, config)) = points.first() {

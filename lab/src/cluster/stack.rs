@@ -85,15 +85,18 @@ impl<'a, G: Guest> Stack<'a, G> {
             .env("PG_VERSION", t.pg_version)
             .env("PG_PORT", t.pg_port)
             .env("PG_SYNCHRONOUS", if t.pg_synchronous { "on" } else { "off" })
-            .env("MASTER_VIP", t.master_vip)
-            .env("REPLICA_VIP", t.replica_vip)
-            .env("SECOND_MASTER_VIP", t.second_master_vip.map(|v| v.to_string()).unwrap_or_default())
-            .env("MORE_REPLICA_VIPS", t.more_replica_vips.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
+            .env("MASTER_VIP", t.vips.master_vip)
+            .env("REPLICA_VIP", t.vips.replica_vip)
+            .env("SECOND_MASTER_VIP", t.vips.second_master_vip.map(|v| v.to_string()).unwrap_or_default())
+            .env(
+                "MORE_REPLICA_VIPS",
+                t.vips.more_replica_vips.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "),
+            )
             .env("SUBNET", t.subnet())
             .env("PREFIX", t.prefix)
             .env("CLUSTER_NAME", &t.cluster_name)
             .env("NODE_NAMES", t.node_names().join(" "))
-            .env("REDIS_VIP", t.redis_vip)
+            .env("REDIS_VIP", t.vips.redis_vip)
             .env("REDIS_PORT", t.redis_port)
             .env("MARIADB_PORT", mariadb::PORT)
             .env("BEANSTALKD_PORT", t.beanstalkd_port)

@@ -122,14 +122,8 @@ pub struct ClusterEntry {
     /// The stack it runs: `[stack]`'s, or the preset's own for this cluster.
     pub stack: crate::cluster::profile::ProfileName,
     pub nodes: Vec<NodeEntry>,
-    pub master_vip: Ipv4Addr,
-    /// Where the stack has no replica VIP, the master VIP's address.
-    pub replica_vip: Ipv4Addr,
-    /// The master VIP of a second database, on stacks that run one.
-    pub second_master_vip: Option<Ipv4Addr>,
-    /// Replica VIPs beyond the first (presets only).
-    pub more_replica_vips: Vec<Ipv4Addr>,
-    pub redis_vip: Ipv4Addr,
+    /// Its VIPs' addresses (more replica VIPs come from presets only).
+    pub vips: crate::topology::ClusterVips,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -423,11 +417,13 @@ impl Config {
                 name: self.cluster.name.clone(),
                 stack,
                 nodes: self.cluster.node.clone(),
-                master_vip: self.postgres.master_vip,
-                replica_vip: self.postgres.replica_vip,
-                second_master_vip: second.then_some(self.postgres.second_master_vip),
-                more_replica_vips: Vec::new(),
-                redis_vip: self.redis.master_vip,
+                vips: crate::topology::ClusterVips {
+                    master_vip: self.postgres.master_vip,
+                    replica_vip: self.postgres.replica_vip,
+                    more_replica_vips: Vec::new(),
+                    second_master_vip: second.then_some(self.postgres.second_master_vip),
+                    redis_vip: self.redis.master_vip,
+                },
             }];
         }
         let at = |host| crate::topology::preset::in_subnet(self.network.host_address, self.network.prefix, host);
@@ -441,11 +437,14 @@ impl Config {
                     .iter()
                     .map(|(name, host)| NodeEntry { name: (*name).to_owned(), address: at(*host) })
                     .collect(),
-                master_vip: at(layout.master_vip),
-                replica_vip: at(layout.replica_vip.unwrap_or(layout.master_vip)),
-                second_master_vip: layout.second_master_vip.map(at),
-                more_replica_vips: layout.more_replica_vips.iter().map(|host| at(*host)).collect(),
-                redis_vip: at(layout.redis_vip.unwrap_or(layout.master_vip)),
+                // VIPs the stack does not use keep the master VIP's address.
+                vips: crate::topology::ClusterVips {
+                    master_vip: at(layout.master_vip),
+                    replica_vip: at(layout.replica_vip.unwrap_or(layout.master_vip)),
+                    more_replica_vips: layout.more_replica_vips.iter().map(|host| at(*host)).collect(),
+                    second_master_vip: layout.second_master_vip.map(at),
+                    redis_vip: at(layout.redis_vip.unwrap_or(layout.master_vip)),
+                },
             })
             .collect()
     }
@@ -813,7 +812,7 @@ mod tests {
         assert_eq!(names, ["tuchanka1", "tuchanka2", "tuchanka4"]);
         let one = &clusters[0];
         assert_eq!(one.stack, crate::cluster::profile::ProfileName::Tuchanka1, "tuchanka1 runs its own stack");
-        assert_eq!(one.second_master_vip.map(|v| v.to_string()), Some("10.7.3.102".into()));
+        assert_eq!(one.vips.second_master_vip.map(|v| v.to_string()), Some("10.7.3.102".into()));
         assert_eq!(clusters[2].stack, crate::cluster::profile::ProfileName::Tuchanka, "the others run [stack]'s");
         let four = &clusters[2];
         let nodes: Vec<String> = four.nodes.iter().map(|n| format!("{} {}", n.name, n.address)).collect();
@@ -821,7 +820,7 @@ mod tests {
             nodes,
             ["tuchanka4a 10.7.3.21", "tuchanka4b 10.7.3.22", "tuchanka4c 10.7.3.23", "tuchanka4d 10.7.3.24"]
         );
-        assert_eq!((four.master_vip.octets()[3], four.replica_vip.octets()[3]), (105, 106));
+        assert_eq!((four.vips.master_vip.octets()[3], four.vips.replica_vip.octets()[3]), (105, 106));
         let custom = Config::defaults().expect("defaults").clusters();
         assert_eq!(custom.len(), 1);
         assert_eq!(custom[0].name, "tuchanka");

@@ -120,7 +120,7 @@ pub fn guest_files(
     // the VIP) otherwise ask DNS, which no lab reaches, and fail.
     // A node names its own cluster's VIPs (the witness the first cluster's).
     let own = topology.cluster_of(&host.name).unwrap_or_else(|| topology.clone());
-    for vip in own.vips() {
+    for vip in own.named_vips() {
         hosts.push_str(&format!("{}\t{}\n", vip.address, vip.host_name));
     }
     let mut authorized = String::from_utf8_lossy(&ssh.read(&ssh.client_key().with_extension("pub"))?).into_owned();

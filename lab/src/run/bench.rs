@@ -84,8 +84,6 @@ pub async fn run(
     repeat: u32,
     seed: u64,
 ) -> Result<Bench, LabError> {
-    // The cluster to run on must exist before the first lab is made.
-    crate::topology::Topology::from_config(&config, "")?.cluster(&config.topology.cluster)?;
     let mut makes: Vec<MakeAllTimings> = Vec::new();
     for _ in 0..repeat {
         let (_lab, timings) = lifecycle::make_all(config.clone(), progress.clone(), MakeAllInput::default()).await?;

@@ -174,10 +174,10 @@ pub enum VipAddress {
 impl VipAddress {
     pub fn of(self, topology: &Topology) -> Ipv4Addr {
         match self {
-            VipAddress::Master => topology.master_vip,
-            VipAddress::Replica => topology.replica_vip,
-            VipAddress::Redis => topology.redis_vip,
-            VipAddress::SecondMaster => topology.second_master_vip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            VipAddress::Master => topology.vips.master_vip,
+            VipAddress::Replica => topology.vips.replica_vip,
+            VipAddress::Redis => topology.vips.redis_vip,
+            VipAddress::SecondMaster => topology.vips.second_master_vip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         }
     }
 }
